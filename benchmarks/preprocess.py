@@ -1,0 +1,187 @@
+"""Preprocessing speed: cadenza against pretty_midi and music21 on the same MIDI files.
+
+Each pipeline reads every file and turns it into a binary piano roll of 88 keys at one step
+per 16th note:
+
+* cadenza: ``build_corpus`` with the ``pianoroll`` representation and every metre kept,
+  from a cold cache in a temporary folder (so the time includes hashing, validation,
+  quantisation, encoding and writing the cache), with 2 workers and with 1; then again
+  with the warm cache;
+* pretty_midi: ``PrettyMIDI(path)``, a 16th-note grid from the tempo-aware beat times
+  (``get_beats``, each beat cut in four), ``get_piano_roll(times=grid)``, binarised;
+* music21 (a subset: it is slow): ``converter.parse``, then every note and chord of the
+  flattened score set on a 16th-note grid from its offset and quarter length.
+
+Usage: ``python benchmarks/preprocess.py [DATA_DIR] [--music21-files N]``; DATA_DIR
+defaults to ``../shared/data/piano-midi.de`` beside the project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from cadenza.data import CorpusConfig, build_corpus
+from cadenza.midi import find_midi_files
+from cadenza.representations import PianoRoll
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "piano-midi.de"
+LOW, HIGH = 21, 108  # the 88 piano keys
+STEPS_PER_QUARTER = 4
+TARGET_RATIO = 100.0  # cadenza (2 workers, cold) vs pretty_midi, files per second
+TARGET_SECONDS = 5.0  # whole corpus, 2 workers, cold cache
+
+console = Console(width=132)  # one line per row, also when piped to a file
+
+
+@dataclass
+class Timing:
+    name: str
+    files: int
+    seconds: float
+    note: str = ""
+
+    @property
+    def files_per_second(self) -> float:
+        return self.files / self.seconds if self.seconds > 0 else float("inf")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+# -- the pipelines ---------------------------------------------------------------------------
+def run_cadenza(data: Path, workers: int, cache: Path) -> Timing:
+    start = time.perf_counter()
+    corpus = build_corpus(data, PianoRoll(), CorpusConfig(meters=None), workers=workers,
+                          cache_dir=cache, progress=False)
+    seconds = time.perf_counter() - start
+    steps = sum(len(p.array) for p in corpus.pieces)
+    hits = corpus.cache.array_hits
+    state = "warm" if hits else "cold"
+    note = f"{len(corpus)} read, {sum(corpus.summary.skipped.values())} skipped, {steps:,} steps"
+    return Timing(f"cadenza, {workers} worker{'s' * (workers > 1)}, {state} cache",
+                  corpus.summary.files_found, seconds, note)
+
+
+def pretty_midi_roll(path: Path) -> np.ndarray:
+    """(T, 88) bool piano roll at 16th notes following the file's tempo map."""
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(str(path))
+    beats = pm.get_beats()
+    end = pm.get_end_time()
+    beats = np.append(beats, beats[-1] + (beats[-1] - beats[-2] if len(beats) > 1 else 0.5))
+    positions = np.arange(len(beats) * STEPS_PER_QUARTER) / STEPS_PER_QUARTER
+    grid = np.interp(positions, np.arange(len(beats)), beats)  # 16th-note times, seconds
+    grid = grid[grid < end]
+    roll = pm.get_piano_roll(fs=100, times=grid)  # (128, T) velocities
+    return (roll[LOW : HIGH + 1] > 0).T
+
+
+def music21_roll(path: Path) -> np.ndarray:
+    """(T, 88) bool piano roll at 16th notes from music21's parse of the file."""
+    from music21 import converter
+
+    score = converter.parse(str(path), forceSource=True, storePickle=False)
+    notes = score.flatten().notes
+    length = int(np.ceil(float(score.highestTime) * STEPS_PER_QUARTER)) + 1
+    roll = np.zeros((length, HIGH - LOW + 1), dtype=bool)
+    for element in notes:
+        start = round(float(element.offset) * STEPS_PER_QUARTER)
+        end = max(start + 1,
+                  round(float(element.offset + element.quarterLength) * STEPS_PER_QUARTER))
+        for pitch in element.pitches:
+            if LOW <= pitch.midi <= HIGH:
+                roll[start:end, pitch.midi - LOW] = True
+    return roll
+
+
+def run_per_file(name: str, files: list[Path], make_roll: Callable[[Path], np.ndarray]) -> Timing:
+    failures = 0
+    steps = 0
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in files:
+            try:
+                steps += len(make_roll(path))
+            except Exception:  # a third-party reader's own error types: count and go on
+                failures += 1
+    seconds = time.perf_counter() - start
+    return Timing(name, len(files), seconds, f"{failures} failed, {steps:,} steps")
+
+
+# -- report ----------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA,
+                        help="folder of MIDI files (default: ../shared/data/piano-midi.de)")
+    parser.add_argument("--music21-files", type=int, default=10,
+                        help="files given to music21 (default 10; 0 skips it)")
+    parser.add_argument("--pretty-midi-files", type=int, default=0,
+                        help="files given to pretty_midi (default 0 = all)")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        console.print(f"[red]no data folder at {args.data}[/]")
+        return 2
+    files = find_midi_files(args.data)
+    console.print(f"{len(files)} MIDI files under {args.data}")
+
+    timings: list[Timing] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        two = run_cadenza(args.data, 2, Path(tmp) / "two")
+        one = run_cadenza(args.data, 1, Path(tmp) / "one")
+        warm = run_cadenza(args.data, 2, Path(tmp) / "two")
+        timings += [two, one, warm]
+    pm_files = files[: args.pretty_midi_files] if args.pretty_midi_files else files
+    pretty = run_per_file("pretty_midi (1 process)", pm_files, pretty_midi_roll)
+    timings.append(pretty)
+    if args.music21_files:
+        timings.append(run_per_file(f"music21 (1 process, first {args.music21_files})",
+                                    files[: args.music21_files], music21_roll))
+
+    table = Table(title="Preprocessing: MIDI files -> 88-key piano roll at 16th notes")
+    for column in ("pipeline", "files", "seconds", "files/s", "vs pretty_midi", "details"):
+        table.add_column(column, justify="left" if column in ("pipeline", "details") else "right")
+    for t in timings:
+        ratio = t.files_per_second / pretty.files_per_second
+        table.add_row(t.name, str(t.files), f"{t.seconds:.2f}", f"{t.files_per_second:.1f}",
+                      f"{ratio:.2f}x", t.note)
+    console.print(table)
+    ratio = two.files_per_second / pretty.files_per_second
+    console.print(
+        f"machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}; "
+        f"{dt.datetime.now().astimezone().isoformat(timespec='seconds')}"
+    )
+    console.print(
+        f"targets: whole corpus in < {TARGET_SECONDS:.0f} s on 2 workers, cold cache: "
+        f"{two.seconds:.2f} s ({'met' if two.seconds < TARGET_SECONDS else 'NOT met'}); "
+        f">= {TARGET_RATIO:.0f}x pretty_midi: {ratio:.1f}x "
+        f"({'met' if ratio >= TARGET_RATIO else 'NOT met'})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

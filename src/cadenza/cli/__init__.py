@@ -1,0 +1,9 @@
+"""Command-line interface: ``cadenza <command>``. Each command lives in its own module."""
+
+from cadenza.cli.app import app
+
+# Importing a command module registers its command(s) on ``app``.
+from cadenza.cli import preprocess  # noqa: F401  isort: skip
+from cadenza.cli import corpus  # noqa: F401  isort: skip
+
+__all__ = ["app"]

@@ -1,0 +1,21 @@
+"""Parsing helpers for command-line values."""
+
+from __future__ import annotations
+
+from cadenza.errors import ConfigError
+
+
+def parse_range(text: str, option: str) -> tuple[int, int]:
+    """Parse ``"LOW,HIGH"`` (or a single ``"N"`` meaning ``-N,N``) into an int pair."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        if len(parts) == 1:
+            n = abs(int(parts[0]))
+            return (-n, n)
+        if len(parts) == 2:
+            low, high = int(parts[0]), int(parts[1])
+            if low <= high:
+                return (low, high)
+    except ValueError:
+        pass
+    raise ConfigError(f"{option} must look like LOW,HIGH with LOW <= HIGH, got {text!r}")

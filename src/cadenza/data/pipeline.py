@@ -1,0 +1,459 @@
+"""Folder (or benchmark file) -> validated, quantised, encoded, cached corpus.
+
+:func:`build_corpus` runs in up to three passes:
+
+1. read every MIDI file (content hash, validation, metre filter, quantisation), in worker
+   processes; a representation without a vocabulary also encodes in this pass;
+2. fit the representation's vocabulary on the *training* split, when it needs one;
+3. encode every piece with the fitted representation, in worker processes.
+
+Scores and arrays are cached (see :mod:`cadenza.data.cache`). Bad files, and files whose
+content an earlier file already has, are skipped, logged once each and counted by reason;
+input files are only ever read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cadenza.data.benchmark import is_benchmark_file, load_benchmark
+from cadenza.data.cache import CacheStats, PieceCache
+from cadenza.data.composers import ComposerIndex
+from cadenza.data.corpus import Corpus, CorpusConfig, Piece
+from cadenza.data.split import TRAIN, assign_split
+from cadenza.errors import CadenzaError, ConfigError, DataError, MidiError
+from cadenza.midi import (
+    ReadOptions,
+    ReadSummary,
+    find_midi_files,
+    parse_midi_bytes,
+    prepare_score,
+    read_file_bytes,
+)
+from cadenza.representations.base import Representation
+from cadenza.score import MeterFilterReport, Score, quantise
+
+log = logging.getLogger(__name__)
+
+UNENCODABLE = "unencodable"  # skip reason of a piece the representation rejects
+DUPLICATE = "duplicate"  # skip reason of a file whose content an earlier file has
+
+
+# -- what travels between the main process and the workers -------------------------------------
+@dataclass
+class _WorkerState:
+    """Set once per worker process by :func:`_init_worker`."""
+
+    options: ReadOptions
+    cache: PieceCache | None
+    representation: Representation | None  # encode while reading when set
+    fingerprint: str = ""
+
+
+@dataclass
+class _Result:
+    """One piece's outcome: its score and array, or why it was skipped."""
+
+    key: str
+    content_hash: str = ""
+    score: Score | None = None
+    report: MeterFilterReport | None = None
+    array: np.ndarray | None = None
+    error: tuple[str, str, str] | None = None  # (path, reason, detail): MidiError's fields
+    stats: CacheStats = field(default_factory=CacheStats)
+    pending: bool = False  # a cache-only lookup found work to do
+
+
+_STATE: _WorkerState | None = None
+
+
+def _init_worker(state: _WorkerState | None) -> None:
+    global _STATE
+    if state is not None and state.representation is not None:
+        state.fingerprint = state.representation.fingerprint()
+    _STATE = state
+
+
+def _state() -> _WorkerState:
+    if _STATE is None:
+        raise RuntimeError("corpus worker used before _init_worker")
+    return _STATE
+
+
+def _read_job(key: str, path: str, cache_only: bool = False) -> _Result:
+    """Pass 1 for one file: read, hash, validate, quantise (cached); encode if asked.
+
+    With ``cache_only`` nothing is parsed or encoded: a result needing work comes back
+    ``pending`` (and is thrown away), so the cheap cache hits never leave this process.
+    """
+    state = _state()
+    result = _Result(key)
+    try:
+        data = read_file_bytes(path)
+    except MidiError as err:
+        result.error = (err.path, err.reason, err.detail)
+        return result
+    result.content_hash = hashlib.sha256(data).hexdigest()
+    score_key = PieceCache.score_key(result.content_hash, state.options)
+    cached = state.cache.load_score(score_key) if state.cache is not None else None
+    if cached is not None:
+        result.stats.score_hits += 1
+        score, result.report = cached
+        # Entries are shared by files of equal content: the name is this file's own.
+        result.score = score.copy_with(name=Path(path).stem)
+    elif cache_only:
+        return _Result(key, pending=True)
+    else:
+        try:
+            result.score, result.report = prepare_score(
+                parse_midi_bytes(data, path), state.options, path
+            )
+        except MidiError as err:
+            result.error = (err.path, err.reason, err.detail)
+            return result
+        if state.cache is not None:
+            result.stats.score_misses += 1
+            _save(state.cache.save_score, score_key, result.score, result.report)
+    if state.representation is not None:
+        _encode_into(result, path, cache_only)
+    return result
+
+
+def _encode_job(key: str, content_hash: str, score: Score, cache_only: bool = False) -> _Result:
+    """Pass 3 for one piece: encode it with the fitted representation (cached)."""
+    result = _Result(key, content_hash, score)
+    _encode_into(result, key, cache_only)
+    return result
+
+
+def _encode_into(result: _Result, where: str, cache_only: bool) -> None:
+    state = _state()
+    rep = state.representation
+    assert rep is not None and result.score is not None
+    array_key = PieceCache.array_key(result.content_hash, state.options, state.fingerprint)
+    if state.cache is not None:
+        result.array = state.cache.load_array(array_key, rep.feature_shape)
+        if result.array is not None:
+            result.stats.array_hits += 1
+            return
+        if cache_only:
+            result.pending = True
+            return
+        result.stats.array_misses += 1
+    elif cache_only:
+        result.pending = True
+        return
+    try:
+        result.array = rep.encode(result.score)
+    except CadenzaError as exc:
+        result.error = (where, UNENCODABLE, str(exc))
+        return
+    if state.cache is not None:
+        _save(state.cache.save_array, array_key, result.array)
+
+
+def _save(save: Callable[..., None], *args: Any) -> None:
+    """Write a cache entry; a full disk or a read-only cache only costs speed."""
+    try:
+        save(*args)
+    except OSError as exc:
+        log.warning("cannot write to the cache (%s); continuing without it", exc)
+
+
+# -- running jobs ----------------------------------------------------------------------------
+def resolve_workers(workers: int | None, jobs: int) -> int:
+    """Worker processes to use: ``workers`` (default: CPU count), at most one per job."""
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    wanted = workers if workers is not None else (os.cpu_count() or 1)
+    return max(1, min(wanted, jobs))
+
+
+def _make_progress(show: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not show,
+    )
+
+
+def _run(
+    job: Callable[..., _Result],
+    args: Sequence[tuple[Any, ...]],
+    state: _WorkerState,
+    workers: int,
+    show_progress: bool,
+    label: str,
+) -> list[_Result]:
+    """Run ``job(*a)`` for each ``a`` in ``args`` and return the results in order.
+
+    With one worker everything runs in this process. Otherwise cache hits are collected here
+    first (``job(*a, cache_only=True)``) and only the pieces needing work go to the pool, so
+    a warm cache costs no inter-process copies.
+    """
+    _init_worker(state)
+    try:
+        if workers <= 1:
+            return _run_here(job, args, show_progress, label, {})
+        if state.cache is None:
+            results = [_Result("", pending=True) for _ in args]
+        else:
+            results = _run_here(job, args, show_progress, "checking cache", {"cache_only": True})
+    finally:
+        _init_worker(None)
+    todo = [i for i, result in enumerate(results) if result.pending]
+    if not todo:
+        return results
+    with ProcessPoolExecutor(
+        min(workers, len(todo)), initializer=_init_worker, initargs=(state,)
+    ) as pool:
+        # Submit before the progress bar starts its thread: workers are forked here.
+        futures = {pool.submit(job, *args[i]): i for i in todo}
+        with _make_progress(show_progress) as progress:
+            task = progress.add_task(label, total=len(args), completed=len(args) - len(todo))
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                progress.advance(task)
+    return results
+
+
+def _run_here(
+    job: Callable[..., _Result],
+    args: Sequence[tuple[Any, ...]],
+    show_progress: bool,
+    label: str,
+    options: dict[str, Any],
+) -> list[_Result]:
+    """``job(*a, **options)`` for each ``a``, in this process, with a progress bar."""
+    results = []
+    with _make_progress(show_progress) as progress:
+        task = progress.add_task(label, total=len(args))
+        for a in args:
+            results.append(job(*a, **options))
+            progress.advance(task)
+    return results
+
+
+# -- the pipeline ----------------------------------------------------------------------------
+def build_corpus(
+    source: str | Path,
+    representation: Representation,
+    config: CorpusConfig | None = None,
+    *,
+    workers: int | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    progress: bool | None = None,
+    steps_per_quarter: int | None = None,
+    fit: bool | None = None,
+) -> Corpus:
+    """Read, split, fit and encode every piece of ``source``.
+
+    Args:
+        source: a folder of MIDI files (searched recursively), one MIDI file, or a benchmark
+            set (``.json`` / ``.pickle``, see :mod:`cadenza.data.benchmark`).
+        representation: encodes the pieces; fitted on the training split first as ``fit``
+            says (so it is modified in place).
+        config: metres, split fractions, augmentation range (defaults: 4/4, 0.8/0.1/0.1).
+        workers: worker processes (default ``os.cpu_count()``; 1 runs in this process).
+        cache_dir: cache folder (default ``$CADENZA_CACHE_DIR`` or ``~/.cache/cadenza``).
+        use_cache: read and write the cache.
+        progress: show a progress bar (default: when stderr is a terminal).
+        steps_per_quarter: grid of a benchmark set (default from its name).
+        fit: learn the vocabulary from the training split before encoding. ``None`` (the
+            default) fits only a representation that cannot encode yet; pass ``True`` when
+            training from scratch (Events can encode unfitted, but fitting narrows its time
+            deltas to those the data uses) and ``False`` to keep a checkpoint's vocabulary.
+
+    Raises:
+        MidiError: ``source`` does not exist.
+        DataError: no usable piece, or no training piece to fit a vocabulary on.
+    """
+    config = config or CorpusConfig()
+    source = Path(source)
+    fit_first = _should_fit(representation, fit)
+    show = sys.stderr.isatty() if progress is None else progress
+    cache = PieceCache(cache_dir) if use_cache else None
+    if is_benchmark_file(source):
+        return _build_benchmark(
+            source, representation, config, cache, workers, show, steps_per_quarter, fit_first
+        )
+    options = config.read_options(representation.config.steps_per_quarter)
+    files = find_midi_files(source)
+    root = source if source.is_dir() else source.parent
+    keys = [f.relative_to(root).as_posix() for f in files]
+    summary = ReadSummary(files_found=len(files))
+    state = _WorkerState(options, cache, None if fit_first else representation)
+    n_workers = resolve_workers(workers, len(files))
+    results = _run(_read_job, [(k, str(f)) for k, f in zip(keys, files, strict=True)], state,
+                   n_workers, show, "reading")
+    stats = _sum_stats(results)
+    results = _drop_duplicates(_drop_failures(results, summary), summary)
+    splits = {r.key: assign_split(r.key, config.split) for r in results}
+    if fit_first:
+        results = _fit_and_encode(
+            results, splits, representation, state, n_workers, show, stats, summary, True
+        )
+    composers = ComposerIndex(root)
+    pieces = [_piece(r, splits[r.key], composers.composer_of(root / r.key), summary)
+              for r in results]
+    return _finish(root, pieces, representation, config, summary, stats)
+
+
+def _build_benchmark(
+    source: Path,
+    representation: Representation,
+    config: CorpusConfig,
+    cache: PieceCache | None,
+    workers: int | None,
+    show: bool,
+    steps_per_quarter: int | None,
+    fit: bool,
+) -> Corpus:
+    """The corpus of a benchmark set: its own splits, no composers, scores from steps."""
+    spq = representation.config.steps_per_quarter
+    options = ReadOptions(steps_per_quarter=spq, time_signatures=None, min_notes=0)
+    results: list[_Result] = []
+    splits: dict[str, str] = {}
+    for split, scores in load_benchmark(source, steps_per_quarter).items():
+        for score in scores:
+            if score.ticks_per_quarter != spq:
+                score = quantise(score, spq)
+            results.append(_Result(score.name, _score_hash(score), score,
+                                   MeterFilterReport(score.end_tick, 0, (), 0)))
+            splits[score.name] = split
+    summary = ReadSummary(files_found=len(results))
+    state = _WorkerState(options, cache, None)
+    stats = CacheStats()
+    results = _fit_and_encode(
+        results, splits, representation, state, resolve_workers(workers, len(results)), show,
+        stats, summary, fit,
+    )
+    pieces = [_piece(r, splits[r.key], None, summary) for r in results]
+    return _finish(source, pieces, representation, config, summary, stats)
+
+
+def _fit_and_encode(
+    results: list[_Result],
+    splits: dict[str, str],
+    representation: Representation,
+    state: _WorkerState,
+    workers: int,
+    show: bool,
+    stats: CacheStats,
+    summary: ReadSummary,
+    fit: bool,
+) -> list[_Result]:
+    """Passes 2 and 3: fit on the training split if asked, then encode every piece."""
+    if fit:
+        train = [r.score for r in results if splits[r.key] == TRAIN and r.score is not None]
+        if not train:
+            raise DataError(
+                f"{representation.name} needs a vocabulary, but no piece fell in the training "
+                f"split ({len(results)} usable pieces); add files or raise the train fraction"
+            )
+        log.info("fitting %s on %d training pieces", representation.name, len(train))
+        representation.fit(train)
+    state.representation = representation
+    encoded = _run(_encode_job, [(r.key, r.content_hash, r.score) for r in results], state,
+                   workers, show, "encoding")
+    stats.add(_sum_stats(encoded))
+    for read, done in zip(results, encoded, strict=True):
+        done.report = read.report
+    return _drop_failures(encoded, summary)
+
+
+def _should_fit(representation: Representation, fit: bool | None) -> bool:
+    if fit is None:
+        return not representation.is_fitted
+    if not fit and not representation.is_fitted:
+        raise DataError(
+            f"{representation.name} has no vocabulary and fit=False: load a fitted one "
+            "(from a checkpoint) or let the corpus fit it"
+        )
+    return fit
+
+
+def _drop_failures(results: list[_Result], summary: ReadSummary) -> list[_Result]:
+    """Log and count each failed result once; return the others."""
+    kept = []
+    for result in results:
+        if result.error is None:
+            kept.append(result)
+        else:
+            _skip(result.error, summary)
+    return kept
+
+
+def _skip(error: tuple[str, str, str], summary: ReadSummary) -> None:
+    """Log a skipped file once and count it under its reason."""
+    err = MidiError(*error)
+    log.warning("skipping %s", err)
+    summary.add_skip(err)
+
+
+def _drop_duplicates(results: list[_Result], summary: ReadSummary) -> list[_Result]:
+    """Keep the first file (in path order) of each content; skip and count the others.
+
+    A copy of a piece in another split would leak training data into validation.
+    """
+    first: dict[str, str] = {}
+    kept = []
+    for result in results:
+        original = first.setdefault(result.content_hash, result.key)
+        if original == result.key:
+            kept.append(result)
+        else:
+            _skip((result.key, DUPLICATE, f"same content as {original}"), summary)
+    return kept
+
+
+def _piece(result: _Result, split: str, composer: str | None, summary: ReadSummary) -> Piece:
+    assert result.score is not None and result.report is not None and result.array is not None
+    score = result.score.copy_with(composer=composer)
+    summary.add_piece(score, result.report)
+    return Piece(result.key, result.content_hash, composer, split, score, result.array)
+
+
+def _finish(
+    root: Path,
+    pieces: list[Piece],
+    representation: Representation,
+    config: CorpusConfig,
+    summary: ReadSummary,
+    stats: CacheStats,
+) -> Corpus:
+    if not pieces:
+        reasons = ", ".join(f"{n} {r}" for r, n in summary.skipped.most_common()) or "no files"
+        raise DataError(f"{root}: no usable piece among {summary.files_found} ({reasons})")
+    return Corpus(root, pieces, representation, config, summary, stats)
+
+
+def _sum_stats(results: list[_Result]) -> CacheStats:
+    total = CacheStats()
+    for result in results:
+        total.add(result.stats)
+    return total
+
+
+def _score_hash(score: Score) -> str:
+    """Content hash of a score built in memory (benchmark pieces have no file of their own)."""
+    digest = hashlib.sha256(f"{score.ticks_per_quarter}:".encode())
+    digest.update(np.ascontiguousarray(score.notes).tobytes())
+    return digest.hexdigest()

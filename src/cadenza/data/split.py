@@ -1,0 +1,69 @@
+"""Deterministic train / valid / generation split by hashing each piece's relative path.
+
+A piece's split depends only on its own path (and a salt), never on the other files, so
+adding or removing files never moves an existing piece to another split. The *generation*
+split holds pieces the model never trains on; they supply primers for sampling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from cadenza.errors import ConfigError
+
+TRAIN = "train"
+VALID = "valid"
+GENERATION = "generation"
+SPLITS = (TRAIN, VALID, GENERATION)
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Fractions of the corpus in each split (they must sum to 1) and the hash salt.
+
+    Changing ``salt`` reshuffles every piece; keep the default to stay comparable.
+    """
+
+    train: float = 0.8
+    valid: float = 0.1
+    generation: float = 0.1
+    salt: str = "cadenza-split-v1"
+
+    def __post_init__(self) -> None:
+        for name in SPLITS:
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"split fraction {name} must be in [0, 1], got {value}")
+        total = self.train + self.valid + self.generation
+        if not math.isclose(total, 1.0, abs_tol=1e-9):
+            raise ConfigError(
+                f"split fractions must sum to 1, got train={self.train} valid={self.valid} "
+                f"generation={self.generation} (sum {total})"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def split_position(relative_path: str, salt: str = SplitConfig.salt) -> float:
+    """A number in ``[0, 1)`` drawn uniformly from the hash of ``salt`` and the path.
+
+    ``relative_path`` should use forward slashes (``Path.as_posix()``) so the split is the
+    same on every operating system.
+    """
+    digest = hashlib.sha256(f"{salt}\0{relative_path}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def assign_split(relative_path: str, config: SplitConfig | None = None) -> str:
+    """The split (``"train"``, ``"valid"`` or ``"generation"``) of the piece at this path."""
+    config = config or SplitConfig()
+    position = split_position(relative_path, config.salt)
+    if position < config.train:
+        return TRAIN
+    if position < config.train + config.valid:
+        return VALID
+    return GENERATION

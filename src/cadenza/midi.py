@@ -1,0 +1,311 @@
+"""Reading and writing MIDI files: the only module of cadenza that imports a MIDI library.
+
+``read_midi`` turns one file into a :class:`~cadenza.score.Score` (non-drum tracks merged into
+one part, drums dropped), ``load_piece`` adds quantisation and time-signature filtering, and
+``read_folder`` does that for a whole folder, skipping and counting bad files. Input files are
+only ever opened for reading; ``write_midi`` writes atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import symusic
+
+from cadenza.errors import ConfigError, MidiError
+from cadenza.fileio import write_bytes_atomic
+from cadenza.score import (
+    NOTE_DTYPE,
+    Marker,
+    MeterFilterReport,
+    Score,
+    Tempo,
+    TimeSignature,
+    filter_time_signatures,
+    quantise,
+    sort_notes,
+)
+
+log = logging.getLogger(__name__)
+
+MIDI_SUFFIXES = (".mid", ".midi")
+MIDI_MAGIC = b"MThd"
+ALL_METERS = "all"
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a MIDI file becomes a training piece.
+
+    Attributes:
+        steps_per_quarter: grid of the quantisation (4 = 16th notes); ``0`` keeps raw ticks.
+        time_signatures: labels of the metres to keep (``("4/4",)`` as the biaxial model
+            requires), or ``None`` to keep every section.
+        min_notes: a piece with fewer notes after filtering is rejected as ``empty``.
+    """
+
+    steps_per_quarter: int = 4
+    time_signatures: tuple[str, ...] | None = ("4/4",)
+    min_notes: int = 1
+
+    def __post_init__(self) -> None:
+        if self.steps_per_quarter < 0:
+            raise ConfigError(f"steps_per_quarter must be >= 0, got {self.steps_per_quarter}")
+        if self.time_signatures is not None:
+            for label in self.time_signatures:
+                num, _, den = label.partition("/")
+                if not (num.isdigit() and den.isdigit() and int(num) > 0 and int(den) > 0):
+                    raise ConfigError(f"time signature must look like '4/4', got {label!r}")
+        if self.min_notes < 0:
+            raise ConfigError(f"min_notes must be >= 0, got {self.min_notes}")
+
+    @staticmethod
+    def parse_meters(text: str) -> tuple[str, ...] | None:
+        """Parse a CLI value such as ``"4/4,2/4"`` or ``"all"``."""
+        if text.strip().lower() == ALL_METERS:
+            return None
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "steps_per_quarter": self.steps_per_quarter,
+            "time_signatures": list(self.time_signatures) if self.time_signatures else None,
+            "min_notes": self.min_notes,
+        }
+
+
+def is_midi_path(path: Path) -> bool:
+    """True for files named ``*.mid`` / ``*.midi`` in any letter case."""
+    return path.suffix.lower() in MIDI_SUFFIXES
+
+
+def find_midi_files(folder: str | Path) -> list[Path]:
+    """All MIDI files under ``folder`` (recursive), sorted by their relative path."""
+    root = Path(folder)
+    if not root.exists():
+        raise MidiError(root, "not-found", "no such file or folder")
+    if root.is_file():
+        return [root]
+    files = [p for p in root.rglob("*") if p.is_file() and is_midi_path(p)]
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def read_midi(path: str | Path) -> Score:
+    """Read one MIDI file into a raw (unquantised) score.
+
+    Raises:
+        MidiError: the file is missing, unreadable, not MIDI, corrupt or has no notes.
+    """
+    return parse_midi_bytes(read_file_bytes(path), path)
+
+
+def read_file_bytes(path: str | Path) -> bytes:
+    """The bytes of ``path``, opened read-only.
+
+    Raises:
+        MidiError: ``not-found`` if it does not exist, ``unreadable`` for any other OS error
+            (no permission, a folder, ...).
+    """
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise MidiError(path, "not-found", "no such file") from None
+    except OSError as exc:
+        raise MidiError(path, "unreadable", exc.strerror or str(exc)) from None
+
+
+def parse_midi_bytes(data: bytes, path: str | Path = "<bytes>") -> Score:
+    """Parse the bytes of a standard MIDI file (``path`` only names it in errors)."""
+    if len(data) == 0:
+        raise MidiError(path, "not-midi", "file is empty")
+    if not data.startswith(MIDI_MAGIC):
+        raise MidiError(path, "not-midi", "no MThd header")
+    try:
+        sm = symusic.Score.from_midi(data)
+    except Exception as exc:  # symusic raises plain RuntimeError/ValueError on bad data
+        raise MidiError(path, "corrupt", str(exc).splitlines()[0] if str(exc) else "") from None
+    score = _from_symusic(sm, Path(str(path)).stem)
+    if score.num_notes == 0:
+        raise MidiError(path, "empty", "no notes outside drum tracks")
+    return score
+
+
+def _from_symusic(sm: Any, name: str) -> Score:
+    parts = [t.notes.numpy() for t in sm.tracks if not t.is_drum and len(t.notes) > 0]
+    if parts:
+        total = sum(len(p["time"]) for p in parts)
+        notes = np.empty(total, dtype=NOTE_DTYPE)
+        notes["start"] = np.concatenate([p["time"] for p in parts])
+        notes["duration"] = np.concatenate([p["duration"] for p in parts])
+        notes["pitch"] = np.concatenate([p["pitch"] for p in parts])
+        notes["velocity"] = np.concatenate([p["velocity"] for p in parts])
+        notes = sort_notes(notes[notes["duration"] >= 0])
+    else:
+        notes = np.empty(0, dtype=NOTE_DTYPE)
+    # Real files hold up to tens of thousands of tempo changes: convert them column-wise.
+    tempo_columns = sm.tempos.numpy()
+    tempos = tuple(
+        map(
+            Tempo,
+            tempo_columns["time"].tolist(),
+            (60_000_000.0 / tempo_columns["mspq"].astype(np.float64)).tolist(),
+        )
+    )
+    sigs = tuple(
+        TimeSignature(int(t.time), int(t.numerator), int(t.denominator))
+        for t in sm.time_signatures
+    )
+    markers = tuple(Marker(int(m.time), str(m.text)) for m in sm.markers)
+    return Score(
+        notes=notes,
+        ticks_per_quarter=int(sm.ticks_per_quarter),
+        tempos=tempos,
+        time_signatures=sigs,
+        markers=markers,
+        name=name,
+    )
+
+
+def prepare_score(
+    score: Score, options: ReadOptions, path: str | Path = "<score>"
+) -> tuple[Score, MeterFilterReport]:
+    """Filter ``score`` by time signature, then quantise it, as ``options`` say."""
+    filtered, report = filter_time_signatures(score, options.time_signatures)
+    if filtered.num_notes < max(options.min_notes, 1):
+        dropped = ",".join(report.dropped_signatures) or "none"
+        if report.dropped_ticks:
+            raise MidiError(path, "time-signature", f"no notes in kept metres; dropped {dropped}")
+        raise MidiError(path, "empty", f"{filtered.num_notes} notes")
+    if options.steps_per_quarter:
+        filtered = quantise(filtered, options.steps_per_quarter)
+    return filtered, report
+
+
+def load_piece(
+    path: str | Path, options: ReadOptions | None = None
+) -> tuple[Score, MeterFilterReport]:
+    """Read, filter and quantise one file: the unit of work of the corpus pipeline."""
+    options = options or ReadOptions()
+    return prepare_score(read_midi(path), options, path)
+
+
+@dataclass
+class ReadSummary:
+    """What reading a folder produced: counts of files, skipped files by reason, notes."""
+
+    files_found: int = 0
+    files_read: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    notes: int = 0
+    seconds: float = 0.0
+    dropped_seconds_by_meter: Counter[str] = field(default_factory=Counter)
+    time_signatures: Counter[str] = field(default_factory=Counter)
+    min_pitch: int = 127
+    max_pitch: int = 0
+
+    def add_piece(self, score: Score, report: MeterFilterReport) -> None:
+        self.files_read += 1
+        self.notes += score.num_notes
+        self.seconds += score.seconds()
+        for sig in score.time_signatures or (TimeSignature(0, 4, 4),):
+            self.time_signatures[sig.label] += 1
+        for label in report.dropped_signatures:
+            self.dropped_seconds_by_meter[label] += 1
+        if score.num_notes:
+            self.min_pitch = min(self.min_pitch, int(score.notes["pitch"].min()))
+            self.max_pitch = max(self.max_pitch, int(score.notes["pitch"].max()))
+
+    def add_skip(self, error: MidiError) -> None:
+        self.skipped[error.reason] += 1
+        self.skipped_files.append((error.path, str(error)))
+
+
+def iter_folder(
+    folder: str | Path, options: ReadOptions | None = None, summary: ReadSummary | None = None
+) -> Iterator[tuple[Path, Score]]:
+    """Yield ``(path, piece)`` for every readable MIDI file under ``folder``, in order.
+
+    Bad files are logged once each (warning) and counted in ``summary``; they never stop
+    the iteration.
+    """
+    options = options or ReadOptions()
+    files = find_midi_files(folder)
+    if summary is not None:
+        summary.files_found += len(files)
+    for path in files:
+        try:
+            score, report = load_piece(path, options)
+        except MidiError as err:
+            log.warning("skipping %s", err)
+            if summary is not None:
+                summary.add_skip(err)
+            continue
+        if summary is not None:
+            summary.add_piece(score, report)
+        yield path, score
+
+
+def read_folder(
+    folder: str | Path, options: ReadOptions | None = None
+) -> tuple[list[Score], ReadSummary]:
+    """Read every MIDI file under ``folder``; see :func:`iter_folder`."""
+    summary = ReadSummary()
+    scores = [score for _, score in iter_folder(folder, options, summary)]
+    return scores, summary
+
+
+# -- writing ---------------------------------------------------------------------------------
+def to_symusic(score: Score, program: int = 0) -> Any:
+    """Convert a score to a one-track symusic score (piano by default)."""
+    sm: Any = symusic.Score(score.ticks_per_quarter)
+    for tempo in score.tempos or (Tempo(0, 120.0),):
+        sm.tempos.append(symusic.Tempo(int(tempo.tick), qpm=float(tempo.qpm)))
+    for sig in score.time_signatures:
+        sm.time_signatures.append(
+            symusic.TimeSignature(int(sig.tick), int(sig.numerator), int(sig.denominator))
+        )
+    for marker in score.markers:
+        sm.markers.append(symusic.TextMeta(int(marker.tick), marker.text))
+    track: Any = symusic.Track(name=score.name or "cadenza", program=program, is_drum=False)
+    notes = score.notes
+    if len(notes):
+        track.notes.extend(
+            symusic.Note.from_numpy(
+                time=notes["start"].astype(np.int32),
+                duration=notes["duration"].astype(np.int32),
+                pitch=notes["pitch"].astype(np.int8),
+                velocity=np.clip(notes["velocity"], 1, 127).astype(np.int8),
+            )
+        )
+    sm.tracks.append(track)
+    return sm
+
+
+def midi_bytes(score: Score) -> bytes:
+    """The standard MIDI file bytes of ``score``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "score.mid"
+        to_symusic(score).dump_midi(out)
+        return out.read_bytes()
+
+
+def write_midi(score: Score, path: str | Path, overwrite: bool = False) -> Path:
+    """Write ``score`` to ``path`` atomically (temporary file, then rename).
+
+    Raises:
+        MidiError: ``path`` exists and ``overwrite`` is false, or it cannot be written.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise MidiError(path, "exists", "refusing to overwrite; choose another name")
+    write_bytes_atomic(path, midi_bytes(score))
+    return path

@@ -1,0 +1,196 @@
+"""Note-state matrix of the biaxial LSTM: ``[play, articulate]`` per time step and note.
+
+Encoded array: ``(T, N, 2)`` uint8 with ``T = score.end_tick`` steps and ``N = high - low + 1``
+notes (78 by default, MIDI 24..101). ``[t, n, 0]`` (play) is 1 while pitch ``low + n`` sounds
+at step ``t``; ``[t, n, 1]`` (articulate) is 1 at the step where a note of that pitch starts.
+A held note is ``[1, 0]``, a re-struck one ``[1, 1]``. Notes outside ``[low, high]`` are
+dropped.
+
+Decoding: a note starts where play and articulate are both 1 (or where play goes from 0 to 1
+without articulate) and continues while play is 1 and articulate is 0. Articulate without
+play means nothing and is ignored.
+
+:func:`input_features` builds the model's 80 input numbers per step and note from a state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import ClassVar
+
+import numpy as np
+
+from cadenza.errors import DataError
+from cadenza.representations._common import (
+    check_int,
+    check_pitch_range,
+    decoded_score,
+    notes_from_play,
+    notes_in_range,
+    shift_axis,
+    spans_to_flat_indices,
+)
+from cadenza.representations.base import Representation, RepresentationConfig
+from cadenza.score import Score
+
+__all__ = [
+    "NUM_FEATURES",
+    "VICINITY",
+    "NoteState",
+    "NoteStateConfig",
+    "input_features",
+]
+
+VICINITY = 12  # neighbours on each side whose [play, articulate] enter the input
+NUM_FEATURES = 1 + 12 + 2 * (2 * VICINITY + 1) + 12 + 4 + 1  # = 80
+BIAXIAL_LOW = 24
+BIAXIAL_HIGH = 101
+
+# Offsets of each group inside the 80 features (see input_features).
+_POSITION = 0
+_PITCH_CLASS = 1
+_VICINITY = 13
+_CONTEXT = 63
+_BEAT = 75
+_ZERO = 79
+
+
+@dataclass(frozen=True)
+class NoteStateConfig(RepresentationConfig):
+    """Settings of :class:`NoteState`.
+
+    Attributes:
+        steps_per_quarter: time steps per quarter note (4 = 16th notes, as in the original).
+        low, high: MIDI pitches of the first and last note of the note axis (inclusive).
+    """
+
+    steps_per_quarter: int = 4
+    low: int = BIAXIAL_LOW
+    high: int = BIAXIAL_HIGH
+
+    def __post_init__(self) -> None:
+        check_int("NoteStateConfig", "steps_per_quarter", self.steps_per_quarter, 1)
+        check_pitch_range("NoteStateConfig", self.low, self.high)
+        super().__post_init__()
+
+    @property
+    def num_notes(self) -> int:
+        return self.high - self.low + 1
+
+
+class NoteState(Representation):
+    """``(T, N, 2)`` uint8 ``[play, articulate]`` states; see the module docstring."""
+
+    name: ClassVar[str] = "notestate"
+    config_class: ClassVar[type[RepresentationConfig]] = NoteStateConfig
+    config: NoteStateConfig
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        return (self.config.num_notes, 2)
+
+    def encode(self, score: Score) -> np.ndarray:
+        """``(score.end_tick, N, 2)`` uint8 states of a quantised score."""
+        self.check_quantised(score)
+        cfg = self.config
+        notes = notes_in_range(score.notes, cfg.low, cfg.high)
+        state = np.zeros((score.end_tick, cfg.num_notes, 2), dtype=np.uint8)  # (T, N, 2)
+        key = (notes["pitch"] - cfg.low).astype(np.int64)
+        flat = state.reshape(-1)
+        flat[
+            spans_to_flat_indices(notes["start"], notes["duration"], 2 * key, 2 * cfg.num_notes)
+        ] = 1
+        flat[notes["start"] * (2 * cfg.num_notes) + 2 * key + 1] = 1  # articulate at onsets
+        return state
+
+    def decode(self, array: np.ndarray) -> Score:
+        """Notes of a state array (non-zero counts as 1), velocity 80."""
+        self.check_array(array)
+        array = np.asarray(array)
+        play = array[..., 0] > 0  # (T, N)
+        articulate = array[..., 1] > 0
+        previous = np.zeros_like(play)
+        previous[1:] = play[:-1]
+        start, duration, key = notes_from_play(play, play & (articulate | ~previous))
+        return decoded_score(start, duration, key + self.config.low, self.config.steps_per_quarter)
+
+    def transpose_array(self, array: np.ndarray, semitones: int) -> np.ndarray:
+        """The states moved ``semitones`` notes up (down if negative); notes pushed out are lost."""
+        self.check_array(array)
+        return shift_axis(np.asarray(array), int(semitones), axis=1)
+
+    def input_features(self, state: np.ndarray, first_step: int = 0) -> np.ndarray:
+        """The biaxial input features of ``state`` at this representation's pitch range.
+
+        See :func:`input_features`.
+        """
+        return input_features(state, first_step, low=self.config.low)
+
+
+@lru_cache(maxsize=8)
+def _note_tables(num_notes: int, low: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per note: pitch-class one-hot (N, 12) float32, rotation indices (N, 12), positions (N,)."""
+    pitch_class = (low + np.arange(num_notes)) % 12
+    one_hot = np.zeros((num_notes, 12), dtype=np.float32)
+    one_hot[np.arange(num_notes), pitch_class] = 1.0
+    rotation = (pitch_class[:, None] + np.arange(12)[None, :]) % 12
+    positions = np.arange(num_notes, dtype=np.float32)
+    for table in (one_hot, rotation, positions):
+        table.flags.writeable = False
+    return one_hot, rotation, positions
+
+
+def input_features(state: np.ndarray, first_step: int = 0, low: int = BIAXIAL_LOW) -> np.ndarray:
+    """The original biaxial input of every step and note, from the states at those steps.
+
+    ``features[..., t, n, :]`` is computed from ``state[..., t, :, :]`` and the beat of step
+    ``first_step + t``; a model uses it to predict ``state[..., t + 1, n, :]``. Per note ``n``
+    (pitch ``low + n``), in order:
+
+    * position: ``n`` itself (1 number);
+    * pitch class: one-hot of ``(low + n) % 12`` (12);
+    * vicinity: ``[play, articulate]`` of notes ``n - 12 .. n + 12`` at step ``t``, note by
+      note, zero outside the note axis (50);
+    * context: number of playing notes of each pitch class at step ``t``, rotated so that index
+      0 is this note's own pitch class (12);
+    * beat: ``2 * b - 1`` for the bits ``b`` of ``s % 2, s // 2 % 2, s // 4 % 2, s // 8 % 2``
+      with ``s = first_step + t`` (4);
+    * a constant 0 (1).
+
+    Args:
+        state: ``(..., T, N, 2)`` play/articulate values (any leading batch dimensions).
+        first_step: step index (from the start of the piece) of ``state[..., 0, :, :]``.
+        low: MIDI pitch of note 0.
+
+    Returns:
+        ``(..., T, N, NUM_FEATURES)`` float32.
+    """
+    state = np.asarray(state)
+    if state.ndim < 3 or state.shape[-1] != 2:
+        raise DataError(
+            f"input_features: expected states of shape (..., T, N, 2), got {state.shape}"
+        )
+    *lead, num_steps, num_notes, _ = state.shape
+    values = state.astype(np.float32, copy=False)
+    one_hot, rotation, positions = _note_tables(num_notes, int(low))
+    out = np.empty((*lead, num_steps, num_notes, NUM_FEATURES), dtype=np.float32)
+
+    out[..., _POSITION] = positions
+    out[..., _PITCH_CLASS:_VICINITY] = one_hot
+    # Vicinity: pad the note axis with VICINITY silent notes on each side, then copy the
+    # 25 shifted views into consecutive pairs of columns.
+    padded = np.zeros((*lead, num_steps, num_notes + 2 * VICINITY, 2), dtype=np.float32)
+    padded[..., VICINITY : VICINITY + num_notes, :] = values
+    for offset in range(2 * VICINITY + 1):
+        column = _VICINITY + 2 * offset
+        out[..., column : column + 2] = padded[..., offset : offset + num_notes, :]
+    # Context: playing notes per pitch class (..., T, 12), gathered in each note's rotation.
+    counts = np.einsum("...n,nc->...c", values[..., 0], one_hot)
+    out[..., _CONTEXT:_BEAT] = counts[..., rotation]
+    # Beat: four bits of the absolute step index, as -1 / +1.
+    steps = int(first_step) + np.arange(num_steps)
+    bits = (steps[:, None] >> np.arange(4)[None, :]) & 1  # (T, 4)
+    out[..., _BEAT:_ZERO] = (2 * bits - 1).astype(np.float32)[:, None, :]
+    out[..., _ZERO] = 0.0
+    return out
