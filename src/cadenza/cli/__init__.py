@@ -5,5 +5,8 @@ from cadenza.cli.app import app
 # Importing a command module registers its command(s) on ``app``.
 from cadenza.cli import preprocess  # noqa: F401  isort: skip
 from cadenza.cli import corpus  # noqa: F401  isort: skip
+from cadenza.cli import models  # noqa: F401  isort: skip
+from cadenza.cli import train  # noqa: F401  isort: skip
+from cadenza.cli import generate  # noqa: F401  isort: skip
 
 __all__ = ["app"]

@@ -1,0 +1,270 @@
+"""Checkpoints: safetensors weights + JSON config, trainer state kept apart; atomic writes.
+
+A checkpoint is a folder::
+
+    step-000500/
+      model.safetensors   # weights only (safe to receive from anyone: no pickle)
+      config.json         # model config, representation (config + vocabulary), data and
+                          # training settings, step, metrics, SHA-256 of model.safetensors
+      trainer.safetensors # optimizer tensors and the torch RNG state (resuming only)
+      trainer.json        # optimizer hyper-parameters, NumPy RNG state, counters
+
+The folder is written under a temporary name and renamed into place, so a crash never
+leaves a half-written checkpoint. A training run folder holds ``checkpoints/step-*`` plus
+``latest.json`` and ``best.json`` pointers (also replaced atomically).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from cadenza.errors import CheckpointError, ConfigError
+from cadenza.fileio import sha256_file, write_json_atomic
+from cadenza.models.base import ModelConfig, SequenceModel
+from cadenza.models.registry import build_model, config_from_dict
+from cadenza.representations.base import Representation, load_representation
+
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+TRAINER_FILE = "trainer.safetensors"
+TRAINER_JSON = "trainer.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class LoadedCheckpoint:
+    """What :func:`load_checkpoint` returns."""
+
+    path: Path
+    model: SequenceModel
+    representation: Representation
+    info: dict[str, Any]  # the whole config.json
+
+    @property
+    def step(self) -> int:
+        return int(self.info.get("step", 0))
+
+    @property
+    def preset(self) -> str:
+        return str(self.info.get("preset", ""))
+
+
+@dataclass
+class TrainerState:
+    """Everything besides the weights needed to resume training exactly."""
+
+    optimizer: dict[str, Any]
+    torch_rng: torch.Tensor
+    numpy_rng: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# -- writing ---------------------------------------------------------------------------------
+def save_checkpoint(
+    path: str | Path,
+    model: SequenceModel,
+    representation: Representation,
+    info: dict[str, Any],
+    trainer: TrainerState | None = None,
+) -> Path:
+    """Write a checkpoint folder at ``path`` atomically (replacing an older one there)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    try:
+        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(weights, str(tmp / MODEL_FILE))
+        full = dict(info)
+        full.update(
+            format_version=FORMAT_VERSION,
+            family=model.family,
+            model=model.config.to_dict(),
+            representation=representation.to_dict(),
+            weights_sha256=sha256_file(tmp / MODEL_FILE),
+        )
+        write_json_atomic(tmp / CONFIG_FILE, full)
+        if trainer is not None:
+            tensors, meta = _flatten_optimizer(trainer.optimizer)
+            tensors["rng.torch"] = trainer.torch_rng.cpu()
+            save_file(tensors, str(tmp / TRAINER_FILE))
+            write_json_atomic(
+                tmp / TRAINER_JSON,
+                {"optimizer": meta, "numpy_rng": trainer.numpy_rng, "extra": trainer.extra},
+            )
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimizer ``state_dict`` into tensors (safetensors) and JSON metadata."""
+    tensors: dict[str, torch.Tensor] = {}
+    per_param: dict[str, dict[str, Any]] = {}
+    for pid, slots in state["state"].items():
+        scalars: dict[str, Any] = {}
+        for key, value in slots.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"opt.{pid}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[key] = value
+        per_param[str(pid)] = scalars
+    return tensors, {"param_groups": state["param_groups"], "scalars": per_param}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for pid, scalars in meta["scalars"].items():
+        state[int(pid)] = dict(scalars)
+    for name, value in tensors.items():
+        if not name.startswith("opt."):
+            continue
+        _, pid, key = name.split(".", 2)
+        state.setdefault(int(pid), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+# -- reading ---------------------------------------------------------------------------------
+def resolve_checkpoint(path: str | Path) -> Path:
+    """Accept a run folder (its best, else latest checkpoint), a checkpoint folder or a file.
+
+    Raises:
+        CheckpointError: nothing usable is found at ``path``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint, run folder or file")
+    if path.is_file():
+        if path.name in (MODEL_FILE, CONFIG_FILE):
+            return path.parent
+        raise CheckpointError(f"{path}: expected {MODEL_FILE}, {CONFIG_FILE} or a folder")
+    if (path / CONFIG_FILE).is_file() and (path / MODEL_FILE).is_file():
+        return path
+    for pointer in ("best.json", "latest.json"):
+        target = read_pointer(path, pointer)
+        if target is not None:
+            return target
+    raise CheckpointError(f"{path}: not a checkpoint (no {CONFIG_FILE}) and no checkpoints in it")
+
+
+def read_pointer(run_dir: Path, name: str) -> Path | None:
+    """The checkpoint a ``latest.json`` / ``best.json`` pointer names, if it exists."""
+    pointer = run_dir / name
+    if not pointer.is_file():
+        return None
+    try:
+        target = run_dir / json.loads(pointer.read_text())["checkpoint"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{pointer}: damaged pointer file ({exc})") from None
+    return target if (target / CONFIG_FILE).is_file() else None
+
+
+def write_pointer(run_dir: Path, name: str, checkpoint: Path, **extra: Any) -> None:
+    write_json_atomic(
+        run_dir / name, {"checkpoint": checkpoint.relative_to(run_dir).as_posix(), **extra}
+    )
+
+
+def read_info(checkpoint: Path) -> dict[str, Any]:
+    """The parsed ``config.json`` of a checkpoint folder."""
+    config_path = checkpoint / CONFIG_FILE
+    try:
+        info = json.loads(config_path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{config_path}: missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{config_path}: damaged JSON ({exc})") from None
+    if not isinstance(info, dict) or "model" not in info or "representation" not in info:
+        raise CheckpointError(f"{config_path}: not a cadenza checkpoint config")
+    return info
+
+
+def load_weights(model: SequenceModel, checkpoint: Path, expected_sha256: str | None) -> None:
+    """Load ``model.safetensors`` into ``model``, checking integrity and shapes."""
+    weights_path = checkpoint / MODEL_FILE
+    if not weights_path.is_file():
+        raise CheckpointError(f"{weights_path}: missing")
+    if expected_sha256 and sha256_file(weights_path) != expected_sha256:
+        raise CheckpointError(f"{weights_path}: damaged (SHA-256 does not match config.json)")
+    try:
+        weights = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{weights_path}: damaged safetensors file ({exc})") from None
+    own = model.state_dict()
+    missing = sorted(set(own) - set(weights))
+    unexpected = sorted(set(weights) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{weights_path}: weights do not match the {model.family} model "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    for key, value in weights.items():
+        if own[key].shape != value.shape:
+            raise CheckpointError(
+                f"{weights_path}: {key} has shape {tuple(value.shape)}, "
+                f"the model expects {tuple(own[key].shape)}"
+            )
+    model.load_state_dict(weights)
+
+
+def load_checkpoint(
+    path: str | Path, expect: ModelConfig | None = None, device: str | torch.device = "cpu"
+) -> LoadedCheckpoint:
+    """Rebuild the model and representation saved at ``path`` (see :func:`resolve_checkpoint`).
+
+    ``expect``: when given, the saved model config must equal it (``CheckpointError`` if not).
+    """
+    checkpoint = resolve_checkpoint(path)
+    info = read_info(checkpoint)
+    try:
+        config = config_from_dict(info["model"])
+        representation = load_representation(info["representation"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{checkpoint / CONFIG_FILE}: {exc}") from None
+    if expect is not None and expect.to_dict() != config.to_dict():
+        raise CheckpointError(
+            f"{checkpoint}: saved model config does not match the requested one "
+            f"({_first_difference(config.to_dict(), expect.to_dict())})"
+        )
+    model = build_model(config)
+    load_weights(model, checkpoint, info.get("weights_sha256"))
+    model.to(device).eval()
+    return LoadedCheckpoint(checkpoint, model, representation, info)
+
+
+def load_trainer_state(checkpoint: Path) -> TrainerState:
+    """Read the optimizer / RNG state written with a checkpoint."""
+    tensor_path, json_path = checkpoint / TRAINER_FILE, checkpoint / TRAINER_JSON
+    if not tensor_path.is_file() or not json_path.is_file():
+        raise CheckpointError(f"{checkpoint}: no trainer state, cannot resume from it")
+    try:
+        tensors = load_file(str(tensor_path))
+        meta = json.loads(json_path.read_text())
+        optimizer = _unflatten_optimizer(tensors, meta["optimizer"])
+        return TrainerState(optimizer, tensors["rng.torch"], meta["numpy_rng"], meta["extra"])
+    except (SafetensorError, OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{checkpoint}: damaged trainer state ({exc})") from None
+
+
+def _first_difference(a: dict[str, Any], b: dict[str, Any]) -> str:
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key):
+            return f"{key}: saved {a.get(key)!r}, requested {b.get(key)!r}"
+    return "no difference"

@@ -1,0 +1,100 @@
+"""``cadenza train``: train any model preset on a MIDI folder or a benchmark file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import typer
+
+from cadenza.cli.app import app, console, friendly_errors
+from cadenza.cli.options import parse_range
+from cadenza.data.corpus import CorpusConfig
+from cadenza.errors import ConfigError
+from cadenza.experiment import prepare_experiment
+from cadenza.midi import ReadOptions
+from cadenza.training import TrainConfig, Trainer
+from cadenza.trainsample import checkpoint_sampler
+
+
+@app.command("train")
+@friendly_errors
+def train_command(
+    model: str = typer.Option(..., "--model", "-m", help="Preset name (see `cadenza models`)."),
+    data: Path = typer.Option(..., "--data", "-d", help="MIDI folder or benchmark .json file."),
+    steps: int = typer.Option(10_000, "--steps", help="Number of training batches."),
+    out: Path = typer.Option(None, "--out", "-o", help="Run folder (default runs/<preset>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    lr: float = typer.Option(1e-3, "--lr", help="Base learning rate."),
+    optimizer: str = typer.Option("adam", "--optimizer", help="adam|adamw|adadelta|rmsprop|sgd"),
+    schedule: str = typer.Option("constant", "--schedule", help="constant|cosine|linear"),
+    warmup: int = typer.Option(0, "--warmup", help="Linear warm-up steps."),
+    grad_clip: float = typer.Option(None, "--grad-clip", help="Gradient norm clip."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Override the preset's."),
+    seq_len: int = typer.Option(None, "--seq-len", help="Override the preset's window."),
+    log_every: int = typer.Option(100, "--log-every", help="Print training cost every N."),
+    eval_every: int = typer.Option(500, "--eval-every", help="Validation loss every N."),
+    checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Checkpoint every N."),
+    sample_every: int = typer.Option(500, "--sample-every", help="Sampled MIDI every N (0: off)."),
+    patience: int = typer.Option(0, "--patience", help="Early stop after N evals w/o gain."),
+    meters: str = typer.Option("4/4", "--meters", help="Kept time signatures, or 'all'."),
+    transpose: str = typer.Option(None, "--transpose", help="Training transposition LOW,HIGH."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N"),
+    workers: int = typer.Option(None, "--workers", help="Preprocessing processes."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
+    threads: int = typer.Option(None, "--threads", help="CPU threads for torch (default: all)."),
+) -> None:
+    """Train a model; every --checkpoint-every steps save a checkpoint and a sample."""
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    run_dir = out or Path("runs") / model
+    if resume and (run_dir / "run.json").is_file():
+        saved = json.loads((run_dir / "run.json").read_text())
+        if saved.get("preset") != model:
+            raise ConfigError(
+                f"{run_dir} holds a {saved.get('preset')!r} run, not {model!r}; "
+                "resume with the same --model"
+            )
+    overrides: dict[str, Any] = {}
+    if batch_size is not None:
+        overrides["batch_size"] = batch_size
+    if seq_len is not None:
+        overrides["seq_len"] = seq_len
+    corpus_config = CorpusConfig(
+        meters=ReadOptions.parse_meters(meters),
+        transpose_range=parse_range(transpose, "--transpose") if transpose else (0, 0),
+    )
+    train_config = TrainConfig(
+        steps=steps, lr=lr, optimizer=optimizer, schedule=schedule, warmup_steps=warmup,
+        grad_clip=grad_clip, log_every=log_every, eval_every=eval_every,
+        checkpoint_every=checkpoint_every, sample_every=sample_every,
+        early_stopping_patience=patience, seed=seed, device=device,
+    )
+    show = not no_progress and console.is_terminal
+    experiment = prepare_experiment(
+        model, data, corpus_config=corpus_config, overrides=overrides, workers=workers,
+        progress=show,
+    )
+    info = experiment.run_info(train_config.to_dict())
+    console.print(f"[bold]{model}[/]: {experiment.model.num_parameters():,} parameters, "
+                  f"splits {experiment.corpus.split_counts()}")
+    console.print_json(json.dumps({"model": info["model"], "train": info["train"]}))
+    trainer = Trainer(
+        experiment.model, experiment.representation, experiment.train_batches,
+        experiment.valid_batches, train_config, run_dir, info,
+        sample_fn=checkpoint_sampler(experiment.corpus), print_fn=console.print, progress=show,
+    )
+    summary = trainer.fit(resume=resume)
+    valid = (f"valid {summary.first_valid_loss:.4f} -> best {summary.best_valid_loss:.4f} "
+             f"at step {summary.best_step}" if summary.best_valid_loss is not None else "no valid")
+    console.print(
+        f"done: {summary.steps_done} steps in {summary.seconds:.0f} s; last train loss "
+        f"{summary.last_train_loss:.4f}; {valid}; run folder {run_dir}"
+    )
+    if summary.interrupted:
+        raise typer.Exit(130)

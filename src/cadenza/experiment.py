@@ -1,0 +1,172 @@
+"""Wiring a training run together: data -> representation -> model -> batches -> trainer.
+
+:func:`prepare_experiment` is what ``cadenza train`` and ``cadenza benchmark`` call: it builds
+the corpus with the preset's representation, fits vocabularies on the training split, sizes
+the model to them and makes the batch makers of the training and validation splits.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cadenza import __version__
+from cadenza.data.batching.base import BatchMaker
+from cadenza.data.batching.events import EventsBatchMaker
+from cadenza.data.batching.notestate import NoteStateBatchMaker
+from cadenza.data.batching.notetokens import NoteTokensBatchMaker
+from cadenza.data.batching.pianoroll import PianoRollBatchMaker
+from cadenza.data.benchmark import default_steps_per_quarter, is_benchmark_file
+from cadenza.data.corpus import Corpus, CorpusConfig
+from cadenza.data.pipeline import build_corpus
+from cadenza.errors import ConfigError, DataError
+from cadenza.models.base import ModelConfig, SequenceModel
+from cadenza.models.registry import build_model, fit_config, get_preset
+from cadenza.representations import REGISTRY
+from cadenza.representations.base import Representation
+
+log = logging.getLogger(__name__)
+
+BATCH_MAKERS: dict[str, type[BatchMaker]] = {
+    "biaxial": NoteStateBatchMaker,
+    "pianoroll": PianoRollBatchMaker,
+    "events": EventsBatchMaker,
+    "notetokens": NoteTokensBatchMaker,
+}
+FAMILY_REPRESENTATION = {
+    "biaxial": "notestate",
+    "pianoroll": "pianoroll",
+    "events": "events",
+    "notetokens": "notetokens",
+}
+VALID_SPLIT = "valid"
+TRAIN_SPLIT = "train"
+
+
+@dataclass
+class Experiment:
+    """Everything a training run needs, built from a preset and a data source."""
+
+    preset: str
+    model: SequenceModel
+    representation: Representation
+    corpus: Corpus
+    train_batches: BatchMaker
+    valid_batches: BatchMaker | None
+    source: Path
+
+    def run_info(self, train_config: dict[str, Any]) -> dict[str, Any]:
+        """The JSON saved as ``run.json`` and inside every checkpoint."""
+        return {
+            "cadenza_version": __version__,
+            "preset": self.preset,
+            "family": self.model.family,
+            "model": self.model.config.to_dict(),
+            "representation": self.representation.to_dict(),
+            "data": {
+                "source": str(self.source),
+                "corpus": self.corpus.config.to_dict(),
+                "splits": self.corpus.split_counts(),
+                "composers": sorted(self.corpus.composers()),
+            },
+            "train": train_config,
+        }
+
+
+def make_representation(family: str, source: str | Path | None = None) -> Representation:
+    """The family's representation with its default config (benchmark sets keep their grid)."""
+    cls = REGISTRY[FAMILY_REPRESENTATION[family]]
+    config = cls.config_class()
+    if source is not None and is_benchmark_file(source):
+        config = replace(config, steps_per_quarter=default_steps_per_quarter(source))
+    return cls(config)
+
+
+def fit_window(config: ModelConfig, arrays: list[np.ndarray]) -> ModelConfig:
+    """Shorten ``seq_len`` when most training pieces are shorter than one window.
+
+    Benchmark sets such as JSB chorales (one step per quarter, ~50 steps a piece) are much
+    shorter than the 128-step windows of the biaxial presets; the window then becomes the
+    median piece length minus one, rounded down to a multiple of 8 (at least 8).
+    """
+    seq_len = int(getattr(config, "seq_len", 0))
+    if not seq_len or not arrays:
+        return config
+    lengths = np.array([len(a) for a in arrays])
+    if np.mean(lengths > seq_len) >= 0.5:
+        return config
+    new_len = max(8, (int(np.median(lengths)) - 1) // 8 * 8)
+    if new_len >= seq_len:
+        return config
+    log.warning(
+        "most training pieces are shorter than seq_len=%d; using seq_len=%d", seq_len, new_len
+    )
+    return replace(config, seq_len=new_len)
+
+
+def prepare_experiment(
+    preset: str,
+    source: str | Path,
+    *,
+    corpus_config: CorpusConfig | None = None,
+    overrides: dict[str, Any] | None = None,
+    workers: int | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    progress: bool | None = None,
+    max_eval_batches: int = 50,
+) -> Experiment:
+    """Build corpus, representation, model and batch makers for ``preset`` on ``source``.
+
+    ``overrides`` replace fields of the preset's config (e.g. ``{"seq_len": 64}``).
+    """
+    config = get_preset(preset)
+    if overrides:
+        try:
+            config = replace(config, **overrides)
+        except TypeError as exc:
+            raise ConfigError(f"bad override for {preset}: {exc}") from None
+    source = Path(source)
+    representation = make_representation(config.family, source)
+    corpus_config = corpus_config or CorpusConfig()
+    corpus = build_corpus(
+        source,
+        representation,
+        corpus_config,
+        workers=workers,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        progress=progress,
+        fit=True,
+    )
+    train_arrays = corpus.arrays(TRAIN_SPLIT)
+    if not train_arrays:
+        raise DataError(f"{source}: no piece landed in the training split")
+    config = fit_window(fit_config(config, representation), train_arrays)
+    transpose = corpus_config.transpose_range
+    if transpose == (0, 0):
+        low, high = getattr(config, "transpose_range", (0, 0))
+        transpose = (int(low), int(high))
+    maker_class = BATCH_MAKERS[config.family]
+    batch_size = int(config.batch_size)
+    seq_len = int(config.seq_len)
+    train = maker_class(
+        train_arrays, representation, batch_size, seq_len,
+        transpose_range=transpose, max_eval_batches=max_eval_batches,
+    )
+    valid_arrays = corpus.arrays(VALID_SPLIT)
+    valid: BatchMaker | None = None
+    if valid_arrays:
+        try:
+            valid = maker_class(
+                valid_arrays, representation, batch_size, seq_len,
+                max_eval_batches=max_eval_batches,
+            )
+        except DataError as exc:
+            log.warning("no validation: %s", exc)
+    model = build_model(config)
+    return Experiment(preset, model, representation, corpus, train, valid, source)

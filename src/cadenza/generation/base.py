@@ -1,0 +1,90 @@
+"""What every family's generator takes and returns.
+
+Generation works on encoded arrays (the representation's own format); turning them into a
+:class:`~cadenza.score.Score`, MIDI, WAV or pictures happens in :mod:`cadenza.compose`.
+A primer is one encoded array (steps / messages / tokens of a real piece); the generated part
+continues it, one step at a time, carrying the model's recurrent state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from cadenza.errors import ConfigError
+from cadenza.sampling import AdaptiveSilenceConfig
+
+MAX_LENGTH = 100_000
+
+
+@dataclass
+class GenerationConfig:
+    """How to sample.
+
+    Attributes:
+        length: how much to generate after the primer, in the representation's unit (steps
+            for biaxial and piano-roll, messages for events, tokens for note tokens).
+        count: pieces generated together along a batch dimension.
+        temperature: > 1 is bolder, < 1 more conservative (all families).
+        threshold: piano-roll rule: probabilities below it never sound (default 0.1).
+        top_k, top_p: categorical truncation for the events and note-token models.
+        adaptive: use the anti-silence rule (biaxial and piano-roll models).
+        max_hold_steps: release a note held longer than this many steps (0 = never).
+        max_repeats: for events / tokens, forbid the same pitch / element more than this many
+            times in a row (0 = no limit).
+        seed: seed of the sampler's random generator (``None`` = nondeterministic).
+    """
+
+    length: int = 128
+    count: int = 1
+    temperature: float = 1.0
+    threshold: float = 0.1
+    top_k: int = 0
+    top_p: float = 1.0
+    adaptive: bool = True
+    silence: AdaptiveSilenceConfig = field(default_factory=AdaptiveSilenceConfig)
+    max_hold_steps: int = 64
+    max_repeats: int = 8
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.length <= MAX_LENGTH:
+            raise ConfigError(f"length must be in 1..{MAX_LENGTH}, got {self.length}")
+        if not 1 <= self.count <= 256:
+            raise ConfigError(f"count must be in 1..256, got {self.count}")
+        if not 0 < self.temperature <= 10:
+            raise ConfigError(f"temperature must be in (0, 10], got {self.temperature}")
+        if not 0 <= self.threshold < 1:
+            raise ConfigError(f"threshold must be in [0, 1), got {self.threshold}")
+        if self.top_k < 0 or not 0 < self.top_p <= 1:
+            raise ConfigError(f"need top_k >= 0 and 0 < top_p <= 1, got {self.top_k}, {self.top_p}")
+        if self.max_hold_steps < 0 or self.max_repeats < 0:
+            raise ConfigError("max_hold_steps and max_repeats must be >= 0")
+
+    def generator(self) -> torch.Generator:
+        gen = torch.Generator()
+        if self.seed is None:
+            gen.seed()
+        else:
+            gen.manual_seed(self.seed)
+        return gen
+
+
+@dataclass
+class GenerationResult:
+    """Encoded pieces (primer followed by new material) and what the sampler saw.
+
+    Attributes:
+        arrays: one encoded array per piece, primer included.
+        primer_length: length of the primer part along axis 0 (same for every piece).
+        probabilities: per piece, the probabilities the sampler drew from at each generated
+            step, (length, keys) for the biaxial / piano-roll models; ``None`` otherwise.
+        stats: counts of what the guards did (boosted steps, forced releases, repeats broken).
+    """
+
+    arrays: list[np.ndarray]
+    primer_length: int
+    probabilities: list[np.ndarray] | None = None
+    stats: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,150 @@
+"""Generators for the two note-grid families: biaxial (note states) and piano-roll (frames).
+
+Both walk forward one time step at a time carrying the recurrent state. The primer is fed
+first (teacher forcing: the primer's own notes are chosen), then notes are sampled with
+temperature, the anti-silence rule and a guard that releases notes held too long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from cadenza.errors import DataError
+from cadenza.generation.base import GenerationConfig, GenerationResult
+from cadenza.models.base import SequenceModel
+from cadenza.representations.base import Representation
+from cadenza.sampling import AdaptiveSilence, apply_temperature_bits, bernoulli
+
+
+def _primer_batch(primer: np.ndarray | None, count: int, step_shape: tuple[int, ...]) -> np.ndarray:
+    """(count, T0, ...) float32 primer, or one silent step when there is none."""
+    if primer is None or len(primer) == 0:
+        primer = np.zeros((1, *step_shape), dtype=np.float32)
+    if primer.shape[1:] != step_shape:
+        raise DataError(f"primer steps must have shape {step_shape}, got {primer.shape[1:]}")
+    return np.repeat(primer[None].astype(np.float32), count, axis=0)
+
+
+class HoldGuard:
+    """Counts how long each note has sounded and forbids holding past ``max_steps``."""
+
+    def __init__(self, shape: tuple[int, ...], max_steps: int) -> None:
+        self.max_steps = max_steps
+        self.held = torch.zeros(shape)
+        self.forced_releases = 0
+
+    def mask(self) -> torch.Tensor:
+        """1 where a note may keep sounding without re-articulation, 0 where it must stop."""
+        if not self.max_steps:
+            return torch.ones_like(self.held)
+        return (self.held < self.max_steps).float()
+
+    def update(self, play: torch.Tensor, articulate: torch.Tensor | None = None) -> None:
+        restart = play if articulate is None else articulate
+        self.held = torch.where(play > 0, torch.where(restart > 0, 1.0, self.held + 1), 0.0)
+
+
+def generate_biaxial(
+    model: SequenceModel,
+    representation: Representation,
+    primer: np.ndarray | None,
+    config: GenerationConfig,
+) -> GenerationResult:
+    """Continue a (T0, N, 2) note-state primer by ``config.length`` steps."""
+    features_fn: Callable[..., np.ndarray] = representation.input_features  # type: ignore[attr-defined]
+    num_notes = representation.feature_shape[0]
+    batch = _primer_batch(primer, config.count, (num_notes, 2))  # (B, T0, N, 2)
+    b, t0 = batch.shape[:2]
+    gen = config.generator()
+    silence = AdaptiveSilence(b, config.silence, enabled=config.adaptive)
+    hold = HoldGuard((b, num_notes), config.max_hold_steps)
+    state = model.init_state(b)
+    device = next(model.parameters()).device
+    current = batch[:, 0]  # (B, N, 2)
+    out_steps = [torch.from_numpy(batch[:, t]) for t in range(t0)]
+    probs_seen: list[torch.Tensor] = []
+    for t in range(t0 - 1 + config.length):
+        feats = features_fn(current[:, None], first_step=t)[:, 0]  # (B, N, 80)
+        forced = torch.from_numpy(batch[:, t + 1]) if t + 1 < t0 else None
+        exponent = silence.exponent(2)
+        allowed = hold.mask()
+
+        def sample(p: torch.Tensor, note: int, forced: torch.Tensor | None = forced,
+                   exponent: torch.Tensor = exponent, allowed: torch.Tensor = allowed
+                   ) -> torch.Tensor:
+            if forced is not None:
+                return forced[:, note].to(p.device)
+            p = p.cpu()
+            play = bernoulli(p[:, 0], temperature=config.temperature,
+                             conservativity=exponent[:, 0], generator=gen)
+            artic = bernoulli(p[:, 1], temperature=config.temperature, generator=gen) * play
+            # A note held too long without being struck again is released.
+            keep = (allowed[:, note] > 0) | (artic > 0)
+            play, artic = play * keep, artic * keep
+            return torch.stack([play, artic], dim=-1).to(device)
+
+        outputs, state = model.step(torch.from_numpy(feats).to(device), state, sample=sample)
+        notes = outputs["notes"].cpu().float()  # (B, N, 2)
+        if forced is None:
+            probs_seen.append(outputs["probs"][..., 0].cpu())
+            silence.update(notes[..., 0].sum(-1))
+            was_on = torch.from_numpy(current[..., 0]) > 0
+            released = (allowed == 0) & was_on & (notes[..., 0] == 0)
+            hold.forced_releases += int(released.sum())
+        hold.update(notes[..., 0], notes[..., 1])
+        current = notes.numpy()
+        out_steps.append(notes)
+    arrays = torch.stack(out_steps, dim=1).to(torch.uint8).numpy()  # (B, T0 + L, N, 2)
+    probs = torch.stack(probs_seen, dim=1).numpy()  # (B, L, N)
+    return GenerationResult(
+        arrays=list(arrays),
+        primer_length=t0,
+        probabilities=list(probs),
+        stats={"boosted_steps": silence.boosted_steps, "forced_releases": hold.forced_releases},
+    )
+
+
+def generate_pianoroll(
+    model: SequenceModel,
+    representation: Representation,
+    primer: np.ndarray | None,
+    config: GenerationConfig,
+) -> GenerationResult:
+    """Continue a (T0, 88) piano-roll primer by ``config.length`` frames."""
+    keys = representation.feature_shape[0]
+    batch = _primer_batch(primer, config.count, (keys,))  # (B, T0, K)
+    b, t0 = batch.shape[:2]
+    gen = config.generator()
+    silence = AdaptiveSilence(b, config.silence, enabled=config.adaptive)
+    hold = HoldGuard((b, keys), config.max_hold_steps)
+    device = next(model.parameters()).device
+    state = model.init_state(b)
+    frames = [torch.from_numpy(batch[:, t]) for t in range(t0)]
+    probs_seen: list[torch.Tensor] = []
+    frame = frames[0]
+    for t in range(t0 - 1 + config.length):
+        outputs, state = model.step(frame.to(device), state)
+        if t + 1 < t0:
+            frame = frames[t + 1]
+            continue
+        p = outputs["probs"].cpu().float()  # (B, K)
+        probs_seen.append(apply_temperature_bits(p, config.temperature))
+        frame = bernoulli(p, temperature=config.temperature, threshold=config.threshold,
+                          conservativity=silence.exponent(2), generator=gen)
+        blocked = (hold.mask() == 0) & (frame > 0)
+        hold.forced_releases += int(blocked.sum())
+        frame = torch.where(blocked, torch.zeros_like(frame), frame)
+        silence.update(frame.sum(-1))
+        hold.update(frame)
+        frames.append(frame)
+    arrays = torch.stack(frames, dim=1).to(torch.uint8).numpy()
+    probs = torch.stack(probs_seen, dim=1).numpy()
+    return GenerationResult(
+        arrays=list(arrays),
+        primer_length=t0,
+        probabilities=list(probs),
+        stats={"boosted_steps": silence.boosted_steps, "forced_releases": hold.forced_releases},
+    )

@@ -1,0 +1,128 @@
+"""Where primers come from: pieces a model never trained on, chosen by composer.
+
+A checkpoint folder may carry its own primers (``primers/index.json`` plus MIDI files, as the
+shipped models do); otherwise the generation split of the corpus the model was trained on is
+rebuilt from the data source recorded in the checkpoint (cheap: the preprocessing cache).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cadenza.checkpoint import LoadedCheckpoint
+from cadenza.data.corpus import CorpusConfig
+from cadenza.data.pipeline import build_corpus
+from cadenza.errors import DataError, MidiError
+from cadenza.midi import ReadOptions, load_piece
+from cadenza.representations.base import Representation
+from cadenza.score import Score
+
+log = logging.getLogger(__name__)
+
+PRIMER_FOLDER = "primers"
+PRIMER_INDEX = "index.json"
+
+
+@dataclass(frozen=True)
+class Primer:
+    """One candidate primer: a quantised score and where it came from."""
+
+    name: str
+    composer: str | None
+    score: Score
+    source: str
+
+
+class PrimerBank:
+    """The primers available to one checkpoint."""
+
+    def __init__(self, primers: list[Primer], origin: str) -> None:
+        self.primers = primers
+        self.origin = origin
+
+    def composers(self) -> list[str]:
+        return sorted({p.composer for p in self.primers if p.composer})
+
+    def choose(self, composer: str | None = None, seed: int | None = None) -> Primer:
+        """A primer (by ``composer`` if given), picked at random with ``seed``."""
+        pool = self.primers
+        if composer is not None:
+            wanted = composer.casefold()
+            pool = [p for p in pool if p.composer and p.composer.casefold() == wanted]
+            if not pool:
+                known = ", ".join(self.composers()) or "none"
+                raise DataError(f"unknown composer {composer!r}; known: {known}")
+        if not pool:
+            raise DataError(f"no primers available from {self.origin}")
+        return random.Random(seed).choice(pool)
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def for_checkpoint(cls, checkpoint: LoadedCheckpoint) -> PrimerBank:
+        """Shipped primers if the checkpoint has them, else its corpus's generation split."""
+        shipped = checkpoint.path / PRIMER_FOLDER / PRIMER_INDEX
+        if shipped.is_file():
+            return cls.from_index(shipped, checkpoint.representation)
+        return cls.from_training_data(checkpoint)
+
+    @classmethod
+    def from_index(cls, index_path: Path, representation: Representation) -> PrimerBank:
+        """Read ``primers/index.json``: ``[{"file", "composer", "source"}, ...]``."""
+        try:
+            entries = json.loads(index_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(f"{index_path}: cannot read primer index ({exc})") from None
+        options = ReadOptions(steps_per_quarter=representation.config.steps_per_quarter,
+                              time_signatures=None)
+        primers = []
+        for entry in entries:
+            path = index_path.parent / str(entry["file"])
+            try:
+                score, _ = load_piece(path, options)
+            except MidiError as exc:
+                log.warning("skipping shipped primer: %s", exc)
+                continue
+            primers.append(Primer(path.stem, entry.get("composer"), score,
+                                  str(entry.get("source", path.name))))
+        return cls(primers, str(index_path))
+
+    @classmethod
+    def from_training_data(cls, checkpoint: LoadedCheckpoint) -> PrimerBank:
+        """The generation split of the corpus named in the checkpoint's config."""
+        data = checkpoint.info.get("data", {})
+        source = data.get("source")
+        if not source or not Path(source).exists():
+            raise DataError(
+                f"{checkpoint.path}: its training data {source!r} is not here and it ships no "
+                "primers; pass --primer FILE"
+            )
+        config = CorpusConfig.from_dict(data.get("corpus", {}))
+        representation = checkpoint.representation
+        corpus = build_corpus(source, representation, config, fit=False, progress=False)
+        pieces = corpus.primers()
+        primers = [Primer(p.path, p.composer, p.score, f"{source}/{p.path}") for p in pieces]
+        return cls(primers, str(source))
+
+
+def primer_from_file(path: str | Path, representation: Representation) -> Primer:
+    """A primer read from any MIDI file (all metres kept, quantised to the model's grid)."""
+    options = ReadOptions(steps_per_quarter=representation.config.steps_per_quarter,
+                          time_signatures=None)
+    score, _ = load_piece(path, options)
+    return Primer(Path(path).stem, None, score, str(path))
+
+
+def encode_primer(primer: Primer, representation: Representation, length: int) -> np.ndarray:
+    """The first ``length`` elements of the primer's encoding, from its first sound."""
+    from cadenza.generation.primers import first_sounding_index, primer_from_array
+
+    array = representation.encode(primer.score)
+    if len(array) == 0:
+        raise DataError(f"primer {primer.source} encodes to nothing in {representation.name}")
+    return primer_from_array(array, length, first_sounding_index(array))

@@ -1,0 +1,140 @@
+"""Generators for the two message/token families: the attention LSTM over MIDI messages and
+the note/chord token LSTM.
+
+Both sample categorically (temperature, top-k, top-p) and guard against the complaint users
+of the originals had most: the same note repeated forever. The events generator also keeps
+note_off messages meaningful: it only releases pitches that are sounding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from cadenza.errors import DataError
+from cadenza.generation.base import GenerationConfig, GenerationResult
+from cadenza.models.base import SequenceModel
+from cadenza.representations.base import Representation
+from cadenza.sampling import categorical
+
+UNKNOWN_ELEMENT = 0  # id of "<unk>" in the note-token vocabulary
+
+
+def _check_primer(primer: np.ndarray | None, name: str) -> np.ndarray:
+    if primer is None or len(primer) == 0:
+        raise DataError(f"{name} generation needs a primer of at least one message/token")
+    if primer.ndim != 2 or primer.shape[1] != 3:
+        raise DataError(f"{name} primer must have shape (L, 3), got {primer.shape}")
+    return primer.astype(np.int64)
+
+
+def default_events_primer(pitch: int = 60) -> np.ndarray:
+    """A one-message primer (a note_on of ``pitch``) for when no real primer is at hand."""
+    return np.array([[pitch, 1, 0]], dtype=np.int64)
+
+
+def generate_events(
+    model: SequenceModel,
+    representation: Representation,
+    primer: np.ndarray | None,
+    config: GenerationConfig,
+) -> GenerationResult:
+    """Continue a (T0, 3) message primer ``[pitch, is_on, delta]`` by ``config.length``."""
+    from cadenza.models.attention_lstm import duration_to_ticks
+
+    rep_cfg: Any = representation.config
+    low = int(rep_cfg.low)
+    primer = _check_primer(primer if primer is not None else default_events_primer(), "events")
+    window_len = int(model.config.seq_len)
+    b, t0 = config.count, len(primer)
+    seq = torch.from_numpy(np.repeat(primer[None], b, axis=0))  # (B, T0, 3) MIDI pitches
+    device = next(model.parameters()).device
+    gen = config.generator()
+    num_pitches = int(rep_cfg.high) - low + 1
+    sounding = torch.zeros(b, num_pitches, dtype=torch.bool)
+    for row in primer:  # replay the primer to know which pitches sound at its end
+        sounding[:, int(row[0]) - low] = bool(row[1])
+    run_pitch = torch.full((b,), -1, dtype=torch.long)
+    run_length = torch.zeros(b, dtype=torch.long)
+    repeats_broken = 0
+    for _ in range(config.length):
+        window = seq[:, -window_len:].clone()
+        window[..., 0] -= low
+        outputs, _ = model.step(window.to(device), None)
+        on_logits = torch.log(outputs["on_probs"].cpu().float().clamp_min(1e-9))
+        is_on = categorical(on_logits, temperature=config.temperature, generator=gen)
+        is_on = torch.where(sounding.any(-1), is_on, torch.ones_like(is_on))  # nothing to release
+        logits = outputs["pitch_logits"].cpu().float()
+        # note_off only for sounding pitches; note_on not for the pitch repeated too often.
+        logits = torch.where(is_on[:, None] == 0, logits.masked_fill(~sounding, -1e9), logits)
+        if config.max_repeats:
+            too_many = (run_length >= config.max_repeats) & (is_on == 1)
+            if bool(too_many.any()):
+                repeats_broken += int(too_many.sum())
+                rows = torch.nonzero(too_many).squeeze(-1)
+                logits[rows, run_pitch[rows]] = -1e9
+        pitch = categorical(logits, temperature=config.temperature, top_k=config.top_k,
+                            top_p=config.top_p, generator=gen)
+        delta = torch.from_numpy(
+            duration_to_ticks(outputs["duration"], representation)  # type: ignore[arg-type]
+        )
+        rows = torch.arange(b)
+        sounding[rows, pitch] = is_on == 1
+        same = (pitch == run_pitch) & (is_on == 1)
+        run_length = torch.where(is_on == 1, torch.where(same, run_length + 1, 1), run_length)
+        run_pitch = torch.where(is_on == 1, pitch, run_pitch)
+        message = torch.stack([pitch + low, is_on, delta.long()], dim=-1)  # (B, 3)
+        seq = torch.cat([seq, message[:, None]], dim=1)
+    return GenerationResult(
+        arrays=[row.numpy().astype(np.int32) for row in seq],
+        primer_length=t0,
+        stats={"repeats_broken": repeats_broken},
+    )
+
+
+def generate_notetokens(
+    model: SequenceModel,
+    representation: Representation,
+    primer: np.ndarray | None,
+    config: GenerationConfig,
+) -> GenerationResult:
+    """Continue a (T0, 3) token-id primer ``[element, duration, shift]`` by ``config.length``."""
+    primer = _check_primer(primer, "notetokens")
+    b, t0 = config.count, len(primer)
+    device = next(model.parameters()).device
+    seq = torch.from_numpy(np.repeat(primer[None], b, axis=0))  # (B, T0, 3)
+    gen = config.generator()
+    state = model.init_state(b)
+    outputs: dict[str, torch.Tensor] = {}
+    for t in range(t0):  # warm the recurrent state on the primer
+        outputs, state = model.step(seq[:, t].to(device), state)
+    repeats_broken = 0
+    for _ in range(config.length):
+        element_logits = outputs["element_logits"].cpu().float()
+        element_logits[:, UNKNOWN_ELEMENT] = -1e9
+        if config.max_repeats and seq.shape[1] >= config.max_repeats:
+            recent = seq[:, -config.max_repeats:, 0]
+            stuck = (recent == recent[:, :1]).all(dim=1)
+            if bool(stuck.any()):
+                repeats_broken += int(stuck.sum())
+                rows = torch.nonzero(stuck).squeeze(-1)
+                element_logits[rows, recent[rows, 0]] = -1e9
+        picks = [
+            categorical(logits, temperature=config.temperature, top_k=config.top_k,
+                        top_p=config.top_p, generator=gen)
+            for logits in (
+                element_logits,
+                outputs["duration_logits"].cpu().float(),
+                outputs["shift_logits"].cpu().float(),
+            )
+        ]
+        token = torch.stack(picks, dim=-1)  # (B, 3)
+        seq = torch.cat([seq, token[:, None]], dim=1)
+        outputs, state = model.step(token.to(device), state)
+    return GenerationResult(
+        arrays=[row.numpy().astype(np.int32) for row in seq],
+        primer_length=t0,
+        stats={"repeats_broken": repeats_broken},
+    )

@@ -1,0 +1,102 @@
+"""The contract every cadenza model follows, so one training loop and one sampler serve all.
+
+A model is a ``torch.nn.Module`` with:
+    * ``config``: its ``ModelConfig`` dataclass (saved as JSON in every checkpoint);
+    * ``family``: ``"biaxial" | "pianoroll" | "events" | "notetokens"``;
+    * ``representation``: name of the representation whose arrays it consumes;
+    * ``loss(batch) -> (loss, metrics)``: teacher-forced training loss on a batch made by the
+      family's batch maker (``cadenza.data.batches``); ``metrics`` are plain floats for logs;
+    * ``init_state(batch_size) -> state`` and ``step(inputs, state, ...) -> (outputs, state)``:
+      incremental generation, one time step (frame / message / token) at a time, carrying the
+      recurrent state instead of re-running the history where the architecture allows it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from cadenza.errors import ConfigError
+
+Batch = dict[str, torch.Tensor]
+State = Any
+
+
+@dataclass
+class ModelConfig:
+    """Base of every model config. Subclasses add their fields and check them."""
+
+    family: ClassVar[str] = ""
+
+    # Shape of the training data; every family sets its own defaults.
+    batch_size: int = 1
+    seq_len: int = 1
+    transpose_range: tuple[int, int] = (0, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["family"] = self.family
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        data = dict(data)
+        family = data.pop("family", cls.family)
+        if family != cls.family:
+            raise ConfigError(f"config is for family {family!r}, not {cls.family!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown {cls.family} config field(s): {', '.join(unknown)}")
+        for f in fields(cls):  # JSON turns tuples into lists
+            if f.name in data and isinstance(data[f.name], list):
+                data[f.name] = tuple(data[f.name])
+        return cls(**data)
+
+
+def check_positive(name: str, value: float) -> None:
+    """Raise ``ConfigError`` unless ``value > 0``."""
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {value!r}")
+
+
+def check_probability(name: str, value: float, *, allow_one: bool = False) -> None:
+    """Raise ``ConfigError`` unless ``0 <= value < 1`` (``<= 1`` with ``allow_one``)."""
+    upper_ok = value <= 1 if allow_one else value < 1
+    if not (value >= 0 and upper_ok):
+        raise ConfigError(f"{name} must be in [0, 1{']' if allow_one else ')'}, got {value!r}")
+
+
+class SequenceModel(nn.Module, ABC):
+    """Abstract base of the four model families."""
+
+    family: ClassVar[str]
+    representation: ClassVar[str]
+    config: ModelConfig
+
+    @abstractmethod
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Mean training loss over the batch and named float metrics for logging."""
+
+    @abstractmethod
+    def init_state(self, batch_size: int) -> State:
+        """Recurrent state before the first generation step."""
+
+    @abstractmethod
+    def step(self, inputs: Any, state: State, **kwargs: Any) -> tuple[Any, State]:
+        """Advance generation by one step; see each family for the exact inputs/outputs."""
+
+    def param_groups(self, base_lr: float) -> list[dict[str, Any]]:
+        """Optimizer parameter groups; families with per-layer learning rates override this."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": base_lr}]
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def flops_per_sample(self, batch: Batch) -> float:
+        """Approximate forward+backward FLOPs for one batch (for throughput benchmarks)."""
+        return 0.0

@@ -1,0 +1,373 @@
+"""Biaxial LSTM (Johnson 2015): one LSTM stack along time, one along the keyboard.
+
+Inputs are the ``notestate`` features of each step and note (80 numbers, see
+:func:`cadenza.representations.notestate.NoteState.input_features`); outputs are, for every
+note of the next step, P(play) and P(articulate | play)::
+
+    features (B, T, N, 80)
+    -> time axis: LSTM stack along T for each of the B*N (sequence, note) pairs, weights
+       shared across notes                                            (B, T, N, Ht)
+    -> concat the lower neighbour's actual [play, articulate] at the predicted step
+       (zeros for the lowest note)                                    (B, T, N, Ht + 2)
+    -> note axis: LSTM stack up the N notes for each of the B*T (sequence, step) pairs
+                                                                      (B, T, N, Hn)
+    -> Linear(Hn, 2) -> sigmoid: [P(play), P(articulate | play)]       (B, T, N, 2)
+
+Training is teacher-forced and fully parallel: one fused ``nn.LSTM`` call per layer on each
+axis. Dropout follows the original: it is applied to the output of every LSTM layer (time and
+note stacks) with one mask per sequence, shared along the axis the LSTM runs over. Initial LSTM
+states are zero.
+
+Generation (:meth:`BiaxialLSTM.step`) advances the time stack by one step, then walks up the
+notes one at a time, sampling each note before the next one is predicted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Protocol, cast
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cadenza.errors import ConfigError, DataError
+from cadenza.models.base import Batch, ModelConfig, SequenceModel, check_positive, check_probability
+from cadenza.representations.notestate import NUM_FEATURES
+
+__all__ = [
+    "NUM_NOTES",
+    "PRESETS",
+    "BiaxialConfig",
+    "BiaxialLSTM",
+    "NoteSampler",
+    "bernoulli_notes",
+    "build",
+    "config_for",
+]
+
+NUM_NOTES = 78  # MIDI 24..101, the note axis of the notestate representation
+NoteSampler = Callable[[torch.Tensor, int], torch.Tensor]  # (probs (B, 2), note) -> (B, 2)
+LSTMState = tuple[torch.Tensor, torch.Tensor]
+
+
+def _check_sizes(name: str, sizes: tuple[int, ...]) -> None:
+    if len(sizes) == 0 or any(not isinstance(s, int) or s <= 0 for s in sizes):
+        raise ConfigError(f"{name} must be a non-empty tuple of positive ints, got {sizes!r}")
+
+
+@dataclass
+class BiaxialConfig(ModelConfig):
+    """Sizes of the biaxial LSTM and the shape of its training data.
+
+    Attributes:
+        time_sizes: units of each time-axis LSTM layer, bottom first.
+        note_sizes: units of each note-axis LSTM layer, bottom first.
+        dropout: probability of zeroing a unit of each LSTM layer's output in training.
+        num_notes: notes on the keyboard axis (78 for ``notestate``); sizes the generation state.
+        batch_size: segments per training batch.
+        seq_len: predicted steps per segment (a window holds ``seq_len + 1`` steps).
+        segment_step: training windows start on multiples of this many steps (16 = one 4/4
+            bar of 16th notes), so the beat features line up with the bar as in the original.
+        transpose_range: inclusive semitone range of training transposition; ``(0, 0)`` is off.
+    """
+
+    family: ClassVar[str] = "biaxial"
+
+    time_sizes: tuple[int, ...] = (300, 300)
+    note_sizes: tuple[int, ...] = (100, 50)
+    dropout: float = 0.5
+    num_notes: int = NUM_NOTES
+    batch_size: int = 10
+    seq_len: int = 128
+    segment_step: int = 16
+    transpose_range: tuple[int, int] = (0, 0)
+
+    def __post_init__(self) -> None:
+        self.time_sizes = tuple(self.time_sizes)
+        self.note_sizes = tuple(self.note_sizes)
+        self.transpose_range = tuple(self.transpose_range)  # type: ignore[assignment]
+        _check_sizes("time_sizes", self.time_sizes)
+        _check_sizes("note_sizes", self.note_sizes)
+        check_probability("dropout", self.dropout)
+        for name in ("num_notes", "batch_size", "seq_len", "segment_step"):
+            check_positive(name, getattr(self, name))
+        if len(self.transpose_range) != 2 or self.transpose_range[0] > self.transpose_range[1]:
+            raise ConfigError(
+                f"transpose_range must be (low, high) with low <= high, "
+                f"got {self.transpose_range!r}"
+            )
+
+
+PRESETS: dict[str, BiaxialConfig] = {
+    # Johnson's published sizes: 8 bars of 16th notes per segment, 10 segments per batch.
+    "biaxial-paper": BiaxialConfig(),
+    # Trains in minutes on a laptop CPU and still makes recognisable textures.
+    "biaxial-small": BiaxialConfig(
+        time_sizes=(96, 96), note_sizes=(48, 32), dropout=0.5, batch_size=10, seq_len=128
+    ),
+    "biaxial-debug": BiaxialConfig(
+        time_sizes=(16,), note_sizes=(8,), dropout=0.0, batch_size=4, seq_len=32
+    ),
+}
+
+
+class _NoteStateLike(Protocol):
+    """What :func:`config_for` needs of the ``notestate`` representation."""
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]: ...
+
+
+def config_for(config: BiaxialConfig, representation: _NoteStateLike) -> BiaxialConfig:
+    """Copy of ``config`` whose ``num_notes`` matches ``representation`` (N of (T, N, 2))."""
+    return replace(config, num_notes=int(representation.feature_shape[0]))
+
+
+def bernoulli_notes(
+    probs: torch.Tensor,
+    conservativity: float | torch.Tensor = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Sample [play, articulate] for one note of every sequence, as the original did.
+
+    Play when ``U < P(play) ** conservativity``; articulate when played and
+    ``U' < P(articulate)``. ``probs`` is (B, 2); ``conservativity`` a float or (B,) tensor
+    (below 1 makes notes likelier). Returns (B, 2) float 0/1.
+    """
+    u = torch.rand(probs.shape, generator=generator, device=probs.device, dtype=probs.dtype)
+    play = u[:, 0] < probs[:, 0] ** conservativity
+    articulate = play & (u[:, 1] < probs[:, 1])
+    return torch.stack([play, articulate], dim=-1).to(probs.dtype)  # (B, 2)
+
+
+def _variational_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Dropout on x (S, L, H) with one mask per sequence S, shared along the L axis."""
+    if not training or p == 0.0:
+        return x
+    keep = torch.full((x.shape[0], 1, x.shape[2]), 1.0 - p, device=x.device, dtype=x.dtype)
+    return x * torch.bernoulli(keep) / (1.0 - p)
+
+
+def _lstm_cell(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LSTM update from pre-activations ``gates`` (B, 4H) in PyTorch's i, f, g, o order."""
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h = torch.sigmoid(o) * torch.tanh(c)
+    return h, c
+
+
+class BiaxialLSTM(SequenceModel):
+    """Johnson's biaxial LSTM over ``notestate`` arrays.
+
+    Batches (from :class:`cadenza.data.batching.notestate.NoteStateBatchMaker`):
+        ``features``: (B, T, N, 80) float32, the input features of steps 0..T-1;
+        ``target``: (B, T, N, 2) float32, [play, articulate] of steps 1..T.
+    """
+
+    family: ClassVar[str] = "biaxial"
+    representation: ClassVar[str] = "notestate"
+    config: BiaxialConfig
+
+    def __init__(self, config: BiaxialConfig) -> None:
+        super().__init__()
+        self.config = config
+        sizes = (NUM_FEATURES, *config.time_sizes)
+        self.time_layers = nn.ModuleList(
+            nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(len(sizes) - 1)
+        )
+        sizes = (config.time_sizes[-1] + 2, *config.note_sizes)
+        self.note_layers = nn.ModuleList(
+            nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(len(sizes) - 1)
+        )
+        self.output = nn.Linear(config.note_sizes[-1], 2)
+
+    # -- teacher-forced forward ---------------------------------------------------------
+    def _check_batch(self, features: torch.Tensor, target: torch.Tensor) -> None:
+        if features.ndim != 4 or features.shape[-1] != NUM_FEATURES:
+            raise DataError(
+                f"biaxial: features must be (B, T, N, {NUM_FEATURES}), got {tuple(features.shape)}"
+            )
+        if target.shape != (*features.shape[:3], 2):
+            raise DataError(
+                f"biaxial: target must be (B, T, N, 2) = {(*features.shape[:3], 2)}, "
+                f"got {tuple(target.shape)}"
+            )
+
+    def time_forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Time-axis stack: features (B, T, N, F) -> last-layer output (B, T, N, Ht)."""
+        b, t, n, f = features.shape
+        x = features.permute(0, 2, 1, 3).reshape(b * n, t, f)  # (B*N, T, F)
+        for lstm in self.time_layers:
+            x, _ = lstm(x)  # (B*N, T, H)
+            x = _variational_dropout(x, self.config.dropout, self.training)
+        return x.reshape(b, n, t, -1).permute(0, 2, 1, 3)  # (B, T, N, Ht)
+
+    def note_logits(self, time_out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Note-axis stack under teacher forcing -> logits (B, T, N, 2).
+
+        ``time_out`` (B, T, N, Ht); ``target`` (B, T, N, 2) the actual notes being predicted,
+        of which each note sees its lower neighbour's.
+        """
+        b, t, n, _ = time_out.shape
+        lower = F.pad(target[:, :, :-1, :], (0, 0, 1, 0))  # (B, T, N, 2), zeros for note 0
+        x = torch.cat([time_out, lower.to(time_out.dtype)], dim=-1)
+        x = x.reshape(b * t, n, -1)  # (B*T, N, Ht + 2)
+        for lstm in self.note_layers:
+            x, _ = lstm(x)  # (B*T, N, H)
+            x = _variational_dropout(x, self.config.dropout, self.training)
+        return self.output(x).reshape(b, t, n, 2)  # (B, T, N, 2)
+
+    def logits(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits (B, T, N, 2) of [play, articulate | play]."""
+        self._check_batch(features, target)
+        return self.note_logits(self.time_forward(features), target)
+
+    @torch.no_grad()
+    def predict_probs(self, batch: Batch) -> torch.Tensor:
+        """Teacher-forced probabilities (B, T, N, 2): [P(play), P(articulate | play)]."""
+        return torch.sigmoid(self.logits(batch["features"], batch["target"]))
+
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Mean binary cross-entropy of play plus masked articulate, per (step, note).
+
+        Both sums (articulate only where the target note plays) are divided by the number of
+        (sequence, step, note) cells, so the loss is the original's negative log-likelihood
+        scaled by a constant. ``nll_per_step`` is the same sum per time step (nats).
+        """
+        target = batch["target"]
+        logits = self.logits(batch["features"], target)
+        play_target = target[..., 0]
+        play = F.binary_cross_entropy_with_logits(logits[..., 0], play_target, reduction="sum")
+        artic = F.binary_cross_entropy_with_logits(
+            logits[..., 1], target[..., 1], weight=play_target, reduction="sum"
+        )
+        b, t, n = play_target.shape
+        cells = b * t * n
+        loss = (play + artic) / cells
+        metrics = {
+            "play_bce": float(play.detach()) / cells,
+            "artic_bce": float(artic.detach()) / cells,
+            "nll_per_step": float((play + artic).detach()) / (b * t),
+        }
+        return loss, metrics
+
+    # -- generation ---------------------------------------------------------------------
+    def init_state(self, batch_size: int) -> list[LSTMState]:
+        """Zero (h, c) of every time-axis layer, each (1, B * num_notes, H)."""
+        weight = self.output.weight
+        rows = batch_size * self.config.num_notes
+        return [
+            (
+                torch.zeros(1, rows, h, device=weight.device, dtype=weight.dtype),
+                torch.zeros(1, rows, h, device=weight.device, dtype=weight.dtype),
+            )
+            for h in self.config.time_sizes
+        ]
+
+    @torch.no_grad()
+    def step(
+        self, inputs: Any, state: Any, **kwargs: Any
+    ) -> tuple[dict[str, torch.Tensor], list[LSTMState]]:
+        """Generate the notes of one time step (meant for eval mode: no dropout is applied).
+
+        Args:
+            inputs: features of the current step (B, N, 80), built from the last notes.
+            state: the time-axis state from :meth:`init_state` or the previous ``step``.
+            sample: optional ``sample(probs (B, 2), note_index) -> (B, 2)`` float 0/1 choosing
+                each note (lowest first) from its probabilities; the default is
+                :func:`bernoulli_notes` with ``conservativity`` and ``generator``.
+            conservativity: float or (B,) tensor for the default sampler (default 1).
+            generator: ``torch.Generator`` for the default sampler.
+
+        Returns:
+            ``({"probs": (B, N, 2), "notes": (B, N, 2)}, new_state)``: the probabilities the
+            model gave each note (before conservativity) and the sampled notes.
+        """
+        sample: NoteSampler | None = kwargs.pop("sample", None)
+        conservativity = kwargs.pop("conservativity", 1.0)
+        generator = kwargs.pop("generator", None)
+        if kwargs:
+            raise TypeError(f"biaxial step got unknown argument(s): {', '.join(sorted(kwargs))}")
+        if sample is None:
+
+            def sample(probs: torch.Tensor, note_index: int) -> torch.Tensor:
+                return bernoulli_notes(probs, conservativity, generator)
+
+        features = inputs
+        b, n, f = features.shape
+        if f != NUM_FEATURES or state[0][0].shape[1] != b * n:
+            raise DataError(
+                f"biaxial step: features (B, N, {NUM_FEATURES}) must match the state's "
+                f"B * N = {state[0][0].shape[1]}, got {tuple(features.shape)}"
+            )
+        x = features.to(self.output.weight.dtype).reshape(b * n, 1, f)  # (B*N, 1, F)
+        new_state: list[LSTMState] = []
+        for lstm, layer_state in zip(self.time_layers, state, strict=True):
+            x, (h, c) = lstm(x, layer_state)  # (B*N, 1, H)
+            new_state.append((h, c))
+        time_out = x.reshape(b, n, -1)  # (B, N, Ht)
+        probs, notes = self._walk_notes(time_out, sample)
+        return {"probs": probs, "notes": notes}, new_state
+
+    def _walk_notes(
+        self, time_out: torch.Tensor, sample: NoteSampler
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the note stack up the keyboard, sampling each note: -> probs, notes (B, N, 2)."""
+        b, n, ht = time_out.shape
+        cells = []
+        for lstm in self.note_layers:
+            w_ih, w_hh, b_ih, b_hh = cast(nn.LSTM, lstm).all_weights[0]
+            cells.append((w_ih, w_hh, b_ih + b_hh))  # (4H, in), (4H, H), (4H,)
+        w_ih0, w_hh0, bias0 = cells[0]
+        # The time-output part of the first layer's input projection, for all notes at once.
+        pre0 = torch.addmm(bias0, time_out.reshape(b * n, ht), w_ih0[:, :ht].t())
+        pre0 = pre0.reshape(b, n, -1)  # (B, N, 4 * H0)
+        w_lower = w_ih0[:, ht:].t()  # (2, 4 * H0)
+        hs = [time_out.new_zeros(b, w_hh.shape[1]) for _, w_hh, _ in cells]
+        cs = [h.clone() for h in hs]
+        lower = time_out.new_zeros(b, 2)
+        probs = time_out.new_empty(b, n, 2)
+        notes = time_out.new_empty(b, n, 2)
+        for note in range(n):
+            gates = pre0[:, note] + lower @ w_lower + hs[0] @ w_hh0.t()
+            hs[0], cs[0] = _lstm_cell(gates, cs[0])
+            x = hs[0]
+            for layer in range(1, len(cells)):
+                w_ih, w_hh, bias = cells[layer]
+                gates = torch.addmm(bias, x, w_ih.t()) + hs[layer] @ w_hh.t()
+                hs[layer], cs[layer] = _lstm_cell(gates, cs[layer])
+                x = hs[layer]
+            p = torch.sigmoid(self.output(x))  # (B, 2)
+            chosen = sample(p, note).to(p.dtype)
+            if chosen.shape != (b, 2):
+                raise DataError(
+                    f"biaxial sampler must return (B, 2) = {(b, 2)}, got {chosen.shape}"
+                )
+            probs[:, note] = p
+            notes[:, note] = chosen
+            lower = chosen
+        return probs, notes
+
+    # -- accounting ---------------------------------------------------------------------
+    def flops_per_batch(self, batch: Batch) -> float:
+        """Matmul FLOPs of forward + backward (3x forward) for ``batch``."""
+        b, t, n = batch["features"].shape[:3]
+        per_cell = 0
+        sizes = (NUM_FEATURES, *self.config.time_sizes)
+        for i in range(len(sizes) - 1):
+            per_cell += 2 * 4 * sizes[i + 1] * (sizes[i] + sizes[i + 1])
+        sizes = (self.config.time_sizes[-1] + 2, *self.config.note_sizes)
+        for i in range(len(sizes) - 1):
+            per_cell += 2 * 4 * sizes[i + 1] * (sizes[i] + sizes[i + 1])
+        per_cell += 2 * 2 * self.config.note_sizes[-1]
+        return 3.0 * b * t * n * per_cell
+
+    def flops_per_sample(self, batch: Batch) -> float:
+        return self.flops_per_batch(batch)
+
+
+def build(config: BiaxialConfig) -> BiaxialLSTM:
+    """The model for ``config``."""
+    return BiaxialLSTM(config)

@@ -1,0 +1,529 @@
+"""The single training loop used by every model family.
+
+One :class:`Trainer` takes a model, the batch makers of the training and validation splits and
+a :class:`TrainConfig`, and runs teacher-forced optimisation with a learning-rate schedule,
+gradient clipping, periodic validation, best-checkpoint tracking, optional early stopping,
+a CSV log, checkpoints and sampled MIDI files. ``fit(resume=True)`` continues an interrupted
+run and reproduces the losses of an uninterrupted one with the same seed.
+
+Run folder layout::
+
+    RUN_DIR/run.json         # everything needed to rebuild the run (preset, data, settings)
+    RUN_DIR/log.csv          # step, split, loss, metrics, lr, seconds
+    RUN_DIR/checkpoints/step-000500/ ...   (see cadenza.checkpoint)
+    RUN_DIR/latest.json, RUN_DIR/best.json
+    RUN_DIR/samples/step-000500.mid
+
+Multi-GPU / multi-machine: launch the same ``cadenza train`` command with ``torchrun``; the
+loop wraps the model in ``DistributedDataParallel`` when ``WORLD_SIZE > 1`` (see README).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from cadenza.checkpoint import (
+    TrainerState,
+    load_trainer_state,
+    load_weights,
+    read_info,
+    read_pointer,
+    save_checkpoint,
+    write_pointer,
+)
+from cadenza.data.batching.base import BatchMaker
+from cadenza.errors import CheckpointError, ConfigError
+from cadenza.fileio import write_json_atomic
+from cadenza.models.base import SequenceModel
+from cadenza.representations.base import Representation
+
+log = logging.getLogger(__name__)
+
+OPTIMIZERS = ("adam", "adamw", "adadelta", "rmsprop", "sgd")
+SCHEDULES = ("constant", "cosine", "linear")
+
+SampleFn = Callable[[SequenceModel, Representation, int, Path], None]
+PrintFn = Callable[[str], None]
+
+
+@dataclass
+class TrainConfig:
+    """Settings of the training loop (the model's own sizes live in its config).
+
+    ``grad_clip=None`` uses the model config's ``grad_clip`` when it has one, else no clipping.
+    ``early_stopping_patience`` counts evaluations without a new best (0 = never stop early).
+    """
+
+    steps: int = 10_000
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.1
+    grad_clip: float | None = None
+    log_every: int = 100
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    sample_every: int = 500
+    early_stopping_patience: int = 0
+    keep_checkpoints: int = 3
+    max_eval_batches: int = 50
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.steps <= 0:
+            raise ConfigError(f"steps must be positive, got {self.steps}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        for name in ("log_every", "eval_every", "checkpoint_every", "sample_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ConfigError(f"grad_clip must be positive, got {self.grad_clip}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if self.keep_checkpoints < 1:
+            raise ConfigError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Multiplier of the base learning rate at (0-based) ``step``: warm-up, then schedule."""
+    if config.warmup_steps and step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return 1.0
+    span = max(config.steps - config.warmup_steps, 1)
+    progress = min(max(step - config.warmup_steps, 0) / span, 1.0)
+    floor = config.min_lr_ratio
+    if config.schedule == "cosine":
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    return 1.0 - (1.0 - floor) * progress  # linear
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` = CUDA when available, else CPU; anything else is passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"bad device {name!r}: {exc}") from None
+
+
+def make_optimizer(model: SequenceModel, config: TrainConfig) -> torch.optim.Optimizer:
+    groups = model.param_groups(config.lr)
+    for group in groups:
+        group.setdefault("initial_lr", group["lr"])
+    if config.optimizer == "adam":
+        return torch.optim.Adam(groups, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    if config.optimizer == "adadelta":
+        return torch.optim.Adadelta(groups, weight_decay=config.weight_decay)
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(groups, weight_decay=config.weight_decay)
+    return torch.optim.SGD(groups, momentum=0.9, weight_decay=config.weight_decay)
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+@dataclass
+class TrainSummary:
+    """What a call to :meth:`Trainer.fit` did."""
+
+    steps_done: int
+    last_train_loss: float
+    first_valid_loss: float | None
+    best_valid_loss: float | None
+    best_step: int | None
+    stopped_early: bool
+    interrupted: bool
+    seconds: float
+    valid_history: list[tuple[int, float]] = field(default_factory=list)
+
+
+class Trainer:
+    """Runs the training loop for any :class:`SequenceModel`."""
+
+    def __init__(
+        self,
+        model: SequenceModel,
+        representation: Representation,
+        train_batches: BatchMaker,
+        valid_batches: BatchMaker | None,
+        config: TrainConfig,
+        run_dir: str | Path,
+        run_info: dict[str, Any],
+        *,
+        sample_fn: SampleFn | None = None,
+        print_fn: PrintFn | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.model = model
+        self.representation = representation
+        self.train_batches = train_batches
+        self.valid_batches = valid_batches
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.run_info = run_info
+        self.sample_fn = sample_fn
+        self.print_fn = print_fn or (lambda message: log.info("%s", message))
+        self.progress = progress
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.device = pick_device(config.device)
+        if self.world_size > 1 and self.device.type == "cuda":
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        clip = config.grad_clip
+        if clip is None:
+            clip = getattr(model.config, "grad_clip", None)
+        self.grad_clip: float | None = clip
+
+    # -- public ------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> TrainSummary:
+        """Train until ``config.steps`` updates are done (or early stopping / Ctrl-C)."""
+        start_time = time.perf_counter()
+        self._prepare_run_dir(resume)
+        torch.manual_seed(self.config.seed)
+        random.seed(self.config.seed)
+        rng = np.random.default_rng(self.config.seed + self.rank)
+        self.model.to(self.device)
+        optimizer = make_optimizer(self.model, self.config)
+        state: dict[str, Any] = {"step": 0, "best": None, "best_step": None, "bad_evals": 0,
+                                 "first_valid": None, "valid_history": []}
+        if resume:
+            state = self._restore(optimizer, rng, state)
+        net: nn.Module = LossModule(self.model)
+        if self.world_size > 1:
+            net = self._wrap_distributed()
+        interrupted = stopped = False
+        last_loss = float("nan")
+        step = int(state["step"])
+        bar = self._progress_bar(step)
+        try:
+            while step < self.config.steps:
+                self.model.train()
+                factor = lr_factor(step, self.config)
+                for group in optimizer.param_groups:
+                    group["lr"] = group["initial_lr"] * factor
+                batch = to_device(self.train_batches.training_batch(rng), self.device)
+                loss, metrics = net(batch)
+                if not torch.isfinite(loss):
+                    raise ConfigError(
+                        f"training loss became {loss.item()} at step {step + 1}; "
+                        "lower the learning rate or enable gradient clipping"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+                optimizer.step()
+                step += 1
+                last_loss = float(loss.item())
+                if bar is not None:
+                    bar.update(step, last_loss)
+                stopped = self._periodic(step, last_loss, metrics, factor, optimizer, rng, state)
+                if stopped:
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+            self._say(f"interrupted at step {step}; saving a checkpoint to resume from")
+            if self.rank == 0 and step > int(state["step"]):
+                self._checkpoint(step, optimizer, rng, state)
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.rank == 0 and not interrupted and step > int(state["step"]):
+            self._checkpoint(step, optimizer, rng, state)
+        return TrainSummary(
+            steps_done=step,
+            last_train_loss=last_loss,
+            first_valid_loss=state["first_valid"],
+            best_valid_loss=state["best"],
+            best_step=state["best_step"],
+            stopped_early=stopped,
+            interrupted=interrupted,
+            seconds=time.perf_counter() - start_time,
+            valid_history=[(int(s), float(v)) for s, v in state["valid_history"]],
+        )
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float] | None:
+        """Mean loss and metrics over the validation batches (``None`` without a valid split)."""
+        if self.valid_batches is None:
+            return None
+        self.model.eval()
+        totals: dict[str, float] = {}
+        count = 0
+        for batch in self.valid_batches.eval_batches():
+            loss, metrics = self.model.loss(to_device(batch, self.device))
+            totals["loss"] = totals.get("loss", 0.0) + float(loss.item())
+            for key, value in metrics.items():
+                totals[key] = totals.get(key, 0.0) + float(value)
+            count += 1
+        self.model.train()
+        if count == 0:
+            return None
+        return {key: value / count for key, value in totals.items()}
+
+    # -- internals ---------------------------------------------------------------------------
+    def _periodic(
+        self,
+        step: int,
+        loss: float,
+        metrics: dict[str, float],
+        factor: float,
+        optimizer: torch.optim.Optimizer,
+        rng: np.random.Generator,
+        state: dict[str, Any],
+    ) -> bool:
+        cfg = self.config
+        lr = cfg.lr * factor
+        if self.rank == 0 and cfg.log_every and step % cfg.log_every == 0:
+            self._log_row(step, "train", loss, metrics, lr)
+            self._say(f"step {step}: train loss {loss:.4f}")
+        stop = False
+        if cfg.eval_every and step % cfg.eval_every == 0 and self.rank == 0:
+            result = self.evaluate()
+            if result is not None:
+                valid = result.pop("loss")
+                self._log_row(step, "valid", valid, result, lr)
+                state["valid_history"].append((step, valid))
+                if state["first_valid"] is None:
+                    state["first_valid"] = valid
+                if state["best"] is None or valid < state["best"]:
+                    state.update(best=valid, best_step=step, bad_evals=0)
+                    marker = " (best)"
+                else:
+                    state["bad_evals"] += 1
+                    marker = ""
+                self._say(f"step {step}: valid loss {valid:.4f}{marker}")
+                patience = cfg.early_stopping_patience
+                if patience and state["bad_evals"] >= patience:
+                    self._say(f"early stopping: no improvement in {patience} evaluations")
+                    stop = True
+        stop = self._agree(stop)
+        if self.rank == 0 and (stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
+            self._checkpoint(step, optimizer, rng, state)
+        if self.rank == 0 and cfg.sample_every and step % cfg.sample_every == 0:
+            self._sample(step)
+        return stop
+
+    def _checkpoint(
+        self,
+        step: int,
+        optimizer: torch.optim.Optimizer,
+        rng: np.random.Generator,
+        state: dict[str, Any],
+    ) -> None:
+        state["step"] = step
+        trainer_state = TrainerState(
+            optimizer=optimizer.state_dict(),
+            torch_rng=torch.get_rng_state(),
+            numpy_rng=dict(rng.bit_generator.state),
+            extra={k: v for k, v in state.items()},
+        )
+        info = dict(self.run_info)
+        info.update(step=step, best_valid_loss=state["best"], best_step=state["best_step"])
+        path = save_checkpoint(
+            self.run_dir / "checkpoints" / f"step-{step:06d}",
+            self.model,
+            self.representation,
+            info,
+            trainer_state,
+        )
+        write_pointer(self.run_dir, "latest.json", path, step=step)
+        if state["best_step"] == step or read_pointer(self.run_dir, "best.json") is None:
+            write_pointer(self.run_dir, "best.json", path, step=step, valid_loss=state["best"])
+        self._prune_checkpoints()
+
+    def _prune_checkpoints(self) -> None:
+        keep = {read_pointer(self.run_dir, "best.json"), read_pointer(self.run_dir, "latest.json")}
+        folders = sorted((self.run_dir / "checkpoints").glob("step-*"))
+        recent = set(folders[-self.config.keep_checkpoints :])
+        for folder in folders:
+            if folder not in recent and folder not in keep:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _sample(self, step: int) -> None:
+        if self.sample_fn is None:
+            return
+        out = self.run_dir / "samples" / f"step-{step:06d}.mid"
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.config.seed * 1_000_003 + step)
+                self.sample_fn(self.model, self.representation, step, out)
+        except Exception as exc:  # a failed sample must never kill a long training run
+            log.warning("could not write sample at step %d: %s", step, exc)
+        finally:
+            self.model.train(was_training)
+
+    def _restore(
+        self, optimizer: torch.optim.Optimizer, rng: np.random.Generator, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        checkpoint = read_pointer(self.run_dir, "latest.json")
+        if checkpoint is None:
+            self._say(f"no checkpoint in {self.run_dir}; starting from step 0")
+            return state
+        info = read_info(checkpoint)
+        if info.get("model") != json.loads(json.dumps(self.model.config.to_dict())):
+            raise CheckpointError(
+                f"{checkpoint}: saved model config differs from the one requested; "
+                "resume with the same --model (or start a new --out)"
+            )
+        load_weights(self.model, checkpoint, info.get("weights_sha256"))
+        trainer = load_trainer_state(checkpoint)
+        optimizer.load_state_dict(trainer.optimizer)
+        torch.set_rng_state(trainer.torch_rng)
+        rng.bit_generator.state = trainer.numpy_rng
+        restored = dict(state)
+        restored.update(trainer.extra)
+        self._truncate_log(int(restored["step"]))
+        self._say(f"resumed from {checkpoint.name} (step {restored['step']})")
+        return restored
+
+    def _prepare_run_dir(self, resume: bool) -> None:
+        if self.rank != 0:
+            return
+        run_json = self.run_dir / "run.json"
+        if not resume and (run_json.exists() or (self.run_dir / "latest.json").exists()):
+            raise ConfigError(
+                f"{self.run_dir}: a training run already lives here; pass --resume to "
+                "continue it or choose another --out"
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if not run_json.exists():
+            write_json_atomic(run_json, self.run_info)
+
+    # -- logging -------------------------------------------------------------------------
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / "log.csv"
+
+    def _log_row(
+        self, step: int, split: str, loss: float, metrics: dict[str, float], lr: float
+    ) -> None:
+        new = not self.log_path.exists()
+        with open(self.log_path, "a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(["step", "split", "loss", "lr", "metrics"])
+            extras = ";".join(f"{k}={v:.6g}" for k, v in sorted(metrics.items()))
+            writer.writerow([step, split, f"{loss:.6f}", f"{lr:.6g}", extras])
+
+    def _truncate_log(self, step: int) -> None:
+        if not self.log_path.exists():
+            return
+        with open(self.log_path, newline="") as handle:
+            rows = list(csv.reader(handle))
+        kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
+        with open(self.log_path, "w", newline="") as handle:
+            csv.writer(handle).writerows(kept)
+
+    def _say(self, message: str) -> None:
+        if self.rank == 0:
+            self.print_fn(message)
+
+    def _progress_bar(self, start: int) -> _Bar | None:
+        if not self.progress or self.rank != 0:
+            return None
+        return _Bar(start, self.config.steps)
+
+    # -- distributed -----------------------------------------------------------------------
+    def _wrap_distributed(self) -> nn.Module:
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel
+
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if self.device.type == "cuda" else "gloo")
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(LossModule(self.model), device_ids=ids)
+
+    def _agree(self, stop: bool) -> bool:
+        if self.world_size <= 1:
+            return stop
+        import torch.distributed as dist
+
+        flag = torch.tensor([1.0 if stop else 0.0], device=self.device)
+        dist.broadcast(flag, src=0)
+        return bool(flag.item())
+
+
+class LossModule(nn.Module):
+    """Wraps a model so that ``forward(batch)`` is its training loss (what DDP calls)."""
+
+    def __init__(self, model: SequenceModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.model.loss(batch)
+
+
+class _Bar:
+    """A rich progress bar showing step/s, loss and ETA."""
+
+    def __init__(self, start: int, total: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} step/s  loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self._task = self._progress.add_task("train", total=total, completed=start,
+                                             rate="-", loss="-")
+        self._start = time.perf_counter()
+        self._first = start
+        self._ema: float | None = None
+        self._progress.start()
+
+    def update(self, step: int, loss: float) -> None:
+        self._ema = loss if self._ema is None else 0.95 * self._ema + 0.05 * loss
+        elapsed = time.perf_counter() - self._start
+        rate = (step - self._first) / elapsed if elapsed > 0 else 0.0
+        self._progress.update(self._task, completed=step, rate=f"{rate:.2f}",
+                              loss=f"{self._ema:.4f}")
+
+    def close(self) -> None:
+        self._progress.stop()

@@ -1,0 +1,351 @@
+"""Biaxial LSTM: config checks, teacher-forced loss, step-wise generation, batches."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from conftest import real_piece_paths
+
+from cadenza.data.batching.notestate import NoteStateBatchMaker
+from cadenza.errors import ConfigError, DataError
+from cadenza.models.biaxial import (
+    PRESETS,
+    BiaxialConfig,
+    BiaxialLSTM,
+    bernoulli_notes,
+    build,
+    config_for,
+)
+from cadenza.representations.notestate import NUM_FEATURES, NoteState, NoteStateConfig
+
+N = 78
+
+
+def random_state(rng: np.random.Generator, b: int, t: int, density: float = 0.1) -> np.ndarray:
+    """A random note-state sequence (b, t, N, 2) with articulate only where played."""
+    play = rng.random((b, t, N)) < density
+    artic = play & (rng.random((b, t, N)) < 0.5)
+    return np.stack([play, artic], -1).astype(np.uint8)
+
+
+def make_batch(rng: np.random.Generator, b: int = 2, t: int = 12) -> dict[str, torch.Tensor]:
+    rep = NoteState()
+    state = random_state(rng, b, t + 1)
+    features = np.stack([rep.input_features(s[:-1]) for s in state])
+    return {
+        "features": torch.from_numpy(np.asarray(features, dtype=np.float32)),
+        "target": torch.from_numpy(state[:, 1:].astype(np.float32)),
+    }
+
+
+# -- config ----------------------------------------------------------------------------
+def test_presets_build_and_report_sizes() -> None:
+    sizes = {name: build(cfg).num_parameters() for name, cfg in PRESETS.items()}
+    assert set(sizes) == {"biaxial-paper", "biaxial-small", "biaxial-debug"}
+    assert sizes["biaxial-debug"] < sizes["biaxial-small"] < sizes["biaxial-paper"]
+
+    # Johnson's sizes: LSTM(80->300), LSTM(300->300), LSTM(302->100), LSTM(100->50), 50->2.
+    def lstm(i: int, h: int) -> int:
+        return 4 * h * (i + h) + 8 * h
+
+    expected = lstm(80, 300) + lstm(300, 300) + lstm(302, 100) + lstm(100, 50) + 50 * 2 + 2
+    assert sizes["biaxial-paper"] == expected
+    paper = PRESETS["biaxial-paper"]
+    assert (paper.batch_size, paper.seq_len, paper.segment_step) == (10, 128, 16)
+    assert paper.dropout == 0.5
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"time_sizes": ()}, "time_sizes"),
+        ({"note_sizes": (8, 0)}, "(8, 0)"),
+        ({"dropout": 1.0}, "1.0"),
+        ({"dropout": -0.1}, "-0.1"),
+        ({"seq_len": 0}, "seq_len"),
+        ({"segment_step": -16}, "-16"),
+        ({"transpose_range": (3, -3)}, "(3, -3)"),
+    ],
+)
+def test_config_rejects_bad_values(changes: dict[str, object], needle: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        BiaxialConfig(**changes)
+
+
+def test_config_round_trips_through_dict() -> None:
+    cfg = PRESETS["biaxial-small"]
+    data = cfg.to_dict()
+    assert data["family"] == "biaxial"
+    # JSON turns tuples into lists; from_dict must restore them.
+    data = {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+    assert BiaxialConfig.from_dict(data) == cfg
+    with pytest.raises(ConfigError, match="pianoroll"):
+        BiaxialConfig.from_dict({**data, "family": "pianoroll"})
+
+
+# -- teacher-forced loss ---------------------------------------------------------------
+def test_loss_shapes_and_metrics() -> None:
+    torch.manual_seed(0)
+    model = build(PRESETS["biaxial-debug"])
+    batch = make_batch(np.random.default_rng(0), b=3, t=10)
+    assert batch["features"].shape == (3, 10, N, NUM_FEATURES)
+    loss, metrics = model.loss(batch)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    assert set(metrics) == {"play_bce", "artic_bce", "nll_per_step"}
+    assert metrics["play_bce"] + metrics["artic_bce"] == pytest.approx(
+        float(loss.detach()), rel=1e-5
+    )
+    assert metrics["nll_per_step"] == pytest.approx(float(loss.detach()) * N, rel=1e-5)
+    probs = model.predict_probs(batch)
+    assert probs.shape == (3, 10, N, 2)
+    assert bool(((probs > 0) & (probs < 1)).all())
+
+
+def test_loss_is_the_masked_negative_log_likelihood() -> None:
+    """Loss terms equal -log-likelihoods computed from the probabilities, with the
+    articulate term counted only where the target note plays."""
+    torch.manual_seed(0)
+    model = build(PRESETS["biaxial-debug"]).eval()
+    batch = make_batch(np.random.default_rng(1), b=2, t=6)
+    _, metrics = model.loss(batch)
+    probs = model.predict_probs(batch).double()
+    target = batch["target"].double()
+    play_ll = target[..., 0] * probs[..., 0].log() + (1 - target[..., 0]) * (-probs[..., 0]).log1p()
+    artic_ll = (
+        target[..., 1] * probs[..., 1].log() + (1 - target[..., 1]) * (-probs[..., 1]).log1p()
+    )
+    played = target[..., 0] == 1
+    cells = target[..., 0].numel()
+    assert metrics["play_bce"] == pytest.approx(float(-play_ll.sum()) / cells, rel=1e-5)
+    assert metrics["artic_bce"] == pytest.approx(float(-artic_ll[played].sum()) / cells, rel=1e-5)
+    assert 0 < played.sum() < cells
+
+
+def test_loss_goes_down_on_a_fixed_batch() -> None:
+    torch.manual_seed(0)
+    model = build(PRESETS["biaxial-debug"])
+    batch = make_batch(np.random.default_rng(2), b=4, t=16)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first, _ = model.loss(batch)
+    for _ in range(30):
+        optimizer.zero_grad()
+        loss, _ = model.loss(batch)
+        loss.backward()
+        optimizer.step()
+    last, _ = model.loss(batch)
+    assert float(last.detach()) < 0.7 * float(first.detach())
+
+
+def test_note_axis_is_causal_up_the_keyboard() -> None:
+    """A note's prediction sees only lower notes' actual values, never its own or higher."""
+    torch.manual_seed(0)
+    model = build(BiaxialConfig(time_sizes=(8,), note_sizes=(6, 5), dropout=0.0)).eval()
+    batch = make_batch(np.random.default_rng(3), b=1, t=4)
+    base = model.logits(batch["features"], batch["target"])
+    flipped = batch["target"].clone()
+    flipped[:, :, 40] = 1.0 - flipped[:, :, 40]
+    flipped[:, :, 40, 1] *= flipped[:, :, 40, 0]
+    other = model.logits(batch["features"], flipped)
+    assert torch.equal(base[:, :, :41], other[:, :, :41])
+    assert not torch.allclose(base[:, :, 41], other[:, :, 41])
+
+
+def test_time_axis_is_shift_equivariant_along_notes() -> None:
+    """Time-axis weights are shared across notes and notes do not interact on that axis, so
+    moving every note's features up k notes moves the time-axis outputs up k notes."""
+    torch.manual_seed(0)
+    model = build(BiaxialConfig(time_sizes=(8, 8), note_sizes=(4,), dropout=0.0)).eval()
+    features = make_batch(np.random.default_rng(4), b=2, t=5)["features"]
+    k = 7
+    with torch.no_grad():
+        out = model.time_forward(features)
+        shifted = model.time_forward(torch.roll(features, k, dims=2))
+    torch.testing.assert_close(shifted, torch.roll(out, k, dims=2))
+    # A note's output depends only on its own features: change note 10, only note 10 moves.
+    changed = features.clone()
+    changed[:, :, 10] += 1.0
+    with torch.no_grad():
+        moved = model.time_forward(changed)
+    diff = (moved - out).abs().amax(dim=(0, 1, 3))
+    assert diff[10] > 0 and float(diff.sum() - diff[10]) == 0.0
+
+
+# -- generation ------------------------------------------------------------------------
+def test_step_replay_matches_teacher_forced_probabilities() -> None:
+    torch.manual_seed(0)
+    model = build(BiaxialConfig(time_sizes=(12, 10), note_sizes=(8, 6), dropout=0.5)).eval()
+    b, t = 2, 9
+    batch = make_batch(np.random.default_rng(5), b=b, t=t)
+    expected = model.predict_probs(batch)  # (B, T, N, 2)
+    state = model.init_state(b)
+    for step in range(t):
+        truth = batch["target"][:, step]  # (B, N, 2)
+
+        def replay(probs: torch.Tensor, note: int, truth: torch.Tensor = truth) -> torch.Tensor:
+            return truth[:, note]
+
+        out, state = model.step(batch["features"][:, step], state, sample=replay)
+        assert out["probs"].shape == (b, N, 2)
+        torch.testing.assert_close(out["probs"], expected[:, step], atol=1e-5, rtol=1e-4)
+        assert torch.equal(out["notes"], truth)
+
+
+def test_step_default_sampler_gives_valid_notes() -> None:
+    torch.manual_seed(0)
+    model = build(PRESETS["biaxial-debug"]).eval()
+    features = make_batch(np.random.default_rng(6), b=3, t=1)["features"][:, 0]
+    gen = torch.Generator().manual_seed(1)
+    out, state = model.step(features, model.init_state(3), generator=gen, conservativity=0.5)
+    notes = out["notes"]
+    assert notes.shape == (3, N, 2)
+    assert set(notes.unique().tolist()) <= {0.0, 1.0}
+    assert bool((notes[..., 1] <= notes[..., 0]).all())
+    assert len(state) == len(PRESETS["biaxial-debug"].time_sizes)
+    with pytest.raises(DataError, match="B \\* N"):
+        model.step(features[:2], model.init_state(3))
+    with pytest.raises(TypeError, match="temperature"):
+        model.step(features, model.init_state(3), temperature=1.0)
+
+
+def test_bernoulli_notes_follows_probabilities_and_conservativity() -> None:
+    gen = torch.Generator().manual_seed(0)
+    certain = torch.tensor([[1.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    out = bernoulli_notes(certain, generator=gen)
+    assert out.tolist() == [[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]]
+    probs = torch.full((20000, 2), 0.25)
+    plain = bernoulli_notes(probs, 1.0, gen)[:, 0].mean()
+    loose = bernoulli_notes(probs, 0.5, gen)[:, 0].mean()  # 0.25 ** 0.5 = 0.5
+    assert float(plain) == pytest.approx(0.25, abs=0.02)
+    assert float(loose) == pytest.approx(0.5, abs=0.02)
+
+
+def test_flops_scale_with_batch() -> None:
+    model = build(PRESETS["biaxial-debug"])
+    small = model.flops_per_batch(make_batch(np.random.default_rng(7), b=1, t=4))
+    large = model.flops_per_batch(make_batch(np.random.default_rng(7), b=2, t=4))
+    assert small > 0 and large == pytest.approx(2 * small)
+
+
+# -- batches ---------------------------------------------------------------------------
+def counting_piece(length: int) -> np.ndarray:
+    """A (length, N, 2) piece whose step t plays the binary digits of t on notes 0..9."""
+    piece = np.zeros((length, N, 2), dtype=np.uint8)
+    for t in range(length):
+        bits = [(t >> i) & 1 for i in range(10)]
+        piece[t, :10, 0] = bits
+        piece[t, :10, 1] = bits
+    return piece
+
+
+def step_index(frame: np.ndarray, shift: int = 0) -> int:
+    return int(sum(int(frame[shift + i, 0]) << i for i in range(10)))
+
+
+def test_batch_maker_windows_are_bar_aligned_and_match_features() -> None:
+    rep = NoteState()
+    pieces = [counting_piece(100), counting_piece(37), counting_piece(20)]  # last: too short
+    maker = NoteStateBatchMaker(pieces, rep, batch_size=8, seq_len=32)
+    assert len(maker.arrays) == 2
+    batch = maker.training_batch(np.random.default_rng(0))
+    assert batch["features"].shape == (8, 32, N, NUM_FEATURES)
+    assert batch["target"].shape == (8, 32, N, 2)
+    assert batch["features"].dtype == torch.float32 and batch["target"].dtype == torch.float32
+    for features, target in zip(batch["features"].numpy(), batch["target"].numpy(), strict=True):
+        start = step_index(target[0]) - 1
+        assert start % 16 == 0
+        assert [step_index(row) for row in target] == list(range(start + 1, start + 33))
+        window = counting_piece(100)[start : start + 33]
+        np.testing.assert_array_equal(features, rep.input_features(window[:-1], first_step=start))
+
+
+def test_batch_maker_transposes_training_windows_only() -> None:
+    rep = NoteState()
+    maker = NoteStateBatchMaker(
+        [counting_piece(64)],
+        rep,
+        batch_size=3,
+        seq_len=16,
+        transpose_range=(5, 5),
+    )
+    batch = maker.training_batch(np.random.default_rng(1))
+    target = batch["target"].numpy()
+    assert target[:, :, :5].sum() == 0
+    start = step_index(target[0, 0], shift=5) - 1
+    assert start % 16 == 0
+    for sample_eval in maker.eval_batches():
+        assert step_index(sample_eval["target"][0, 0].numpy()) == 1  # not transposed
+
+
+def test_eval_batches_are_deterministic_consecutive_and_capped() -> None:
+    rep = NoteState()
+    maker = NoteStateBatchMaker(
+        [counting_piece(70), counting_piece(50)],
+        rep,
+        batch_size=2,
+        seq_len=16,
+    )
+    batches = list(maker.eval_batches())
+    starts = [step_index(t[0]) - 1 for batch in batches for t in batch["target"].numpy()]
+    # Piece 1 (70 steps): starts 0, 16, 32, 48; piece 2 (50 steps): starts 0, 16, 32.
+    assert starts == [0, 16, 32, 48, 0, 16, 32]
+    again = list(maker.eval_batches())
+    assert all(
+        torch.equal(a["features"], b["features"]) for a, b in zip(batches, again, strict=True)
+    )
+    capped = NoteStateBatchMaker(
+        [counting_piece(70), counting_piece(50)],
+        rep,
+        2,
+        16,
+        max_eval_batches=2,
+    )
+    assert len(list(capped.eval_batches())) == 2
+
+
+def test_batch_maker_rejects_bad_input() -> None:
+    rep = NoteState()
+    with pytest.raises(DataError, match="long enough"):
+        NoteStateBatchMaker([counting_piece(10)], rep, 2, 16)
+    with pytest.raises(DataError, match=r"\(10, 78\)"):
+        NoteStateBatchMaker([np.zeros((10, 78))], rep, 2, 4)
+
+
+def test_real_pieces_train_one_step() -> None:
+    paths = real_piece_paths()[:2]
+    if not paths:
+        pytest.skip("piano-midi.de corpus not found")
+    from cadenza.midi import load_piece
+
+    rep = NoteState()
+    arrays = [rep.encode(load_piece(p)[0]) for p in paths]
+    config = PRESETS["biaxial-debug"]
+    maker = NoteStateBatchMaker(
+        arrays,
+        rep,
+        config.batch_size,
+        config.seq_len,
+        transpose_range=(-3, 3),
+    )
+    batch = maker.training_batch(np.random.default_rng(0))
+    assert float(batch["target"][..., 0].sum()) > 0  # real music plays notes
+    torch.manual_seed(0)
+    model = BiaxialLSTM(config)
+    loss, metrics = model.loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss) and metrics["nll_per_step"] > 0
+    eval_batch = next(iter(maker.eval_batches()))
+    assert eval_batch["features"].shape[1:] == (config.seq_len, N, NUM_FEATURES)
+
+
+def test_config_for_follows_the_representation_range() -> None:
+    rep = NoteState(NoteStateConfig(low=36, high=83))  # 48 notes
+    config = config_for(PRESETS["biaxial-debug"], rep)
+    assert config.num_notes == 48
+    model = build(config).eval()
+    state = np.zeros((1, 2, 48, 2), dtype=np.uint8)
+    features = torch.from_numpy(rep.input_features(state[:, :1]))[:, 0]  # (1, 48, 80)
+    out, _ = model.step(features, model.init_state(1))
+    assert out["probs"].shape == (1, 48, 2)

@@ -1,0 +1,172 @@
+"""The training loop and checkpoints: resume equivalence, save/load, damaged files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cadenza.checkpoint import load_checkpoint, resolve_checkpoint
+from cadenza.data.batching.pianoroll import PianoRollBatchMaker
+from cadenza.errors import CheckpointError, ConfigError
+from cadenza.models.registry import build_model, get_preset
+from cadenza.representations import PianoRoll
+from cadenza.training import TrainConfig, Trainer, lr_factor
+
+
+def _rolls(count: int = 6, length: int = 80, seed: int = 0) -> list[np.ndarray]:
+    """Simple learnable rolls: arpeggios with a held bass, random transpositions."""
+    rng = np.random.default_rng(seed)
+    rolls = []
+    for _ in range(count):
+        roll = np.zeros((length, 88), dtype=np.uint8)
+        base = int(rng.integers(20, 40))
+        for t in range(length):
+            roll[t, base + (0, 4, 7, 12)[t % 4]] = 1
+            roll[t, base - 12] = 1
+        rolls.append(roll)
+    return rolls
+
+
+def _trainer(run_dir: Path, steps: int, **overrides: object) -> Trainer:
+    torch.manual_seed(0)
+    config = get_preset("pianoroll-debug")
+    model = build_model(config)
+    rep = PianoRoll()
+    train = PianoRollBatchMaker(_rolls(), rep, batch_size=4, seq_len=16)
+    valid = PianoRollBatchMaker(_rolls(2, seed=1), rep, batch_size=4, seq_len=16)
+    settings = dict(steps=steps, log_every=1, eval_every=2, checkpoint_every=3,
+                    sample_every=0, device="cpu", lr=3e-3)
+    settings.update(overrides)
+    cfg = TrainConfig(**settings)  # type: ignore[arg-type]
+    info = {"preset": "pianoroll-debug"}
+    return Trainer(model, rep, train, valid, cfg, run_dir, info)
+
+
+def _train_losses(run_dir: Path) -> list[float]:
+    with open(run_dir / "log.csv", newline="") as handle:
+        return [float(r["loss"]) for r in csv.DictReader(handle) if r["split"] == "train"]
+
+
+def test_lr_schedules() -> None:
+    cfg = TrainConfig(steps=100, schedule="cosine", warmup_steps=10, min_lr_ratio=0.1)
+    assert lr_factor(0, cfg) == pytest.approx(0.1)
+    assert lr_factor(9, cfg) == pytest.approx(1.0)
+    assert lr_factor(10, cfg) == pytest.approx(1.0)
+    assert lr_factor(99, cfg) == pytest.approx(0.1, abs=0.01)
+    linear = TrainConfig(steps=100, schedule="linear", min_lr_ratio=0.0)
+    assert lr_factor(50, linear) == pytest.approx(0.5)
+    assert lr_factor(7, TrainConfig(steps=100)) == 1.0
+
+
+@pytest.mark.parametrize(
+    "bad", [{"steps": 0}, {"lr": -1.0}, {"optimizer": "lion"}, {"schedule": "step"},
+            {"grad_clip": 0.0}, {"keep_checkpoints": 0}]
+)
+def test_bad_train_config(bad: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        TrainConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_training_reduces_validation_loss(tmp_path: Path) -> None:
+    summary = _trainer(tmp_path / "run", steps=40, eval_every=10, lr=1e-2).fit()
+    assert summary.steps_done == 40
+    assert summary.first_valid_loss is not None and summary.best_valid_loss is not None
+    assert summary.best_valid_loss < 0.8 * summary.first_valid_loss
+    assert (tmp_path / "run" / "best.json").is_file()
+
+
+def test_resume_reproduces_uninterrupted_losses(tmp_path: Path) -> None:
+    _trainer(tmp_path / "full", steps=9).fit()
+    full = _train_losses(tmp_path / "full")
+    _trainer(tmp_path / "part", steps=6).fit()  # stops after the step-6 checkpoint
+    _trainer(tmp_path / "part", steps=9).fit(resume=True)
+    resumed = _train_losses(tmp_path / "part")
+    assert len(full) == len(resumed) == 9
+    np.testing.assert_allclose(resumed, full, rtol=1e-6)
+
+
+def test_interrupt_saves_and_resume_continues(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _trainer(tmp_path / "full", steps=8, checkpoint_every=100).fit()
+    full = _train_losses(tmp_path / "full")
+
+    trainer = _trainer(tmp_path / "cut", steps=8, checkpoint_every=100)
+    original = trainer.train_batches.training_batch
+    calls = {"n": 0}
+
+    def flaky(rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return original(rng)
+
+    monkeypatch.setattr(trainer.train_batches, "training_batch", flaky)
+    summary = trainer.fit()
+    assert summary.interrupted and summary.steps_done == 5
+    latest = json.loads((tmp_path / "cut" / "latest.json").read_text())
+    assert latest["step"] == 5
+    monkeypatch.undo()
+    _trainer(tmp_path / "cut", steps=8, checkpoint_every=100).fit(resume=True)
+    np.testing.assert_allclose(_train_losses(tmp_path / "cut"), full, rtol=1e-6)
+
+
+def test_run_folder_is_never_overwritten(tmp_path: Path) -> None:
+    _trainer(tmp_path / "run", steps=3).fit()
+    with pytest.raises(ConfigError, match="--resume"):
+        _trainer(tmp_path / "run", steps=3).fit()
+
+
+def test_save_load_gives_identical_outputs(tmp_path: Path) -> None:
+    trainer = _trainer(tmp_path / "run", steps=3)
+    trainer.fit()
+    loaded = load_checkpoint(tmp_path / "run")
+    batch = next(iter(trainer.valid_batches.eval_batches()))  # type: ignore[union-attr]
+    trainer.model.eval()
+    with torch.no_grad():
+        expected = trainer.model.predict_probs(batch)  # type: ignore[operator]
+        got = loaded.model.predict_probs(batch)  # type: ignore[operator]
+    torch.testing.assert_close(got, expected)
+    assert loaded.step == 3
+    assert loaded.representation.to_dict() == PianoRoll().to_dict()
+
+
+def test_checkpoint_errors(tmp_path: Path) -> None:
+    _trainer(tmp_path / "run", steps=3).fit()
+    ckpt = resolve_checkpoint(tmp_path / "run")
+    with pytest.raises(CheckpointError, match="no such"):
+        load_checkpoint(tmp_path / "missing")
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_checkpoint(ckpt, expect=get_preset("pianoroll-small"))
+    weights = ckpt / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"model\.safetensors"):
+        load_checkpoint(ckpt)
+    (ckpt / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"config\.json"):
+        load_checkpoint(ckpt)
+
+
+def test_damaged_weights_without_hash_are_still_refused(tmp_path: Path) -> None:
+    _trainer(tmp_path / "run", steps=3).fit()
+    ckpt = resolve_checkpoint(tmp_path / "run")
+    info = json.loads((ckpt / "config.json").read_text())
+    info.pop("weights_sha256")
+    (ckpt / "config.json").write_text(json.dumps(info))
+    (ckpt / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
+    with pytest.raises(CheckpointError, match=r"model\.safetensors"):
+        load_checkpoint(ckpt)
+
+
+def test_resume_with_other_model_is_refused(tmp_path: Path) -> None:
+    _trainer(tmp_path / "run", steps=3).fit()
+    trainer = _trainer(tmp_path / "run", steps=6)
+    trainer.model.config = get_preset("pianoroll-small")
+    with pytest.raises(CheckpointError, match="differs"):
+        trainer.fit(resume=True)
