@@ -5,7 +5,20 @@ BIN := $(VENV)/bin
 OUT ?= out
 DATA ?= $(OUT)/bach-chorales
 
-.PHONY: setup setup-dev demo test lint bench clean
+.PHONY: setup setup-dev system-deps demo test lint bench clean
+
+# FluidSynth and a General MIDI SoundFont render WAV files (Debian packages). Installed with
+# apt-get when missing and possible (root, or sudo without a password); otherwise a note.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+system-deps:
+	@if command -v fluidsynth >/dev/null 2>&1 && ls /usr/share/sounds/sf2/*.sf2 >/dev/null 2>&1; then \
+		true; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq fluidsynth fluid-soundfont-gm >/dev/null \
+		|| echo "note: could not install fluidsynth + fluid-soundfont-gm; WAV output needs them"; \
+	else \
+		echo "note: install FluidSynth and a General MIDI SoundFont for WAV output"; \
+	fi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +42,7 @@ demo: setup
 	@test -d $(DATA) || $(BIN)/cadenza corpus bach $(DATA) --limit 40
 	$(BIN)/cadenza preprocess $(DATA) --meters all
 
-test: setup-dev
+test: setup-dev system-deps
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

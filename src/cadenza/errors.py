@@ -40,3 +40,7 @@ class ConfigError(CadenzaError):
 
 class CheckpointError(CadenzaError):
     """A checkpoint is missing, damaged or does not match the model asked for."""
+
+
+class AudioError(CadenzaError):
+    """Audio could not be rendered: the synthesiser or a SoundFont is missing, or it failed."""

@@ -8,6 +8,7 @@ continues it, one step at a time, carrying the model's recurrent state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,8 @@ class GenerationConfig:
         max_repeats: for events / tokens, forbid the same pitch / element more than this many
             times in a row (0 = no limit).
         seed: seed of the sampler's random generator (``None`` = nondeterministic).
+        progress: called as ``progress(done, total)`` with the steps (or messages / tokens)
+            of the generation loop done so far and their total; may raise to abort.
     """
 
     length: int = 128
@@ -48,6 +51,7 @@ class GenerationConfig:
     max_hold_steps: int = 64
     max_repeats: int = 8
     seed: int | None = None
+    progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.length <= MAX_LENGTH:
@@ -62,6 +66,11 @@ class GenerationConfig:
             raise ConfigError(f"need top_k >= 0 and 0 < top_p <= 1, got {self.top_k}, {self.top_p}")
         if self.max_hold_steps < 0 or self.max_repeats < 0:
             raise ConfigError("max_hold_steps and max_repeats must be >= 0")
+
+    def report(self, done: int, total: int) -> None:
+        """Tell :attr:`progress` (when set) that ``done`` of ``total`` loop steps are done."""
+        if self.progress is not None:
+            self.progress(done, total)
 
     def generator(self) -> torch.Generator:
         gen = torch.Generator()

@@ -66,7 +66,9 @@ def generate_biaxial(
     current = batch[:, 0]  # (B, N, 2)
     out_steps = [torch.from_numpy(batch[:, t]) for t in range(t0)]
     probs_seen: list[torch.Tensor] = []
-    for t in range(t0 - 1 + config.length):
+    total = t0 - 1 + config.length
+    for t in range(total):
+        config.report(t, total)
         feats = features_fn(current[:, None], first_step=t)[:, 0]  # (B, N, 80)
         forced = torch.from_numpy(batch[:, t + 1]) if t + 1 < t0 else None
         exponent = silence.exponent(2)
@@ -96,7 +98,9 @@ def generate_biaxial(
             hold.forced_releases += int(released.sum())
         hold.update(notes[..., 0], notes[..., 1])
         current = notes.numpy()
-        out_steps.append(notes)
+        if forced is None:
+            out_steps.append(notes)
+    config.report(total, total)
     arrays = torch.stack(out_steps, dim=1).to(torch.uint8).numpy()  # (B, T0 + L, N, 2)
     probs = torch.stack(probs_seen, dim=1).numpy()  # (B, L, N)
     return GenerationResult(
@@ -125,7 +129,9 @@ def generate_pianoroll(
     frames = [torch.from_numpy(batch[:, t]) for t in range(t0)]
     probs_seen: list[torch.Tensor] = []
     frame = frames[0]
-    for t in range(t0 - 1 + config.length):
+    total = t0 - 1 + config.length
+    for t in range(total):
+        config.report(t, total)
         outputs, state = model.step(frame.to(device), state)
         if t + 1 < t0:
             frame = frames[t + 1]
@@ -140,6 +146,7 @@ def generate_pianoroll(
         silence.update(frame.sum(-1))
         hold.update(frame)
         frames.append(frame)
+    config.report(total, total)
     arrays = torch.stack(frames, dim=1).to(torch.uint8).numpy()
     probs = torch.stack(probs_seen, dim=1).numpy()
     return GenerationResult(

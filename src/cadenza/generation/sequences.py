@@ -59,7 +59,8 @@ def generate_events(
     run_pitch = torch.full((b,), -1, dtype=torch.long)
     run_length = torch.zeros(b, dtype=torch.long)
     repeats_broken = 0
-    for _ in range(config.length):
+    for done in range(config.length):
+        config.report(done, config.length)
         window = seq[:, -window_len:].clone()
         window[..., 0] -= low
         outputs, _ = model.step(window.to(device), None)
@@ -87,6 +88,7 @@ def generate_events(
         run_pitch = torch.where(is_on == 1, pitch, run_pitch)
         message = torch.stack([pitch + low, is_on, delta.long()], dim=-1)  # (B, 3)
         seq = torch.cat([seq, message[:, None]], dim=1)
+    config.report(config.length, config.length)
     return GenerationResult(
         arrays=[row.numpy().astype(np.int32) for row in seq],
         primer_length=t0,
@@ -111,7 +113,8 @@ def generate_notetokens(
     for t in range(t0):  # warm the recurrent state on the primer
         outputs, state = model.step(seq[:, t].to(device), state)
     repeats_broken = 0
-    for _ in range(config.length):
+    for done in range(config.length):
+        config.report(done, config.length)
         element_logits = outputs["element_logits"].cpu().float()
         element_logits[:, UNKNOWN_ELEMENT] = -1e9
         if config.max_repeats and seq.shape[1] >= config.max_repeats:
@@ -133,6 +136,7 @@ def generate_notetokens(
         token = torch.stack(picks, dim=-1)  # (B, 3)
         seq = torch.cat([seq, token[:, None]], dim=1)
         outputs, state = model.step(token.to(device), state)
+    config.report(config.length, config.length)
     return GenerationResult(
         arrays=[row.numpy().astype(np.int32) for row in seq],
         primer_length=t0,

@@ -1,0 +1,60 @@
+"""``cadenza generate``: compose pieces with a trained checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cadenza.cli.app import app, console, friendly_errors
+from cadenza.composing import MAX_BARS, ComposeRequest, compose, list_composers
+
+
+@app.command("generate")
+@friendly_errors
+def generate_command(
+    checkpoint: str = typer.Argument(
+        None, help="Run folder, checkpoint folder or model.safetensors (default: shipped model)."
+    ),
+    out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder."),
+    bars: int = typer.Option(16, "--bars", help=f"Bars after the primer (1..{MAX_BARS})."),
+    length: int = typer.Option(None, "--length", help="Length in steps/messages/tokens instead."),
+    primer: Path = typer.Option(None, "--primer", help="Prime with this MIDI file."),
+    composer: str = typer.Option(None, "--composer", help="Prime with a piece by this composer."),
+    random_primer: bool = typer.Option(False, "--random-primer", help="Any held-out piece."),
+    no_primer: bool = typer.Option(False, "--no-primer", help="Start from silence."),
+    primer_length: int = typer.Option(None, "--primer-length", help="Primer length (own unit)."),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Sampling temperature."),
+    threshold: float = typer.Option(0.1, "--threshold", help="Piano-roll probability floor."),
+    top_k: int = typer.Option(0, "--top-k", help="Events/tokens: keep the k likeliest."),
+    top_p: float = typer.Option(1.0, "--top-p", help="Events/tokens: nucleus mass."),
+    no_adaptive: bool = typer.Option(False, "--no-adaptive", help="Disable anti-silence."),
+    seed: int = typer.Option(None, "--seed", help="Seed: the same seed gives the same piece."),
+    count: int = typer.Option(1, "--count", "-n", help="Pieces to generate as one batch."),
+    bpm: float = typer.Option(None, "--bpm", help="Tempo (default: the primer's)."),
+    wav: bool = typer.Option(False, "--wav", help="Also render WAV through FluidSynth."),
+    plot: bool = typer.Option(False, "--plot", help="Also draw PNG piano roll / probabilities."),
+    marker_note: bool = typer.Option(False, "--marker-note", help="Mark the start: high note."),
+    list_only: bool = typer.Option(False, "--list-composers", help="List primer composers."),
+    verbose_stats: bool = typer.Option(False, "--stats", help="Print what the guards did."),
+) -> None:
+    """Generate music: primer from a held-out piece (or a file), then the model continues."""
+    if list_only:
+        names = list_composers(checkpoint)
+        console.print("\n".join(names) if names else "no composers known")
+        return
+    request = ComposeRequest(
+        checkpoint=checkpoint, out_dir=out, bars=bars, length=length, primer_file=primer,
+        composer=composer, random_primer=random_primer, no_primer=no_primer,
+        primer_length=primer_length, temperature=temperature, threshold=threshold, top_k=top_k,
+        top_p=top_p, adaptive=not no_adaptive, seed=seed, count=count, bpm=bpm, wav=wav,
+        plot=plot, marker_note=marker_note,
+    )
+    result = compose(request)
+    console.print(f"primer: {result.primer_source}")
+    for piece in result.pieces:
+        for path in piece.files:
+            console.print(f"wrote {path}")
+    if verbose_stats or console.is_terminal:
+        stats = ", ".join(f"{k} {v:g}" for k, v in sorted(result.stats.items()))
+        console.print(f"guards: {stats}" if stats else "guards: none fired")

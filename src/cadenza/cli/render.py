@@ -1,0 +1,56 @@
+"""``cadenza render`` (MIDI to WAV) and ``cadenza plot`` (MIDI to a piano-roll PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cadenza.cli.app import app, console, friendly_errors
+from cadenza.score import Score
+
+GENERATED_PREFIX = "cadenza: generated"  # start of compose.GENERATED_MARKER's text
+
+
+def generated_start(score: Score) -> int | None:
+    """Tick of the first marker saying where generated music begins, if the file has one."""
+    ticks = [m.tick for m in score.markers if m.text.strip().startswith(GENERATED_PREFIX)]
+    return min(ticks) if ticks else None
+
+
+@app.command("render")
+@friendly_errors
+def render_command(
+    midi_file: Path = typer.Argument(..., help="MIDI file to render."),
+    out: Path = typer.Option(None, "--out", "-o", help="WAV file (default: FILE with .wav)."),
+    soundfont: Path = typer.Option(
+        None, "--soundfont", help="General MIDI .sf2 (default: $CADENZA_SOUNDFONT or Debian's)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing WAV."),
+) -> None:
+    """Render a MIDI file to a normalised 16-bit WAV through FluidSynth and a SoundFont."""
+    from cadenza.audio import render_wav
+
+    target = out if out is not None else midi_file.with_suffix(".wav")
+    written = render_wav(midi_file, target, soundfont=soundfont, overwrite=overwrite)
+    console.print(f"wrote {written}", highlight=False, soft_wrap=True)
+
+
+@app.command("plot")
+@friendly_errors
+def plot_command(
+    midi_file: Path = typer.Argument(..., help="MIDI file to draw."),
+    out: Path = typer.Option(None, "--out", "-o", help="PNG file (default: FILE with .png)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing PNG."),
+) -> None:
+    """Draw a MIDI file as a piano roll; cadenza's generated part is shown apart from its primer."""
+    from cadenza.midi import read_midi
+    from cadenza.plots import plot_piano_roll
+
+    target = out if out is not None else midi_file.with_suffix(".png")
+    score = read_midi(midi_file)
+    written = plot_piano_roll(
+        score, target, primer_end_tick=generated_start(score), title=midi_file.name,
+        overwrite=overwrite,
+    )
+    console.print(f"wrote {written}", highlight=False, soft_wrap=True)

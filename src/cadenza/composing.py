@@ -1,0 +1,255 @@
+"""Compose pieces with a checkpoint: the one function the CLI and the web server call.
+
+``compose(request)`` loads the checkpoint (cached), picks a primer (held-out piece by
+composer, a MIDI file, or silence), generates ``count`` pieces as one batch, and writes
+``.mid`` (always), ``.wav`` and ``.png`` files (on request) without overwriting anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from cadenza.checkpoint import LoadedCheckpoint, load_checkpoint
+from cadenza.compose import generated_start_tick, result_to_score, score_qpm
+from cadenza.errors import ConfigError
+from cadenza.generation import GenerationConfig, GenerationResult, generate
+from cadenza.generation.primerbank import (
+    Primer,
+    PrimerBank,
+    encode_primer,
+    primer_from_file,
+)
+from cadenza.generation.primers import default_primer_length
+from cadenza.midi import write_midi
+from cadenza.score import Score
+
+log = logging.getLogger(__name__)
+
+MAX_BARS = 256
+GRID_FAMILIES = ("biaxial", "pianoroll")
+
+
+@dataclass
+class ComposeRequest:
+    """What to compose; validated in ``__post_init__`` (bad values name their field)."""
+
+    checkpoint: str | Path | None = None
+    out_dir: Path = Path("out")
+    bars: int = 16
+    length: int | None = None
+    primer_file: Path | None = None
+    composer: str | None = None
+    random_primer: bool = False
+    no_primer: bool = False
+    primer_length: int | None = None
+    temperature: float = 1.0
+    threshold: float = 0.1
+    top_k: int = 0
+    top_p: float = 1.0
+    adaptive: bool = True
+    seed: int | None = None
+    count: int = 1
+    bpm: float | None = None
+    wav: bool = False
+    plot: bool = False
+    marker_note: bool = False
+    name: str | None = None
+    # Called as progress(done, total) during generation; may raise to abort (see GenerationConfig).
+    progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.bars <= MAX_BARS:
+            raise ConfigError(f"bars must be in 1..{MAX_BARS}, got {self.bars}")
+        if self.length is not None and not 1 <= self.length <= 100_000:
+            raise ConfigError(f"length must be in 1..100000, got {self.length}")
+        if sum([self.primer_file is not None, self.composer is not None, self.no_primer]) > 1:
+            raise ConfigError("choose at most one of primer file, composer and no primer")
+        if self.bpm is not None and not 10 <= self.bpm <= 400:
+            raise ConfigError(f"bpm must be in 10..400, got {self.bpm}")
+        if not 1 <= self.count <= 64:
+            raise ConfigError(f"count must be in 1..64, got {self.count}")
+        if self.primer_length is not None and self.primer_length < 1:
+            raise ConfigError(f"primer length must be positive, got {self.primer_length}")
+        if not 0 < self.temperature <= 10:
+            raise ConfigError(f"temperature must be in (0, 10], got {self.temperature}")
+        if not 0 <= self.threshold < 1:
+            raise ConfigError(f"threshold must be in [0, 1), got {self.threshold}")
+        if self.top_k < 0 or not 0 < self.top_p <= 1:
+            raise ConfigError(f"need top_k >= 0 and 0 < top_p <= 1, got {self.top_k}, {self.top_p}")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise ConfigError(f"seed must be in 0..2**63-1, got {self.seed}")
+
+
+@dataclass
+class ComposedPiece:
+    """One generated piece and the files written for it."""
+
+    score: Score
+    generated_start_tick: int
+    files: list[Path] = field(default_factory=list)
+    probabilities: np.ndarray | None = None
+
+
+@dataclass
+class ComposeResult:
+    pieces: list[ComposedPiece]
+    primer_source: str
+    stats: dict[str, float]
+    checkpoint: Path
+
+
+def default_checkpoint() -> Path:
+    """The default shipped model (raises when the package ships none)."""
+    from cadenza.shipped import default_model_path
+
+    return default_model_path()
+
+
+@lru_cache(maxsize=8)
+def _load(path: str) -> LoadedCheckpoint:
+    return load_checkpoint(path)
+
+
+def load(checkpoint: str | Path | None) -> LoadedCheckpoint:
+    """Load (and cache) a checkpoint; ``None`` means the default shipped model."""
+    path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
+    return _load(str(path.resolve()))
+
+
+@lru_cache(maxsize=8)
+def _bank(path: str) -> PrimerBank:
+    return PrimerBank.for_checkpoint(_load(path))
+
+
+def primer_bank(checkpoint: str | Path | None) -> PrimerBank:
+    loaded = load(checkpoint)
+    return _bank(str(loaded.path.resolve()))
+
+
+def list_composers(checkpoint: str | Path | None) -> list[str]:
+    """Composers whose held-out pieces can prime ``checkpoint``."""
+    return primer_bank(checkpoint).composers()
+
+
+def _choose_primer(request: ComposeRequest) -> Primer | None:
+    loaded = load(request.checkpoint)
+    if request.no_primer:
+        return None
+    if request.primer_file is not None:
+        return primer_from_file(request.primer_file, loaded.representation)
+    return primer_bank(request.checkpoint).choose(request.composer, request.seed)
+
+
+def _length(request: ComposeRequest, loaded: LoadedCheckpoint, primer_array: np.ndarray | None,
+            primer_ticks: int) -> int:
+    """Generation length in the model's unit (bars become steps, or an estimate)."""
+    if request.length is not None:
+        return request.length
+    spq = loaded.representation.config.steps_per_quarter
+    steps = request.bars * 4 * spq
+    if loaded.model.family in GRID_FAMILIES:
+        return steps
+    # Messages/tokens per step measured on the primer; generate enough, cut to the bars later.
+    per_step = len(primer_array) / max(primer_ticks, 1) if primer_array is not None else 1.0
+    return int(min(100_000, max(16, np.ceil(steps * per_step * 1.5))))
+
+
+def compose(request: ComposeRequest) -> ComposeResult:
+    """Generate ``request.count`` pieces and write their files into ``request.out_dir``."""
+    loaded = load(request.checkpoint)
+    model, rep = loaded.model, loaded.representation
+    primer = _choose_primer(request)
+    primer_array = None
+    if primer is not None:
+        length = request.primer_length or default_primer_length(model, rep)
+        primer_array = encode_primer(primer, rep, length)
+    primer_ticks = 0
+    if primer_array is not None:
+        primer_ticks = rep.onset_tick(primer_array, len(primer_array) - 1)
+    config = GenerationConfig(
+        length=_length(request, loaded, primer_array, primer_ticks),
+        count=request.count, temperature=request.temperature, threshold=request.threshold,
+        top_k=request.top_k, top_p=request.top_p, adaptive=request.adaptive, seed=request.seed,
+        progress=request.progress,
+    )
+    result = generate(model, rep, primer_array, config)
+    qpm = request.bpm or (score_qpm(primer.score) if primer is not None else 120.0)
+    base = request.name or _base_name(loaded, primer)
+    pieces = []
+    for index in range(request.count):
+        piece = _finish_piece(result, index, loaded, request, qpm)
+        stem = base if request.count == 1 else f"{base}-{index + 1}"
+        piece.files = _write_outputs(piece, request, stem, loaded)
+        pieces.append(piece)
+    source = primer.source if primer is not None else "none (silence)"
+    return ComposeResult(pieces, source, result.stats, loaded.path)
+
+
+def _finish_piece(result: GenerationResult, index: int, loaded: LoadedCheckpoint,
+                  request: ComposeRequest, qpm: float) -> ComposedPiece:
+    rep = loaded.representation
+    score = result_to_score(result, index, rep, qpm=qpm, marker_note=request.marker_note,
+                            name="cadenza")
+    start = generated_start_tick(result, index, rep)
+    if loaded.model.family not in GRID_FAMILIES and request.length is None:
+        end = start + request.bars * 4 * rep.config.steps_per_quarter
+        score = _cut(score, end)
+    probs = result.probabilities[index] if result.probabilities is not None else None
+    return ComposedPiece(score, start, probabilities=probs)
+
+
+def _cut(score: Score, end_tick: int) -> Score:
+    """Drop notes starting at or after ``end_tick`` and shorten those that cross it."""
+    notes = score.notes[score.notes["start"] < end_tick].copy()
+    notes["duration"] = np.minimum(notes["start"] + notes["duration"], end_tick) - notes["start"]
+    return score.copy_with(notes=notes)
+
+
+def _base_name(loaded: LoadedCheckpoint, primer: Primer | None) -> str:
+    preset = loaded.preset or loaded.model.family
+    who = primer.composer if primer is not None and primer.composer else "free"
+    return f"{preset}-{who}".replace(" ", "_").replace("/", "_")
+
+
+def unique_path(folder: Path, stem: str, suffix: str) -> Path:
+    """``folder/stem+suffix``, or ``stem-2``, ``stem-3`` ... when it exists already."""
+    candidate = folder / f"{stem}{suffix}"
+    n = 2
+    while candidate.exists():
+        candidate = folder / f"{stem}-{n}{suffix}"
+        n += 1
+    return candidate
+
+
+def _write_outputs(piece: ComposedPiece, request: ComposeRequest, stem: str,
+                   loaded: LoadedCheckpoint) -> list[Path]:
+    out = request.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    midi_path = unique_path(out, stem, ".mid")
+    stem = midi_path.stem  # keep every file of a piece under one name
+    files = [write_midi(piece.score, midi_path)]
+    if request.wav:
+        from cadenza.audio import render_wav
+
+        files.append(render_wav(piece.score, unique_path(out, stem, ".wav")))
+    if request.plot:
+        from cadenza import plots
+
+        files.append(plots.plot_piano_roll(
+            piece.score, unique_path(out, stem, ".png"),
+            primer_end_tick=piece.generated_start_tick, title=stem,
+        ))
+        if piece.probabilities is not None:
+            rep_cfg = loaded.representation.config
+            files.append(plots.plot_probabilities(
+                piece.probabilities, unique_path(out, f"{stem}-probabilities", ".png"),
+                low_pitch=int(getattr(rep_cfg, "low", 21)),
+                steps_per_quarter=rep_cfg.steps_per_quarter, title=f"{stem}: note probabilities",
+            ))
+    return files

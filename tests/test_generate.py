@@ -1,0 +1,179 @@
+"""Generation for every family, its guards, reproducibility, and ``cadenza generate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cadenza.cli import app
+from cadenza.composing import ComposeRequest
+from cadenza.errors import ConfigError
+from cadenza.experiment import prepare_experiment
+from cadenza.generation import GenerationConfig, generate
+from cadenza.midi import read_midi, write_midi
+from cadenza.models.registry import build_model, fit_config, get_preset
+from cadenza.representations import Events, NoteState, NoteTokens, PianoRoll
+from cadenza.score import Score, TimeSignature, make_notes
+from cadenza.training import TrainConfig, Trainer
+
+runner = CliRunner()
+
+
+def _biaxial(play_bias: float) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = build_model(get_preset("biaxial-debug"))
+    with torch.no_grad():
+        model.output.weight.zero_()
+        model.output.bias.copy_(torch.tensor([play_bias, 0.0]))
+    return model.eval()
+
+
+def test_anti_silence_kicks_in_on_a_silent_model() -> None:
+    model, rep = _biaxial(-6.0), NoteState()  # P(play) = 0.0025 for every note
+    quiet = generate(model, rep, None, GenerationConfig(length=150, adaptive=False, seed=1))
+    loud = generate(model, rep, None, GenerationConfig(length=150, adaptive=True, seed=1))
+    # Share of steps where at least two notes sound: the rule's own criterion.
+    quiet_busy = float((quiet.arrays[0][..., 0].sum(-1) >= 2).mean())
+    loud_busy = float((loud.arrays[0][..., 0].sum(-1) >= 2).mean())
+    assert quiet.stats["boosted_steps"] == 0
+    assert loud.stats["boosted_steps"] > 50
+    assert loud_busy > 0.1
+    assert loud_busy > 4 * quiet_busy
+
+
+def test_hold_guard_releases_endless_notes() -> None:
+    model, rep = _biaxial(8.0), NoteState()  # every note plays with P ~ 1
+    with torch.no_grad():
+        model.output.bias[1] = -8.0  # ... and is never re-articulated
+    result = generate(model, rep, None, GenerationConfig(length=60, max_hold_steps=16, seed=0))
+    play = result.arrays[0][..., 0].astype(bool)
+    struck = result.arrays[0][..., 1].astype(bool)
+    longest = 0  # longest time a note sounds without being struck again
+    for note in range(play.shape[1]):
+        run = 0
+        for on, again in zip(play[:, note], struck[:, note], strict=True):
+            run = 1 if (on and again) else (run + 1 if on else 0)
+            longest = max(longest, run)
+    assert longest <= 16
+    assert result.stats["forced_releases"] > 0
+
+
+def _tiny_scores(count: int = 4) -> list[Score]:
+    scores = []
+    for k in range(count):
+        starts = np.arange(0, 96, 2)
+        pitches = 60 + k + (np.arange(len(starts)) * 5) % 12
+        scores.append(Score(make_notes(starts, np.full(len(starts), 2), pitches), 4,
+                            time_signatures=(TimeSignature(0, 4, 4),), name=f"t{k}"))
+    return scores
+
+
+@pytest.mark.parametrize("preset", ["biaxial-debug", "pianoroll-debug", "events-debug",
+                                    "notetokens-debug"])
+def test_every_family_generates_reproducibly(preset: str) -> None:
+    scores = _tiny_scores()
+    config = get_preset(preset)
+    rep = {"biaxial": NoteState, "pianoroll": PianoRoll, "events": Events,
+           "notetokens": NoteTokens}[config.family]()
+    if config.family == "events":
+        rep = Events(type(rep.config)(steps_per_quarter=4))
+    rep.fit(scores)
+    torch.manual_seed(0)
+    model = build_model(fit_config(config, rep)).eval()
+    primer = rep.encode(scores[0])[:12]
+    settings = GenerationConfig(length=20, count=3, seed=5)
+    first = generate(model, rep, primer, settings)
+    again = generate(model, rep, primer, settings)
+    other = generate(model, rep, primer, GenerationConfig(length=20, count=3, seed=6))
+    assert len(first.arrays) == 3 and first.primer_length == 12
+    for a, b in zip(first.arrays, again.arrays, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a[:12], primer)
+        assert len(a) == 32
+    assert any(not np.array_equal(a, b) for a, b in zip(first.arrays, other.arrays, strict=True))
+    rep.decode(first.arrays[0])  # decodable
+
+
+@pytest.mark.parametrize("bad", [{"length": 0}, {"length": 10**6}, {"count": 0},
+                                 {"temperature": 0.0}, {"threshold": 1.0}, {"top_p": 0.0}])
+def test_bad_generation_settings(bad: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        GenerationConfig(**bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [{"bars": 0}, {"bars": 100_000}, {"count": 0},
+                                 {"bpm": 1.0}, {"composer": "Bach", "no_primer": True}])
+def test_bad_compose_requests(bad: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        ComposeRequest(**bad)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def debug_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pianoroll-debug run trained for a few steps on a folder with composer subfolders."""
+    root = tmp_path_factory.mktemp("corpus")
+    for composer in ("Alpha", "Beta"):
+        offset = 0 if composer == "Alpha" else 12
+        for index, score in enumerate(_tiny_scores(12)):
+            score = score.transpose(offset - 6)
+            write_midi(score, root / composer / f"{composer.lower()}_{index}.mid")
+    experiment = prepare_experiment("pianoroll-debug", root, workers=1, use_cache=False,
+                                    progress=False)
+    run = tmp_path_factory.mktemp("run") / "run"
+    config = TrainConfig(steps=4, eval_every=0, sample_every=0, checkpoint_every=4,
+                         device="cpu", log_every=0)
+    Trainer(experiment.model, experiment.representation, experiment.train_batches,
+            experiment.valid_batches, config, run, experiment.run_info(config.to_dict())).fit()
+    return run
+
+
+def test_cli_generate_writes_midi_with_marker(debug_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["generate", str(debug_run), "--bars", "2", "--out", str(out), "--seed", "3",
+            "--count", "2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    files = sorted(out.glob("*.mid"))
+    assert len(files) == 2
+    score = read_midi(files[0])
+    assert any(m.text.startswith("cadenza: generated") for m in score.markers)
+    again = runner.invoke(app, args)  # never overwrites: new names
+    assert again.exit_code == 0
+    assert len(list(out.glob("*.mid"))) == 4
+    first = files[0]  # same seed, same request: the same music under a new name
+    second = first.with_name(f"{first.stem}-2.mid")
+    assert second.is_file()
+    assert read_midi(first).notes.tolist() == read_midi(second).notes.tolist()
+
+
+def test_cli_generate_lists_composers(debug_run: Path) -> None:
+    result = runner.invoke(app, ["generate", str(debug_run), "--list-composers"])
+    assert result.exit_code == 0
+    listed = set(result.output.split())
+    assert listed and listed <= {"Alpha", "Beta"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--composer", "Nobody"], "unknown composer"),
+        (["--bars", "0"], "bars must be"),
+        (["--bars", "999999"], "bars must be"),
+        (["--temperature", "0"], "temperature"),
+    ],
+)
+def test_cli_generate_bad_arguments(debug_run: Path, tmp_path: Path, args: list[str],
+                                    message: str) -> None:
+    result = runner.invoke(app, ["generate", str(debug_run), "--out", str(tmp_path), *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_cli_generate_missing_checkpoint(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    assert "no such checkpoint" in result.output
