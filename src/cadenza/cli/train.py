@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -81,15 +82,19 @@ def train_command(
         progress=show,
     )
     info = experiment.run_info(train_config.to_dict())
-    console.print(f"[bold]{model}[/]: {experiment.model.num_parameters():,} parameters, "
-                  f"splits {experiment.corpus.split_counts()}")
-    console.print_json(json.dumps({"model": info["model"], "train": info["train"]}))
+    main_process = int(os.environ.get("RANK", "0")) == 0  # torchrun starts one per device
+    if main_process:
+        console.print(f"[bold]{model}[/]: {experiment.model.num_parameters():,} parameters, "
+                      f"splits {experiment.corpus.split_counts()}")
+        console.print_json(json.dumps({"model": info["model"], "train": info["train"]}))
     trainer = Trainer(
         experiment.model, experiment.representation, experiment.train_batches,
         experiment.valid_batches, train_config, run_dir, info,
         sample_fn=checkpoint_sampler(experiment.corpus), print_fn=console.print, progress=show,
     )
     summary = trainer.fit(resume=resume)
+    if not main_process:
+        return
     valid = (f"valid {summary.first_valid_loss:.4f} -> best {summary.best_valid_loss:.4f} "
              f"at step {summary.best_step}" if summary.best_valid_loss is not None else "no valid")
     console.print(
