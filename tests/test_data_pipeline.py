@@ -122,6 +122,15 @@ def test_corpus_pieces_are_split_encoded_and_attributed(tmp_path: Path, tiny_sco
     assert corpus.summary.files_read == len(LAYOUT) and corpus.summary.notes == 10 * len(LAYOUT)
 
 
+def test_composers_with_a_relative_root(
+    tmp_path: Path, tiny_score: Score, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_corpus(tmp_path / "out" / "midi", tiny_score)
+    monkeypatch.chdir(tmp_path)
+    corpus = build(Path("out/midi"), cache_dir=tmp_path / "cache")
+    assert corpus.composers() == {"Bach": 3, "Chopin": 3, "Satie": 1}
+
+
 def test_training_split_alone_is_augmented(tmp_path: Path, tiny_score: Score) -> None:
     write_corpus(tmp_path / "midi", tiny_score)
     config = CorpusConfig(transpose_range=(-3, 4))

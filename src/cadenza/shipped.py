@@ -16,6 +16,20 @@ def models_dir() -> Path:
     return Path(str(resources.files("cadenza"))) / "assets" / "models"
 
 
+def primers_dir() -> Path:
+    """The primers every shipped model uses (fragments of the music21 corpus)."""
+    return Path(str(resources.files("cadenza"))) / "assets" / "primers"
+
+
+def is_shipped(checkpoint: Path) -> bool:
+    """True when ``checkpoint`` lies inside the package's shipped models folder."""
+    try:
+        checkpoint.resolve().relative_to(models_dir().resolve())
+    except ValueError:
+        return False
+    return True
+
+
 def shipped_models() -> dict[str, Path]:
     """Name -> checkpoint folder of every shipped model."""
     root = models_dir()

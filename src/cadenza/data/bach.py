@@ -54,10 +54,13 @@ def chorale_midi_bytes(name: str) -> bytes:
     """Parse one chorale from music21's corpus and return standard MIDI file bytes."""
     music21 = _music21()
     source = music21.corpus.getWork(name)
+    if isinstance(source, list):  # several encodings of one work: prefer MusicXML
+        candidates = sorted((str(s) for s in source), key=lambda s: not s.endswith(".mxl"))
+        source = candidates[0] if candidates else None
     if not source:
         raise DataError(f"{name}: not found in music21's corpus")
     # Parse from the source file and keep music21 from reading or writing its pickle cache.
-    stream = music21.converter.parse(source, forceSource=True, storePickle=False)
+    stream = music21.converter.parse(str(source), forceSource=True, storePickle=False)
     return bytes(music21.midi.translate.streamToMidiFile(stream).writestr())
 
 

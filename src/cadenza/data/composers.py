@@ -52,7 +52,7 @@ class ComposerIndex:
     """Finds the composer of files under one corpus root."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()
         self.metadata: dict[Path, str] = {}
         self.metadata_file: Path | None = None
         for folder in (self.root, self.root.parent):
@@ -65,7 +65,7 @@ class ComposerIndex:
     def composer_of(self, path: str | Path) -> str | None:
         """The composer of ``path`` (absolute, or relative to the root), or ``None``."""
         path = Path(path)
-        absolute = path if path.is_absolute() else self.root / path
+        absolute = path.resolve() if path.is_absolute() else self.root / path
         found = self.metadata.get(absolute.resolve())
         if found is not None:
             return found

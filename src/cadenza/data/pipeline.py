@@ -311,7 +311,7 @@ def build_corpus(
             results, splits, representation, state, n_workers, show, stats, summary, True
         )
     composers = ComposerIndex(root)
-    pieces = [_piece(r, splits[r.key], composers.composer_of(root / r.key), summary)
+    pieces = [_piece(r, splits[r.key], composers.composer_of(r.key), summary)
               for r in results]
     return _finish(root, pieces, representation, config, summary, stats)
 

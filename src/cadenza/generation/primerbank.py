@@ -65,10 +65,15 @@ class PrimerBank:
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def for_checkpoint(cls, checkpoint: LoadedCheckpoint) -> PrimerBank:
-        """Shipped primers if the checkpoint has them, else its corpus's generation split."""
-        shipped = checkpoint.path / PRIMER_FOLDER / PRIMER_INDEX
-        if shipped.is_file():
-            return cls.from_index(shipped, checkpoint.representation)
+        """The checkpoint's own primers, the package's (shipped models), else its corpus's
+        generation split."""
+        from cadenza.shipped import is_shipped, primers_dir
+
+        own = checkpoint.path / PRIMER_FOLDER / PRIMER_INDEX
+        if own.is_file():
+            return cls.from_index(own, checkpoint.representation)
+        if is_shipped(checkpoint.path):
+            return cls.from_index(primers_dir() / PRIMER_INDEX, checkpoint.representation)
         return cls.from_training_data(checkpoint)
 
     @classmethod
