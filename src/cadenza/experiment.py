@@ -27,7 +27,7 @@ from cadenza.errors import ConfigError, DataError
 from cadenza.models.base import ModelConfig, SequenceModel
 from cadenza.models.registry import build_model, fit_config, get_preset
 from cadenza.representations import REGISTRY
-from cadenza.representations.base import Representation
+from cadenza.representations.base import PIANO_HIGH, PIANO_LOW, Representation
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +80,11 @@ class Experiment:
 def make_representation(family: str, source: str | Path | None = None) -> Representation:
     """The family's representation with its default config (benchmark sets keep their grid)."""
     cls = REGISTRY[FAMILY_REPRESENTATION[family]]
-    config = cls.config_class()
+    config: Any = cls.config_class()
     if source is not None and is_benchmark_file(source):
         config = replace(config, steps_per_quarter=default_steps_per_quarter(source))
+        if family == "biaxial":  # the benchmark's protocol scores all 88 keys
+            config = replace(config, low=PIANO_LOW, high=PIANO_HIGH)
     return cls(config)
 
 

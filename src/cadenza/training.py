@@ -67,6 +67,7 @@ class TrainConfig:
 
     ``grad_clip=None`` uses the model config's ``grad_clip`` when it has one, else no clipping.
     ``early_stopping_patience`` counts evaluations without a new best (0 = never stop early).
+    ``max_seconds`` stops training after that much wall time (0 = no limit).
     """
 
     steps: int = 10_000
@@ -84,6 +85,7 @@ class TrainConfig:
     early_stopping_patience: int = 0
     keep_checkpoints: int = 3
     max_eval_batches: int = 50
+    max_seconds: float = 0.0
     seed: int = 0
     device: str = "auto"
 
@@ -99,6 +101,8 @@ class TrainConfig:
         for name in ("log_every", "eval_every", "checkpoint_every", "sample_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_seconds < 0:
+            raise ConfigError(f"max_seconds must be >= 0, got {self.max_seconds}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ConfigError(f"grad_clip must be positive, got {self.grad_clip}")
         if not 0 <= self.min_lr_ratio <= 1:
@@ -226,6 +230,7 @@ class Trainer:
         last_loss = float("nan")
         step = int(state["step"])
         bar = self._progress_bar(step)
+        cfg_seconds = self.config.max_seconds
         try:
             while step < self.config.steps:
                 self.model.train()
@@ -249,7 +254,10 @@ class Trainer:
                 if bar is not None:
                     bar.update(step, last_loss)
                 stopped = self._periodic(step, last_loss, metrics, factor, optimizer, rng, state)
-                if stopped:
+                over_time = bool(cfg_seconds) and time.perf_counter() - start_time > cfg_seconds
+                if stopped or self._agree(over_time):
+                    if over_time and not stopped:
+                        self._say(f"time budget of {cfg_seconds:.0f} s spent at step {step}")
                     break
         except KeyboardInterrupt:
             interrupted = True
