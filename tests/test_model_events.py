@@ -10,7 +10,8 @@ import pytest
 import torch
 from conftest import real_piece_paths
 
-from cadenza.data.batching.events import EventsBatchMaker, evenly_spaced_windows
+from cadenza.data.batching.base import evenly_spaced_windows
+from cadenza.data.batching.events import EventsBatchMaker
 from cadenza.errors import ConfigError, DataError
 from cadenza.midi import ReadOptions, load_piece
 from cadenza.models.attention_lstm import (

@@ -170,3 +170,12 @@ def test_resume_with_other_model_is_refused(tmp_path: Path) -> None:
     trainer.model.config = get_preset("pianoroll-small")
     with pytest.raises(CheckpointError, match="differs"):
         trainer.fit(resume=True)
+
+
+def test_clip_modes(tmp_path: Path) -> None:
+    trainer = _trainer(tmp_path / "run", steps=1)
+    assert trainer.grad_clip == 30.0 and trainer.clip_mode == "value"  # RNN4Music's rule
+    own = _trainer(tmp_path / "own", steps=1, grad_clip=1.0)
+    assert own.grad_clip == 1.0 and own.clip_mode == "norm"
+    with pytest.raises(ConfigError):
+        TrainConfig(clip_mode="sideways")

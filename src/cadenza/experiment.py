@@ -156,9 +156,12 @@ def prepare_experiment(
     maker_class = BATCH_MAKERS[config.family]
     batch_size = int(config.batch_size)
     seq_len = int(config.seq_len)
+    extra: dict[str, Any] = {}
+    if config.family == "biaxial":  # segments start on bar lines (multiples of 16 steps)
+        extra["segment_step"] = int(getattr(config, "segment_step", 16))
     train = maker_class(
         train_arrays, representation, batch_size, seq_len,
-        transpose_range=transpose, max_eval_batches=max_eval_batches,
+        transpose_range=transpose, max_eval_batches=max_eval_batches, **extra,
     )
     valid_arrays = corpus.arrays(VALID_SPLIT)
     valid: BatchMaker | None = None
@@ -166,7 +169,7 @@ def prepare_experiment(
         try:
             valid = maker_class(
                 valid_arrays, representation, batch_size, seq_len,
-                max_eval_batches=max_eval_batches,
+                max_eval_batches=max_eval_batches, **extra,
             )
         except DataError as exc:
             log.warning("no validation: %s", exc)

@@ -65,7 +65,9 @@ PrintFn = Callable[[str], None]
 class TrainConfig:
     """Settings of the training loop (the model's own sizes live in its config).
 
-    ``grad_clip=None`` uses the model config's ``grad_clip`` when it has one, else no clipping.
+    ``grad_clip=None`` uses the model config's ``grad_clip`` (and ``clip_mode``) when it has
+    one, else no clipping. ``clip_mode`` is ``"norm"`` (total gradient norm) or ``"value"``
+    (each element clipped to ``[-grad_clip, grad_clip]``).
     ``early_stopping_patience`` counts evaluations without a new best (0 = never stop early).
     ``max_seconds`` stops training after that much wall time (0 = no limit).
     """
@@ -78,6 +80,7 @@ class TrainConfig:
     warmup_steps: int = 0
     min_lr_ratio: float = 0.1
     grad_clip: float | None = None
+    clip_mode: str = "norm"
     log_every: int = 100
     eval_every: int = 500
     checkpoint_every: int = 500
@@ -101,6 +104,8 @@ class TrainConfig:
         for name in ("log_every", "eval_every", "checkpoint_every", "sample_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.clip_mode not in ("norm", "value"):
+            raise ConfigError(f"clip_mode must be 'norm' or 'value', got {self.clip_mode!r}")
         if self.max_seconds < 0:
             raise ConfigError(f"max_seconds must be >= 0, got {self.max_seconds}")
         if self.grad_clip is not None and self.grad_clip <= 0:
@@ -204,10 +209,12 @@ class Trainer:
         self.device = pick_device(config.device)
         if self.world_size > 1 and self.device.type == "cuda":
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        clip = config.grad_clip
-        if clip is None:
-            clip = getattr(model.config, "grad_clip", None)
+        clip, mode = config.grad_clip, config.clip_mode
+        if clip is None:  # the model's own setting (RNN4Music clips element-wise at 30)
+            clip = getattr(model.config, "grad_clip", None) or None
+            mode = getattr(model.config, "clip_mode", mode)
         self.grad_clip: float | None = clip
+        self.clip_mode = mode
 
     # -- public ------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainSummary:
@@ -246,7 +253,9 @@ class Trainer:
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if self.grad_clip:
+                if self.grad_clip and self.clip_mode == "value":
+                    torch.nn.utils.clip_grad_value_(self.model.parameters(), self.grad_clip)
+                elif self.grad_clip:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
                 optimizer.step()
                 step += 1

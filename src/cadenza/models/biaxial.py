@@ -103,7 +103,9 @@ class BiaxialConfig(ModelConfig):
 PRESETS: dict[str, BiaxialConfig] = {
     # Johnson's published sizes: 8 bars of 16th notes per segment, 10 segments per batch.
     "biaxial-paper": BiaxialConfig(),
-    # Trains in minutes on a laptop CPU and still makes recognisable textures.
+    # About 1 s per batch on 2 CPU cores (8x fewer FLOPs than the paper size); like the
+    # paper model it first learns each note's average rate, then, after a few hundred
+    # batches, how notes continue and follow one another.
     "biaxial-small": BiaxialConfig(
         time_sizes=(96, 96), note_sizes=(48, 32), dropout=0.5, batch_size=10, seq_len=128
     ),

@@ -53,8 +53,9 @@ class PianoRollLSTMConfig(ModelConfig):
         hidden_sizes: units of each LSTM layer, bottom first.
         layer_lrs: learning rate of each LSTM layer and then of the output layer
             (``len(hidden_sizes) + 1`` values); empty means every layer uses the trainer's rate.
-        grad_clip: clipping threshold the trainer applies to the gradients (0 = off); the
-            original clipped each gradient element to [-30, 30].
+        grad_clip: clipping threshold the trainer applies to the gradients (0 = off).
+        clip_mode: ``"value"`` clips each gradient element to ``[-grad_clip, grad_clip]`` as
+            the original did; ``"norm"`` clips the total norm instead.
         init_std: standard deviation of the Gaussian initialisation of weights and biases.
         init_state_max: the initial (h, c) are drawn once from U[0, init_state_max].
         cost: ``"xent"`` (binary cross-entropy) or ``"mse"`` (half squared error).
@@ -71,6 +72,7 @@ class PianoRollLSTMConfig(ModelConfig):
     hidden_sizes: tuple[int, ...] = (120, 120, 120)
     layer_lrs: tuple[float, ...] = ()
     grad_clip: float = 30.0
+    clip_mode: str = "value"
     init_std: float = 0.1
     init_state_max: float = 0.01
     cost: str = "xent"
@@ -100,6 +102,8 @@ class PianoRollLSTMConfig(ModelConfig):
             raise ConfigError(f"layer_lrs must be positive, got {self.layer_lrs!r}")
         if self.cost not in COSTS:
             raise ConfigError(f"cost must be one of {', '.join(COSTS)}, got {self.cost!r}")
+        if self.clip_mode not in ("value", "norm"):
+            raise ConfigError(f"clip_mode must be 'value' or 'norm', got {self.clip_mode!r}")
         if self.grad_clip < 0:
             raise ConfigError(f"grad_clip must be >= 0 (0 = off), got {self.grad_clip!r}")
         if self.init_state_max < 0:

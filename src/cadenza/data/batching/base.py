@@ -67,3 +67,21 @@ class BatchMaker(ABC):
     def random_transposition(self, rng: np.random.Generator) -> int:
         low, high = self.transpose_range
         return int(rng.integers(low, high + 1)) if high > low else low
+
+
+def evenly_spaced_windows(counts: Sequence[int], limit: int) -> list[tuple[int, int]]:
+    """Pick at most ``limit`` candidates spread evenly over pieces that have ``counts`` each.
+
+    Candidates are numbered piece after piece; the result lists ``(piece, candidate index
+    within the piece)`` in order, every candidate when there are no more than ``limit``.
+    """
+    counts_array = np.asarray(counts, dtype=np.int64)
+    total = int(counts_array.sum())
+    if total <= 0 or limit <= 0:
+        return []
+    take = min(total, limit)
+    chosen = (np.arange(take, dtype=np.int64) * total) // take  # distinct, evenly spaced
+    ends = np.cumsum(counts_array)
+    pieces = np.searchsorted(ends, chosen, side="right")
+    offsets = chosen - (ends[pieces] - counts_array[pieces])
+    return [(int(p), int(o)) for p, o in zip(pieces, offsets, strict=True)]

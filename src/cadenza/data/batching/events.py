@@ -19,29 +19,11 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from cadenza.data.batching.base import Batch, BatchMaker
+from cadenza.data.batching.base import Batch, BatchMaker, evenly_spaced_windows
 from cadenza.errors import DataError
 from cadenza.representations.base import PIANO_HIGH, PIANO_LOW, Representation
 
-__all__ = ["EventsBatchMaker", "evenly_spaced_windows"]
-
-
-def evenly_spaced_windows(counts: Sequence[int], limit: int) -> list[tuple[int, int]]:
-    """Pick at most ``limit`` candidates spread evenly over pieces that have ``counts`` each.
-
-    Candidates are numbered piece after piece; the result lists ``(piece, candidate index
-    within the piece)`` in order, every candidate when there are no more than ``limit``.
-    """
-    counts_array = np.asarray(counts, dtype=np.int64)
-    total = int(counts_array.sum())
-    if total <= 0 or limit <= 0:
-        return []
-    take = min(total, limit)
-    chosen = (np.arange(take, dtype=np.int64) * total) // take  # distinct, evenly spaced
-    ends = np.cumsum(counts_array)
-    pieces = np.searchsorted(ends, chosen, side="right")
-    offsets = chosen - (ends[pieces] - counts_array[pieces])
-    return [(int(p), int(o)) for p, o in zip(pieces, offsets, strict=True)]
+__all__ = ["EventsBatchMaker"]
 
 
 class EventsBatchMaker(BatchMaker):

@@ -22,8 +22,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from cadenza.data.batching.base import Batch, BatchMaker
-from cadenza.data.batching.events import evenly_spaced_windows
+from cadenza.data.batching.base import Batch, BatchMaker, evenly_spaced_windows
 from cadenza.errors import DataError
 from cadenza.representations.base import Representation
 from cadenza.representations.notetokens import UNKNOWN_ID

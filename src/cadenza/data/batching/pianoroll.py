@@ -19,8 +19,7 @@ from typing import Protocol, cast
 import numpy as np
 import torch
 
-from cadenza.data.batching.base import Batch, BatchMaker
-from cadenza.data.batching.events import evenly_spaced_windows
+from cadenza.data.batching.base import Batch, BatchMaker, evenly_spaced_windows
 from cadenza.errors import DataError
 from cadenza.representations.base import Representation
 
