@@ -10,6 +10,7 @@ from cadenza.cli import train  # noqa: F401  isort: skip
 from cadenza.cli import generate  # noqa: F401  isort: skip
 from cadenza.cli import evaluate  # noqa: F401  isort: skip
 from cadenza.cli import render  # noqa: F401  isort: skip
+from cadenza.cli import serve  # noqa: F401  isort: skip
 from cadenza.cli import benchmark  # noqa: F401  isort: skip
 
 __all__ = ["app"]

@@ -1,0 +1,84 @@
+"""``cadenza serve``: the web page to compose, listen and download (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from pathlib import Path
+
+import typer
+
+from cadenza.cli.app import app, console, err_console, fail, friendly_errors
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def torch_threads_per_worker(workers: int) -> int:
+    """CPU cores per composing thread (PyTorch's thread pool is shared by the process)."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+@app.command("serve")
+@friendly_errors
+def serve_command(
+    checkpoints: Path = typer.Option(
+        None, "--checkpoints", help="Folder searched for run and checkpoint folders."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    workers: int = typer.Option(2, "--workers", help="Compositions composed at the same time."),
+    queue: int = typer.Option(8, "--queue", help="Compositions that may wait; more get 429."),
+    data_dir: Path = typer.Option(
+        None, "--data-dir", help="Where compositions are kept (default ~/.local/share/cadenza/web)."
+    ),
+    timeout: float = typer.Option(600.0, "--timeout", help="Longest a composition may take (s)."),
+    no_wav: bool = typer.Option(False, "--no-wav", help="Do not render WAV files."),
+) -> None:
+    """Serve the page to compose in the browser, listen and download MIDI and WAV."""
+    try:
+        import uvicorn
+
+        from cadenza.web.app import ServerSettings, create_app, default_data_dir
+    except ImportError as exc:
+        fail(f"the web server needs FastAPI and uvicorn ({exc.name} is missing); "
+             "install them with: pip install 'cadenza[web]'")
+        return
+    import torch
+
+    if not 1 <= port <= 65535:
+        fail(f"--port must be in 1..65535, got {port}")
+    if checkpoints is not None and not checkpoints.is_dir():
+        fail(f"--checkpoints {checkpoints}: no such folder")
+    loopback = is_loopback(host)
+    if not loopback:
+        err_console.print(
+            f"[bold yellow]warning:[/] listening on {host}: anyone who can reach port {port} "
+            "can compose with this machine and read its compositions"
+        )
+    settings = ServerSettings(
+        data_dir=data_dir or default_data_dir(),
+        checkpoints_dir=checkpoints,
+        workers=workers,
+        queue_size=queue,
+        job_timeout_seconds=timeout,
+        render_wav=not no_wav,
+        allowed_hosts=(*LOOPBACK_NAMES, "[::1]", host) if loopback else None,
+    )
+    torch.set_num_threads(torch_threads_per_worker(workers))
+    web_app = create_app(settings)
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"cadenza: http://{shown}:{port}/  (compositions in {settings.data_dir})",
+                  highlight=False, soft_wrap=True)
+    level = "info" if logging.getLogger().level <= logging.INFO else "warning"
+    uvicorn.run(web_app, host=host, port=port, log_level=level, workers=1)

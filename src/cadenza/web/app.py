@@ -1,0 +1,314 @@
+"""The FastAPI application: a JSON API for composing plus the static page that uses it.
+
+Endpoints (all JSON unless said otherwise)::
+
+    GET  /                                  the page (static/index.html)
+    GET  /api/models                        models: id, family, preset, corpus, composers
+    POST /api/compositions                  {model, composer, bars, temperature, seed} -> 202 {id}
+    GET  /api/compositions                  history, newest first (?limit=1..500)
+    GET  /api/compositions/{id}             status, progress, error, parameters, file URLs
+    GET  /api/compositions/{id}/midi        audio/midi attachment
+    GET  /api/compositions/{id}/wav         audio/wav attachment
+    GET  /api/compositions/{id}/notes       notes for the piano roll (see cadenza.web.notes)
+
+Errors are ``{"detail": message}``, plus ``"field"`` for a bad request field (422). A full
+queue answers 429 with ``Retry-After``; an unknown id (or anything that is not an id) 404.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from cadenza.errors import ConfigError
+from cadenza.web.catalog import ModelCatalog
+from cadenza.web.jobs import ComposeFn, JobRunner, QueueFull, RenderFn, RunnerConfig
+from cadenza.web.store import DONE, Job, JobStore, new_id
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+MAX_WEB_BARS = 64
+MAX_TEMPERATURE = 5.0
+MAX_SEED = 2**31 - 1
+RETRY_AFTER_SECONDS = 5
+MEDIA_TYPES = {"midi": "audio/midi", "wav": "audio/wav", "notes": "application/json"}
+SUFFIXES = {"midi": ".mid", "wav": ".wav"}
+# Only files served by cadenza itself may be loaded by the page.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; "
+    "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/cadenza/web`` (``~/.local/share/cadenza/web`` by default)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "cadenza" / "web"
+
+
+@dataclass
+class ServerSettings:
+    """What ``cadenza serve`` configures.
+
+    Attributes:
+        data_dir: where compositions are kept (one folder per job).
+        checkpoints_dir: folder searched for run and checkpoint folders (``None``: none).
+        include_shipped: also offer the models shipped with cadenza.
+        workers, queue_size, job_timeout_seconds, render_wav: see :class:`RunnerConfig`.
+        allowed_hosts: accepted ``Host`` headers (``None`` accepts any); a server bound to
+            the loopback interface names its own so other web sites cannot reach it through
+            DNS rebinding.
+        warm_models: load every model and its primers in the background at start.
+    """
+
+    data_dir: Path
+    checkpoints_dir: Path | None = None
+    include_shipped: bool = True
+    workers: int = 2
+    queue_size: int = 8
+    job_timeout_seconds: float = 600.0
+    render_wav: bool = True
+    allowed_hosts: tuple[str, ...] | None = None
+    warm_models: bool = True
+
+
+class CompositionIn(BaseModel):
+    """The body of ``POST /api/compositions``; strict types (``"16"`` is not a number)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    model: str = Field(min_length=1, max_length=300)
+    composer: str | None = Field(default=None, max_length=300)
+    bars: int = Field(default=16, ge=1, le=MAX_WEB_BARS)
+    temperature: float = Field(default=1.0, gt=0.0, le=MAX_TEMPERATURE, allow_inf_nan=False)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+
+
+def _iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def _slug(text: str, fallback: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or fallback
+
+
+def download_name(job: Job, kind: str) -> str:
+    """The server-made file name of a download (ASCII letters, digits, ``-`` and ``.``)."""
+    stamp = datetime.fromtimestamp(job.created, tz=timezone.utc).strftime("%Y%m%d-%H%M%S")
+    who = _slug(job.composer or "free", "free")
+    return f"cadenza-{_slug(job.model, 'model')}-{who}-{stamp}-{job.id[:8]}{SUFFIXES[kind]}"
+
+
+def _error(status: int, message: str, field: str | None = None,
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"detail": message}
+    if field is not None:
+        body["field"] = field
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
+    """The first validation error as ``(field, "field: message")``."""
+    errors = exc.errors()
+    if not errors:
+        return "body", "body: invalid request"
+    first = errors[0]
+    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    field = ".".join(loc) or "body"
+    message = str(first.get("msg", "invalid value"))
+    if field == "body":
+        message = "the body must be a JSON object such as {\"model\": ..., \"bars\": 16}"
+    elif first.get("type") == "extra_forbidden":
+        message = "unknown field"
+    return field, f"{field}: {message}"
+
+
+def create_app(
+    settings: ServerSettings,
+    *,
+    compose_fn: ComposeFn | None = None,
+    render_fn: RenderFn | None = None,
+) -> FastAPI:
+    """Build the application: load the history from ``settings.data_dir``, set up the pool.
+
+    The worker threads start with the application's lifespan (``uvicorn`` or a
+    ``with TestClient(app)`` block) and stop with it. ``compose_fn`` and ``render_fn``
+    replace :func:`cadenza.composing.compose` and the WAV renderer (for tests).
+    """
+    store = JobStore(settings.data_dir)
+    restored = store.load()
+    catalog = ModelCatalog(settings.checkpoints_dir, settings.include_shipped)
+    runner = JobRunner(
+        store, catalog,
+        RunnerConfig(settings.workers, settings.queue_size, settings.job_timeout_seconds,
+                     settings.render_wav),
+        compose_fn=compose_fn, render_fn=render_fn,
+    )
+
+    def warm() -> None:
+        catalog.warm()
+        # Torch and the models are loaded for good: keep them out of the garbage collector's
+        # full passes, which otherwise pause every thread for a noticeable moment.
+        gc.collect()
+        gc.freeze()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        log.info("%d compositions in %s", restored, store.root)
+        runner.start()
+        if settings.warm_models:
+            threading.Thread(target=warm, name="cadenza-warm", daemon=True).start()
+        yield
+        runner.stop()
+
+    app = FastAPI(title="cadenza", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.store, app.state.catalog, app.state.runner = store, catalog, runner
+    if settings.allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Cache-Control", "no-cache")
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        field, message = _validation_message(exc)
+        return _error(422, message, field)
+
+    def view(job: Job) -> dict[str, Any]:
+        base = f"/api/compositions/{job.id}"
+        urls = {}
+        if job.status == DONE:
+            urls = {kind: f"{base}/{kind}" for kind in MEDIA_TYPES if store.file(job, kind)}
+        total = job.progress_total
+        return {
+            "id": job.id, "status": job.status, "stage": job.stage,
+            "model": job.model, "family": job.family, "preset": job.preset,
+            "composer": job.composer, "bars": job.bars, "temperature": job.temperature,
+            "seed": job.seed, "seed_given": job.seed_given,
+            "created": _iso(job.created), "started": _iso(job.started),
+            "finished": _iso(job.finished),
+            "progress": {"done": job.progress_done, "total": total,
+                         "fraction": round(job.progress_done / total, 4) if total else 0.0},
+            "error": job.error, "wav_error": job.wav_error, "primer": job.primer,
+            "urls": urls,
+            "downloads": {k: download_name(job, k) for k in SUFFIXES if k in urls},
+        }
+
+    # -- pages -----------------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    # -- models ----------------------------------------------------------------------------
+    @app.get("/api/models")
+    def models() -> dict[str, Any]:
+        return {"models": [catalog.describe(entry) for entry in catalog.entries()]}
+
+    # -- compositions ----------------------------------------------------------------------
+    @app.post("/api/compositions", status_code=202, response_model=None)
+    def create_composition(body: CompositionIn) -> JSONResponse | dict[str, Any]:
+        entry = catalog.get(body.model)
+        if entry is None:
+            known = ", ".join(e.id for e in catalog.entries()) or "none"
+            return _error(422, f"model: unknown model {body.model!r}; available: {known}",
+                          "model")
+        composer = body.composer or None
+        if composer is not None:
+            primers = catalog.primers(entry)
+            match = {c.casefold(): c for c in primers.composers}.get(composer.casefold())
+            if match is None:
+                known = ", ".join(primers.composers) or "none"
+                return _error(
+                    422, f"composer: {body.model} has no primer by {composer!r}; known: {known}",
+                    "composer",
+                )
+            composer = match
+        seed = body.seed if body.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        job = Job(
+            id=new_id(), model=entry.id, composer=composer, bars=body.bars,
+            temperature=float(body.temperature), seed=seed, seed_given=body.seed is not None,
+            created=time.time(), family=entry.family, preset=entry.preset,
+        )
+        try:
+            runner.submit(job)
+        except QueueFull as exc:
+            return _error(429, str(exc), headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return {"id": job.id, "status": job.status, "url": f"/api/compositions/{job.id}"}
+
+    @app.get("/api/compositions")
+    def history(limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+        return {
+            "compositions": [view(job) for job in store.history(limit)],
+            "counts": store.counts(),
+            "queue": {"waiting": runner.waiting, "running": runner.running,
+                      "workers": settings.workers, "capacity": settings.queue_size},
+        }
+
+    @app.get("/api/compositions/{job_id}", response_model=None)
+    def composition(job_id: str) -> JSONResponse | dict[str, Any]:
+        job = store.get(job_id)
+        if job is None:
+            return _error(404, "no such composition")
+        return view(job)
+
+    def serve_file(job_id: str, kind: str) -> Response:
+        job = store.get(job_id)
+        if job is None:
+            return _error(404, "no such composition")
+        if job.status != DONE:
+            return _error(409, f"the composition is not ready (status {job.status})")
+        try:
+            path = store.file(job, kind)
+        except ConfigError:
+            path = None
+        if path is None:
+            reason = f": {job.wav_error}" if kind == "wav" and job.wav_error else ""
+            return _error(404, f"this composition has no {kind.upper()} file{reason}")
+        if kind == "notes":
+            return FileResponse(path, media_type=MEDIA_TYPES[kind])
+        return FileResponse(path, media_type=MEDIA_TYPES[kind],
+                            filename=download_name(job, kind))
+
+    @app.api_route("/api/compositions/{job_id}/midi", methods=["GET", "HEAD"])
+    def midi(job_id: str) -> Response:
+        return serve_file(job_id, "midi")
+
+    @app.api_route("/api/compositions/{job_id}/wav", methods=["GET", "HEAD"])
+    def wav(job_id: str) -> Response:
+        return serve_file(job_id, "wav")
+
+    @app.api_route("/api/compositions/{job_id}/notes", methods=["GET", "HEAD"])
+    def notes(job_id: str) -> Response:
+        return serve_file(job_id, "notes")
+
+    return app

@@ -1,0 +1,324 @@
+"""The bounded worker pool that composes in the background.
+
+Requests never compose on the thread that serves them: :meth:`JobRunner.submit` records the
+job and puts it on a queue that ``workers`` threads take from. Threads rather than processes:
+PyTorch releases the GIL inside its operations, a loaded model is shared by every worker
+instead of being loaded once per process, and progress is a plain attribute the API reads.
+PyTorch's intra-op thread count is process wide; ``cadenza serve`` divides the CPU cores
+between the workers (``torch.set_num_threads``).
+
+Bounds:
+
+* at most ``queue_size`` jobs wait (not counting those running); :meth:`submit` raises
+  :class:`QueueFull` beyond that, which the API turns into ``429 Too Many Requests``;
+* every job has a deadline. The generation loop reports progress after every step and the
+  report raises :class:`JobAborted` once the deadline passes, which stops the job; a
+  watchdog also marks a job failed at its deadline when it is stuck elsewhere (loading a
+  model, rendering audio), so a client never waits forever. Such a job's late result is
+  discarded.
+
+A job that fails records its one-line error; a missing synthesiser only costs the WAV (the
+MIDI, the notes and ``wav_error`` are kept).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cadenza.composing import ComposeRequest, ComposeResult, compose
+from cadenza.errors import CadenzaError, ConfigError
+from cadenza.fileio import write_bytes_atomic
+from cadenza.score import Score
+from cadenza.web.catalog import ModelCatalog
+from cadenza.web.notes import notes_json
+from cadenza.web.store import (
+    DONE,
+    FAILED,
+    FILE_NAMES,
+    QUEUED,
+    RESTART_ERROR,
+    RUNNING,
+    Job,
+    JobStore,
+)
+
+log = logging.getLogger(__name__)
+
+ComposeFn = Callable[[ComposeRequest], ComposeResult]
+RenderFn = Callable[[Score, Path], Path]
+WATCH_INTERVAL_SECONDS = 0.25
+PIECE_NAME = Path(FILE_NAMES["midi"]).stem
+
+
+class QueueFull(Exception):
+    """The queue of waiting compositions is full (or the server is stopping)."""
+
+
+class JobAborted(Exception):
+    """Raised inside a job to stop it (deadline passed or server stopping)."""
+
+
+@dataclass
+class RunnerConfig:
+    """Size of the pool and its bounds.
+
+    Attributes:
+        workers: threads composing at the same time (1..32).
+        queue_size: jobs that may wait for a worker (1..10000).
+        timeout_seconds: longest a job may run, from when a worker takes it.
+        render_wav: also render a WAV of each composition.
+    """
+
+    workers: int = 2
+    queue_size: int = 8
+    timeout_seconds: float = 600.0
+    render_wav: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.workers <= 32:
+            raise ConfigError(f"workers must be in 1..32, got {self.workers}")
+        if not 1 <= self.queue_size <= 10_000:
+            raise ConfigError(f"queue size must be in 1..10000, got {self.queue_size}")
+        if not self.timeout_seconds > 0:
+            raise ConfigError(f"job timeout must be positive, got {self.timeout_seconds}")
+
+
+@dataclass
+class _Active:
+    """What the pool knows of a running job."""
+
+    deadline: float  # time.monotonic() seconds
+    abort: threading.Event = field(default_factory=threading.Event)
+    reason: str = ""
+
+
+def _default_render(score: Score, path: Path) -> Path:
+    from cadenza.audio import render_wav
+
+    return render_wav(score, path)
+
+
+def short_source(source: str) -> str:
+    """The last two parts of a primer's path (``Bach/bwv_01.mid``): no server folders."""
+    parts = Path(source).parts
+    return "/".join(parts[-2:]) if parts else source
+
+
+class JobRunner:
+    """Runs jobs from a bounded queue on ``config.workers`` threads."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        catalog: ModelCatalog,
+        config: RunnerConfig,
+        compose_fn: ComposeFn | None = None,
+        render_fn: RenderFn | None = None,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.config = config
+        self.compose_fn = compose_fn or compose
+        self.render_fn = render_fn or _default_render
+        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._active: dict[str, _Active] = {}
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+
+    # -- life cycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the worker threads and the watchdog."""
+        if self._threads:
+            return
+        for index in range(self.config.workers):
+            thread = threading.Thread(target=self._work, name=f"cadenza-job-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        watchdog = threading.Thread(target=self._watch, name="cadenza-watchdog", daemon=True)
+        watchdog.start()
+        self._threads.append(watchdog)
+
+    def stop(self, wait_seconds: float = 5.0) -> None:
+        """Refuse new jobs, abort running ones and wait a little for the threads.
+
+        Jobs still waiting stay ``queued`` on disk and are marked failed on the next start.
+        """
+        self._stopping.set()
+        with self._lock:
+            for active in self._active.values():
+                active.reason = RESTART_ERROR
+                active.abort.set()
+        for _ in range(self.config.workers):
+            self._queue.put(None)
+        end = time.monotonic() + wait_seconds
+        for thread in self._threads:
+            thread.join(max(0.0, end - time.monotonic()))
+        self._threads = []
+
+    # -- submitting --------------------------------------------------------------------------
+    def submit(self, job: Job) -> None:
+        """Record ``job`` and queue it.
+
+        Raises:
+            QueueFull: ``queue_size`` jobs are waiting already, or the server is stopping.
+        """
+        with self._lock:
+            if self._stopping.is_set():
+                raise QueueFull("the server is shutting down")
+            if self._waiting >= self.config.queue_size:
+                raise QueueFull(
+                    f"the queue is full ({self._waiting} compositions waiting for "
+                    f"{self.config.workers} workers); try again in a moment"
+                )
+            self._waiting += 1
+        try:
+            self.store.add(job)
+        except BaseException:
+            with self._lock:
+                self._waiting -= 1
+            raise
+        self._queue.put(job)
+
+    @property
+    def waiting(self) -> int:
+        with self._lock:
+            return self._waiting
+
+    @property
+    def running(self) -> int:
+        with self._lock:
+            return len(self._active)
+
+    # -- the workers -------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None or self._stopping.is_set():
+                return
+            try:
+                self._run(job)
+            except Exception:  # the pool must outlive anything one job does
+                log.exception("composition %s: unexpected failure outside the job", job.id)
+
+    def _run(self, job: Job) -> None:
+        active = _Active(time.monotonic() + self.config.timeout_seconds)
+        with self._lock:
+            self._waiting -= 1
+            self._active[job.id] = active
+        job.status, job.stage, job.started = RUNNING, "loading", time.time()
+        self.store.save(job)
+        error: str | None = None
+        try:
+            self._compose(job, active)
+        except JobAborted:
+            error = active.reason or "aborted"
+        except CadenzaError as exc:
+            error = str(exc)
+        except Exception as exc:  # a job's bug must become its error, not a dead worker
+            log.exception("composition %s failed", job.id)
+            error = f"internal error ({type(exc).__name__}: {exc})"
+        finally:
+            with self._lock:
+                self._active.pop(job.id, None)
+        self._finish(job, error)
+
+    def _finish(self, job: Job, error: str | None) -> None:
+        with self._lock:
+            if job.status != RUNNING:  # the watchdog failed it already
+                return
+            job.status = FAILED if error else DONE
+            job.error, job.stage, job.finished = error, "finished", time.time()
+        self.store.save(job)
+        if error:
+            log.warning("composition %s failed: %s", job.id, error)
+        else:
+            log.info("composition %s done in %.1f s", job.id, job.finished - (job.started or 0))
+
+    def _compose(self, job: Job, active: _Active) -> None:
+        entry = self.catalog.get(job.model)
+        if entry is None:
+            raise ConfigError(f"model {job.model!r} is no longer available")
+        primers = self.catalog.primers(entry)
+        self._check(active)
+
+        def progress(done: int, total: int) -> None:
+            self._check(active)
+            job.stage, job.progress_done, job.progress_total = "generating", done, total
+
+        folder = self.store.folder(job.id)
+        request = ComposeRequest(
+            checkpoint=entry.checkpoint, out_dir=folder, bars=job.bars, composer=job.composer,
+            no_primer=job.composer is None and not primers.available,
+            temperature=job.temperature, seed=job.seed, name=PIECE_NAME, progress=progress,
+        )
+        result = self.compose_fn(request)
+        self._check(active)
+        piece = result.pieces[0]
+        midi_path = folder / FILE_NAMES["midi"]
+        if midi_path not in piece.files or not midi_path.is_file():
+            raise ConfigError(f"composing wrote {piece.files}, expected {midi_path.name}")
+        notes = notes_json(piece.score, piece.generated_start_tick)
+        compact = json.dumps(notes, separators=(",", ":")).encode()
+        write_bytes_atomic(folder / FILE_NAMES["notes"], compact)
+        job.primer = short_source(result.primer_source)
+        job.files = {"midi": FILE_NAMES["midi"], "notes": FILE_NAMES["notes"]}
+        if self.config.render_wav:
+            job.stage = "rendering"
+            self.store.save(job)
+            try:
+                self.render_fn(piece.score, folder / FILE_NAMES["wav"])
+            except CadenzaError as exc:
+                job.wav_error = str(exc)
+                log.warning("composition %s: no WAV: %s", job.id, exc)
+            else:
+                job.files = {**job.files, "wav": FILE_NAMES["wav"]}
+        self._check(active)
+
+    def _check(self, active: _Active) -> None:
+        """Raise :class:`JobAborted` when the job must stop."""
+        if active.abort.is_set():
+            raise JobAborted(active.reason)
+        if time.monotonic() > active.deadline:
+            active.reason = active.reason or self._timeout_message()
+            raise JobAborted(active.reason)
+
+    def _timeout_message(self) -> str:
+        return f"timed out after {self.config.timeout_seconds:g} s"
+
+    # -- the watchdog ------------------------------------------------------------------------
+    def _watch(self) -> None:
+        while not self._stopping.wait(WATCH_INTERVAL_SECONDS):
+            now = time.monotonic()
+            overdue: list[str] = []
+            with self._lock:
+                for job_id, active in self._active.items():
+                    if now > active.deadline and not active.abort.is_set():
+                        active.reason = self._timeout_message()
+                        active.abort.set()
+                        overdue.append(job_id)
+            for job_id in overdue:
+                self._fail_overdue(job_id)
+
+    def _fail_overdue(self, job_id: str) -> None:
+        job = self.store.get(job_id)
+        if job is None:
+            return
+        with self._lock:
+            if job.status != RUNNING:
+                return
+            job.status, job.stage, job.finished = FAILED, "finished", time.time()
+            job.error = self._timeout_message()
+        self.store.save(job)
+        log.warning("composition %s: %s", job_id, job.error)
+
+
+__all__ = ["QUEUED", "JobAborted", "JobRunner", "QueueFull", "RunnerConfig"]

@@ -1,0 +1,192 @@
+"""Compositions on disk: one folder per job, named by a server-made id, with a ``job.json``.
+
+Layout under the data folder::
+
+    compositions/
+      3f2a...e9/            # uuid4 hex: the only name a request can refer to
+        job.json            # parameters, status, progress, error, file names (atomic writes)
+        composition.mid
+        composition.wav     # when FluidSynth and a SoundFont are installed
+        notes.json          # what the page's piano roll is drawn from
+
+Ids are checked against :data:`ID_PATTERN` before any path is made from them, and file
+names inside a folder are the server's own constants, so nothing a client sends reaches the
+file system. On start, :meth:`JobStore.load` reads every folder back; jobs that were queued
+or running when the server stopped are marked failed (see :data:`RESTART_ERROR`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from cadenza.errors import ConfigError
+from cadenza.fileio import write_json_atomic
+
+log = logging.getLogger(__name__)
+
+JOB_FILE = "job.json"
+JOBS_FOLDER = "compositions"
+ID_PATTERN = re.compile(r"[0-9a-f]{32}")
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+STATUSES = (QUEUED, RUNNING, DONE, FAILED)
+RESTART_ERROR = "the server stopped before this composition finished; compose it again"
+
+# Kinds of file a finished job can have, with the server's name for each.
+FILE_NAMES = {"midi": "composition.mid", "wav": "composition.wav", "notes": "notes.json"}
+
+
+def new_id() -> str:
+    """A fresh job id (uuid4, 32 lowercase hex digits)."""
+    return uuid.uuid4().hex
+
+
+def is_job_id(text: str) -> bool:
+    """Whether ``text`` has the form of a job id (nothing else ever becomes a folder name)."""
+    return ID_PATTERN.fullmatch(text) is not None
+
+
+@dataclass
+class Job:
+    """One composition request and what became of it.
+
+    Times are Unix seconds. ``progress_done`` / ``progress_total`` count generation steps
+    (the model's own unit); ``stage`` is ``queued``, ``loading``, ``generating``,
+    ``rendering`` or ``finished``. ``files`` maps a kind (``midi``, ``wav``, ``notes``)
+    to a file name inside the job's folder.
+    """
+
+    id: str
+    model: str
+    composer: str | None
+    bars: int
+    temperature: float
+    seed: int
+    seed_given: bool
+    created: float
+    status: str = QUEUED
+    stage: str = "queued"
+    progress_done: int = 0
+    progress_total: int = 0
+    started: float | None = None
+    finished: float | None = None
+    error: str | None = None
+    wav_error: str | None = None
+    primer: str | None = None
+    family: str | None = None
+    preset: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        """Rebuild a job from ``job.json`` (unknown keys are ignored).
+
+        Raises:
+            ConfigError: a required key is missing or the status or id is invalid.
+        """
+        known = {f.name for f in fields(cls)}
+        try:
+            job = cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as exc:
+            raise ConfigError(f"job record is incomplete ({exc})") from None
+        if job.status not in STATUSES or not is_job_id(str(job.id)):
+            raise ConfigError(f"job record has status {job.status!r} and id {job.id!r}")
+        job.files = {k: v for k, v in dict(job.files).items() if FILE_NAMES.get(k) == v}
+        return job
+
+
+class JobStore:
+    """Every job, in memory and on disk under ``data_dir/compositions``; thread safe."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = Path(data_dir) / JOBS_FOLDER
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._jobs: dict[str, Job] = {}
+
+    def folder(self, job_id: str) -> Path:
+        """The folder of job ``job_id``.
+
+        Raises:
+            ConfigError: ``job_id`` is not of the form of an id.
+        """
+        if not is_job_id(job_id):
+            raise ConfigError(f"not a composition id: {job_id!r}")
+        return self.root / job_id
+
+    def file(self, job: Job, kind: str) -> Path | None:
+        """The path of ``job``'s file of ``kind`` when it exists."""
+        name = job.files.get(kind)
+        if name is None or FILE_NAMES.get(kind) != name:
+            return None
+        path = self.folder(job.id) / name
+        return path if path.is_file() else None
+
+    def add(self, job: Job) -> None:
+        """Create the job's folder and record it."""
+        with self._lock:
+            self.folder(job.id).mkdir(parents=True, exist_ok=False)
+            self._jobs[job.id] = job
+            self.save(job)
+
+    def save(self, job: Job) -> None:
+        """Write ``job.json`` atomically."""
+        with self._lock:
+            write_json_atomic(self.folder(job.id) / JOB_FILE, job.to_dict())
+
+    def get(self, job_id: str) -> Job | None:
+        """The job called ``job_id``, or ``None`` (also for text that is not an id)."""
+        if not is_job_id(job_id):
+            return None
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def history(self, limit: int | None = None) -> list[Job]:
+        """Jobs, newest first."""
+        with self._lock:
+            jobs = sorted(self._jobs.values(), key=lambda j: (j.created, j.id), reverse=True)
+        return jobs if limit is None else jobs[:limit]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            counts = dict.fromkeys(STATUSES, 0)
+            for job in self._jobs.values():
+                counts[job.status] += 1
+            return counts
+
+    def load(self) -> int:
+        """Read every job folder back; unfinished jobs become failed. Returns the count.
+
+        Folders whose name is not an id or whose ``job.json`` is damaged are logged and left
+        alone.
+        """
+        loaded = 0
+        for folder in sorted(self.root.iterdir()):
+            if not folder.is_dir() or not is_job_id(folder.name):
+                continue
+            try:
+                job = Job.from_dict(json.loads((folder / JOB_FILE).read_text()))
+            except (OSError, ValueError, ConfigError) as exc:
+                log.warning("ignoring composition folder %s: %s", folder, exc)
+                continue
+            if job.id != folder.name:
+                log.warning("ignoring composition folder %s: it records id %s", folder, job.id)
+                continue
+            if job.status in (QUEUED, RUNNING):
+                job.status, job.stage, job.error = FAILED, "finished", RESTART_ERROR
+                job.finished = job.finished or time.time()
+                self.save(job)
+            with self._lock:
+                self._jobs[job.id] = job
+            loaded += 1
+        return loaded

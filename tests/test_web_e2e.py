@@ -1,0 +1,217 @@
+"""The page end to end: a real ``cadenza serve`` process driven by headless Chromium.
+
+Needs the Playwright Python package (no browser download: the system's Chromium at
+``/usr/bin/chromium`` is used), FastAPI and uvicorn, and FluidSynth with a General MIDI
+SoundFont for the audio; the test is skipped with the reason when any of them is missing.
+A screenshot is saved to ``test-artifacts/web-e2e.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cadenza.errors import AudioError
+
+CHROMIUM = Path(os.environ.get("CADENZA_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--headless=new",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+START_SECONDS = 60.0
+COMPOSE_TIMEOUT_MS = 60_000
+
+pytest.importorskip("fastapi", reason="the web extra (fastapi) is not installed")
+pytest.importorskip("uvicorn", reason="the web extra (uvicorn) is not installed")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+
+def _require_tools() -> None:
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package chromium)")
+    from cadenza.audio import find_fluidsynth, find_soundfont
+
+    try:
+        find_fluidsynth()
+        find_soundfont()
+    except AudioError as exc:
+        pytest.skip(f"no synthesiser for the WAV: {exc}")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    end = time.monotonic() + START_SECONDS
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode}:\n"
+                                 f"{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/models", timeout=5) as response:
+                if json.load(response)["models"]:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"the server did not answer within {START_SECONDS:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``cadenza serve`` on a free localhost port with a freshly trained debug model."""
+    _require_tools()
+    from cadenza.web.smoke import make_debug_run
+
+    root = tmp_path_factory.mktemp("web-e2e")
+    make_debug_run(root, cache_dir=root / "cache")
+    port = _free_port()
+    env = {**os.environ, "CADENZA_CACHE_DIR": str(root / "cache")}
+    log = root / "server.log"
+    command = [
+        sys.executable, "-c", "from cadenza.cli import app; app()", "serve",
+        "--checkpoints", str(root / "runs"), "--data-dir", str(root / "data"),
+        "--port", str(port), "--workers", "1", "--queue", "4",
+    ]
+    with open(log, "wb") as handle:
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _hex_to_rgb(colour: str) -> tuple[int, int, int]:
+    value = colour.strip().lstrip("#")
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+COUNT_PIXELS = """
+([r, g, b]) => {
+  const canvas = document.getElementById("roll");
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let count = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i] === r && data[i + 1] === g && data[i + 2] === b) count++;
+  }
+  return count;
+}
+"""
+
+
+def test_compose_listen_and_download_in_the_browser(server: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    requests_elsewhere: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 1250})
+            page.on("request", lambda r: None if r.url.startswith(server)
+                    else requests_elsewhere.append(r.url))
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(server)
+            page.wait_for_selector("#model option[value='pianoroll-debug']", state="attached")
+            composers = page.eval_on_selector_all("#composer option", "o => o.map(x => x.value)")
+            assert composers == ["", "Bach", "Mozart"]
+
+            # Fill the form from the keyboard and submit with Enter.
+            page.select_option("#composer", "Bach")
+            page.fill("#bars", "2")
+            page.fill("#temperature", "0.8")
+            page.focus("#seed")
+            page.keyboard.type("7")
+            page.keyboard.press("Enter")
+
+            page.wait_for_selector("#result:not([hidden])", timeout=COMPOSE_TIMEOUT_MS)
+            page.wait_for_function(
+                "Number(document.getElementById('roll').dataset.generatedNotes || 0) > 0",
+                timeout=COMPOSE_TIMEOUT_MS,
+            )
+            page.wait_for_function("document.getElementById('player').readyState >= 1",
+                                   timeout=COMPOSE_TIMEOUT_MS)
+            assert page.inner_text("#status") == "Done."
+            assert page.is_hidden("#error")
+
+            roll = page.eval_on_selector("#roll", "c => ({...c.dataset})")
+            assert int(roll["primerNotes"]) > 0 and int(roll["generatedNotes"]) > 0
+            primer_pixels = page.evaluate(COUNT_PIXELS, list(_hex_to_rgb(roll["primerColor"])))
+            generated_pixels = page.evaluate(COUNT_PIXELS,
+                                             list(_hex_to_rgb(roll["generatedColor"])))
+            assert primer_pixels > 50 and generated_pixels > 50
+
+            audio = page.eval_on_selector(
+                "#player", "a => ({src: a.currentSrc, duration: a.duration, error: a.error})"
+            )
+            assert audio["error"] is None and audio["duration"] > 0
+            wav = page.request.get(audio["src"])
+            assert wav.ok and wav.body()[:4] == b"RIFF" and wav.body()[8:12] == b"WAVE"
+
+            midi_link = page.get_attribute("#download-midi", "href")
+            wav_link = page.get_attribute("#download-wav", "href")
+            assert midi_link and wav_link
+            midi = page.request.get(f"{server}{midi_link}")
+            assert midi.ok and midi.body()[:4] == b"MThd"
+            assert midi.headers["content-type"] == "audio/midi"
+            assert page.request.get(f"{server}{wav_link}").body()[:4] == b"RIFF"
+            assert page.get_attribute("#download-midi", "download", timeout=1000).endswith(".mid")
+
+            history = page.locator("#history li")
+            history.first.wait_for()
+            assert history.count() == 1
+            assert "done" in history.first.inner_text()
+            assert history.first.locator("button", has_text="Play").count() == 1
+
+            page.screenshot(path=str(ARTIFACTS / "web-e2e.png"), full_page=True)
+            assert errors == []
+        finally:
+            browser.close()
+    assert requests_elsewhere == []
+
+
+def test_bad_input_shows_the_servers_message(server: str) -> None:
+    if shutil.which("fluidsynth") is None:  # the module fixture skips first; kept explicit
+        pytest.skip("fluidsynth is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(server)
+            page.wait_for_selector("#model option[value='pianoroll-debug']", state="attached")
+            # Browser validation stops an out-of-range length before it is sent...
+            page.fill("#bars", "65")
+            page.click("#compose-button")
+            assert page.eval_on_selector("#bars", "b => b.validity.valid") is False
+            assert page.is_hidden("#result")
+            # ...and the server's own message is shown when the browser lets one through.
+            page.fill("#bars", "4")
+            page.evaluate("document.getElementById('compose-form').noValidate = true")
+            page.eval_on_selector("#temperature", "t => { t.removeAttribute('max'); }")
+            page.fill("#temperature", "9")
+            page.click("#compose-button")
+            page.wait_for_selector("#error:not([hidden])")
+            assert "temperature" in page.inner_text("#error")
+        finally:
+            browser.close()
