@@ -3,6 +3,10 @@
 Both walk forward one time step at a time carrying the recurrent state. The primer is fed
 first (teacher forcing: the primer's own notes are chosen), then notes are sampled with
 temperature, the anti-silence rule and a guard that releases notes held too long.
+
+Both run under ``torch.inference_mode`` (no autograd bookkeeping) and return NumPy arrays.
+The biaxial model asks for one note at a time (78 calls per step), so its sampler draws the
+step's uniforms at once and keeps the per-note work to a few tensor operations.
 """
 
 from __future__ import annotations
@@ -47,6 +51,56 @@ class HoldGuard:
         self.held = torch.where(play > 0, torch.where(restart > 0, 1.0, self.held + 1), 0.0)
 
 
+NoteSampler = Callable[[torch.Tensor, int], torch.Tensor]  # (probs (B, 2), note) -> (B, 2)
+
+
+def _forced_sampler(forced: torch.Tensor, device: torch.device) -> NoteSampler:
+    """Sampler that picks the primer's own notes ``forced`` (B, N, 2)."""
+    forced = forced.to(device)
+
+    def sample(p: torch.Tensor, note: int) -> torch.Tensor:
+        return forced[:, note]
+
+    return sample
+
+
+def _note_sampler(
+    uniforms: torch.Tensor,
+    conservativity: torch.Tensor,
+    allowed: torch.Tensor,
+    temperature: float,
+    device: torch.device,
+) -> NoteSampler:
+    """Sampler of one biaxial step, called once per note from the lowest up.
+
+    The same rule as :func:`cadenza.sampling.bernoulli` with the uniforms drawn for the whole
+    step up front (``uniforms`` (N, 2, B): note ``n`` compares ``uniforms[n, 0]`` with
+    ``P(play) ** conservativity`` and ``uniforms[n, 1]`` with ``P(articulate)``, the order in
+    which per-note draws would take them from the generator), so that the per-note work is a
+    few small tensor operations. A played note that is not re-articulated is dropped where
+    ``allowed`` (B, N) bool is false (held too long). ``conservativity`` is (B,).
+    """
+    on_cpu = device.type == "cpu"
+
+    def sample(p: torch.Tensor, note: int) -> torch.Tensor:
+        if not on_cpu:
+            p = p.cpu()
+        play_p, artic_p = p[:, 0], p[:, 1]
+        if temperature != 1.0:
+            play_p = apply_temperature_bits(play_p, temperature)
+            artic_p = apply_temperature_bits(artic_p, temperature)
+        u = uniforms[note]  # (2, B)
+        play = u[0] < play_p.clamp_min(0) ** conservativity
+        artic = (u[1] < artic_p) & play
+        # A note held too long without being struck again is released.
+        play = play & (allowed[:, note] | artic)
+        chosen = torch.stack([play, artic], dim=-1).to(p.dtype)  # (B, 2)
+        return chosen if on_cpu else chosen.to(device)
+
+    return sample
+
+
+@torch.inference_mode()
 def generate_biaxial(
     model: SequenceModel,
     representation: Representation,
@@ -62,7 +116,8 @@ def generate_biaxial(
     silence = AdaptiveSilence(b, config.silence, enabled=config.adaptive)
     hold = HoldGuard((b, num_notes), config.max_hold_steps)
     state = model.init_state(b)
-    device = next(model.parameters()).device
+    weight = next(model.parameters())
+    device, dtype = weight.device, weight.dtype
     current = batch[:, 0]  # (B, N, 2)
     out_steps = [torch.from_numpy(batch[:, t]) for t in range(t0)]
     probs_seen: list[torch.Tensor] = []
@@ -73,21 +128,10 @@ def generate_biaxial(
         forced = torch.from_numpy(batch[:, t + 1]) if t + 1 < t0 else None
         exponent = silence.exponent(2)
         allowed = hold.mask()
-
-        def sample(p: torch.Tensor, note: int, forced: torch.Tensor | None = forced,
-                   exponent: torch.Tensor = exponent, allowed: torch.Tensor = allowed
-                   ) -> torch.Tensor:
-            if forced is not None:
-                return forced[:, note].to(p.device)
-            p = p.cpu()
-            play = bernoulli(p[:, 0], temperature=config.temperature,
-                             conservativity=exponent[:, 0], generator=gen)
-            artic = bernoulli(p[:, 1], temperature=config.temperature, generator=gen) * play
-            # A note held too long without being struck again is released.
-            keep = (allowed[:, note] > 0) | (artic > 0)
-            play, artic = play * keep, artic * keep
-            return torch.stack([play, artic], dim=-1).to(device)
-
+        sample = _forced_sampler(forced, device) if forced is not None else _note_sampler(
+            torch.rand((num_notes, 2, b), generator=gen, dtype=dtype),
+            exponent[:, 0], allowed > 0, config.temperature, device,
+        )
         outputs, state = model.step(torch.from_numpy(feats).to(device), state, sample=sample)
         notes = outputs["notes"].cpu().float()  # (B, N, 2)
         if forced is None:
@@ -111,6 +155,7 @@ def generate_biaxial(
     )
 
 
+@torch.inference_mode()
 def generate_pianoroll(
     model: SequenceModel,
     representation: Representation,
