@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 OUT ?= out
 DATA ?= $(OUT)/bach-chorales
 
-.PHONY: setup setup-dev system-deps browser-deps demo serve test lint bench clean
+.PHONY: setup setup-dev system-deps browser-deps demo train-demo serve test lint bench clean
 
 # FluidSynth and a General MIDI SoundFont render WAV files (Debian packages). Installed with
 # apt-get when missing and possible (root, or sudo without a password); otherwise a note.
@@ -49,9 +49,17 @@ setup: $(VENV)/.installed
 
 setup-dev: $(VENV)/.installed-dev
 
-demo: setup
-	@test -d $(DATA) || $(BIN)/cadenza corpus bach $(DATA) --limit 40
-	$(BIN)/cadenza preprocess $(DATA) --meters all
+# The main job: compose a piece with the default shipped model (.mid, .wav, .png).
+demo: setup system-deps
+	$(BIN)/cadenza generate --bars 16 --seed 1 --wav --plot --out $(OUT)/demo
+
+# Train a small model on a MIDI folder in a few minutes, then compose with it.
+# DATA defaults to Bach chorales exported from music21; pass DATA=your/midi/folder.
+train-demo: setup system-deps
+	@test -d $(DATA) || $(BIN)/cadenza corpus bach $(DATA) --limit 60
+	$(BIN)/cadenza train --model pianoroll-small --data $(DATA) --meters all --steps 3000 \
+		--eval-every 500 --checkpoint-every 1000 --sample-every 1000 --out $(OUT)/train-demo-run
+	$(BIN)/cadenza generate $(OUT)/train-demo-run --bars 8 --seed 1 --wav --plot --out $(OUT)/train-demo
 
 test: setup-dev system-deps browser-deps
 	$(BIN)/ruff check src tests benchmarks

@@ -152,14 +152,6 @@ def _variational_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Ten
     return x * torch.bernoulli(keep) / (1.0 - p)
 
 
-def _lstm_cell(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One LSTM update from pre-activations ``gates`` (B, 4H) in PyTorch's i, f, g, o order."""
-    i, f, g, o = gates.chunk(4, dim=-1)
-    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    h = torch.sigmoid(o) * torch.tanh(c)
-    return h, c
-
-
 class BiaxialLSTM(SequenceModel):
     """Johnson's biaxial LSTM over ``notestate`` arrays.
 
@@ -316,32 +308,36 @@ class BiaxialLSTM(SequenceModel):
     def _walk_notes(
         self, time_out: torch.Tensor, sample: NoteSampler
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run the note stack up the keyboard, sampling each note: -> probs, notes (B, N, 2)."""
+        """Run the note stack up the keyboard, sampling each note: -> probs, notes (B, N, 2).
+
+        Each layer advances with the fused ``torch.lstm_cell``. The first layer's input is
+        split: its time-output part, the same for every note's step, is projected for all notes
+        at once and passed as the cell's per-row input bias, so the cell only multiplies the
+        lower neighbour's [play, articulate] (B, 2) by its slice of the input weights.
+        """
         b, n, ht = time_out.shape
-        cells = []
-        for lstm in self.note_layers:
-            w_ih, w_hh, b_ih, b_hh = cast(nn.LSTM, lstm).all_weights[0]
-            cells.append((w_ih, w_hh, b_ih + b_hh))  # (4H, in), (4H, H), (4H,)
-        w_ih0, w_hh0, bias0 = cells[0]
-        # The time-output part of the first layer's input projection, for all notes at once.
-        pre0 = torch.addmm(bias0, time_out.reshape(b * n, ht), w_ih0[:, :ht].t())
-        pre0 = pre0.reshape(b, n, -1)  # (B, N, 4 * H0)
-        w_lower = w_ih0[:, ht:].t()  # (2, 4 * H0)
-        hs = [time_out.new_zeros(b, w_hh.shape[1]) for _, w_hh, _ in cells]
+        layers = [cast(nn.LSTM, lstm).all_weights[0] for lstm in self.note_layers]
+        w_ih0, w_hh0, b_ih0, b_hh0 = layers[0]  # (4H, in), (4H, H), (4H,), (4H,)
+        pre0 = torch.addmm(b_ih0 + b_hh0, time_out.reshape(b * n, ht), w_ih0[:, :ht].t())
+        pre0 = pre0.reshape(b, n, -1).transpose(0, 1).contiguous()  # (N, B, 4 * H0)
+        w_lower = w_ih0[:, ht:].contiguous()  # (4 * H0, 2)
+        out_w = self.output.weight.t().contiguous()  # (Hn, 2)
+        out_b = self.output.bias  # (2,)
+        hs = [time_out.new_zeros(b, w_hh.shape[1]) for _, w_hh, _, _ in layers]
         cs = [h.clone() for h in hs]
         lower = time_out.new_zeros(b, 2)
         probs = time_out.new_empty(b, n, 2)
         notes = time_out.new_empty(b, n, 2)
         for note in range(n):
-            gates = pre0[:, note] + lower @ w_lower + hs[0] @ w_hh0.t()
-            hs[0], cs[0] = _lstm_cell(gates, cs[0])
+            hs[0], cs[0] = torch.lstm_cell(lower, (hs[0], cs[0]), w_lower, w_hh0, pre0[note])
             x = hs[0]
-            for layer in range(1, len(cells)):
-                w_ih, w_hh, bias = cells[layer]
-                gates = torch.addmm(bias, x, w_ih.t()) + hs[layer] @ w_hh.t()
-                hs[layer], cs[layer] = _lstm_cell(gates, cs[layer])
+            for layer in range(1, len(layers)):
+                w_ih, w_hh, b_ih, b_hh = layers[layer]
+                hs[layer], cs[layer] = torch.lstm_cell(
+                    x, (hs[layer], cs[layer]), w_ih, w_hh, b_ih, b_hh
+                )
                 x = hs[layer]
-            p = torch.sigmoid(self.output(x))  # (B, 2)
+            p = torch.sigmoid(torch.addmm(out_b, x, out_w))  # (B, 2)
             chosen = sample(p, note).to(p.dtype)
             if chosen.shape != (b, 2):
                 raise DataError(

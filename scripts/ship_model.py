@@ -1,0 +1,76 @@
+"""Copy a trained checkpoint into the package as a shipped model, with its model card.
+
+Usage::
+
+    python scripts/ship_model.py RUN_OR_CHECKPOINT NAME --card card.json
+
+Only the weights (``model.safetensors``) and the configuration (``config.json``) are copied,
+never the optimizer state. Machine-specific paths in the configuration are replaced by the
+corpus name given in the card (``data.corpus``), and the model card (``card.json`` plus a
+readable ``CARD.md``) is written beside them. The checkpoint is reloaded from its new place
+to prove that it loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from cadenza.checkpoint import CONFIG_FILE, MODEL_FILE, load_checkpoint, resolve_checkpoint
+from cadenza.fileio import write_bytes_atomic, write_json_atomic
+from cadenza.shipped import models_dir
+
+
+def card_markdown(name: str, card: dict[str, object]) -> str:
+    """A readable rendering of the JSON model card."""
+    lines = [f"# Model card: {name}", ""]
+    for key, value in card.items():
+        title = key.replace("_", " ").capitalize()
+        if isinstance(value, dict):
+            lines.append(f"## {title}")
+            lines.extend(f"- **{k}**: {v}" for k, v in value.items())
+        elif isinstance(value, list):
+            lines.append(f"## {title}")
+            lines.extend(f"- {v}" for v in value)
+        else:
+            lines.append(f"## {title}")
+            lines.append(str(value))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("name")
+    parser.add_argument("--card", type=Path, required=True, help="JSON model card")
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    source = resolve_checkpoint(args.checkpoint)
+    card = json.loads(args.card.read_text())
+    target = models_dir() / args.name
+    if target.exists():
+        if not args.overwrite:
+            print(f"{target} exists; pass --overwrite", file=sys.stderr)
+            return 2
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    shutil.copyfile(source / MODEL_FILE, target / MODEL_FILE)
+    info = json.loads((source / CONFIG_FILE).read_text())
+    corpus = str(card.get("data", {}).get("corpus", "unknown corpus"))  # type: ignore[union-attr]
+    info["data"]["source"] = corpus
+    info["shipped_name"] = args.name
+    write_json_atomic(target / CONFIG_FILE, info)
+    write_json_atomic(target / "card.json", card)
+    write_bytes_atomic(target / "CARD.md", card_markdown(args.name, card).encode())
+    loaded = load_checkpoint(target)
+    size = sum(p.stat().st_size for p in target.iterdir())
+    print(f"shipped {loaded.preset} (step {loaded.step}) as {target} ({size / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""The shipped model composes with no data folder and no checkpoint argument."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cadenza.cli import app
+from cadenza.composing import list_composers
+from cadenza.midi import read_midi
+from cadenza.shipped import DEFAULT_MODEL, model_card, shipped_models
+
+runner = CliRunner()
+
+
+def test_default_model_is_shipped_with_a_card() -> None:
+    models = shipped_models()
+    assert DEFAULT_MODEL in models
+    size = sum(p.stat().st_size for p in models[DEFAULT_MODEL].iterdir())
+    assert size < 30e6
+    card = model_card(DEFAULT_MODEL)
+    for key in ("data", "training", "evaluation", "listening_check"):
+        assert key in card
+    assert "CC BY-SA" in str(card["data"])
+
+
+def test_shipped_model_offers_the_primer_composers() -> None:
+    composers = list_composers(None)
+    assert {"Bach", "Mozart", "Chopin"} <= set(composers)
+
+
+def test_generate_without_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CADENZA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)  # no data folder anywhere near
+    result = runner.invoke(app, ["generate", "--bars", "2", "--seed", "4", "--composer",
+                                 "mozart", "--out", "out"])
+    assert result.exit_code == 0, result.output
+    files = list((tmp_path / "out").glob("*.mid"))
+    assert len(files) == 1
+    score = read_midi(files[0])
+    assert score.num_notes > 0
+    assert any(m.text.startswith("cadenza: generated") for m in score.markers)
