@@ -19,6 +19,7 @@ from cadenza.checkpoint import LoadedCheckpoint, load_checkpoint
 from cadenza.compose import generated_start_tick, result_to_score, score_qpm
 from cadenza.errors import ConfigError
 from cadenza.generation import GenerationConfig, GenerationResult, generate
+from cadenza.generation.base import check_sampling
 from cadenza.generation.primerbank import (
     Primer,
     PrimerBank,
@@ -76,12 +77,7 @@ class ComposeRequest:
             raise ConfigError(f"count must be in 1..64, got {self.count}")
         if self.primer_length is not None and self.primer_length < 1:
             raise ConfigError(f"primer length must be positive, got {self.primer_length}")
-        if not 0 < self.temperature <= 10:
-            raise ConfigError(f"temperature must be in (0, 10], got {self.temperature}")
-        if not 0 <= self.threshold < 1:
-            raise ConfigError(f"threshold must be in [0, 1), got {self.threshold}")
-        if self.top_k < 0 or not 0 < self.top_p <= 1:
-            raise ConfigError(f"need top_k >= 0 and 0 < top_p <= 1, got {self.top_k}, {self.top_p}")
+        check_sampling(self.temperature, self.threshold, self.top_k, self.top_p)
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise ConfigError(f"seed must be in 0..2**63-1, got {self.seed}")
 

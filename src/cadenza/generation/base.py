@@ -20,6 +20,16 @@ from cadenza.sampling import AdaptiveSilenceConfig
 MAX_LENGTH = 100_000
 
 
+def check_sampling(temperature: float, threshold: float, top_k: int, top_p: float) -> None:
+    """Raise ``ConfigError`` naming the first sampling setting out of range."""
+    if not 0 < temperature <= 10:
+        raise ConfigError(f"temperature must be in (0, 10], got {temperature}")
+    if not 0 <= threshold < 1:
+        raise ConfigError(f"threshold must be in [0, 1), got {threshold}")
+    if top_k < 0 or not 0 < top_p <= 1:
+        raise ConfigError(f"need top_k >= 0 and 0 < top_p <= 1, got {top_k}, {top_p}")
+
+
 @dataclass
 class GenerationConfig:
     """How to sample.
@@ -58,12 +68,7 @@ class GenerationConfig:
             raise ConfigError(f"length must be in 1..{MAX_LENGTH}, got {self.length}")
         if not 1 <= self.count <= 256:
             raise ConfigError(f"count must be in 1..256, got {self.count}")
-        if not 0 < self.temperature <= 10:
-            raise ConfigError(f"temperature must be in (0, 10], got {self.temperature}")
-        if not 0 <= self.threshold < 1:
-            raise ConfigError(f"threshold must be in [0, 1), got {self.threshold}")
-        if self.top_k < 0 or not 0 < self.top_p <= 1:
-            raise ConfigError(f"need top_k >= 0 and 0 < top_p <= 1, got {self.top_k}, {self.top_p}")
+        check_sampling(self.temperature, self.threshold, self.top_k, self.top_p)
         if self.max_hold_steps < 0 or self.max_repeats < 0:
             raise ConfigError("max_hold_steps and max_repeats must be >= 0")
 

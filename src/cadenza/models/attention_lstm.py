@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cadenza.data.augment import check_transpose_range
 from cadenza.errors import ConfigError
 from cadenza.models.base import (
     Batch,
@@ -122,11 +123,7 @@ class AttentionLSTMConfig(ModelConfig):
                 f"num_heads={self.num_heads}"
             )
         check_probability("dropout", self.dropout)
-        if len(self.transpose_range) != 2 or self.transpose_range[0] > self.transpose_range[1]:
-            raise ConfigError(
-                f"transpose_range must be (low, high) with low <= high, "
-                f"got {self.transpose_range!r}"
-            )
+        check_transpose_range(self.transpose_range)
         weights = self.loss_weights
         if len(weights) != 3 or any(w < 0 for w in weights) or not any(w > 0 for w in weights):
             raise ConfigError(

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cadenza.data.augment import check_transpose_range
 from cadenza.errors import ConfigError, DataError
 from cadenza.models.base import Batch, ModelConfig, SequenceModel, check_positive, check_probability
 from cadenza.representations.notestate import NUM_FEATURES
@@ -93,11 +94,7 @@ class BiaxialConfig(ModelConfig):
         check_probability("dropout", self.dropout)
         for name in ("num_notes", "batch_size", "seq_len", "segment_step"):
             check_positive(name, getattr(self, name))
-        if len(self.transpose_range) != 2 or self.transpose_range[0] > self.transpose_range[1]:
-            raise ConfigError(
-                f"transpose_range must be (low, high) with low <= high, "
-                f"got {self.transpose_range!r}"
-            )
+        check_transpose_range(self.transpose_range)
 
 
 PRESETS: dict[str, BiaxialConfig] = {

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Protocol
 import torch
 from torch import nn
 
+from cadenza.data.augment import check_transpose_range
 from cadenza.errors import ConfigError, DataError
 from cadenza.models.base import Batch, ModelConfig, SequenceModel, check_positive, check_probability
 from cadenza.representations.base import PIANO_KEYS
@@ -113,11 +114,7 @@ class PianoRollLSTMConfig(ModelConfig):
         for name in ("num_keys", "init_std", "batch_size", "seq_len"):
             check_positive(name, getattr(self, name))
         check_probability("dropout", self.dropout)
-        if len(self.transpose_range) != 2 or self.transpose_range[0] > self.transpose_range[1]:
-            raise ConfigError(
-                f"transpose_range must be (low, high) with low <= high, "
-                f"got {self.transpose_range!r}"
-            )
+        check_transpose_range(self.transpose_range)
 
 
 PRESETS: dict[str, PianoRollLSTMConfig] = {

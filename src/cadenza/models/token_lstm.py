@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cadenza.data.augment import check_transpose_range
 from cadenza.errors import ConfigError
 from cadenza.models.base import (
     Batch,
@@ -107,11 +108,7 @@ class TokenLSTMConfig(ModelConfig):
         ):
             check_positive(name, getattr(self, name))
         check_probability("dropout", self.dropout)
-        if len(self.transpose_range) != 2 or self.transpose_range[0] > self.transpose_range[1]:
-            raise ConfigError(
-                f"transpose_range must be (low, high) with low <= high, "
-                f"got {self.transpose_range!r}"
-            )
+        check_transpose_range(self.transpose_range)
 
 
 PRESETS: dict[str, TokenLSTMConfig] = {
