@@ -134,6 +134,12 @@ def test_compose_listen_and_download_in_the_browser(server: str) -> None:
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(server)
             page.wait_for_selector("#model option[value='pianoroll-debug']", state="attached")
+            # The shipped models are offered too; compose with the debug model trained here.
+            page.select_option("#model", "pianoroll-debug")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#composer option')]"
+                ".map(o => o.value).join() === ',Bach,Mozart'"
+            )
             composers = page.eval_on_selector_all("#composer option", "o => o.map(x => x.value)")
             assert composers == ["", "Bach", "Mozart"]
 
