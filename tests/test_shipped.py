@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -15,15 +16,18 @@ from cadenza.shipped import DEFAULT_MODEL, model_card, shipped_models
 runner = CliRunner()
 
 
-def test_default_model_is_shipped_with_a_card() -> None:
+def test_shipped_models_have_cards_and_fit_the_size_budget() -> None:
     models = shipped_models()
-    assert DEFAULT_MODEL in models
-    size = sum(p.stat().st_size for p in models[DEFAULT_MODEL].iterdir())
+    assert DEFAULT_MODEL in models and "pianoroll-piano" in models
+    size = sum(p.stat().st_size for folder in models.values() for p in folder.iterdir())
     assert size < 30e6
-    card = model_card(DEFAULT_MODEL)
-    for key in ("data", "training", "evaluation", "listening_check"):
-        assert key in card
-    assert "CC BY-SA" in str(card["data"])
+    for name, folder in models.items():
+        card = model_card(name)
+        for key in ("data", "training", "evaluation", "listening_check"):
+            assert key in card, (name, key)
+        assert "CC BY-SA" in str(card["data"])
+        info = json.loads((folder / "config.json").read_text())
+        assert not Path(info["data"]["source"]).is_absolute()  # no machine paths shipped
 
 
 def test_shipped_model_offers_the_primer_composers() -> None:
