@@ -57,8 +57,8 @@ demo: setup system-deps
 # DATA defaults to Bach chorales exported from music21; pass DATA=your/midi/folder.
 train-demo: setup system-deps
 	@test -d $(DATA) || $(BIN)/cadenza corpus bach $(DATA) --limit 60
-	$(BIN)/cadenza train --model pianoroll-small --data $(DATA) --meters all --steps 3000 \
-		--eval-every 500 --checkpoint-every 1000 --sample-every 1000 --out $(OUT)/train-demo-run
+	$(BIN)/cadenza train --model pianoroll-small --data $(DATA) --meters all --steps 15000 \
+		--eval-every 2500 --checkpoint-every 5000 --sample-every 5000 --out $(OUT)/train-demo-run
 	$(BIN)/cadenza generate $(OUT)/train-demo-run --bars 8 --seed 1 --wav --plot --out $(OUT)/train-demo
 
 test: setup-dev system-deps browser-deps
