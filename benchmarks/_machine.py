@@ -28,6 +28,7 @@ import torch
 
 from cadenza.errors import MidiError
 from cadenza.experiment import make_representation
+from cadenza.machine import cpu_model
 from cadenza.midi import ReadOptions, find_midi_files, load_piece
 from cadenza.representations.base import Representation
 from cadenza.score import Score, Tempo, TimeSignature, make_notes, remove_overlaps
@@ -40,17 +41,6 @@ VOCABULARY_FAMILIES = ("events", "notetokens")  # representations that learn fro
 
 
 # -- the machine -------------------------------------------------------------------------------
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (the platform's guess elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def usable_cores() -> int:
     """CPU cores this process may run on."""
     if hasattr(os, "sched_getaffinity"):

@@ -35,6 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cadenza.data import CorpusConfig, build_corpus
+from cadenza.machine import cpu_model
 from cadenza.midi import find_midi_files
 from cadenza.representations import PianoRoll
 
@@ -58,16 +59,6 @@ class Timing:
     @property
     def files_per_second(self) -> float:
         return self.files / self.seconds if self.seconds > 0 else float("inf")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # -- the pipelines ---------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from cadenza.errors import ConfigError
 from cadenza.experiment import prepare_experiment
 from cadenza.fileio import write_json_atomic
 from cadenza.likelihood import PUBLISHED, evaluate_likelihood
+from cadenza.machine import cpu_model
 from cadenza.training import TrainConfig, Trainer
 
 
@@ -26,15 +26,7 @@ def machine_description() -> str:
     """CPU model, core count and torch threads (or the GPU name)."""
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} (CUDA)"
-    model = platform.processor() or "CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {torch.get_num_threads()} torch threads"
+    return f"{cpu_model()}, {torch.get_num_threads()} torch threads"
 
 
 @app.command("benchmark")
