@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from cadenza.checkpoint import load_checkpoint, resolve_checkpoint
+from cadenza.checkpoint import init_from, load_checkpoint, resolve_checkpoint
 from cadenza.data.batching.pianoroll import PianoRollBatchMaker
 from cadenza.errors import CheckpointError, ConfigError
 from cadenza.models.registry import build_model, get_preset
 from cadenza.representations import PianoRoll
+from cadenza.representations.pianoroll import PianoRollConfig
 from cadenza.training import TrainConfig, Trainer, lr_factor
 
 
@@ -179,3 +180,25 @@ def test_clip_modes(tmp_path: Path) -> None:
     assert own.grad_clip == 1.0 and own.clip_mode == "norm"
     with pytest.raises(ConfigError):
         TrainConfig(clip_mode="sideways")
+
+
+def test_init_from_copies_weights_and_checks_fit(tmp_path: Path) -> None:
+    trained = _trainer(tmp_path / "run", steps=3)
+    trained.fit()
+    fresh = build_model(get_preset("pianoroll-debug"))
+    source = init_from(fresh, tmp_path / "run", PianoRoll())
+    assert source == resolve_checkpoint(tmp_path / "run")
+    for key, value in trained.model.state_dict().items():
+        torch.testing.assert_close(fresh.state_dict()[key], value)
+    with pytest.raises(CheckpointError, match="representation differs"):
+        init_from(build_model(get_preset("pianoroll-debug")), tmp_path / "run",
+                  PianoRoll(PianoRollConfig(steps_per_quarter=2)))
+    with pytest.raises(CheckpointError, match="shape"):
+        init_from(build_model(get_preset("pianoroll-small")), tmp_path / "run")
+    with pytest.raises(CheckpointError, match="cannot initialise"):
+        init_from(build_model(get_preset("biaxial-debug")), tmp_path / "run")
+
+
+def test_init_from_a_shipped_model_by_name() -> None:
+    model = build_model(get_preset("biaxial-small"))
+    assert init_from(model, "biaxial-piano").name == "biaxial-piano"

@@ -249,6 +249,42 @@ def load_checkpoint(
     return LoadedCheckpoint(checkpoint, model, representation, info)
 
 
+def init_from(
+    model: SequenceModel, path: str | Path, representation: Representation | None = None
+) -> Path:
+    """Copy the weights saved at ``path`` into ``model`` to fine-tune or continue training.
+
+    ``path`` is anything :func:`resolve_checkpoint` accepts, or the name of a shipped model.
+    The architecture must match (same family, same weight shapes) and, when
+    ``representation`` is given, so must the saved one (note range, grid, vocabulary); window,
+    batch size and data may differ. Returns the checkpoint folder used.
+
+    Raises:
+        CheckpointError: nothing usable at ``path`` or the weights do not fit ``model``.
+    """
+    from cadenza.shipped import shipped_models
+
+    shipped = shipped_models()
+    if not Path(path).exists() and str(path) in shipped:
+        path = shipped[str(path)]
+    checkpoint = resolve_checkpoint(path)
+    info = read_info(checkpoint)
+    family = info["model"].get("family") if isinstance(info["model"], dict) else None
+    if family != model.family:
+        raise CheckpointError(
+            f"{checkpoint}: holds a {family!r} model, cannot initialise a {model.family!r} one"
+        )
+    if representation is not None and info["representation"] != representation.to_dict():
+        saved, wanted = info["representation"], representation.to_dict()
+        difference = (_first_difference(saved, wanted) if isinstance(saved, dict)
+                      else "saved representation is not a mapping")
+        raise CheckpointError(
+            f"{checkpoint}: its representation differs from this run's ({difference})"
+        )
+    load_weights(model, checkpoint, info.get("weights_sha256"))
+    return checkpoint
+
+
 def load_trainer_state(checkpoint: Path) -> TrainerState:
     """Read the optimizer / RNG state written with a checkpoint."""
     tensor_path, json_path = checkpoint / TRAINER_FILE, checkpoint / TRAINER_JSON

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 import typer
 
+from cadenza.checkpoint import init_from
 from cadenza.cli.app import app, console, friendly_errors
 from cadenza.cli.options import parse_range
 from cadenza.data.corpus import CorpusConfig
@@ -28,6 +29,9 @@ def train_command(
     steps: int = typer.Option(10_000, "--steps", help="Number of training batches."),
     out: Path = typer.Option(None, "--out", "-o", help="Run folder (default runs/<preset>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    init: str = typer.Option(
+        None, "--init", help="Start from these weights (checkpoint, run or shipped model)."
+    ),
     lr: float = typer.Option(1e-3, "--lr", help="Base learning rate."),
     optimizer: str = typer.Option("adam", "--optimizer", help="adam|adamw|adadelta|rmsprop|sgd"),
     schedule: str = typer.Option("constant", "--schedule", help="constant|cosine|linear"),
@@ -81,7 +85,13 @@ def train_command(
         model, data, corpus_config=corpus_config, overrides=overrides, workers=workers,
         progress=show,
     )
+    resuming = resume and (run_dir / "run.json").is_file()
+    if init is not None and not resuming:
+        source = init_from(experiment.model, init, experiment.representation)
+        console.print(f"initialised from {source}")
     info = experiment.run_info(train_config.to_dict())
+    if init is not None:
+        info["init_from"] = str(init)
     main_process = int(os.environ.get("RANK", "0")) == 0  # torchrun starts one per device
     if main_process:
         console.print(f"[bold]{model}[/]: {experiment.model.num_parameters():,} parameters, "
