@@ -15,10 +15,12 @@ from cadenza.models.biaxial import (
     PRESETS,
     BiaxialConfig,
     BiaxialLSTM,
+    _torch_sampler,
     bernoulli_notes,
     build,
     config_for,
 )
+from cadenza.models.notewalk import NoteRule
 from cadenza.representations.notestate import NUM_FEATURES, NoteState, NoteStateConfig
 
 N = 78
@@ -191,6 +193,64 @@ def test_step_replay_matches_teacher_forced_probabilities() -> None:
         assert out["probs"].shape == (b, N, 2)
         torch.testing.assert_close(out["probs"], expected[:, step], atol=1e-5, rtol=1e-4)
         assert torch.equal(out["notes"], truth)
+
+
+@pytest.mark.parametrize("note_sizes", [(8, 6), (7,), (9, 5, 4)])
+def test_numpy_walk_matches_teacher_forced_probabilities(note_sizes: tuple[int, ...]) -> None:
+    torch.manual_seed(1)
+    model = build(BiaxialConfig(time_sizes=(12, 10), note_sizes=note_sizes)).eval()
+    b, t = 3, 7
+    batch = make_batch(np.random.default_rng(8), b=b, t=t)
+    expected = model.predict_probs(batch)
+    state = model.init_state(b)
+    for step in range(t):
+        truth = batch["target"][:, step]
+        rule = NoteRule.teacher(truth.numpy())
+        out, state = model.step(batch["features"][:, step], state, rule=rule)
+        torch.testing.assert_close(out["probs"], expected[:, step], atol=1e-5, rtol=1e-4)
+        assert torch.equal(out["notes"], truth)
+
+
+def test_note_rule_thresholds_temperature_and_release() -> None:
+    probs = np.array([[0.25, 0.9], [0.81, 0.2], [0.5, 0.5]], dtype=np.float32)  # B = 3
+    uniforms = np.array([[[0.2, 0.5], [0.5, 0.5], [0.6, 0.1]]], dtype=np.float32)  # N = 1
+    plain = NoteRule.bernoulli(uniforms)
+    # play when U < p, articulate when played and U' < P(articulate)
+    assert plain.choose(probs, 0).tolist() == [[True, True], [True, False], [False, False]]
+    # conservativity 0.5: U < p ** 0.5 (0.6 < 0.5 ** 0.5 = 0.707 now plays)
+    loose = NoteRule.bernoulli(uniforms, np.array([1.0, 1.0, 0.5]))
+    assert loose.choose(probs, 0).tolist()[2] == [True, True]
+    # a note held too long must be struck again or it is released
+    allowed = np.array([[False], [False], [True]])
+    held = NoteRule.bernoulli(uniforms, 1.0, allowed)
+    assert held.choose(probs, 0).tolist() == [[True, True], [False, False], [False, False]]
+    with pytest.raises(ConfigError):
+        NoteRule.bernoulli(uniforms, 0.0)
+    with pytest.raises(ConfigError):
+        NoteRule(thresholds=uniforms, temperature=0.0)
+
+
+def test_numpy_and_torch_walks_agree_with_temperature_and_rules() -> None:
+    torch.manual_seed(2)
+    model = build(BiaxialConfig(time_sizes=(12,), note_sizes=(8, 6))).eval()
+    b = 4
+    features = make_batch(np.random.default_rng(9), b=b, t=1)["features"][:, 0]
+    rng = np.random.default_rng(3)
+    allowed = rng.random((b, N)) < 0.7
+    rule = NoteRule.bernoulli(rng.random((N, b, 2)), rng.uniform(0.3, 1.0, b), allowed, 0.7)
+    fast, _ = model.step(features, model.init_state(b), rule=rule)
+    plain, _ = model.step(features, model.init_state(b), rule=NoteRule.teacher(
+        fast["notes"].numpy()))
+    with torch.no_grad():
+        slow = model._walk_notes(  # the PyTorch walk, as used off the CPU
+            model.time_forward(features[:, None])[:, 0], _torch_sampler(rule), 0.7
+        )
+    torch.testing.assert_close(fast["probs"], slow[0], atol=1e-5, rtol=1e-4)
+    assert torch.equal(fast["notes"], slow[1])
+    # temperature 0.7 sharpens: logit(p') = logit(p) / 0.7
+    logit = torch.logit
+    torch.testing.assert_close(logit(fast["probs"]), logit(plain["probs"]) / 0.7,
+                               atol=2e-4, rtol=1e-3)
 
 
 def test_step_default_sampler_gives_valid_notes() -> None:

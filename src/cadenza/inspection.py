@@ -15,6 +15,7 @@ import torch
 
 from cadenza.errors import ConfigError
 from cadenza.models.base import SequenceModel
+from cadenza.models.notewalk import NoteRule
 from cadenza.representations.base import Representation
 
 Layer = tuple[str, np.ndarray, np.ndarray]  # name, hidden (T, H), cells (T, H)
@@ -54,12 +55,8 @@ def lstm_activations(
         if family == "biaxial":
             current = primer[t].astype(np.float32)[None]  # (1, N, 2)
             feats = representation.input_features(current[:, None], first_step=t)[:, 0]  # type: ignore[attr-defined]
-            target = torch.from_numpy(primer[min(t + 1, len(primer) - 1)].astype(np.float32))[None]
-
-            def forced(p: torch.Tensor, note: int, target: torch.Tensor = target) -> torch.Tensor:
-                return target[:, note].to(p.device)
-
-            _, state = model.step(torch.from_numpy(feats).to(device), state, sample=forced)
+            rule = NoteRule.teacher(primer[min(t + 1, len(primer) - 1)][None])
+            _, state = model.step(torch.from_numpy(feats).to(device), state, rule=rule)
         elif family == "pianoroll":
             frame = torch.from_numpy(primer[t].astype(np.float32))[None].to(device)
             _, state = model.step(frame, state)

@@ -5,8 +5,9 @@ first (teacher forcing: the primer's own notes are chosen), then notes are sampl
 temperature, the anti-silence rule and a guard that releases notes held too long.
 
 Both run under ``torch.inference_mode`` (no autograd bookkeeping) and return NumPy arrays.
-The biaxial model asks for one note at a time (78 calls per step), so its sampler draws the
-step's uniforms at once and keeps the per-note work to a few tensor operations.
+The biaxial model chooses one note at a time (78 per step): its sampling rule is drawn for the
+whole step up front (:class:`cadenza.models.notewalk.NoteRule`), so the walk up the keyboard
+does one comparison per note.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from cadenza.errors import DataError
 from cadenza.generation.base import GenerationConfig, GenerationResult
 from cadenza.models.base import SequenceModel
+from cadenza.models.notewalk import NoteRule
 from cadenza.representations.base import Representation
 from cadenza.sampling import AdaptiveSilence, apply_temperature_bits, bernoulli
 
@@ -51,55 +53,6 @@ class HoldGuard:
         self.held = torch.where(play > 0, torch.where(restart > 0, 1.0, self.held + 1), 0.0)
 
 
-NoteSampler = Callable[[torch.Tensor, int], torch.Tensor]  # (probs (B, 2), note) -> (B, 2)
-
-
-def _forced_sampler(forced: torch.Tensor, device: torch.device) -> NoteSampler:
-    """Sampler that picks the primer's own notes ``forced`` (B, N, 2)."""
-    forced = forced.to(device)
-
-    def sample(p: torch.Tensor, note: int) -> torch.Tensor:
-        return forced[:, note]
-
-    return sample
-
-
-def _note_sampler(
-    uniforms: torch.Tensor,
-    conservativity: torch.Tensor,
-    allowed: torch.Tensor,
-    temperature: float,
-    device: torch.device,
-) -> NoteSampler:
-    """Sampler of one biaxial step, called once per note from the lowest up.
-
-    The same rule as :func:`cadenza.sampling.bernoulli` with the uniforms drawn for the whole
-    step up front (``uniforms`` (N, 2, B): note ``n`` compares ``uniforms[n, 0]`` with
-    ``P(play) ** conservativity`` and ``uniforms[n, 1]`` with ``P(articulate)``, the order in
-    which per-note draws would take them from the generator), so that the per-note work is a
-    few small tensor operations. A played note that is not re-articulated is dropped where
-    ``allowed`` (B, N) bool is false (held too long). ``conservativity`` is (B,).
-    """
-    on_cpu = device.type == "cpu"
-
-    def sample(p: torch.Tensor, note: int) -> torch.Tensor:
-        if not on_cpu:
-            p = p.cpu()
-        play_p, artic_p = p[:, 0], p[:, 1]
-        if temperature != 1.0:
-            play_p = apply_temperature_bits(play_p, temperature)
-            artic_p = apply_temperature_bits(artic_p, temperature)
-        u = uniforms[note]  # (2, B)
-        play = u[0] < play_p.clamp_min(0) ** conservativity
-        artic = (u[1] < artic_p) & play
-        # A note held too long without being struck again is released.
-        play = play & (allowed[:, note] | artic)
-        chosen = torch.stack([play, artic], dim=-1).to(p.dtype)  # (B, 2)
-        return chosen if on_cpu else chosen.to(device)
-
-    return sample
-
-
 @torch.inference_mode()
 def generate_biaxial(
     model: SequenceModel,
@@ -116,8 +69,7 @@ def generate_biaxial(
     silence = AdaptiveSilence(b, config.silence, enabled=config.adaptive)
     hold = HoldGuard((b, num_notes), config.max_hold_steps)
     state = model.init_state(b)
-    weight = next(model.parameters())
-    device, dtype = weight.device, weight.dtype
+    device = next(model.parameters()).device
     current = batch[:, 0]  # (B, N, 2)
     out_steps = [torch.from_numpy(batch[:, t]) for t in range(t0)]
     probs_seen: list[torch.Tensor] = []
@@ -125,16 +77,17 @@ def generate_biaxial(
     for t in range(total):
         config.report(t, total)
         feats = features_fn(current[:, None], first_step=t)[:, 0]  # (B, N, 80)
-        forced = torch.from_numpy(batch[:, t + 1]) if t + 1 < t0 else None
-        exponent = silence.exponent(2)
+        forced = t + 1 < t0
         allowed = hold.mask()
-        sample = _forced_sampler(forced, device) if forced is not None else _note_sampler(
-            torch.rand((num_notes, 2, b), generator=gen, dtype=dtype),
-            exponent[:, 0], allowed > 0, config.temperature, device,
-        )
-        outputs, state = model.step(torch.from_numpy(feats).to(device), state, sample=sample)
+        if forced:
+            rule = NoteRule.teacher(batch[:, t + 1])
+        else:
+            uniforms = torch.rand((num_notes, b, 2), generator=gen, dtype=torch.float32)
+            rule = NoteRule.bernoulli(uniforms.numpy(), silence.conservativity.numpy(),
+                                      (allowed > 0).numpy(), config.temperature)
+        outputs, state = model.step(torch.from_numpy(feats).to(device), state, rule=rule)
         notes = outputs["notes"].cpu().float()  # (B, N, 2)
-        if forced is None:
+        if not forced:
             probs_seen.append(outputs["probs"][..., 0].cpu())
             silence.update(notes[..., 0].sum(-1))
             was_on = torch.from_numpy(current[..., 0]) > 0
@@ -142,7 +95,7 @@ def generate_biaxial(
             hold.forced_releases += int(released.sum())
         hold.update(notes[..., 0], notes[..., 1])
         current = notes.numpy()
-        if forced is None:
+        if not forced:
             out_steps.append(notes)
     config.report(total, total)
     arrays = torch.stack(out_steps, dim=1).to(torch.uint8).numpy()  # (B, T0 + L, N, 2)

@@ -19,7 +19,8 @@ note stacks) with one mask per sequence, shared along the axis the LSTM runs ove
 states are zero.
 
 Generation (:meth:`BiaxialLSTM.step`) advances the time stack by one step, then walks up the
-notes one at a time, sampling each note before the next one is predicted.
+notes one at a time, sampling each note before the next one is predicted (on the CPU in NumPy,
+see :mod:`cadenza.models.notewalk`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Protocol, cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -35,6 +37,7 @@ from torch import nn
 from cadenza.data.augment import check_transpose_range
 from cadenza.errors import ConfigError, DataError
 from cadenza.models.base import Batch, ModelConfig, SequenceModel, check_positive, check_probability
+from cadenza.models.notewalk import NoteRule, walk_notes
 from cadenza.representations.notestate import NUM_FEATURES
 
 __all__ = [
@@ -266,26 +269,26 @@ class BiaxialLSTM(SequenceModel):
         Args:
             inputs: features of the current step (B, N, 80), built from the last notes.
             state: the time-axis state from :meth:`init_state` or the previous ``step``.
-            sample: optional ``sample(probs (B, 2), note_index) -> (B, 2)`` float 0/1 choosing
-                each note (lowest first) from its probabilities; the default is
-                :func:`bernoulli_notes` with ``conservativity`` and ``generator``.
-            conservativity: float or (B,) tensor for the default sampler (default 1).
-            generator: ``torch.Generator`` for the default sampler.
+            rule: a :class:`cadenza.models.notewalk.NoteRule` choosing every note of the step
+                (sampling thresholds or forced notes, temperature); on the CPU the walk up the
+                keyboard then runs in NumPy (:func:`cadenza.models.notewalk.walk_notes`), the
+                fast path generation uses.
+            sample: instead of ``rule``, any ``sample(probs (B, 2), note_index) -> (B, 2)``
+                float 0/1 choosing each note (lowest first) from its probabilities.
+            conservativity, generator: without ``rule`` or ``sample``, notes are drawn with
+                :func:`bernoulli_notes` using these (default 1 and torch's global generator).
 
         Returns:
             ``({"probs": (B, N, 2), "notes": (B, N, 2)}, new_state)``: the probabilities the
-            model gave each note (before conservativity) and the sampled notes.
+            model gave each note (after the rule's temperature, before conservativity) and the
+            chosen notes.
         """
+        rule: NoteRule | None = kwargs.pop("rule", None)
         sample: NoteSampler | None = kwargs.pop("sample", None)
         conservativity = kwargs.pop("conservativity", 1.0)
         generator = kwargs.pop("generator", None)
         if kwargs:
             raise TypeError(f"biaxial step got unknown argument(s): {', '.join(sorted(kwargs))}")
-        if sample is None:
-
-            def sample(probs: torch.Tensor, note_index: int) -> torch.Tensor:
-                return bernoulli_notes(probs, conservativity, generator)
-
         features = inputs
         b, n, f = features.shape
         if f != NUM_FEATURES or state[0][0].shape[1] != b * n:
@@ -299,18 +302,42 @@ class BiaxialLSTM(SequenceModel):
             x, (h, c) = lstm(x, layer_state)  # (B*N, 1, H)
             new_state.append((h, c))
         time_out = x.reshape(b, n, -1)  # (B, N, Ht)
-        probs, notes = self._walk_notes(time_out, sample)
+        if rule is not None and time_out.device.type == "cpu":
+            layers = [cast(nn.LSTM, lstm).all_weights[0] for lstm in self.note_layers]
+            w_ih0, w_hh0, b_ih0, b_hh0 = layers[0]
+            ht = time_out.shape[-1]
+            projected = torch.addmm(b_ih0 + b_hh0, time_out.reshape(b * n, ht), w_ih0[:, :ht].t())
+            weights = [(w_ih0[:, ht:], w_hh0, b_ih0, b_hh0), *layers[1:]]
+            probs_np, notes_np = walk_notes(
+                [tuple(_numpy32(w) for w in layer) for layer in weights],  # type: ignore[misc]
+                (_numpy32(self.output.weight), _numpy32(self.output.bias)),
+                _numpy32(projected.reshape(b, n, -1)),
+                rule,
+            )
+            probs = torch.from_numpy(probs_np).to(time_out.dtype)
+            notes = torch.from_numpy(notes_np).to(time_out.dtype)
+            return {"probs": probs, "notes": notes}, new_state
+        temperature = 1.0
+        if rule is not None:
+            sample, temperature = _torch_sampler(rule), rule.temperature
+        elif sample is None:
+
+            def sample(probs: torch.Tensor, note_index: int) -> torch.Tensor:
+                return bernoulli_notes(probs, conservativity, generator)
+
+        probs, notes = self._walk_notes(time_out, sample, temperature)
         return {"probs": probs, "notes": notes}, new_state
 
     def _walk_notes(
-        self, time_out: torch.Tensor, sample: NoteSampler
+        self, time_out: torch.Tensor, sample: NoteSampler, temperature: float = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the note stack up the keyboard, sampling each note: -> probs, notes (B, N, 2).
 
-        Each layer advances with the fused ``torch.lstm_cell``. The first layer's input is
-        split: its time-output part, the same for every note's step, is projected for all notes
-        at once and passed as the cell's per-row input bias, so the cell only multiplies the
-        lower neighbour's [play, articulate] (B, 2) by its slice of the input weights.
+        The PyTorch walk (any device, any sampler callable). Each layer advances with the
+        fused ``torch.lstm_cell``. The first layer's input is split: its time-output part, the
+        same for every note's step, is projected for all notes at once and passed as the
+        cell's per-row input bias, so the cell only multiplies the lower neighbour's
+        [play, articulate] (B, 2) by its slice of the input weights.
         """
         b, n, ht = time_out.shape
         layers = [cast(nn.LSTM, lstm).all_weights[0] for lstm in self.note_layers]
@@ -318,8 +345,8 @@ class BiaxialLSTM(SequenceModel):
         pre0 = torch.addmm(b_ih0 + b_hh0, time_out.reshape(b * n, ht), w_ih0[:, :ht].t())
         pre0 = pre0.reshape(b, n, -1).transpose(0, 1).contiguous()  # (N, B, 4 * H0)
         w_lower = w_ih0[:, ht:].contiguous()  # (4 * H0, 2)
-        out_w = self.output.weight.t().contiguous()  # (Hn, 2)
-        out_b = self.output.bias  # (2,)
+        out_w = (self.output.weight.t() / temperature).contiguous()  # (Hn, 2)
+        out_b = self.output.bias / temperature  # (2,)
         hs = [time_out.new_zeros(b, w_hh.shape[1]) for _, w_hh, _, _ in layers]
         cs = [h.clone() for h in hs]
         lower = time_out.new_zeros(b, 2)
@@ -361,6 +388,21 @@ class BiaxialLSTM(SequenceModel):
 
     def flops_per_sample(self, batch: Batch) -> float:
         return self.flops_per_batch(batch)
+
+
+def _numpy32(tensor: torch.Tensor) -> np.ndarray:
+    """A float32 NumPy view (or copy) of a CPU tensor."""
+    return tensor.detach().to(torch.float32).numpy()
+
+
+def _torch_sampler(rule: NoteRule) -> NoteSampler:
+    """``rule`` as a per-note sampler of the PyTorch walk (used off the CPU)."""
+
+    def sample(probs: torch.Tensor, note: int) -> torch.Tensor:
+        chosen = rule.choose(probs.detach().float().cpu().numpy(), note)
+        return torch.from_numpy(np.asarray(chosen, dtype=np.float32)).to(probs.device)
+
+    return sample
 
 
 def build(config: BiaxialConfig) -> BiaxialLSTM:
