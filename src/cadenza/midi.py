@@ -27,6 +27,7 @@ from cadenza.score import (
     MeterFilterReport,
     Score,
     Tempo,
+    TempoMap,
     TimeSignature,
     filter_time_signatures,
     quantise,
@@ -152,12 +153,8 @@ def _from_symusic(sm: Any, name: str) -> Score:
         notes = np.empty(0, dtype=NOTE_DTYPE)
     # Real files hold up to tens of thousands of tempo changes: convert them column-wise.
     tempo_columns = sm.tempos.numpy()
-    tempos = tuple(
-        map(
-            Tempo,
-            tempo_columns["time"].tolist(),
-            (60_000_000.0 / tempo_columns["mspq"].astype(np.float64)).tolist(),
-        )
+    tempos = TempoMap(
+        tempo_columns["time"], 60_000_000.0 / tempo_columns["mspq"].astype(np.float64)
     )
     sigs = tuple(
         TimeSignature(int(t.time), int(t.numerator), int(t.denominator))

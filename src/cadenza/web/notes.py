@@ -6,18 +6,15 @@ from typing import Any
 
 import numpy as np
 
-from cadenza.score import DEFAULT_QPM, Score, ticks_to_seconds
+from cadenza.score import DEFAULT_QPM, Score
+from cadenza.tempomap import as_tempo_map
 
 PRIMER, GENERATED = "primer", "generated"
 
 
 def _seconds(ticks: np.ndarray, score: Score) -> np.ndarray:
-    """Tick positions to seconds through the score's tempo map (vectorised for one tempo)."""
-    tempos = score.tempos
-    if len(tempos) <= 1 and (not tempos or tempos[0].tick == 0):
-        qpm = tempos[0].qpm if tempos else DEFAULT_QPM
-        return ticks.astype(np.float64) * 60.0 / (qpm * score.ticks_per_quarter)
-    return np.array([ticks_to_seconds(int(t), score.ticks_per_quarter, tempos) for t in ticks])
+    """Tick positions to seconds through the score's tempo map (column-wise)."""
+    return as_tempo_map(score.tempos).seconds(ticks, score.ticks_per_quarter)
 
 
 def notes_json(score: Score, generated_start_tick: int) -> dict[str, Any]:
