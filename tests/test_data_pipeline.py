@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
+import os
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -290,18 +293,38 @@ def test_new_vocabulary_rebuilds_the_arrays(tmp_path: Path, tiny_score: Score) -
     assert changed.cache.array_misses == len(LAYOUT) + 1 and changed.cache.array_hits == 0
 
 
+def pack_members(cache: Path) -> dict[str, Path]:
+    """Entry name -> pack file of every entry in a cache folder."""
+    members = {}
+    for pack in sorted((cache / "packs").glob("*.zip")):
+        with zipfile.ZipFile(pack) as handle:
+            members.update(dict.fromkeys(handle.namelist(), pack))
+    return members
+
+
+def damage_member(pack: Path, name: str) -> None:
+    """Flip bytes inside one stored member so that its CRC-32 no longer matches."""
+    with zipfile.ZipFile(pack) as handle:
+        info = handle.getinfo(name)
+    data = bytearray(pack.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for i in range(start + 10, start + min(info.file_size, 60)):
+        data[i] ^= 0xFF
+    pack.write_bytes(bytes(data))
+
+
 def test_damaged_cache_entries_are_rebuilt(
     tmp_path: Path, tiny_score: Score, caplog: pytest.LogCaptureFixture
 ) -> None:
     write_corpus(tmp_path / "midi", tiny_score)
     cache = tmp_path / "cache"
     first = build(tmp_path / "midi", cache_dir=cache)
-    arrays = sorted((cache / "arrays").rglob("*.npy"))
-    scores = sorted((cache / "scores").rglob("*.npz"))
+    members = pack_members(cache)
+    arrays = sorted(m for m in members if m.startswith("arrays/"))
+    scores = sorted(m for m in members if m.startswith("scores/"))
     assert len(arrays) == len(scores) == len(LAYOUT)
-    arrays[0].write_bytes(arrays[0].read_bytes()[:40])  # truncated
-    scores[0].write_bytes(b"PK\x03\x04 not really a zip")  # garbage
-    arrays[1].write_bytes(np.zeros((3, 5), np.uint8).tobytes())  # no npy header
+    for name in (arrays[0], arrays[1], scores[0]):
+        damage_member(members[name], name)
     with caplog.at_level(logging.WARNING, logger="cadenza.data.cache"):
         second = build(tmp_path / "midi", cache_dir=cache)
     assert sum("damaged cache entry" in r.getMessage() for r in caplog.records) >= 3
@@ -312,25 +335,46 @@ def test_damaged_cache_entries_are_rebuilt(
     assert third.cache.score_misses == 0 and third.cache.array_misses == 0
 
 
+def test_a_damaged_pack_is_deleted_and_rebuilt(
+    tmp_path: Path, tiny_score: Score, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_corpus(tmp_path / "midi", tiny_score)
+    cache = tmp_path / "cache"
+    build(tmp_path / "midi", cache_dir=cache)
+    (pack,) = (cache / "packs").glob("*.zip")
+    pack.write_bytes(pack.read_bytes()[:100])  # truncated: no ZIP directory
+    with caplog.at_level(logging.WARNING, logger="cadenza.data.packs"):
+        again = build(tmp_path / "midi", cache_dir=cache)
+    assert any("damaged cache pack" in r.getMessage() for r in caplog.records)
+    assert not pack.exists() and again.cache.score_misses == len(LAYOUT)
+    assert build(tmp_path / "midi", cache_dir=cache).cache.score_misses == 0
+
+
 def test_cache_entry_of_the_wrong_shape_counts_as_damaged(tmp_path: Path) -> None:
     cache = PieceCache(tmp_path)
     cache.save_array("ab" * 32, np.zeros((4, 87), np.uint8))
-    assert cache.load_array("ab" * 32, (88,)) is None
-    assert not cache.array_path("ab" * 32).exists()
+    cache.flush()
+    reopened = PieceCache(tmp_path)
+    assert reopened.load_array("ab" * 32, (87,)) is not None
+    assert reopened.load_array("ab" * 32, (88,)) is None
+    assert PieceCache.array_name("ab" * 32) not in reopened.store.index()
 
 
 def test_cache_entries_are_plain_numpy_files(tmp_path: Path, tiny_score: Score) -> None:
     write_corpus(tmp_path / "midi", tiny_score)
     build(tmp_path / "midi", NoteTokens(), cache_dir=tmp_path / "cache")
-    entries = list((tmp_path / "cache").rglob("*.np[yz]"))
-    assert len(entries) == 2 * len(LAYOUT)
-    for entry in entries:
-        loaded = np.load(entry, allow_pickle=False)
-        if entry.suffix == ".npz":
+    members = pack_members(tmp_path / "cache")
+    assert len(members) == 2 * len(LAYOUT)
+    for name, pack in members.items():
+        with zipfile.ZipFile(pack) as handle:
+            loaded = np.load(io.BytesIO(handle.read(name)), allow_pickle=False)
+        if name.endswith(".npz"):
             assert {"notes", "header"} <= set(loaded.files)
-            for name in loaded.files:
-                assert loaded[name].dtype.hasobject is False
+            for member in loaded.files:
+                assert loaded[member].dtype.hasobject is False
             loaded.close()
+        else:
+            assert name.endswith(".npy") and loaded.dtype.hasobject is False
 
 
 def test_cache_folder_precedence(
@@ -341,7 +385,7 @@ def test_cache_folder_precedence(
     assert default_cache_dir(tmp_path / "arg") == tmp_path / "arg"
     write_corpus(tmp_path / "midi", tiny_score, {"a.mid": 0})
     build(tmp_path / "midi")
-    assert len(list((tmp_path / "from-env").rglob("*.npy"))) == 1
+    assert len([m for m in pack_members(tmp_path / "from-env") if m.endswith(".npy")]) == 1
     build(tmp_path / "midi", use_cache=False, cache_dir=tmp_path / "off")
     assert not (tmp_path / "off").exists()
     monkeypatch.delenv("CADENZA_CACHE_DIR")
@@ -430,3 +474,20 @@ def test_duplicate_files_are_skipped_so_splits_cannot_leak(
     corpus = build(root, cache_dir=tmp_path / "cache")
     piece = next(p for p in corpus.pieces if p.path == "Copies/prelude again.mid")
     assert corpus.cache.score_hits == len(LAYOUT) and piece.score.name == "prelude again"
+
+
+def test_atomic_writes_respect_the_umask_and_leave_no_temporary_files(tmp_path: Path) -> None:
+    from cadenza.fileio import write_bytes_atomic
+
+    old = os.umask(0o027)
+    try:
+        write_bytes_atomic(tmp_path / "new" / "entry.bin", b"one")
+        write_bytes_atomic(tmp_path / "new" / "entry.bin", b"two", durable=False)
+    finally:
+        os.umask(old)
+    target = tmp_path / "new" / "entry.bin"
+    assert target.read_bytes() == b"two"
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in target.parent.iterdir()] == ["entry.bin"]
+    with pytest.raises(FileNotFoundError):
+        write_bytes_atomic(tmp_path / "missing" / "x.bin", b"", make_parents=False)

@@ -1,20 +1,23 @@
 """On-disk cache of prepared scores and encoded arrays.
 
-Two kinds of entry, each one file named by a SHA-256 key:
+Two kinds of entry, each named by a SHA-256 key:
 
 * ``scores/<key>.npz``: the validated, quantised score of a file and its metre report; the
   key hashes the file's content and the :class:`~cadenza.midi.ReadOptions`;
 * ``arrays/<key>.npy``: the encoded array; the key also hashes the representation's
   fingerprint (configuration and vocabulary), so a new vocabulary means new entries.
 
-Entries are written atomically and read with ``allow_pickle=False``; a damaged entry is
-logged, deleted and treated as a miss, so it is rebuilt. The cache folder is, in order of
-precedence, the ``folder`` argument, ``$CADENZA_CACHE_DIR``, then ``~/.cache/cadenza``.
+Entries are plain NumPy files read with ``allow_pickle=False``, stored in a few pack files
+under ``packs/`` (:class:`cadenza.data.packs.PackStore`: creating one file per entry was
+most of the time of a cold build on slow disks). New entries are written by
+:meth:`PieceCache.flush` (the corpus pipeline calls it after each pass), atomically. A
+damaged entry or pack is logged and treated as a miss, so it is rebuilt. The cache folder
+is, in order of precedence, the ``folder`` argument, ``$CADENZA_CACHE_DIR``, then
+``~/.cache/cadenza``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
@@ -25,15 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
+from cadenza.data.packs import PackStore
 from cadenza.errors import ConfigError
-from cadenza.fileio import sha256_json, write_bytes_atomic
+from cadenza.fileio import sha256_json
 from cadenza.midi import ReadOptions
-from cadenza.score import NOTE_DTYPE, Marker, MeterFilterReport, Score, Tempo, TimeSignature
+from cadenza.score import NOTE_DTYPE, Marker, MeterFilterReport, Score, TimeSignature
+from cadenza.tempomap import TempoMap, as_tempo_map
 
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "CADENZA_CACHE_DIR"
-CACHE_FORMAT = 1  # bump when the layout or the meaning of an entry changes
+CACHE_FORMAT = 2  # bump when the layout or the meaning of an entry changes
 # What np.load and the checks below raise on a truncated or tampered file (a forged header
 # can ask for an impossible allocation).
 _DAMAGE = (
@@ -73,6 +78,15 @@ class PieceCache:
 
     def __init__(self, folder: str | Path | None = None) -> None:
         self.folder = default_cache_dir(folder)
+        self.store = PackStore(self.folder / "packs")
+
+    def flush(self) -> None:
+        """Write the entries saved since the last flush; a write error only costs speed."""
+        try:
+            self.store.flush()
+        except OSError as exc:
+            log.warning("cannot write to the cache in %s (%s); continuing without it",
+                        self.folder, exc)
 
     # -- keys ----------------------------------------------------------------------------
     @staticmethod
@@ -92,30 +106,40 @@ class PieceCache:
             }
         )
 
-    def score_path(self, key: str) -> Path:
-        return self.folder / "scores" / key[:2] / f"{key}.npz"
+    @staticmethod
+    def score_name(key: str) -> str:
+        return f"scores/{key}.npz"
 
-    def array_path(self, key: str) -> Path:
-        return self.folder / "arrays" / key[:2] / f"{key}.npy"
+    @staticmethod
+    def array_name(key: str) -> str:
+        return f"arrays/{key}.npy"
+
+    def _read(self, name: str) -> bytes | None:
+        try:
+            return self.store.get(name)
+        except _DAMAGE as exc:
+            self._discard(name, exc)
+            return None
 
     # -- scores --------------------------------------------------------------------------
     def load_score(self, key: str) -> tuple[Score, MeterFilterReport] | None:
         """The cached score and metre report, or ``None`` on a miss or a damaged entry."""
-        path = self.score_path(key)
-        try:
-            with np.load(path, allow_pickle=False) as entry:
-                members = {name: entry[name] for name in _SCORE_MEMBERS}
-            return _score_from_entry(members)
-        except FileNotFoundError:
+        name = self.score_name(key)
+        data = self._read(name)
+        if data is None:
             return None
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as entry:
+                members = {member: entry[member] for member in _SCORE_MEMBERS}
+            return _score_from_entry(members)
         except _DAMAGE as exc:
-            self._discard(path, exc)
+            self._discard(name, exc)
             return None
 
     def save_score(self, key: str, score: Score, report: MeterFilterReport) -> None:
         buffer = io.BytesIO()
         np.savez(buffer, allow_pickle=False, **_score_entry(score, report))
-        write_bytes_atomic(self.score_path(key), buffer.getvalue(), durable=False)
+        self.store.put(self.score_name(key), buffer.getvalue())
 
     # -- arrays --------------------------------------------------------------------------
     def load_array(self, key: str, feature_shape: tuple[int, ...]) -> np.ndarray | None:
@@ -123,28 +147,28 @@ class PieceCache:
 
         An array whose shape after axis 0 is not ``feature_shape`` counts as damaged.
         """
-        path = self.array_path(key)
+        name = self.array_name(key)
+        data = self._read(name)
+        if data is None:
+            return None
         try:
-            array = np.load(path, allow_pickle=False)
+            array = np.load(io.BytesIO(data), allow_pickle=False)
             if not isinstance(array, np.ndarray) or array.shape[1:] != feature_shape:
                 raise ValueError(f"shape {getattr(array, 'shape', None)}, expected (N, "
                                  f"{', '.join(map(str, feature_shape))})")
             return array
-        except FileNotFoundError:
-            return None
         except _DAMAGE as exc:
-            self._discard(path, exc)
+            self._discard(name, exc)
             return None
 
     def save_array(self, key: str, array: np.ndarray) -> None:
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
-        write_bytes_atomic(self.array_path(key), buffer.getvalue(), durable=False)
+        self.store.put(self.array_name(key), buffer.getvalue())
 
-    def _discard(self, path: Path, exc: BaseException) -> None:
-        log.warning("damaged cache entry %s (%s); rebuilding it", path, exc)
-        with contextlib.suppress(OSError):  # rewriting it atomically replaces it anyway
-            path.unlink()
+    def _discard(self, name: str, exc: BaseException) -> None:
+        log.warning("damaged cache entry %s in %s (%s); rebuilding it", name, self.folder, exc)
+        self.store.discard(name)
 
 
 # -- score <-> cache entry -------------------------------------------------------------------
@@ -168,8 +192,8 @@ def _score_entry(score: Score, report: MeterFilterReport) -> dict[str, np.ndarra
     signatures = [[s.tick, s.numerator, s.denominator] for s in score.time_signatures]
     return {
         "notes": score.notes,
-        "tempo_ticks": np.array([t.tick for t in score.tempos], dtype=np.int64),
-        "tempo_qpm": np.array([t.qpm for t in score.tempos], dtype=np.float64),
+        "tempo_ticks": as_tempo_map(score.tempos).ticks,
+        "tempo_qpm": as_tempo_map(score.tempos).qpm,
         "time_signatures": np.array(signatures, dtype=np.int64).reshape(-1, 3),
         "header": np.array(json.dumps(header)),
     }
@@ -182,9 +206,7 @@ def _score_from_entry(members: dict[str, np.ndarray]) -> tuple[Score, MeterFilte
         raise ValueError(f"notes have dtype {notes.dtype} and {notes.ndim} dimensions")
     header = json.loads(str(members["header"][()]))
     report = header["report"]
-    tempos = tuple(
-        map(Tempo, members["tempo_ticks"].tolist(), members["tempo_qpm"].tolist())
-    )
+    tempos = TempoMap(members["tempo_ticks"], members["tempo_qpm"])
     score = Score(
         notes=notes,
         ticks_per_quarter=int(header["ticks_per_quarter"]),

@@ -74,6 +74,8 @@ class _Result:
     error: tuple[str, str, str] | None = None  # (path, reason, detail): MidiError's fields
     stats: CacheStats = field(default_factory=CacheStats)
     pending: bool = False  # a cache-only lookup found work to do
+    new_score_key: str | None = None  # the score was built here: cache it under this key
+    new_array_key: str | None = None  # likewise for the encoded array
 
 
 _STATE: _WorkerState | None = None
@@ -125,7 +127,7 @@ def _read_job(key: str, path: str, cache_only: bool = False) -> _Result:
             return result
         if state.cache is not None:
             result.stats.score_misses += 1
-            _save(state.cache.save_score, score_key, result.score, result.report)
+            result.new_score_key = score_key
     if state.representation is not None:
         _encode_into(result, path, cache_only)
     return result
@@ -161,7 +163,7 @@ def _encode_into(result: _Result, where: str, cache_only: bool) -> None:
         result.error = (where, UNENCODABLE, str(exc))
         return
     if state.cache is not None:
-        _save(state.cache.save_array, array_key, result.array)
+        result.new_array_key = array_key
 
 
 def _save(save: Callable[..., None], *args: Any) -> None:
@@ -170,6 +172,29 @@ def _save(save: Callable[..., None], *args: Any) -> None:
         save(*args)
     except OSError as exc:
         log.warning("cannot write to the cache (%s); continuing without it", exc)
+
+
+class _CacheWriter:
+    """Saves the entries of new results; only the main process writes the cache (worker
+    results come back to it anyway), in packs (:mod:`cadenza.data.packs`)."""
+
+    def __init__(self, cache: PieceCache | None) -> None:
+        self.cache = cache
+
+    def add(self, result: _Result) -> None:
+        cache = self.cache
+        if cache is None:
+            return
+        if result.new_score_key is not None:
+            _save(cache.save_score, result.new_score_key, result.score, result.report)
+        if result.new_array_key is not None:
+            _save(cache.save_array, result.new_array_key, result.array)
+        result.new_score_key = result.new_array_key = None
+
+    def close(self) -> None:
+        """Write what was saved to disk."""
+        if self.cache is not None:
+            self.cache.flush()
 
 
 # -- running jobs ----------------------------------------------------------------------------
@@ -207,10 +232,26 @@ def _run(
     first (``job(*a, cache_only=True)``) and only the pieces needing work go to the pool, so
     a warm cache costs no inter-process copies.
     """
+    writer = _CacheWriter(state.cache)
+    try:
+        return _run_with(job, args, state, workers, show_progress, label, writer)
+    finally:
+        writer.close()
+
+
+def _run_with(
+    job: Callable[..., _Result],
+    args: Sequence[tuple[Any, ...]],
+    state: _WorkerState,
+    workers: int,
+    show_progress: bool,
+    label: str,
+    writer: _CacheWriter,
+) -> list[_Result]:
     _init_worker(state)
     try:
         if workers <= 1:
-            return _run_here(job, args, show_progress, label, {})
+            return _run_here(job, args, show_progress, label, {}, writer)
         if state.cache is None:
             results = [_Result("", pending=True) for _ in args]
         else:
@@ -220,17 +261,29 @@ def _run(
     todo = [i for i, result in enumerate(results) if result.pending]
     if not todo:
         return results
+    # Small chunks of files per task: one round trip per chunk instead of per file, yet
+    # enough chunks to keep every worker busy and the progress bar moving.
+    size = max(1, min(16, len(todo) // (4 * workers)))
+    chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
     with ProcessPoolExecutor(
-        min(workers, len(todo)), initializer=_init_worker, initargs=(state,)
+        min(workers, len(chunks)), initializer=_init_worker, initargs=(state,)
     ) as pool:
         # Submit before the progress bar starts its thread: workers are forked here.
-        futures = {pool.submit(job, *args[i]): i for i in todo}
+        futures = {pool.submit(_run_chunk, job, [args[i] for i in chunk]): chunk
+                   for chunk in chunks}
         with _make_progress(show_progress) as progress:
             task = progress.add_task(label, total=len(args), completed=len(args) - len(todo))
             for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                progress.advance(task)
+                for i, result in zip(futures[future], future.result(), strict=True):
+                    results[i] = result
+                    writer.add(result)
+                progress.advance(task, len(futures[future]))
     return results
+
+
+def _run_chunk(job: Callable[..., _Result], chunk: list[tuple[Any, ...]]) -> list[_Result]:
+    """``job(*a)`` for each ``a`` of one chunk, in a worker process."""
+    return [job(*a) for a in chunk]
 
 
 def _run_here(
@@ -239,13 +292,16 @@ def _run_here(
     show_progress: bool,
     label: str,
     options: dict[str, Any],
+    writer: _CacheWriter | None = None,
 ) -> list[_Result]:
     """``job(*a, **options)`` for each ``a``, in this process, with a progress bar."""
     results = []
     with _make_progress(show_progress) as progress:
         task = progress.add_task(label, total=len(args))
         for a in args:
-            results.append(job(*a, **options))
+            results.append(result := job(*a, **options))
+            if writer is not None:
+                writer.add(result)
             progress.advance(task)
     return results
 

@@ -1,0 +1,48 @@
+"""PackStore: entries in few files, newest wins, compaction, pickling."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+from cadenza.data.packs import PackStore
+
+
+def test_entries_survive_flushes_and_the_newest_wins(tmp_path: Path) -> None:
+    store = PackStore(tmp_path)
+    store.put("a", b"one")
+    assert store.get("a") == b"one"  # readable before it is written
+    assert store.flush() is not None and store.flush() is None
+    store.put("a", b"two")
+    store.put("b", b"bee")
+    store.flush()
+    reopened = PackStore(tmp_path)
+    assert (reopened.get("a"), reopened.get("b"), reopened.get("c")) == (b"two", b"bee", None)
+    assert len(list(tmp_path.glob("*.zip"))) == 2
+
+
+def test_many_packs_are_merged_keeping_live_entries(tmp_path: Path) -> None:
+    store = PackStore(tmp_path, max_packs=3)
+    for i in range(5):
+        store.put(f"k{i}", bytes([i]) * 10)
+        store.put("shared", bytes([i]))
+        store.flush()
+    store.discard("k0")
+    store.put("late", b"x")
+    store.flush()
+    packs = list(tmp_path.glob("*.zip"))
+    assert len(packs) <= 3
+    reopened = PackStore(tmp_path)
+    assert reopened.get("shared") == bytes([4]) and reopened.get("k3") == bytes([3]) * 10
+    assert reopened.get("late") == b"x"
+
+
+def test_pending_limits_flush_and_pickling_drops_open_files(tmp_path: Path) -> None:
+    store = PackStore(tmp_path, max_pending_entries=2)
+    store.put("a", b"1")
+    assert not list(tmp_path.glob("*.zip"))
+    store.put("b", b"2")
+    assert len(list(tmp_path.glob("*.zip"))) == 1
+    assert store.get("a") == b"1"  # opens the pack
+    clone = pickle.loads(pickle.dumps(store))
+    assert clone.get("b") == b"2"
