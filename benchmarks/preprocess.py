@@ -6,13 +6,14 @@ per 16th note:
 * cadenza: ``build_corpus`` with the ``pianoroll`` representation and every metre kept,
   from a cold cache in a temporary folder (so the time includes hashing, validation,
   quantisation, encoding and writing the cache), with 2 workers and with 1; then again
-  with the warm cache;
+  with the warm cache; and with the cache off (reading and encoding only); each the median
+  of ``--repeat`` runs;
 * pretty_midi: ``PrettyMIDI(path)``, a 16th-note grid from the tempo-aware beat times
   (``get_beats``, each beat cut in four), ``get_piano_roll(times=grid)``, binarised;
 * music21 (a subset: it is slow): ``converter.parse``, then every note and chord of the
   flattened score set on a 16th-note grid from its offset and quarter length.
 
-Usage: ``python benchmarks/preprocess.py [DATA_DIR] [--music21-files N]``; DATA_DIR
+Usage: ``python benchmarks/preprocess.py [DATA_DIR] [--music21-files N] [--repeat N]``; DATA_DIR
 defaults to ``../shared/data/piano-midi.de`` beside the project.
 """
 
@@ -62,17 +63,27 @@ class Timing:
 
 
 # -- the pipelines ---------------------------------------------------------------------------
-def run_cadenza(data: Path, workers: int, cache: Path) -> Timing:
+def run_cadenza(data: Path, workers: int, cache: Path | None) -> Timing:
+    """One build; ``cache=None`` turns the cache off (reading and encoding only)."""
     start = time.perf_counter()
     corpus = build_corpus(data, PianoRoll(), CorpusConfig(meters=None), workers=workers,
-                          cache_dir=cache, progress=False)
+                          cache_dir=cache, use_cache=cache is not None, progress=False)
     seconds = time.perf_counter() - start
     steps = sum(len(p.array) for p in corpus.pieces)
-    hits = corpus.cache.array_hits
-    state = "warm" if hits else "cold"
+    state = "no" if cache is None else "warm" if corpus.cache.array_hits else "cold"
     note = f"{len(corpus)} read, {sum(corpus.summary.skipped.values())} skipped, {steps:,} steps"
     return Timing(f"cadenza, {workers} worker{'s' * (workers > 1)}, {state} cache",
                   corpus.summary.files_found, seconds, note)
+
+
+def median_run(runs: list[Timing]) -> Timing:
+    """The run of median time, its note extended with the range over the repeats."""
+    ordered = sorted(runs, key=lambda t: t.seconds)
+    middle = ordered[len(ordered) // 2]
+    if len(runs) > 1:
+        spread = f"median of {len(runs)}: {ordered[0].seconds:.2f}-{ordered[-1].seconds:.2f} s"
+        middle.note = f"{middle.note}; {spread}"
+    return middle
 
 
 def pretty_midi_roll(path: Path) -> np.ndarray:
@@ -130,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of MIDI files (default: ../shared/data/piano-midi.de)")
     parser.add_argument("--music21-files", type=int, default=10,
                         help="files given to music21 (default 10; 0 skips it)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each cadenza variant; the median is shown (default 3)")
     parser.add_argument("--pretty-midi-files", type=int, default=0,
                         help="files given to pretty_midi (default 0 = all)")
     args = parser.parse_args(argv)
@@ -140,11 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"{len(files)} MIDI files under {args.data}")
 
     timings: list[Timing] = []
+    runs: dict[str, list[Timing]] = {"two": [], "one": [], "warm": [], "none": []}
     with tempfile.TemporaryDirectory() as tmp:
-        two = run_cadenza(args.data, 2, Path(tmp) / "two")
-        one = run_cadenza(args.data, 1, Path(tmp) / "one")
-        warm = run_cadenza(args.data, 2, Path(tmp) / "two")
-        timings += [two, one, warm]
+        for i in range(args.repeat):  # a fresh cache folder for every cold run
+            runs["two"].append(run_cadenza(args.data, 2, Path(tmp) / f"two-{i}"))
+            runs["one"].append(run_cadenza(args.data, 1, Path(tmp) / f"one-{i}"))
+            runs["warm"].append(run_cadenza(args.data, 2, Path(tmp) / f"two-{i}"))
+            runs["none"].append(run_cadenza(args.data, 1, None))
+    two, one, warm, none = (median_run(runs[k]) for k in ("two", "one", "warm", "none"))
+    timings += [two, one, warm, none]
     pm_files = files[: args.pretty_midi_files] if args.pretty_midi_files else files
     pretty = run_per_file("pretty_midi (1 process)", pm_files, pretty_midi_roll)
     timings.append(pretty)

@@ -17,6 +17,9 @@ sys.path.insert(0, str(BENCHMARKS))
 import generate_speed  # noqa: E402
 import train_throughput  # noqa: E402
 
+from cadenza.midi import write_midi  # noqa: E402
+from cadenza.score import Score  # noqa: E402
+
 FAMILIES = {"biaxial", "pianoroll", "events", "notetokens"}
 
 
@@ -72,3 +75,18 @@ def test_generate_speed_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]
             assert r["real_time_factor_at_piece_density"] == pytest.approx(r["real_time_factor"])
         else:
             assert r["music_seconds"] >= 0 and r["piece_seconds_per_element"] > 0
+
+
+def test_preprocess_benchmark_runs_on_a_small_folder(
+    tmp_path: Path, tiny_score: Score, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import preprocess
+
+    for i in range(3):
+        write_midi(tiny_score.transpose(i), tmp_path / "midi" / f"piece{i}.mid")
+    assert preprocess.main([str(tmp_path / "midi"), "--music21-files", "0", "--repeat", "2"]) == 0
+    printed = capsys.readouterr().out
+    for row in ("2 workers, cold cache", "1 worker, cold cache", "2 workers, warm cache",
+                "1 worker, no cache", "pretty_midi"):
+        assert row in printed
+    assert "median of 2" in printed and "3 read, 0 skipped" in printed
