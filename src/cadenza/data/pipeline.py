@@ -191,8 +191,11 @@ class _CacheWriter:
             _save(cache.save_array, result.new_array_key, result.array)
         result.new_score_key = result.new_array_key = None
 
-    def close(self) -> None:
-        """Write what was saved to disk."""
+    def __enter__(self) -> _CacheWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Write what was saved to disk (also when the run fails half-way)."""
         if self.cache is not None:
             self.cache.flush()
 
@@ -232,37 +235,38 @@ def _run(
     first (``job(*a, cache_only=True)``) and only the pieces needing work go to the pool, so
     a warm cache costs no inter-process copies.
     """
-    writer = _CacheWriter(state.cache)
-    try:
-        return _run_with(job, args, state, workers, show_progress, label, writer)
-    finally:
-        writer.close()
+    with _CacheWriter(state.cache) as writer:
+        _init_worker(state)
+        try:
+            if workers <= 1:
+                return _run_here(job, args, show_progress, label, {}, writer)
+            if state.cache is None:
+                results = [_Result("", pending=True) for _ in args]
+            else:
+                results = _run_here(job, args, show_progress, "checking cache",
+                                    {"cache_only": True})
+        finally:
+            _init_worker(None)
+        todo = [i for i, result in enumerate(results) if result.pending]
+        if todo:
+            _run_pool(job, args, todo, results, (state, workers, show_progress, label), writer)
+        return results
 
 
-def _run_with(
+def _run_pool(
     job: Callable[..., _Result],
     args: Sequence[tuple[Any, ...]],
-    state: _WorkerState,
-    workers: int,
-    show_progress: bool,
-    label: str,
+    todo: list[int],
+    results: list[_Result],
+    settings: tuple[_WorkerState, int, bool, str],
     writer: _CacheWriter,
-) -> list[_Result]:
-    _init_worker(state)
-    try:
-        if workers <= 1:
-            return _run_here(job, args, show_progress, label, {}, writer)
-        if state.cache is None:
-            results = [_Result("", pending=True) for _ in args]
-        else:
-            results = _run_here(job, args, show_progress, "checking cache", {"cache_only": True})
-    finally:
-        _init_worker(None)
-    todo = [i for i, result in enumerate(results) if result.pending]
-    if not todo:
-        return results
-    # Small chunks of files per task: one round trip per chunk instead of per file, yet
-    # enough chunks to keep every worker busy and the progress bar moving.
+) -> None:
+    """Fill ``results[i]`` for each ``i`` in ``todo`` from worker processes.
+
+    Small chunks of files per task: one round trip per chunk instead of per file, yet
+    enough chunks to keep every worker busy and the progress bar moving.
+    """
+    state, workers, show_progress, label = settings
     size = max(1, min(16, len(todo) // (4 * workers)))
     chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
     with ProcessPoolExecutor(
@@ -278,7 +282,6 @@ def _run_with(
                     results[i] = result
                     writer.add(result)
                 progress.advance(task, len(futures[future]))
-    return results
 
 
 def _run_chunk(job: Callable[..., _Result], chunk: list[tuple[Any, ...]]) -> list[_Result]:
