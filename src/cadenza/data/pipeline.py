@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 UNENCODABLE = "unencodable"  # skip reason of a piece the representation rejects
 DUPLICATE = "duplicate"  # skip reason of a file whose content an earlier file has
+METRE_SKIP = "time-signature"  # skip reason of a file with no notes in the kept metres
 
 
 # -- what travels between the main process and the workers -------------------------------------
@@ -450,20 +451,34 @@ def _should_fit(representation: Representation, fit: bool | None) -> bool:
 
 
 def _drop_failures(results: list[_Result], summary: ReadSummary) -> list[_Result]:
-    """Log and count each failed result once; return the others."""
+    """Log and count each failed result once; return the others.
+
+    A damaged or unreadable file gets its own warning. Files left without notes by the
+    time-signature filter are not damaged, and a folder of mixed metres has many: each is
+    logged at INFO and one warning sums them up.
+    """
     kept = []
+    metre: list[str] = []
     for result in results:
         if result.error is None:
             kept.append(result)
-        else:
-            _skip(result.error, summary)
+            continue
+        _skip(result.error, summary, quiet=result.error[1] == METRE_SKIP)
+        if result.error[1] == METRE_SKIP:
+            metre.append(Path(result.error[0]).name)
+    if metre:
+        shown = ", ".join(metre[:3]) + (f" and {len(metre) - 3} more" if len(metre) > 3 else "")
+        log.warning(
+            "skipping %d file%s with no notes in the kept time signatures (%s); "
+            "`--meters all` keeps every metre", len(metre), "s" * (len(metre) > 1), shown,
+        )
     return kept
 
 
-def _skip(error: tuple[str, str, str], summary: ReadSummary) -> None:
-    """Log a skipped file once and count it under its reason."""
+def _skip(error: tuple[str, str, str], summary: ReadSummary, quiet: bool = False) -> None:
+    """Log a skipped file once (at INFO when ``quiet``) and count it under its reason."""
     err = MidiError(*error)
-    log.warning("skipping %s", err)
+    log.log(logging.INFO if quiet else logging.WARNING, "skipping %s", err)
     summary.add_skip(err)
 
 
