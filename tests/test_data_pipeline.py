@@ -451,7 +451,8 @@ def test_metadata_csv_without_the_needed_columns_is_ignored(
 
 def test_composer_from_piano_midi_metadata(piano_midi_dir: Path) -> None:
     index = ComposerIndex(piano_midi_dir)
-    assert index.metadata_file == piano_midi_dir.parent / "metadata.csv"
+    assert index.metadata_file is not None
+    assert index.metadata_file.resolve() == (piano_midi_dir.parent / "metadata.csv").resolve()
     assert len(index.metadata) == 337
     assert index.composer_of("Chopin/chpn_op10_e01.mid") == "Chopin"
 
