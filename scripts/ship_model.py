@@ -25,21 +25,38 @@ from cadenza.shipped import models_dir
 
 
 def card_markdown(name: str, card: dict[str, object]) -> str:
-    """A readable rendering of the JSON model card."""
+    """A readable rendering of the JSON model card (metric mappings become tables)."""
     lines = [f"# Model card: {name}", ""]
     for key, value in card.items():
-        title = key.replace("_", " ").capitalize()
+        lines.append(f"## {key.replace('_', ' ').capitalize()}")
         if isinstance(value, dict):
-            lines.append(f"## {title}")
-            lines.extend(f"- **{k}**: {v}" for k, v in value.items())
+            for k, v in value.items():
+                if _is_table(v):
+                    lines.extend(["", f"**{k}**:", "", *_table(v), ""])
+                else:
+                    lines.append(f"- **{k}**: {v}")
         elif isinstance(value, list):
-            lines.append(f"## {title}")
             lines.extend(f"- {v}" for v in value)
         else:
-            lines.append(f"## {title}")
             lines.append(str(value))
         lines.append("")
     return "\n".join(lines)
+
+
+def _is_table(value: object) -> bool:
+    """A mapping of rows to mappings of columns (e.g. metric -> {generated, reference})."""
+    return (isinstance(value, dict) and bool(value)
+            and all(isinstance(row, dict) for row in value.values()))
+
+
+def _table(rows: dict[str, dict[str, object]]) -> list[str]:
+    columns = list(dict.fromkeys(c for row in rows.values() for c in row))
+    head = ["", *columns]
+    out = ["| " + " | ".join(c.replace("_", " ") for c in head) + " |",
+           "|" + "---|" * len(head)]
+    out += ["| " + " | ".join([name, *(str(row.get(c, "")) for c in columns)]) + " |"
+            for name, row in rows.items()]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
