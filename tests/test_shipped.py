@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,25 @@ def test_generate_without_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyP
     score = read_midi(files[0])
     assert score.num_notes > 0
     assert any(m.text.startswith("cadenza: generated") for m in score.markers)
+
+
+def test_card_metrics_reads_an_evaluation(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import card_metrics
+
+    stats = {"mean": 0.3095, "std": 0.0571, "count": 8}
+    metrics = {"comparison": {"metrics": {"dissonance_rate": {
+        "generated": stats, "reference": {"mean": 0.152, "std": 0.046, "count": 25},
+        "overlap_area": {"reference": 0.34512, "generated": 0.5},
+        "kl_divergence": {"reference": 1.2736, "generated": 0.7},
+    }}}}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    (tmp_path / "card.json").write_text(json.dumps({"model": "m", "evaluation": {"note": "n"}}))
+    assert card_metrics.main([str(tmp_path / "metrics.json"), "--card",
+                              str(tmp_path / "card.json")]) == 0
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["evaluation"]["note"] == "n"
+    assert card["evaluation"]["metrics"]["dissonance_rate"] == {
+        "generated": "0.31 ± 0.057", "held_out_reference": "0.152 ± 0.046",
+        "overlap_area": 0.345, "kl_divergence": 1.274,
+    }
