@@ -47,6 +47,9 @@ def test_generate_without_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyP
     score = read_midi(files[0])
     assert score.num_notes > 0
     assert any(m.text.startswith("cadenza: generated") for m in score.markers)
+    assert "guards:" not in result.output
+    verbose = runner.invoke(app, ["-v", "generate", "--bars", "2", "--seed", "4", "--out", "v"])
+    assert verbose.exit_code == 0 and "guards: " in verbose.output  # what the guards did
 
 
 def test_card_metrics_reads_an_evaluation(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import typer
@@ -36,7 +37,9 @@ def generate_command(
     plot: bool = typer.Option(False, "--plot", help="Also draw PNG piano roll / probabilities."),
     marker_note: bool = typer.Option(False, "--marker-note", help="Mark the start: high note."),
     list_only: bool = typer.Option(False, "--list-composers", help="List primer composers."),
-    verbose_stats: bool = typer.Option(False, "--stats", help="Print what the guards did."),
+    verbose_stats: bool = typer.Option(
+        False, "--stats", help="Print what the guards did (also with `cadenza -v`)."
+    ),
 ) -> None:
     """Generate music: primer from a held-out piece (or a file), then the model continues."""
     if list_only:
@@ -55,6 +58,7 @@ def generate_command(
     for piece in result.pieces:
         for path in piece.files:
             console.print(f"wrote {path}")
-    if verbose_stats or console.is_terminal:
+    verbose = logging.getLogger().isEnabledFor(logging.INFO)  # `cadenza --verbose`
+    if verbose_stats or verbose or console.is_terminal:
         stats = ", ".join(f"{k} {v:g}" for k, v in sorted(result.stats.items()))
         console.print(f"guards: {stats}" if stats else "guards: none fired")
