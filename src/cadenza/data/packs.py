@@ -3,8 +3,9 @@
 Creating a file can cost a millisecond on a busy virtual machine (measured on the 2-core
 development machine while training jobs ran), as much as reading and quantising a MIDI
 piece, so a cache with one file per entry could spend most of a cold corpus build creating
-files; fewer, larger files also keep the cache folder small and quick to list. A :class:`PackStore` keeps entries in memory until :meth:`PackStore.flush`
-(or until enough have gathered) and then writes them as one uncompressed ZIP file
+files; fewer, larger files also keep the cache folder small and quick to list. A
+:class:`PackStore` keeps entries in memory until :meth:`PackStore.flush` (or until enough
+have gathered) and then writes them as one uncompressed ZIP file
 (``packs/<time>-<random>.zip``), atomically. Reading opens each pack once per process and
 reads members by name; ZIP's CRC-32 per member catches damaged bytes.
 
