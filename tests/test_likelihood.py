@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from cadenza.data import build_corpus
 from cadenza.errors import ConfigError
-from cadenza.likelihood import evaluate_likelihood
+from cadenza.likelihood import bernoulli_baseline, evaluate_likelihood
 from cadenza.models.registry import build_model, fit_config, get_preset
 from cadenza.representations import NoteState, NoteStateConfig, PianoRoll
+from cadenza.representations.pianoroll import PianoRollConfig
 
 
 def _random_rolls(count: int, length: int, keys: int, seed: int = 0) -> list[np.ndarray]:
@@ -85,3 +88,63 @@ def test_other_families_are_refused() -> None:
     model = build_model(get_preset("events-debug"))
     with pytest.raises(ConfigError, match="piano-roll and biaxial"):
         evaluate_likelihood(model, PianoRoll(), [np.zeros((4, 3), dtype=np.int32)])
+
+
+def test_independent_bernoulli_baseline_through_the_protocol(
+    jsb_path: Path, tmp_path: Path
+) -> None:
+    """A model whose every key has its training-set frequency scores about 11.1 on JSB test.
+
+    The baseline runs through ``evaluate_likelihood`` (a piano-roll LSTM whose output layer
+    ignores its input and emits the fitted log-odds), and is checked against the same sum
+    computed directly.
+    """
+    rep = PianoRoll(PianoRollConfig(steps_per_quarter=1))
+    corpus = build_corpus(jsb_path, rep, workers=1, cache_dir=tmp_path, progress=False)
+    train = np.concatenate([p.array for p in corpus.split("train")]).astype(np.float64)
+    p = (train.sum(axis=0) + 1) / (len(train) + 2)  # add-one smoothing: no key is impossible
+    model = build_model(get_preset("pianoroll-debug")).eval()
+    with torch.no_grad():
+        model.output.weight.zero_()  # type: ignore[union-attr, operator]
+        model.output.bias.copy_(torch.logit(torch.from_numpy(p)).float())  # type: ignore[union-attr, operator]
+    test = [piece.array for piece in corpus.split("test")]
+    result = evaluate_likelihood(model, rep, test)
+    x = np.concatenate(test).astype(np.float64)
+    direct = -(x * np.log(p) + (1 - x) * np.log1p(-p)).sum() / len(x)
+    assert result.steps == len(x) and result.pieces == len(test)
+    assert result.nll_per_step == pytest.approx(direct, rel=1e-5)
+    assert 10.8 < result.nll_per_step < 11.4, result.nll_per_step  # "about 11.1"
+    baseline = bernoulli_baseline([piece.array for piece in corpus.split("train")], test)
+    assert baseline.nll_per_step == pytest.approx(result.nll_per_step, rel=1e-5)
+    assert (baseline.steps, baseline.pieces) == (result.steps, result.pieces)
+    assert baseline.frame_accuracy == pytest.approx(result.frame_accuracy)
+
+
+def test_benchmark_command_reports_models_baseline_and_published(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from cadenza.cli import app
+
+    rng = np.random.default_rng(0)
+
+    def pieces(count: int) -> list[list[list[int]]]:
+        return [[sorted({int(k) for k in rng.integers(48, 72, 3)}) for _ in range(24)]
+                for _ in range(count)]
+
+    data = tmp_path / "jsb_chorales.json"  # the name picks the published JSB column
+    data.write_text(json.dumps({"train": pieces(6), "valid": pieces(2), "test": pieces(2)}))
+    result = CliRunner().invoke(app, [
+        "benchmark", "--dataset", str(data), "-m", "pianoroll-debug", "--steps", "4",
+        "--eval-every", "2", "--budget-minutes", "1", "--threads", "1",
+        "--out", str(tmp_path / "out"),
+    ])
+    assert result.exit_code == 0, result.output
+    assert "Bernoulli" in result.output and "published" in result.output  # table rows
+    (report_file,) = (tmp_path / "out").glob("*.json")
+    report = json.loads(report_file.read_text())
+    (row,) = report["results"]
+    assert row["model"] == "pianoroll-debug" and row["train_steps"] == 4
+    assert row["test_steps"] == report["independent_bernoulli"]["test_steps"] == 48
+    assert 0 < report["independent_bernoulli"]["test_nll_per_step"] < row["test_nll_per_step"]

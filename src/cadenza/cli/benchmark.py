@@ -17,7 +17,7 @@ from cadenza.data.benchmark import is_benchmark_file
 from cadenza.errors import ConfigError
 from cadenza.experiment import prepare_experiment
 from cadenza.fileio import write_json_atomic
-from cadenza.likelihood import PUBLISHED, evaluate_likelihood
+from cadenza.likelihood import PUBLISHED, bernoulli_baseline, evaluate_likelihood
 from cadenza.machine import cpu_model
 from cadenza.training import TrainConfig, Trainer
 
@@ -71,8 +71,13 @@ def benchmark_command(
             "best_step": best.step, "train_seconds": round(summary.seconds, 1),
             "best_valid_loss": summary.best_valid_loss, "run": str(run_dir),
         })
+    corpus = experiment.corpus
+    baseline = bernoulli_baseline(corpus.arrays("train"), corpus.arrays("test"))
     report: dict[str, Any] = {"dataset": str(dataset), "machine": machine_description(),
-              "date": time.strftime("%Y-%m-%d"), "results": results}
+              "date": time.strftime("%Y-%m-%d"), "results": results,
+              "independent_bernoulli": {"test_nll_per_step": baseline.nll_per_step,
+                                        "frame_accuracy": baseline.frame_accuracy,
+                                        "test_steps": baseline.steps}}
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / f"{dataset.stem}-{time.strftime('%Y%m%d-%H%M%S')}.json", report)
     _print_table(dataset, report)
@@ -87,6 +92,10 @@ def _print_table(dataset: Path, report: dict[str, Any]) -> None:
         table.add_row(row["model"], f"{row['test_nll_per_step']:.2f}",
                       f"{row['frame_accuracy']:.3f}", str(row["train_steps"]),
                       f"{row['train_seconds'] / 60:.1f} min", f"cadenza, {report['machine']}")
+    baseline = report["independent_bernoulli"]
+    table.add_row("independent Bernoulli (fitted on train)",
+                  f"{baseline['test_nll_per_step']:.2f}", f"{baseline['frame_accuracy']:.3f}",
+                  "-", "-", "cadenza, computed here")
     if column is not None:
         for name, values in PUBLISHED.items():
             table.add_row(name, f"{values[column]:.2f}", "-", "-", "-", "published")
