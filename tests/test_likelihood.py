@@ -148,3 +148,18 @@ def test_benchmark_command_reports_models_baseline_and_published(tmp_path: Path)
     assert row["model"] == "pianoroll-debug" and row["train_steps"] == 4
     assert row["test_steps"] == report["independent_bernoulli"]["test_steps"] == 48
     assert 0 < report["independent_bernoulli"]["test_nll_per_step"] < row["test_nll_per_step"]
+
+
+def test_hand_computed_value_for_a_coin_flipping_model() -> None:
+    """Every key at probability 1/2: each step costs 88 ln 2 = 60.997 nats, and predicting
+    every key on gives frame accuracy = sounding cells / all cells."""
+    model = build_model(get_preset("pianoroll-debug")).eval()
+    with torch.no_grad():
+        model.output.weight.zero_()  # type: ignore[union-attr, operator]
+        model.output.bias.zero_()  # type: ignore[union-attr, operator]
+    roll = np.zeros((4, 88), dtype=np.uint8)
+    roll[0, [39, 43, 46]] = 1  # a C major chord, then two silent steps, then one key
+    roll[3, 60] = 1
+    result = evaluate_likelihood(model, PianoRoll(), [roll])
+    assert result.nll_per_step == pytest.approx(88 * np.log(2), rel=1e-6)
+    assert result.frame_accuracy == pytest.approx(4 / (4 * 88))
