@@ -32,6 +32,7 @@ def test_many_packs_are_merged_keeping_live_entries(tmp_path: Path) -> None:
     store.flush()
     packs = list(tmp_path.glob("*.zip"))
     assert len(packs) <= 3
+    assert not [p for p in tmp_path.iterdir() if p.suffix != ".zip"]  # no temporary files left
     reopened = PackStore(tmp_path)
     assert reopened.get("shared") == bytes([4]) and reopened.get("k3") == bytes([3]) * 10
     assert reopened.get("late") == b"x"

@@ -23,16 +23,14 @@ in them, read back with ``allow_pickle=False``.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import secrets
 import time
 import zipfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
-
-from cadenza.fileio import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +139,7 @@ class PackStore:
         if not self._pending:
             return None
         index = self.index()
-        path = self._write_pack(self._pending.items())
+        path, _ = self._write_pack(self._pending.items())
         for name in self._pending:
             index[name] = path
         self._pending.clear()
@@ -150,25 +148,45 @@ class PackStore:
             self._compact()
         return path
 
-    def _write_pack(self, entries: Any) -> Path:
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as pack:
-            for name, data in entries:
-                pack.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
-        path = self.folder / f"{time.time_ns():020d}-{secrets.token_hex(4)}{PACK_SUFFIX}"
-        write_bytes_atomic(path, buffer.getvalue(), durable=False)
-        return path
+    def _write_pack(self, entries: Iterable[tuple[str, bytes]]) -> tuple[Path, list[str]]:
+        """Write ``entries`` as a new pack, atomically; returns it and the names written.
+
+        Entries are consumed one at a time and streamed to a temporary file in the folder
+        (renamed into place at the end), so merging large packs never holds them all in
+        memory.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stem = f"{time.time_ns():020d}-{secrets.token_hex(4)}"
+        path = self.folder / f"{stem}{PACK_SUFFIX}"
+        tmp = self.folder / f".{stem}.tmp"
+        names: list[str] = []
+        try:
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as pack:
+                for name, data in entries:
+                    pack.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+                    names.append(name)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        return path, names
 
     def _compact(self) -> None:
-        """Merge every pack into one holding only the live entries."""
+        """Merge every pack into one holding only the live entries (streamed)."""
         index = self.index()
         old = sorted(set(index.values()) | set(self._packs()))
-        live: list[tuple[str, bytes]] = []
-        for name, path in index.items():
-            with contextlib.suppress(zipfile.BadZipFile, OSError):
-                live.append((name, self._zip(path).read(name)))
-        merged = self._write_pack(live)
-        self._index = {name: merged for name, _ in live}
+
+        def live() -> Iterator[tuple[str, bytes]]:
+            for name, path in list(index.items()):
+                try:
+                    data = self._zip(path).read(name)
+                except (zipfile.BadZipFile, OSError):  # damaged: dropped, rebuilt on demand
+                    continue
+                yield name, data
+
+        merged, names = self._write_pack(live())
+        self._index = dict.fromkeys(names, merged)
         for path in old:
             self._drop_pack(path)
         log.info("merged %d cache packs into %s", len(old), merged.name)
