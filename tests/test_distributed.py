@@ -33,7 +33,7 @@ def test_torchrun_two_processes(tmp_path: Path) -> None:
         "--out", str(out), "--no-progress", "--device", "cpu", "--threads", "1",
         "--workers", "1",
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=240,
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120,
                           env={"CADENZA_CACHE_DIR": str(tmp_path / "cache"),
                                "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-2000:]

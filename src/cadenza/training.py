@@ -278,6 +278,7 @@ class Trainer:
                 bar.close()
         if self.rank == 0 and not interrupted and step > int(state["step"]):
             self._checkpoint(step, optimizer, rng, state)
+        self._leave_distributed()
         return TrainSummary(
             steps_done=step,
             last_train_loss=last_loss,
@@ -481,8 +482,24 @@ class Trainer:
 
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if self.device.type == "cuda" else "gloo")
+            self._owns_group = True
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(LossModule(self.model), device_ids=ids)
+
+    def _leave_distributed(self) -> None:
+        """Wait for every rank, then close the process group this trainer opened.
+
+        Without it a rank could exit while another still used the group, and the
+        communication library's threads, torn down at interpreter exit, abort the process.
+        """
+        if not getattr(self, "_owns_group", False):
+            return
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+        self._owns_group = False
 
     def _agree(self, stop: bool) -> bool:
         if self.world_size <= 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -103,13 +104,21 @@ def train_command(
         sample_fn=checkpoint_sampler(experiment.corpus), print_fn=console.print, progress=show,
     )
     summary = trainer.fit(resume=resume)
-    if not main_process:
-        return
-    valid = (f"valid {summary.first_valid_loss:.4f} -> best {summary.best_valid_loss:.4f} "
-             f"at step {summary.best_step}" if summary.best_valid_loss is not None else "no valid")
-    console.print(
-        f"done: {summary.steps_done} steps in {summary.seconds:.0f} s; last train loss "
-        f"{summary.last_train_loss:.4f}; {valid}; run folder {run_dir}"
-    )
-    if summary.interrupted:
-        raise typer.Exit(130)
+    code = 130 if summary.interrupted else 0
+    if main_process:
+        valid = (f"valid {summary.first_valid_loss:.4f} -> best {summary.best_valid_loss:.4f} "
+                 f"at step {summary.best_step}" if summary.best_valid_loss is not None
+                 else "no valid")
+        console.print(
+            f"done: {summary.steps_done} steps in {summary.seconds:.0f} s; last train loss "
+            f"{summary.last_train_loss:.4f}; {valid}; run folder {run_dir}"
+        )
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # A torchrun rank: everything is written (checkpoints are atomic and complete) and
+        # the process group is closed. Leave without the interpreter's teardown, where the
+        # communication library's threads can abort or hang the process on small machines.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    if code:
+        raise typer.Exit(code)
