@@ -68,8 +68,12 @@ def evaluate_likelihood(
         steps += len(array)
     if steps == 0:
         raise ConfigError("no test steps to evaluate")
-    accuracy = tp / (tp + fp + fn) if tp + fp + fn else 1.0
-    return LikelihoodResult(total_nll / steps, accuracy, steps, len(arrays))
+    return LikelihoodResult(total_nll / steps, _accuracy(tp, fp, fn), steps, len(arrays))
+
+
+def _accuracy(tp: float, fp: float, fn: float) -> float:
+    """Bay et al.'s frame accuracy TP / (TP + FP + FN); 1 when there is nothing to find."""
+    return tp / (tp + fp + fn) if tp + fp + fn else 1.0
 
 
 def _play_logits(
@@ -93,7 +97,6 @@ def _play_logits(
     )
 
 
-# Published test NLL per step (nats), lower is better: (JSB Chorales, Nottingham).
 def bernoulli_baseline(
     train: Sequence[np.ndarray], test: Sequence[np.ndarray]
 ) -> LikelihoodResult:
@@ -114,15 +117,14 @@ def bernoulli_baseline(
     x_train, x_test = play(train), play(test)
     p = (x_train.sum(axis=0) + 1) / (len(x_train) + 2)
     nll = -(x_test * np.log(p) + (1 - x_test) * np.log1p(-p)).sum() / len(x_test)
-    on = p >= 0.5
-    tp = float((x_test[:, on]).sum())
+    on = p >= 0.5  # the keys predicted on at every step
+    tp = float(x_test[:, on].sum())
     fp = float((1 - x_test[:, on]).sum())
     fn = float(x_test[:, ~on].sum())
-    accuracy = tp / (tp + fp + fn) if tp + fp + fn else 0.0
-    return LikelihoodResult(float(nll), accuracy, len(x_test),
-                            sum(1 for a in test if len(a)))
+    return LikelihoodResult(float(nll), _accuracy(tp, fp, fn), len(x_test), len(test))
 
 
+# Published test NLL per step (nats), lower is better: (JSB Chorales, Nottingham).
 PUBLISHED = {
     "RNN-RBM (Boulanger-Lewandowski 2012)": (6.27, 2.39),
     "RNN-NADE (Boulanger-Lewandowski 2012)": (5.56, 2.31),
