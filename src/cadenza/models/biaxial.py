@@ -303,15 +303,13 @@ class BiaxialLSTM(SequenceModel):
             new_state.append((h, c))
         time_out = x.reshape(b, n, -1)  # (B, N, Ht)
         if rule is not None and time_out.device.type == "cpu":
-            layers = [cast(nn.LSTM, lstm).all_weights[0] for lstm in self.note_layers]
+            layers, projected = self._note_layers_and_projection(time_out)
             w_ih0, w_hh0, b_ih0, b_hh0 = layers[0]
-            ht = time_out.shape[-1]
-            projected = torch.addmm(b_ih0 + b_hh0, time_out.reshape(b * n, ht), w_ih0[:, :ht].t())
-            weights = [(w_ih0[:, ht:], w_hh0, b_ih0, b_hh0), *layers[1:]]
+            weights = [(w_ih0[:, time_out.shape[-1]:], w_hh0, b_ih0, b_hh0), *layers[1:]]
             probs_np, notes_np = walk_notes(
                 [tuple(_numpy32(w) for w in layer) for layer in weights],  # type: ignore[misc]
                 (_numpy32(self.output.weight), _numpy32(self.output.bias)),
-                _numpy32(projected.reshape(b, n, -1)),
+                _numpy32(projected),
                 rule,
             )
             probs = torch.from_numpy(probs_np).to(time_out.dtype)
@@ -328,6 +326,17 @@ class BiaxialLSTM(SequenceModel):
         probs, notes = self._walk_notes(time_out, sample, temperature)
         return {"probs": probs, "notes": notes}, new_state
 
+    def _note_layers_and_projection(
+        self, time_out: torch.Tensor
+    ) -> tuple[list[list[nn.Parameter]], torch.Tensor]:
+        """The note layers' ``(w_ih, w_hh, b_ih, b_hh)`` and the first layer's input projection
+        of the time output plus both its biases, for all notes at once: (B, N, 4 * H0)."""
+        b, n, ht = time_out.shape
+        layers = [cast(nn.LSTM, lstm).all_weights[0] for lstm in self.note_layers]
+        w_ih0, _, b_ih0, b_hh0 = layers[0]
+        projected = torch.addmm(b_ih0 + b_hh0, time_out.reshape(b * n, ht), w_ih0[:, :ht].t())
+        return layers, projected.reshape(b, n, -1)
+
     def _walk_notes(
         self, time_out: torch.Tensor, sample: NoteSampler, temperature: float = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -340,10 +349,9 @@ class BiaxialLSTM(SequenceModel):
         [play, articulate] (B, 2) by its slice of the input weights.
         """
         b, n, ht = time_out.shape
-        layers = [cast(nn.LSTM, lstm).all_weights[0] for lstm in self.note_layers]
-        w_ih0, w_hh0, b_ih0, b_hh0 = layers[0]  # (4H, in), (4H, H), (4H,), (4H,)
-        pre0 = torch.addmm(b_ih0 + b_hh0, time_out.reshape(b * n, ht), w_ih0[:, :ht].t())
-        pre0 = pre0.reshape(b, n, -1).transpose(0, 1).contiguous()  # (N, B, 4 * H0)
+        layers, projected = self._note_layers_and_projection(time_out)
+        w_ih0, w_hh0, _, _ = layers[0]  # (4H, in), (4H, H)
+        pre0 = projected.transpose(0, 1).contiguous()  # (N, B, 4 * H0)
         w_lower = w_ih0[:, ht:].contiguous()  # (4 * H0, 2)
         out_w = (self.output.weight.t() / temperature).contiguous()  # (Hn, 2)
         out_b = self.output.bias / temperature  # (2,)
