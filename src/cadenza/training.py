@@ -215,6 +215,7 @@ class Trainer:
             mode = getattr(model.config, "clip_mode", mode)
         self.grad_clip: float | None = clip
         self.clip_mode = mode
+        self._owns_group = False  # this trainer opened the process group (torchrun)
 
     # -- public ------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainSummary:
@@ -492,7 +493,7 @@ class Trainer:
         Without it a rank could exit while another still used the group, and the
         communication library's threads, torn down at interpreter exit, abort the process.
         """
-        if not getattr(self, "_owns_group", False):
+        if not self._owns_group:
             return
         import torch.distributed as dist
 
