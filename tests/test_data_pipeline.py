@@ -490,5 +490,3 @@ def test_atomic_writes_respect_the_umask_and_leave_no_temporary_files(tmp_path: 
     assert target.read_bytes() == b"two"
     assert target.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in target.parent.iterdir()] == ["entry.bin"]
-    with pytest.raises(FileNotFoundError):
-        write_bytes_atomic(tmp_path / "missing" / "x.bin", b"", make_parents=False)

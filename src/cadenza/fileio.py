@@ -11,19 +11,15 @@ from pathlib import Path
 from typing import Any
 
 
-def write_bytes_atomic(
-    path: str | Path, data: bytes, *, durable: bool = True, make_parents: bool = True
-) -> None:
+def write_bytes_atomic(path: str | Path, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder, then rename.
 
     A reader never sees a half-written file, and an interrupted write leaves the previous
     content (if any) untouched. ``durable=False`` skips the fsync (for caches, whose damaged
-    entries are detected and rebuilt); ``make_parents=False`` skips creating the folder (for
-    callers that made it once). The file gets the usual permissions (0666 & ~umask).
+    entries are detected and rebuilt). The file gets the usual permissions (0666 & ~umask).
     """
     path = Path(path)
-    if make_parents:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     while True:
         tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
