@@ -327,8 +327,7 @@ def filter_time_signatures(
     filtered = score.copy_with(
         notes=merged,
         time_signatures=tuple(_dedupe_by_tick(kept_sigs)),
-        tempos=TempoMap(np.concatenate([np.zeros(0, np.int64), *(m.ticks for m in kept_tempos)]),
-                        np.concatenate([np.zeros(0), *(m.qpm for m in kept_tempos)])),
+        tempos=TempoMap.concatenate(kept_tempos),
         markers=(),
     )
     return filtered, report

@@ -57,6 +57,13 @@ class TempoMap(Sequence["Tempo"]):
         items = list(tempos)
         return cls([t.tick for t in items], [t.qpm for t in items])
 
+    @classmethod
+    def concatenate(cls, maps: Iterable[TempoMap]) -> TempoMap:
+        """The changes of ``maps`` one after another (the last of equal ticks wins)."""
+        items = list(maps)
+        return cls(np.concatenate([np.zeros(0, np.int64), *(m.ticks for m in items)]),
+                   np.concatenate([np.zeros(0), *(m.qpm for m in items)]))
+
     # -- sequence protocol -------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.ticks)

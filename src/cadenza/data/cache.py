@@ -190,10 +190,11 @@ def _score_entry(score: Score, report: MeterFilterReport) -> dict[str, np.ndarra
         },
     }
     signatures = [[s.tick, s.numerator, s.denominator] for s in score.time_signatures]
+    tempos = as_tempo_map(score.tempos)
     return {
         "notes": score.notes,
-        "tempo_ticks": as_tempo_map(score.tempos).ticks,
-        "tempo_qpm": as_tempo_map(score.tempos).qpm,
+        "tempo_ticks": tempos.ticks,
+        "tempo_qpm": tempos.qpm,
         "time_signatures": np.array(signatures, dtype=np.int64).reshape(-1, 3),
         "header": np.array(json.dumps(header)),
     }
