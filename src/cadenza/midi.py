@@ -30,8 +30,8 @@ from cadenza.score import (
     TempoMap,
     TimeSignature,
     filter_time_signatures,
+    make_notes,
     quantise,
-    sort_notes,
 )
 
 log = logging.getLogger(__name__)
@@ -123,8 +123,14 @@ def read_file_bytes(path: str | Path) -> bytes:
         raise MidiError(path, "unreadable", exc.strerror or str(exc)) from None
 
 
-def parse_midi_bytes(data: bytes, path: str | Path = "<bytes>") -> Score:
-    """Parse the bytes of a standard MIDI file (``path`` only names it in errors)."""
+def parse_midi_bytes(
+    data: bytes, path: str | Path = "<bytes>", *, sort: bool = True
+) -> Score:
+    """Parse the bytes of a standard MIDI file (``path`` only names it in errors).
+
+    ``sort=False`` leaves the notes in file order, track after track, for a caller that
+    sorts them anyway (quantisation does); the score is not a valid one until then.
+    """
     if len(data) == 0:
         raise MidiError(path, "not-midi", "file is empty")
     if not data.startswith(MIDI_MAGIC):
@@ -133,22 +139,30 @@ def parse_midi_bytes(data: bytes, path: str | Path = "<bytes>") -> Score:
         sm = symusic.Score.from_midi(data)
     except Exception as exc:  # symusic raises plain RuntimeError/ValueError on bad data
         raise MidiError(path, "corrupt", str(exc).splitlines()[0] if str(exc) else "") from None
-    score = _from_symusic(sm, Path(str(path)).stem)
+    score = _from_symusic(sm, Path(str(path)).stem, sort)
     if score.num_notes == 0:
         raise MidiError(path, "empty", "no notes outside drum tracks")
     return score
 
 
-def _from_symusic(sm: Any, name: str) -> Score:
+def _from_symusic(sm: Any, name: str, sort: bool = True) -> Score:
     parts = [t.notes.numpy() for t in sm.tracks if not t.is_drum and len(t.notes) > 0]
     if parts:
-        total = sum(len(p["time"]) for p in parts)
-        notes = np.empty(total, dtype=NOTE_DTYPE)
-        notes["start"] = np.concatenate([p["time"] for p in parts])
-        notes["duration"] = np.concatenate([p["duration"] for p in parts])
-        notes["pitch"] = np.concatenate([p["pitch"] for p in parts])
-        notes["velocity"] = np.concatenate([p["velocity"] for p in parts])
-        notes = sort_notes(notes[notes["duration"] >= 0])
+        start, duration, pitch, velocity = (
+            np.concatenate([p[column] for p in parts])
+            for column in ("time", "duration", "pitch", "velocity")
+        )
+        if duration.min() < 0:
+            valid = duration >= 0
+            start, duration, pitch, velocity = (
+                start[valid], duration[valid], pitch[valid], velocity[valid]
+            )
+        if sort:
+            notes = make_notes(start, duration, pitch, velocity)
+        else:
+            notes = np.empty(len(start), dtype=NOTE_DTYPE)
+            notes["start"], notes["duration"] = start, duration
+            notes["pitch"], notes["velocity"] = pitch, velocity
     else:
         notes = np.empty(0, dtype=NOTE_DTYPE)
     # Real files hold up to tens of thousands of tempo changes: convert them column-wise.
@@ -189,9 +203,17 @@ def prepare_score(
 def load_piece(
     path: str | Path, options: ReadOptions | None = None
 ) -> tuple[Score, MeterFilterReport]:
-    """Read, filter and quantise one file: the unit of work of the corpus pipeline."""
-    options = options or ReadOptions()
-    return prepare_score(read_midi(path), options, path)
+    """Read, filter and quantise one file."""
+    return load_piece_bytes(read_file_bytes(path), options or ReadOptions(), path)
+
+
+def load_piece_bytes(
+    data: bytes, options: ReadOptions, path: str | Path = "<bytes>"
+) -> tuple[Score, MeterFilterReport]:
+    """Parse, filter and quantise the bytes of one file: the unit of work of the corpus
+    pipeline. Notes are sorted once, by the quantisation, when there is one."""
+    quantising = bool(options.steps_per_quarter)
+    return prepare_score(parse_midi_bytes(data, path, sort=not quantising), options, path)
 
 
 @dataclass

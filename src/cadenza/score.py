@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from cadenza.errors import ConfigError
+from cadenza.keysort import sort_rows
 from cadenza.tempomap import DEFAULT_QPM, TempoMap, as_tempo_map
 
 NOTE_DTYPE = np.dtype(
@@ -32,7 +33,6 @@ __all__ = [
     "TimeSignature",
     "bar_ticks",
     "filter_time_signatures",
-    "lexsort3",
     "make_notes",
     "quantise",
     "remove_overlaps",
@@ -78,37 +78,25 @@ def make_notes(
 ) -> np.ndarray:
     """Build a sorted ``NOTE_DTYPE`` array from parallel sequences."""
     start_arr = np.asarray(start, dtype=np.int64)
-    notes = np.empty(start_arr.shape[0], dtype=NOTE_DTYPE)
-    notes["start"] = start_arr
-    notes["duration"] = np.asarray(duration, dtype=np.int64)
-    notes["pitch"] = np.asarray(pitch, dtype=np.int16)
-    notes["velocity"] = np.broadcast_to(np.asarray(velocity, dtype=np.int16), start_arr.shape)
-    return sort_notes(notes)
+    velocity_arr = np.broadcast_to(np.asarray(velocity, dtype=np.int16), start_arr.shape)
+    order, (start_arr, pitch_arr, duration_arr) = sort_rows((start_arr, pitch, duration))
+    return _notes_from_columns(start_arr, duration_arr, pitch_arr, velocity_arr[order])
 
 
 def sort_notes(notes: np.ndarray) -> np.ndarray:
-    """Return ``notes`` ordered by start, then pitch, then duration."""
-    return notes[lexsort3(notes["start"], notes["pitch"], notes["duration"])]
+    """Return ``notes`` ordered by start, then pitch, then duration (stable)."""
+    return make_notes(notes["start"], notes["duration"], notes["pitch"], notes["velocity"])
 
 
-def lexsort3(major: np.ndarray, middle: np.ndarray, minor: np.ndarray) -> np.ndarray:
-    """Stable order of rows by ``(major, middle, minor)``, like ``np.lexsort``, but faster.
-
-    When the three non-negative columns fit in 63 bits together (always, for real music)
-    they are packed into one int64 key and sorted with NumPy's stable sort, which is quick
-    on the nearly sorted note lists of MIDI tracks; otherwise ``np.lexsort`` is used.
-    """
-    if len(major) < 2:
-        return np.arange(len(major))
-    columns = [np.asarray(c, dtype=np.int64) for c in (major, middle, minor)]
-    if min(int(c.min()) for c in columns) >= 0:
-        widths = [max(int(c.max()), 1).bit_length() for c in columns]
-        if sum(widths) <= 63:
-            key = columns[0] << (widths[1] + widths[2])
-            key |= columns[1] << widths[2]
-            key |= columns[2]
-            return np.argsort(key, kind="stable")
-    return np.lexsort((columns[2], columns[1], columns[0]))
+def _notes_from_columns(
+    start: np.ndarray, duration: np.ndarray, pitch: np.ndarray, velocity: np.ndarray
+) -> np.ndarray:
+    notes = np.empty(len(start), dtype=NOTE_DTYPE)
+    notes["start"] = start
+    notes["duration"] = duration
+    notes["pitch"] = pitch
+    notes["velocity"] = velocity
+    return notes
 
 
 @dataclass
@@ -185,25 +173,23 @@ def remove_overlaps(notes: np.ndarray) -> np.ndarray:
     """Make notes of the same pitch never overlap and drop exact duplicates.
 
     A note still sounding when the same pitch is struck again is cut at the new onset; of two
-    notes with the same start and pitch the longer is kept. The result is sorted. Works on
-    the columns and gathers the structured rows once.
+    notes with the same start and pitch the longer is kept (of equal ones, the later row).
+    The result is sorted; the input need not be.
     """
     if len(notes) == 0:
         return notes
-    order = lexsort3(notes["pitch"], notes["start"], notes["duration"])
-    pitch, start = notes["pitch"][order], notes["start"][order]
+    order, (pitch, start, duration) = sort_rows(
+        (notes["pitch"], notes["start"], notes["duration"])
+    )
     # Among notes with equal (pitch, start) keep the last one (the longest, by the sort).
     keep = np.ones(len(order), dtype=bool)
     keep[:-1] = (pitch[1:] != pitch[:-1]) | (start[1:] != start[:-1])
-    order, pitch, start = order[keep], pitch[keep], start[keep]
-    duration = notes["duration"][order]
+    order, pitch, start, duration = order[keep], pitch[keep], start[keep], duration[keep]
     # Cut each note at the next onset of the same pitch.
     cut = (pitch[1:] == pitch[:-1]) & (start[:-1] + duration[:-1] > start[1:])
     duration[:-1][cut] = start[1:][cut] - start[:-1][cut]
-    final = lexsort3(start, pitch, duration)
-    result = notes[order[final]]
-    result["duration"] = duration[final]
-    return result
+    final, (start, pitch, duration) = sort_rows((start, pitch, duration))
+    return _notes_from_columns(start, duration, pitch, notes["velocity"][order[final]])
 
 
 def quantise(score: Score, steps_per_quarter: int = 4) -> Score:

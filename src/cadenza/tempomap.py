@@ -41,11 +41,14 @@ class TempoMap(Sequence["Tempo"]):
             raise ConfigError(f"tempo map: {len(t)} ticks but {len(q)} tempi")
         if len(t) and not bool((q > 0).all()):
             raise ConfigError("tempo map: every tempo must be positive")
-        if len(t) > 1 and not bool((t[1:] > t[:-1]).all()):
-            order = np.argsort(t, kind="stable")
-            t, q = t[order], q[order]
-            last = np.r_[t[1:] != t[:-1], True]  # the last change of each tick wins
-            t, q = t[last], q[last]
+        if len(t) > 1:
+            step = t[1:] - t[:-1]
+            if not bool((step > 0).all()):
+                if not bool((step >= 0).all()):  # rescaled maps are only non-decreasing
+                    order = np.argsort(t, kind="stable")
+                    t, q = t[order], q[order]
+                last = np.append(t[1:] != t[:-1], True)  # the last change of each tick wins
+                t, q = t[last], q[last]
         t.flags.writeable = False
         q.flags.writeable = False
         self.ticks = t
@@ -121,19 +124,19 @@ class TempoMap(Sequence["Tempo"]):
         stop = int(np.searchsorted(self.ticks, hi, side="left"))
         ticks, qpm = self.ticks[start:stop], self.qpm[start:stop]
         if start > 0:
-            ticks = np.r_[lo, ticks]
-            qpm = np.r_[self.qpm[start - 1], qpm]
+            ticks = np.concatenate(([lo], ticks))
+            qpm = np.concatenate((self.qpm[start - 1 : start], qpm))
         return TempoMap(ticks - offset, qpm)
 
     def seconds(self, ticks: Any, ticks_per_quarter: int) -> np.ndarray:
         """Seconds from tick 0 to each of ``ticks`` (any shape), following the map."""
         query = np.asarray(ticks, dtype=np.float64)
-        starts = np.r_[0, self.ticks].astype(np.float64)
-        qpm = np.r_[DEFAULT_QPM, self.qpm]
+        starts = np.concatenate(([0.0], self.ticks))
+        qpm = np.concatenate(([DEFAULT_QPM], self.qpm))
         if len(self) and self.ticks[0] <= 0:  # a change at tick 0 replaces the default
             starts, qpm = starts[1:], qpm[1:]
         seconds_per_tick = 60.0 / (qpm * ticks_per_quarter)
-        at_start = np.r_[0.0, np.cumsum(np.diff(starts) * seconds_per_tick[:-1])]
+        at_start = np.concatenate(([0.0], np.cumsum(np.diff(starts) * seconds_per_tick[:-1])))
         index = np.clip(np.searchsorted(starts, query, side="right") - 1, 0, None)
         result: np.ndarray = at_start[index] + (query - starts[index]) * seconds_per_tick[index]
         return result
