@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,8 @@ PATH_COLUMNS = ("midi", "midi_path", "path")
 
 
 def read_metadata_composers(csv_path: Path) -> dict[Path, str]:
-    """Map each resolved MIDI path listed in ``csv_path`` to its composer.
+    """Map each MIDI path listed in ``csv_path`` (made absolute against the CSV's resolved
+    folder, ``..`` removed without following links) to its composer.
 
     A CSV that cannot be read or lacks the needed columns is ignored with a warning: the
     metadata is optional and folder names still give composers.
@@ -36,20 +38,32 @@ def read_metadata_composers(csv_path: Path) -> dict[Path, str]:
                     csv_path, ", ".join(PATH_COLUMNS), ", ".join(columns) or "none",
                 )
                 return {}
+            folder = str(csv_path.parent.resolve())
             mapping: dict[Path, str] = {}
             for row in reader:
                 composer = (row.get("composer") or "").strip()
                 relative = (row.get(path_column) or "").strip()
                 if composer and relative:
-                    mapping[(csv_path.parent / relative).resolve()] = composer
+                    mapping[_lexical(os.path.join(folder, relative))] = composer
             return mapping
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         log.warning("ignoring %s: cannot read it (%s)", csv_path, exc)
         return {}
 
 
+def _lexical(path: str | Path) -> Path:
+    """``path`` with ``.`` and ``..`` removed, without asking the file system (a
+    ``resolve()`` per file cost more than reading it)."""
+    return Path(os.path.normpath(path))
+
+
 class ComposerIndex:
-    """Finds the composer of files under one corpus root."""
+    """Finds the composer of files under one corpus root.
+
+    Paths are compared as written under the resolved root; a file reached through a link
+    that the CSV names by its target is found by resolving it, the slow way, only when the
+    quick match fails.
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
@@ -64,13 +78,17 @@ class ComposerIndex:
 
     def composer_of(self, path: str | Path) -> str | None:
         """The composer of ``path`` (absolute, or relative to the root), or ``None``."""
-        path = Path(path)
-        absolute = path.resolve() if path.is_absolute() else self.root / path
-        found = self.metadata.get(absolute.resolve())
+        absolute = _lexical(self.root / path)  # an absolute ``path`` replaces the root
+        found = self.metadata.get(absolute)
+        if found is None and self.metadata:
+            found = self.metadata.get(absolute.resolve())
         if found is not None:
             return found
         try:
             parts = absolute.relative_to(self.root).parts
         except ValueError:
-            return None
+            try:
+                parts = absolute.resolve().relative_to(self.root).parts
+            except ValueError:
+                return None
         return parts[0] if len(parts) > 1 else None
