@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import zipfile
@@ -25,6 +24,8 @@ from cadenza.data import (
     build_corpus,
     default_cache_dir,
 )
+from cadenza.data.cache import array_entry
+from cadenza.data.entries import unpack_entry
 from cadenza.errors import DataError, MidiError
 from cadenza.midi import midi_bytes, write_midi
 from cadenza.representations import NoteTokens, PianoRoll, PianoRollConfig
@@ -352,7 +353,7 @@ def test_a_damaged_pack_is_deleted_and_rebuilt(
 
 def test_cache_entry_of_the_wrong_shape_counts_as_damaged(tmp_path: Path) -> None:
     cache = PieceCache(tmp_path)
-    cache.save_array("ab" * 32, np.zeros((4, 87), np.uint8))
+    cache.save_array("ab" * 32, array_entry(np.zeros((4, 87), np.uint8)))
     cache.flush()
     reopened = PieceCache(tmp_path)
     assert reopened.load_array("ab" * 32, (87,)) is not None
@@ -360,21 +361,27 @@ def test_cache_entry_of_the_wrong_shape_counts_as_damaged(tmp_path: Path) -> Non
     assert PieceCache.array_name("ab" * 32) not in reopened.store.index()
 
 
-def test_cache_entries_are_plain_numpy_files(tmp_path: Path, tiny_score: Score) -> None:
+@pytest.mark.parametrize("rep_class", [PianoRoll, NoteTokens], ids=lambda c: c.name)
+def test_cache_entries_hold_only_plain_numbers(
+    tmp_path: Path, tiny_score: Score, rep_class: type[Representation]
+) -> None:
     write_corpus(tmp_path / "midi", tiny_score)
-    build(tmp_path / "midi", NoteTokens(), cache_dir=tmp_path / "cache")
+    corpus = build(tmp_path / "midi", rep_class(), cache_dir=tmp_path / "cache")
     members = pack_members(tmp_path / "cache")
     assert len(members) == 2 * len(LAYOUT)
+    stored = {}
     for name, pack in members.items():
         with zipfile.ZipFile(pack) as handle:
-            loaded = np.load(io.BytesIO(handle.read(name)), allow_pickle=False)
-        if name.endswith(".npz"):
-            assert {"notes", "header"} <= set(loaded.files)
-            for member in loaded.files:
-                assert loaded[member].dtype.hasobject is False
-            loaded.close()
+            arrays, meta = unpack_entry(handle.read(name))
+        assert all(a.dtype.kind in "biuf" for a in arrays.values())
+        if name.startswith("scores/"):
+            assert {"start", "duration", "pitch", "velocity"} <= set(arrays)
+            assert meta["ticks_per_quarter"] == 4
         else:
-            assert name.endswith(".npy") and loaded.dtype.hasobject is False
+            assert name.startswith("arrays/") and set(arrays) == {"array"}
+            stored[arrays["array"].tobytes()] = arrays["array"]
+    for piece in corpus.pieces:  # the arrays the corpus holds are the stored ones
+        assert piece.array.tobytes() in stored
 
 
 def test_cache_folder_precedence(
@@ -385,7 +392,7 @@ def test_cache_folder_precedence(
     assert default_cache_dir(tmp_path / "arg") == tmp_path / "arg"
     write_corpus(tmp_path / "midi", tiny_score, {"a.mid": 0})
     build(tmp_path / "midi")
-    assert len([m for m in pack_members(tmp_path / "from-env") if m.endswith(".npy")]) == 1
+    assert len([m for m in pack_members(tmp_path / "from-env") if m.startswith("arrays/")]) == 1
     build(tmp_path / "midi", use_cache=False, cache_dir=tmp_path / "off")
     assert not (tmp_path / "off").exists()
     monkeypatch.delenv("CADENZA_CACHE_DIR")

@@ -2,14 +2,15 @@
 
 Two kinds of entry, each named by a SHA-256 key:
 
-* ``scores/<key>.npz``: the validated, quantised score of a file and its metre report; the
+* ``scores/<key>``: the validated, quantised score of a file and its metre report; the
   key hashes the file's content and the :class:`~cadenza.midi.ReadOptions`;
-* ``arrays/<key>.npy``: the encoded array; the key also hashes the representation's
+* ``arrays/<key>``: the encoded array; the key also hashes the representation's
   fingerprint (configuration and vocabulary), so a new vocabulary means new entries.
 
-Entries are plain NumPy files read with ``allow_pickle=False``, stored in a few pack files
-under ``packs/`` (:class:`cadenza.data.packs.PackStore`: creating one file per entry was
-most of the time of a cold build on slow disks). New entries are written by
+Entries are plain arrays and a JSON header (:mod:`cadenza.data.entries`: no pickle, binary
+arrays stored as bits), kept in a few pack files under ``packs/``
+(:class:`cadenza.data.packs.PackStore`: creating one file per entry was most of the time
+of a cold build on slow disks). New entries are written by
 :meth:`PieceCache.flush` (the corpus pipeline calls it after each pass), atomically. A
 damaged entry or pack is logged and treated as a miss, so it is rebuilt. The cache folder
 is, in order of precedence, the ``folder`` argument, ``$CADENZA_CACHE_DIR``, then
@@ -18,8 +19,6 @@ is, in order of precedence, the ``folder`` argument, ``$CADENZA_CACHE_DIR``, the
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import os
 import zipfile
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cadenza.data.entries import EntryError, pack_entry, unpack_entry
 from cadenza.data.packs import PackStore
 from cadenza.errors import ConfigError
 from cadenza.fileio import sha256_json
@@ -38,12 +38,11 @@ from cadenza.tempomap import TempoMap, as_tempo_map
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "CADENZA_CACHE_DIR"
-CACHE_FORMAT = 2  # bump when the layout or the meaning of an entry changes
-# What np.load and the checks below raise on a truncated or tampered file (a forged header
-# can ask for an impossible allocation).
+CACHE_FORMAT = 3  # bump when the layout or the meaning of an entry changes
+# What reading a pack member and the checks below raise on damaged or tampered bytes.
 _DAMAGE = (
     OSError, ValueError, EOFError, KeyError, TypeError, MemoryError, zipfile.BadZipFile,
-    ConfigError,
+    ConfigError, EntryError,
 )
 
 
@@ -80,6 +79,10 @@ class PieceCache:
         self.folder = default_cache_dir(folder)
         self.store = PackStore(self.folder / "packs")
 
+    def is_empty(self) -> bool:
+        """No entry at all, on disk or waiting to be written (every lookup would miss)."""
+        return self.store.is_empty()
+
     def flush(self) -> None:
         """Write the entries saved since the last flush; a write error only costs speed."""
         try:
@@ -108,11 +111,11 @@ class PieceCache:
 
     @staticmethod
     def score_name(key: str) -> str:
-        return f"scores/{key}.npz"
+        return f"scores/{key}"
 
     @staticmethod
     def array_name(key: str) -> str:
-        return f"arrays/{key}.npy"
+        return f"arrays/{key}"
 
     def _read(self, name: str) -> bytes | None:
         try:
@@ -129,17 +132,14 @@ class PieceCache:
         if data is None:
             return None
         try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as entry:
-                members = {member: entry[member] for member in _SCORE_MEMBERS}
-            return _score_from_entry(members)
+            return score_from_entry(data)
         except _DAMAGE as exc:
             self._discard(name, exc)
             return None
 
-    def save_score(self, key: str, score: Score, report: MeterFilterReport) -> None:
-        buffer = io.BytesIO()
-        np.savez(buffer, allow_pickle=False, **_score_entry(score, report))
-        self.store.put(self.score_name(key), buffer.getvalue())
+    def save_score(self, key: str, entry: bytes) -> None:
+        """Store the bytes of :func:`score_entry` under ``key``."""
+        self.store.put(self.score_name(key), entry)
 
     # -- arrays --------------------------------------------------------------------------
     def load_array(self, key: str, feature_shape: tuple[int, ...]) -> np.ndarray | None:
@@ -152,32 +152,52 @@ class PieceCache:
         if data is None:
             return None
         try:
-            array = np.load(io.BytesIO(data), allow_pickle=False)
-            if not isinstance(array, np.ndarray) or array.shape[1:] != feature_shape:
-                raise ValueError(f"shape {getattr(array, 'shape', None)}, expected (N, "
-                                 f"{', '.join(map(str, feature_shape))})")
-            return array
+            return array_from_entry(data, feature_shape)
         except _DAMAGE as exc:
             self._discard(name, exc)
             return None
 
-    def save_array(self, key: str, array: np.ndarray) -> None:
-        buffer = io.BytesIO()
-        np.save(buffer, array, allow_pickle=False)
-        self.store.put(self.array_name(key), buffer.getvalue())
+    def save_array(self, key: str, entry: bytes) -> None:
+        """Store the bytes of :func:`array_entry` under ``key``."""
+        self.store.put(self.array_name(key), entry)
 
     def _discard(self, name: str, exc: BaseException) -> None:
         log.warning("damaged cache entry %s in %s (%s); rebuilding it", name, self.folder, exc)
         self.store.discard(name)
 
 
-# -- score <-> cache entry -------------------------------------------------------------------
-_SCORE_MEMBERS = ("notes", "tempo_ticks", "tempo_qpm", "time_signatures", "header")
+# -- scores and arrays <-> entries ------------------------------------------------------------
+def array_entry(array: np.ndarray) -> bytes:
+    """An encoded array as entry bytes (0/1 arrays are stored as bits)."""
+    return pack_entry({"array": array})
 
 
-def _score_entry(score: Score, report: MeterFilterReport) -> dict[str, np.ndarray]:
-    """A score and its metre report as plain arrays (tempo maps can be very long)."""
-    header = {
+def array_from_entry(data: bytes, feature_shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Inverse of :func:`array_entry`; the shape after axis 0 is checked when given.
+
+    Raises:
+        EntryError: damaged bytes or an array of the wrong shape.
+    """
+    arrays, _ = unpack_entry(data)
+    array = arrays.get("array")
+    if array is None or array.ndim < 1:
+        raise EntryError("no array in the entry")
+    if feature_shape is not None and array.shape[1:] != feature_shape:
+        raise EntryError(f"shape {array.shape}, expected (N, {', '.join(map(str, feature_shape))})")
+    return array
+
+
+def _narrow(column: np.ndarray) -> np.ndarray:
+    """``column`` as int32 when its values fit (note times nearly always do), to halve it."""
+    info = np.iinfo(np.int32)
+    if len(column) == 0 or (info.min <= int(column.min()) and int(column.max()) <= info.max):
+        return column.astype(np.int32)
+    return column
+
+
+def score_entry(score: Score, report: MeterFilterReport) -> bytes:
+    """A score and its metre report as entry bytes (tempo maps can be very long)."""
+    meta = {
         "name": score.name,
         "ticks_per_quarter": score.ticks_per_quarter,
         "markers": [[m.tick, m.text] for m in score.markers],
@@ -191,30 +211,40 @@ def _score_entry(score: Score, report: MeterFilterReport) -> dict[str, np.ndarra
     }
     signatures = [[s.tick, s.numerator, s.denominator] for s in score.time_signatures]
     tempos = as_tempo_map(score.tempos)
-    return {
-        "notes": score.notes,
+    notes = score.notes
+    arrays = {
+        "start": _narrow(notes["start"]),
+        "duration": _narrow(notes["duration"]),
+        "pitch": notes["pitch"],
+        "velocity": notes["velocity"],
         "tempo_ticks": tempos.ticks,
         "tempo_qpm": tempos.qpm,
         "time_signatures": np.array(signatures, dtype=np.int64).reshape(-1, 3),
-        "header": np.array(json.dumps(header)),
     }
+    return pack_entry(arrays, meta)
 
 
-def _score_from_entry(members: dict[str, np.ndarray]) -> tuple[Score, MeterFilterReport]:
-    """Inverse of :func:`_score_entry`; raises ``ValueError``/``KeyError`` on bad content."""
-    notes = members["notes"]
-    if notes.dtype != NOTE_DTYPE or notes.ndim != 1:
-        raise ValueError(f"notes have dtype {notes.dtype} and {notes.ndim} dimensions")
-    header = json.loads(str(members["header"][()]))
+def score_from_entry(data: bytes) -> tuple[Score, MeterFilterReport]:
+    """Inverse of :func:`score_entry`.
+
+    Raises:
+        EntryError, KeyError, ValueError, TypeError: damaged or inconsistent content.
+    """
+    arrays, header = unpack_entry(data)
+    columns = [arrays[name] for name in ("start", "duration", "pitch", "velocity")]
+    if len({c.shape for c in columns}) != 1 or columns[0].ndim != 1:
+        raise EntryError(f"note columns of shapes {[c.shape for c in columns]}")
+    notes = np.empty(len(columns[0]), dtype=NOTE_DTYPE)
+    for name, column in zip(("start", "duration", "pitch", "velocity"), columns, strict=True):
+        notes[name] = column
     report = header["report"]
-    tempos = TempoMap(members["tempo_ticks"], members["tempo_qpm"])
     score = Score(
         notes=notes,
         ticks_per_quarter=int(header["ticks_per_quarter"]),
-        tempos=tempos,
+        tempos=TempoMap(arrays["tempo_ticks"], arrays["tempo_qpm"]),
         time_signatures=tuple(
             TimeSignature(tick, num, den)
-            for tick, num, den in members["time_signatures"].reshape(-1, 3).tolist()
+            for tick, num, den in arrays["time_signatures"].reshape(-1, 3).tolist()
         ),
         markers=tuple(Marker(int(tick), str(text)) for tick, text in header["markers"]),
         name=str(header["name"]),

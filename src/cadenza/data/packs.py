@@ -94,6 +94,10 @@ class PackStore:
             self.index().pop(name, None)
             return None
 
+    def is_empty(self) -> bool:
+        """No entry at all, on disk or pending."""
+        return not self._pending and not self.index()
+
     def discard(self, name: str) -> None:
         """Forget a damaged entry (its bytes stay in the pack until the next compaction)."""
         self._pending.pop(name, None)

@@ -19,7 +19,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,17 +28,24 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cadenza.data.benchmark import is_benchmark_file, load_benchmark
-from cadenza.data.cache import CacheStats, PieceCache
+from cadenza.data.cache import (
+    CacheStats,
+    PieceCache,
+    array_entry,
+    array_from_entry,
+    score_entry,
+    score_from_entry,
+)
 from cadenza.data.composers import ComposerIndex
 from cadenza.data.corpus import Corpus, CorpusConfig, Piece
 from cadenza.data.split import TRAIN, assign_split
+from cadenza.data.workshare import WorkShare
 from cadenza.errors import CadenzaError, ConfigError, DataError, MidiError
 from cadenza.midi import (
     ReadOptions,
     ReadSummary,
     find_midi_files,
-    parse_midi_bytes,
-    prepare_score,
+    load_piece_bytes,
     read_file_bytes,
 )
 from cadenza.representations.base import Representation
@@ -77,6 +83,39 @@ class _Result:
     pending: bool = False  # a cache-only lookup found work to do
     new_score_key: str | None = None  # the score was built here: cache it under this key
     new_array_key: str | None = None  # likewise for the encoded array
+    # Entry bytes of the score and array (cadenza.data.entries), made at most once: for the
+    # cache, and as the compact form in which results travel between processes.
+    score_bytes: bytes | None = None
+    array_bytes: bytes | None = None
+
+    def score_entry(self) -> bytes:
+        if self.score_bytes is None:
+            assert self.score is not None and self.report is not None
+            self.score_bytes = score_entry(self.score, self.report)
+        return self.score_bytes
+
+    def array_entry(self) -> bytes:
+        if self.array_bytes is None:
+            assert self.array is not None
+            self.array_bytes = array_entry(self.array)
+        return self.array_bytes
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the score and array as entry bytes: binary arrays travel as bits, 8x
+        smaller, and the main process stores the same bytes in the cache."""
+        state = self.__dict__.copy()
+        if self.score is not None and self.report is not None:
+            state["score_bytes"], state["score"] = self.score_entry(), None
+        if self.array is not None:
+            state["array_bytes"], state["array"] = self.array_entry(), None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.score is None and self.score_bytes is not None:
+            self.score, _ = score_from_entry(self.score_bytes)
+        if self.array is None and self.array_bytes is not None:
+            self.array = array_from_entry(self.array_bytes)
 
 
 _STATE: _WorkerState | None = None
@@ -120,9 +159,7 @@ def _read_job(key: str, path: str, cache_only: bool = False) -> _Result:
         return _Result(key, pending=True)
     else:
         try:
-            result.score, result.report = prepare_score(
-                parse_midi_bytes(data, path), state.options, path
-            )
+            result.score, result.report = load_piece_bytes(data, state.options, path)
         except MidiError as err:
             result.error = (err.path, err.reason, err.detail)
             return result
@@ -187,10 +224,11 @@ class _CacheWriter:
         if cache is None:
             return
         if result.new_score_key is not None:
-            _save(cache.save_score, result.new_score_key, result.score, result.report)
+            _save(cache.save_score, result.new_score_key, result.score_entry())
         if result.new_array_key is not None:
-            _save(cache.save_array, result.new_array_key, result.array)
+            _save(cache.save_array, result.new_array_key, result.array_entry())
         result.new_score_key = result.new_array_key = None
+        result.score_bytes = result.array_bytes = None  # the store holds them now
 
     def __enter__(self) -> _CacheWriter:
         return self
@@ -233,28 +271,30 @@ def _run(
     """Run ``job(*a)`` for each ``a`` in ``args`` and return the results in order.
 
     With one worker everything runs in this process. Otherwise cache hits are collected here
-    first (``job(*a, cache_only=True)``) and only the pieces needing work go to the pool, so
-    a warm cache costs no inter-process copies.
+    first (``job(*a, cache_only=True)``) and only the pieces needing work are shared between
+    this process and ``workers - 1`` helper processes, so a warm cache costs no
+    inter-process copies.
     """
     with _CacheWriter(state.cache) as writer:
         _init_worker(state)
         try:
             if workers <= 1:
                 return _run_here(job, args, show_progress, label, {}, writer)
-            if state.cache is None:
+            if state.cache is None or state.cache.is_empty():  # every lookup would miss
                 results = [_Result("", pending=True) for _ in args]
             else:
                 results = _run_here(job, args, show_progress, "checking cache",
                                     {"cache_only": True})
+            todo = [i for i, result in enumerate(results) if result.pending]
+            if todo:
+                _run_shared(job, args, todo, results, (state, workers, show_progress, label),
+                            writer)
+            return results
         finally:
             _init_worker(None)
-        todo = [i for i, result in enumerate(results) if result.pending]
-        if todo:
-            _run_pool(job, args, todo, results, (state, workers, show_progress, label), writer)
-        return results
 
 
-def _run_pool(
+def _run_shared(
     job: Callable[..., _Result],
     args: Sequence[tuple[Any, ...]],
     todo: list[int],
@@ -262,32 +302,21 @@ def _run_pool(
     settings: tuple[_WorkerState, int, bool, str],
     writer: _CacheWriter,
 ) -> None:
-    """Fill ``results[i]`` for each ``i`` in ``todo`` from worker processes.
-
-    Small chunks of files per task: one round trip per chunk instead of per file, yet
-    enough chunks to keep every worker busy and the progress bar moving.
-    """
+    """Fill ``results[i]`` for each ``i`` in ``todo``, here and in ``workers - 1`` helper
+    processes (:class:`cadenza.data.workshare.WorkShare`), in chunks of up to 16 files."""
     state, workers, show_progress, label = settings
     size = max(1, min(16, len(todo) // (4 * workers)))
-    chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
-    with ProcessPoolExecutor(
-        min(workers, len(chunks)), initializer=_init_worker, initargs=(state,)
-    ) as pool:
-        # Submit before the progress bar starts its thread: workers are forked here.
-        futures = {pool.submit(_run_chunk, job, [args[i] for i in chunk]): chunk
-                   for chunk in chunks}
-        with _make_progress(show_progress) as progress:
-            task = progress.add_task(label, total=len(args), completed=len(args) - len(todo))
-            for future in as_completed(futures):
-                for i, result in zip(futures[future], future.result(), strict=True):
-                    results[i] = result
-                    writer.add(result)
-                progress.advance(task, len(futures[future]))
+    share = WorkShare(job, [args[i] for i in todo], workers - 1, _init_worker, (state,), size)
+    # The helpers fork on entering the share, before the progress bar starts its thread.
+    with share, _make_progress(show_progress) as progress:
+        task = progress.add_task(label, total=len(args), completed=len(args) - len(todo))
 
+        def done(i: int, result: _Result) -> None:
+            results[todo[i]] = result
+            writer.add(result)
+            progress.advance(task)
 
-def _run_chunk(job: Callable[..., _Result], chunk: list[tuple[Any, ...]]) -> list[_Result]:
-    """``job(*a)`` for each ``a`` of one chunk, in a worker process."""
-    return [job(*a) for a in chunk]
+        share.run(done)
 
 
 def _run_here(
