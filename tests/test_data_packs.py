@@ -47,3 +47,29 @@ def test_pending_limits_flush_and_pickling_drops_open_files(tmp_path: Path) -> N
     assert store.get("a") == b"1"  # opens the pack
     clone = pickle.loads(pickle.dumps(store))
     assert clone.get("b") == b"2"
+
+
+def test_entries_are_written_as_they_come_and_appear_whole(tmp_path: Path) -> None:
+    store = PackStore(tmp_path)
+    store.put("a", b"1" * 1000)
+    store.put("b", b"2")
+    (tmp,) = tmp_path.glob(".*.tmp")  # written already, not yet a pack
+    assert tmp.stat().st_size > 1000 and not list(tmp_path.glob("*.zip"))
+    assert PackStore(tmp_path).get("a") is None  # other readers see nothing yet
+    store.put("b", b"changed")  # the pack in progress no longer matches: rewritten
+    store.discard("a")
+    store.flush()
+    assert not list(tmp_path.glob(".*.tmp"))
+    reopened = PackStore(tmp_path)
+    assert (reopened.get("a"), reopened.get("b")) == (None, b"changed")
+
+
+def test_a_stale_temporary_pack_is_deleted(tmp_path: Path) -> None:
+    import os
+
+    stale, fresh = tmp_path / ".old-write.tmp", tmp_path / ".running-write.tmp"
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(stale, (0, 0))
+    assert PackStore(tmp_path).get("anything") is None
+    assert not stale.exists() and fresh.exists()

@@ -4,20 +4,23 @@ Creating a file can cost a millisecond on a busy virtual machine (measured on th
 development machine while training jobs ran), as much as reading and quantising a MIDI
 piece, so a cache with one file per entry could spend most of a cold corpus build creating
 files; fewer, larger files also keep the cache folder small and quick to list. A
-:class:`PackStore` keeps entries in memory until :meth:`PackStore.flush` (or until enough
-have gathered) and then writes them as one uncompressed ZIP file
-(``packs/<time>-<random>.zip``), atomically. Reading opens each pack once per process and
-reads members by name; ZIP's CRC-32 per member catches damaged bytes.
+:class:`PackStore` writes each new entry at once into a temporary uncompressed ZIP file,
+so that the writing overlaps whatever else the process does, and keeps it in memory too;
+:meth:`PackStore.flush` (or enough gathered entries) finishes the file and renames it into
+place (``packs/<time>-<random>.zip``), so a pack appears whole or not at all. Reading
+opens each pack once per process and reads members by name; ZIP's CRC-32 per member catches
+damaged bytes.
 
 * the newest pack wins when two hold the same name;
 * a damaged pack (unreadable directory) is logged and deleted; a damaged member is dropped
   from the index (:meth:`PackStore.discard`) and left for the next compaction;
 * when more than ``max_packs`` packs exist, a flush merges them into one, keeping only the
   live entries (so repeated builds do not pile up files or dead bytes);
-* the store works after ``fork`` (open files are per process) and pickles without them.
+* the store works after ``fork`` (open files are per process) and pickles without them;
+  fork only while nothing is pending (flush first), so that no half-written pack is shared.
 
-Only plain bytes are stored; :mod:`cadenza.data.cache` puts NumPy ``.npy`` / ``.npz`` data
-in them, read back with ``allow_pickle=False``.
+Only plain bytes are stored; :mod:`cadenza.data.cache` puts entries of
+:mod:`cadenza.data.entries` in them (arrays and a JSON header, never pickle).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 __all__ = ["PackStore"]
 
 PACK_SUFFIX = ".zip"
+TMP_SUFFIX = ".tmp"
+STALE_TMP_SECONDS = 24 * 3600  # a pack still being written after a day was abandoned
 
 
 class PackStore:
@@ -59,11 +64,15 @@ class PackStore:
         self._pending_bytes = 0
         self._open: dict[Path, zipfile.ZipFile] = {}
         self._pid = os.getpid()
+        self._stream: _NewPack | None = None  # the pack the pending entries are written to
+        self._stream_stale = False  # it no longer matches them: rewrite them at the flush
 
     # -- pickling and fork: open files never travel ------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_open"] = {}
+        state["_stream"] = None
+        state["_stream_stale"] = bool(self._pending)
         return state
 
     def _zip(self, path: Path) -> zipfile.ZipFile:
@@ -100,7 +109,8 @@ class PackStore:
 
     def discard(self, name: str) -> None:
         """Forget a damaged entry (its bytes stay in the pack until the next compaction)."""
-        self._pending.pop(name, None)
+        if self._pending.pop(name, None) is not None:
+            self._stream_stale = True
         self.index().pop(name, None)
 
     def index(self) -> dict[str, Path]:
@@ -119,31 +129,61 @@ class PackStore:
         return self._index
 
     def _packs(self) -> list[Path]:
-        """Packs, oldest first (names start with the creation time)."""
+        """Packs, oldest first (names start with the creation time). Temporary files left
+        by a process killed while writing are deleted once they are a day old."""
         if not self.folder.is_dir():
             return []
-        return sorted(p for p in self.folder.iterdir() if p.suffix == PACK_SUFFIX)
+        packs = []
+        for path in self.folder.iterdir():
+            if path.suffix == PACK_SUFFIX:
+                packs.append(path)
+            elif path.suffix == TMP_SUFFIX and path.name.startswith("."):
+                with contextlib.suppress(OSError):
+                    if time.time() - path.stat().st_mtime > STALE_TMP_SECONDS:
+                        path.unlink()
+        return sorted(packs)
 
     # -- writing -------------------------------------------------------------------------------
     def put(self, name: str, data: bytes) -> None:
-        """Store ``data`` under ``name`` (written to disk by the next :meth:`flush`)."""
+        """Store ``data`` under ``name``: written now to the pack in progress, which the next
+        :meth:`flush` puts in place. A write error leaves the entry pending in memory."""
         old = self._pending.get(name)
         self._pending_bytes += len(data) - (len(old) if old is not None else 0)
         self._pending[name] = data
+        if old is None:
+            self._write_through(name, data)
+        elif old != data:
+            self._stream_stale = True
         if (self._pending_bytes >= self.max_pending_bytes
                 or len(self._pending) >= self.max_pending_entries):
             self.flush()
 
+    def _write_through(self, name: str, data: bytes) -> None:
+        if self._stream_stale:
+            return
+        try:
+            if self._stream is None:
+                self._stream = _NewPack(self.folder)
+            self._stream.add(name, data)
+        except OSError:  # the flush writes everything again, or reports the error
+            self._stream_stale = True
+
     def flush(self) -> Path | None:
-        """Write the pending entries as one new pack; returns it (``None`` if none pending).
+        """Put the pending entries in place as one new pack; returns it (``None`` if none).
 
         Raises:
             OSError: the pack cannot be written (the entries stay pending).
         """
         if not self._pending:
+            self._drop_stream()
             return None
         index = self.index()
-        path, _ = self._write_pack(self._pending.items())
+        if self._stream is not None and not self._stream_stale:
+            path = self._stream.finish()
+            self._stream = None
+        else:
+            self._drop_stream()
+            path, _ = self._write_pack(self._pending.items())
         for name in self._pending:
             index[name] = path
         self._pending.clear()
@@ -152,29 +192,28 @@ class PackStore:
             self._compact()
         return path
 
+    def _drop_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.abandon()
+            self._stream = None
+        self._stream_stale = False
+
     def _write_pack(self, entries: Iterable[tuple[str, bytes]]) -> tuple[Path, list[str]]:
         """Write ``entries`` as a new pack, atomically; returns it and the names written.
 
-        Entries are consumed one at a time and streamed to a temporary file in the folder
-        (renamed into place at the end), so merging large packs never holds them all in
-        memory.
+        Entries are consumed one at a time and streamed to the file, so merging large packs
+        never holds them all in memory.
         """
-        self.folder.mkdir(parents=True, exist_ok=True)
-        stem = f"{time.time_ns():020d}-{secrets.token_hex(4)}"
-        path = self.folder / f"{stem}{PACK_SUFFIX}"
-        tmp = self.folder / f".{stem}.tmp"
+        pack = _NewPack(self.folder)
         names: list[str] = []
         try:
-            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as pack:
-                for name, data in entries:
-                    pack.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
-                    names.append(name)
-            os.replace(tmp, path)
+            for name, data in entries:
+                pack.add(name, data)
+                names.append(name)
+            return pack.finish(), names
         except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+            pack.abandon()
             raise
-        return path, names
 
     def _compact(self) -> None:
         """Merge every pack into one holding only the live entries (streamed)."""
@@ -201,3 +240,34 @@ class PackStore:
             handle.close()
         with contextlib.suppress(OSError):
             path.unlink()
+
+
+class _NewPack:
+    """A pack being written: a temporary file in the folder, renamed into place by
+    :meth:`finish` (or deleted by :meth:`abandon`)."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = f"{time.time_ns():020d}-{secrets.token_hex(4)}"
+        self.path = folder / f"{stem}{PACK_SUFFIX}"
+        self.tmp = folder / f".{stem}{TMP_SUFFIX}"
+        self.zip = zipfile.ZipFile(self.tmp, "w", zipfile.ZIP_STORED)
+
+    def add(self, name: str, data: bytes) -> None:
+        self.zip.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+
+    def finish(self) -> Path:
+        """Close the file and move it into place; on failure it is deleted and re-raised."""
+        try:
+            self.zip.close()
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.abandon()
+            raise
+        return self.path
+
+    def abandon(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.zip.close()
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
