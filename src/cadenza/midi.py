@@ -231,10 +231,13 @@ class ReadSummary:
     min_pitch: int = 127
     max_pitch: int = 0
 
-    def add_piece(self, score: Score, report: MeterFilterReport) -> None:
+    def add_piece(
+        self, score: Score, report: MeterFilterReport, seconds: float | None = None
+    ) -> None:
+        """Count one piece; ``seconds`` is its duration when already known."""
         self.files_read += 1
         self.notes += score.num_notes
-        self.seconds += score.seconds()
+        self.seconds += score.seconds() if seconds is None else seconds
         for sig in score.time_signatures or (TimeSignature(0, 4, 4),):
             self.time_signatures[sig.label] += 1
         for label in report.dropped_signatures:

@@ -79,6 +79,7 @@ class _Result:
     report: MeterFilterReport | None = None
     array: np.ndarray | None = None
     error: tuple[str, str, str] | None = None  # (path, reason, detail): MidiError's fields
+    seconds: float | None = None  # the score's duration, worked out where the score was read
     stats: CacheStats = field(default_factory=CacheStats)
     pending: bool = False  # a cache-only lookup found work to do
     new_score_key: str | None = None  # the score was built here: cache it under this key
@@ -166,6 +167,7 @@ def _read_job(key: str, path: str, cache_only: bool = False) -> _Result:
         if state.cache is not None:
             result.stats.score_misses += 1
             result.new_score_key = score_key
+    result.seconds = result.score.seconds()
     if state.representation is not None:
         _encode_into(result, path, cache_only)
     return result
@@ -307,6 +309,8 @@ def _run_shared(
     state, workers, show_progress, label = settings
     size = max(1, min(16, len(todo) // (4 * workers)))
     share = WorkShare(job, [args[i] for i in todo], workers - 1, _init_worker, (state,), size)
+    if state.cache is not None:
+        state.cache.flush()  # no half-written pack may be shared with the helpers
     # The helpers fork on entering the share, before the progress bar starts its thread.
     with share, _make_progress(show_progress) as progress:
         task = progress.add_task(label, total=len(args), completed=len(args) - len(todo))
@@ -464,7 +468,7 @@ def _fit_and_encode(
                    workers, show, "encoding")
     stats.add(_sum_stats(encoded))
     for read, done in zip(results, encoded, strict=True):
-        done.report = read.report
+        done.report, done.seconds = read.report, read.seconds
     return _drop_failures(encoded, summary)
 
 
@@ -530,7 +534,7 @@ def _drop_duplicates(results: list[_Result], summary: ReadSummary) -> list[_Resu
 def _piece(result: _Result, split: str, composer: str | None, summary: ReadSummary) -> Piece:
     assert result.score is not None and result.report is not None and result.array is not None
     score = result.score.copy_with(composer=composer)
-    summary.add_piece(score, result.report)
+    summary.add_piece(score, result.report, result.seconds)
     return Piece(result.key, result.content_hash, composer, split, score, result.array)
 
 

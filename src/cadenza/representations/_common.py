@@ -42,6 +42,10 @@ def notes_in_range(notes: np.ndarray, low: int, high: int) -> np.ndarray:
     (a quantised score has none: quantisation makes every note at least one step long).
     """
     pitch = notes["pitch"]
+    if len(notes) == 0 or (
+        int(pitch.min()) >= low and int(pitch.max()) <= high and int(notes["duration"].min()) > 0
+    ):
+        return notes  # the usual case: nothing to drop, no copy
     return notes[(pitch >= low) & (pitch <= high) & (notes["duration"] > 0)]
 
 
@@ -64,12 +68,16 @@ def spans_to_flat_indices(
 
     Used to paint notes into a C-ordered (time, ...) array without a loop over notes.
     """
-    duration = np.maximum(duration.astype(np.int64), 0)
+    duration = np.maximum(duration, 0)
     total = int(duration.sum())
-    first = start.astype(np.int64) * row_stride + offset.astype(np.int64)
+    last_cell = (int(start.max()) + int(duration.max()) + 1) * row_stride if len(start) else 0
+    # int32 halves the memory traffic; every index of a real piece fits.
+    index = np.int32 if max(last_cell, total) < np.iinfo(np.int32).max else np.int64
+    duration = duration.astype(index)
+    first = start.astype(index) * row_stride + offset.astype(index)
     # Position of each cell within its note: 0, 1, ..., duration - 1.
-    note_begin = np.cumsum(duration) - duration
-    within = np.arange(total, dtype=np.int64) - np.repeat(note_begin, duration)
+    note_begin = np.cumsum(duration, dtype=index) - duration
+    within = np.arange(total, dtype=index) - np.repeat(note_begin, duration)
     return np.repeat(first, duration) + within * row_stride
 
 
