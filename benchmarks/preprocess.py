@@ -7,22 +7,29 @@ per 16th note:
   from a cold cache in a temporary folder (so the time includes hashing, validation,
   quantisation, encoding and writing the cache), with 2 workers and with 1; then again
   with the warm cache; and with the cache off (reading and encoding only); each the median
-  of ``--repeat`` runs;
+  of ``--repeat`` runs. Every cadenza build runs in a process of its own, as
+  ``cadenza preprocess`` does, timed from the call to the return of ``build_corpus``
+  (imports excluded): builds in one long-lived process are not independent (each inherits
+  the memory left by the ones before, which its forked helpers then copy on write), and
+  ``--same-process`` measures that case too;
 * pretty_midi: ``PrettyMIDI(path)``, a 16th-note grid from the tempo-aware beat times
   (``get_beats``, each beat cut in four), ``get_piano_roll(times=grid)``, binarised;
 * music21 (a subset: it is slow): ``converter.parse``, then every note and chord of the
   flattened score set on a 16th-note grid from its offset and quarter length.
 
-Usage: ``python benchmarks/preprocess.py [DATA_DIR] [--music21-files N] [--repeat N]``; DATA_DIR
-defaults to ``../shared/data/piano-midi.de`` beside the project.
+Usage: ``python benchmarks/preprocess.py [DATA_DIR] [--music21-files N] [--repeat N]
+[--same-process]``; DATA_DIR defaults to ``../shared/data/piano-midi.de`` beside the project.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
+import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -63,8 +70,8 @@ class Timing:
 
 
 # -- the pipelines ---------------------------------------------------------------------------
-def run_cadenza(data: Path, workers: int, cache: Path | None) -> Timing:
-    """One build; ``cache=None`` turns the cache off (reading and encoding only)."""
+def build_once(data: Path, workers: int, cache: Path | None) -> Timing:
+    """One build in this process; ``cache=None`` turns the cache off."""
     start = time.perf_counter()
     corpus = build_corpus(data, PianoRoll(), CorpusConfig(meters=None), workers=workers,
                           cache_dir=cache, use_cache=cache is not None, progress=False)
@@ -74,6 +81,19 @@ def run_cadenza(data: Path, workers: int, cache: Path | None) -> Timing:
     note = f"{len(corpus)} read, {sum(corpus.summary.skipped.values())} skipped, {steps:,} steps"
     return Timing(f"cadenza, {workers} worker{'s' * (workers > 1)}, {state} cache",
                   corpus.summary.files_found, seconds, note)
+
+
+def run_cadenza(data: Path, workers: int, cache: Path | None, same_process: bool) -> Timing:
+    """One build, in a fresh Python process unless ``same_process``."""
+    if same_process:
+        return build_once(data, workers, cache)
+    command = [sys.executable, __file__, str(data), "--one-build", str(workers)]
+    if cache is not None:
+        command += ["--cache", str(cache)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark build failed: {done.stderr.strip()[-2000:]}")
+    return Timing(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def median_run(runs: list[Timing]) -> Timing:
@@ -145,10 +165,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs of each cadenza variant; the median is shown (default 3)")
     parser.add_argument("--pretty-midi-files", type=int, default=0,
                         help="files given to pretty_midi (default 0 = all)")
+    parser.add_argument("--same-process", action="store_true",
+                        help="run every cadenza build in this process, one after another")
+    parser.add_argument("--one-build", type=int, metavar="WORKERS", help=argparse.SUPPRESS)
+    parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         console.print(f"[red]no data folder at {args.data}[/]")
         return 2
+    if args.one_build is not None:  # a child process measuring one build
+        print(json.dumps(dataclasses.asdict(build_once(args.data, args.one_build, args.cache))))
+        return 0
     files = find_midi_files(args.data)
     console.print(f"{len(files)} MIDI files under {args.data}")
 
@@ -156,10 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[Timing]] = {"two": [], "one": [], "warm": [], "none": []}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):  # a fresh cache folder for every cold run
-            runs["two"].append(run_cadenza(args.data, 2, Path(tmp) / f"two-{i}"))
-            runs["one"].append(run_cadenza(args.data, 1, Path(tmp) / f"one-{i}"))
-            runs["warm"].append(run_cadenza(args.data, 2, Path(tmp) / f"two-{i}"))
-            runs["none"].append(run_cadenza(args.data, 1, None))
+            same = args.same_process
+            runs["two"].append(run_cadenza(args.data, 2, Path(tmp) / f"two-{i}", same))
+            runs["one"].append(run_cadenza(args.data, 1, Path(tmp) / f"one-{i}", same))
+            runs["warm"].append(run_cadenza(args.data, 2, Path(tmp) / f"two-{i}", same))
+            runs["none"].append(run_cadenza(args.data, 1, None, same))
     two, one, warm, none = (median_run(runs[k]) for k in ("two", "one", "warm", "none"))
     timings += [two, one, warm, none]
     pm_files = files[: args.pretty_midi_files] if args.pretty_midi_files else files
@@ -178,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"{ratio:.2f}x", t.note)
     console.print(table)
     ratio = two.files_per_second / pretty.files_per_second
+    where = "all in this process" if args.same_process else "each in a fresh process"
     console.print(
+        f"cadenza builds: {where}; "
         f"machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}; "
         f"{dt.datetime.now().astimezone().isoformat(timespec='seconds')}"
     )

@@ -77,15 +77,19 @@ def test_generate_speed_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]
             assert r["music_seconds"] >= 0 and r["piece_seconds_per_element"] > 0
 
 
+@pytest.mark.parametrize("where", ["each in a fresh process", "all in this process"])
 def test_preprocess_benchmark_runs_on_a_small_folder(
-    tmp_path: Path, tiny_score: Score, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, tiny_score: Score, capsys: pytest.CaptureFixture[str], where: str
 ) -> None:
     import preprocess
 
     for i in range(3):
         write_midi(tiny_score.transpose(i), tmp_path / "midi" / f"piece{i}.mid")
-    assert preprocess.main([str(tmp_path / "midi"), "--music21-files", "0", "--repeat", "2"]) == 0
+    options = ["--same-process"] if where.startswith("all") else []
+    argv = [str(tmp_path / "midi"), "--music21-files", "0", "--repeat", "2", *options]
+    assert preprocess.main(argv) == 0
     printed = capsys.readouterr().out
+    assert f"cadenza builds: {where}" in printed
     for row in ("2 workers, cold cache", "1 worker, cold cache", "2 workers, warm cache",
                 "1 worker, no cache", "pretty_midi"):
         assert row in printed
