@@ -162,6 +162,9 @@ def test_single_file_and_missing_or_empty_sources(tmp_path: Path, tiny_score: Sc
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no usable piece"):
         build(tmp_path / "empty", use_cache=False)
+    for rep in (PianoRoll(), NoteTokens()):  # fitted from scratch: still the same reason
+        with pytest.raises(DataError, match="no usable piece among 0"):
+            build_corpus(tmp_path / "empty", rep, use_cache=False, fit=True, progress=False)
 
 
 def test_bad_files_are_skipped_logged_once_and_counted(
@@ -465,7 +468,7 @@ def test_composer_from_piano_midi_metadata(piano_midi_dir: Path) -> None:
 
 
 def test_duplicate_files_are_skipped_so_splits_cannot_leak(
-    tmp_path: Path, tiny_score: Score
+    tmp_path: Path, tiny_score: Score, caplog: pytest.LogCaptureFixture
 ) -> None:
     root = tmp_path / "midi"
     write_corpus(root, tiny_score)
@@ -473,10 +476,16 @@ def test_duplicate_files_are_skipped_so_splits_cannot_leak(
     copy.parent.mkdir()
     copy.write_bytes((root / "Bach" / "prelude.mid").read_bytes())
     for workers in (1, 2):
-        corpus = build(root, workers=workers, cache_dir=tmp_path / "cache")
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="cadenza.data.pipeline"):
+            corpus = build(root, workers=workers, cache_dir=tmp_path / "cache")
         assert len(corpus) == len(LAYOUT)
         assert dict(corpus.summary.skipped) == {"duplicate": 1}
         assert corpus.summary.skipped_files[0][0] == "Copies/prelude again.mid"
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert warnings == ["skipping 1 file whose content an earlier file has "
+                            "(Copies/prelude again.mid)"]  # one summary; each copy at INFO
+        assert any("same content as Bach/prelude.mid" in r.getMessage() for r in caplog.records)
     # A file whose content is cached under another name still gets its own name.
     (root / "Bach" / "prelude.mid").unlink()
     corpus = build(root, cache_dir=tmp_path / "cache")

@@ -399,7 +399,7 @@ def build_corpus(
     stats = _sum_stats(results)
     results = _drop_duplicates(_drop_failures(results, summary), summary)
     splits = {r.key: assign_split(r.key, config.split) for r in results}
-    if fit_first:
+    if fit_first and results:  # with no usable piece, _finish says why
         results = _fit_and_encode(
             results, splits, representation, state, n_workers, show, stats, summary, True
         )
@@ -458,8 +458,8 @@ def _fit_and_encode(
         train = [r.score for r in results if splits[r.key] == TRAIN and r.score is not None]
         if not train:
             raise DataError(
-                f"{representation.name} needs a vocabulary, but no piece fell in the training "
-                f"split ({len(results)} usable pieces); add files or raise the train fraction"
+                f"{representation.name} is fitted on the training split, but none of the "
+                f"{len(results)} usable pieces fell in it; add files or raise the train fraction"
             )
         log.info("fitting %s on %d training pieces", representation.name, len(train))
         representation.fit(train)
@@ -500,12 +500,20 @@ def _drop_failures(results: list[_Result], summary: ReadSummary) -> list[_Result
         if result.error[1] == METRE_SKIP:
             metre.append(Path(result.error[0]).name)
     if metre:
-        shown = ", ".join(metre[:3]) + (f" and {len(metre) - 3} more" if len(metre) > 3 else "")
         log.warning(
-            "skipping %d file%s with no notes in the kept time signatures (%s); "
-            "`--meters all` keeps every metre", len(metre), "s" * (len(metre) > 1), shown,
+            "skipping %s with no notes in the kept time signatures (%s); "
+            "`--meters all` keeps every metre", _files(metre), _some(metre),
         )
     return kept
+
+
+def _files(names: list[str]) -> str:
+    return f"{len(names)} file{'s' * (len(names) > 1)}"
+
+
+def _some(names: list[str]) -> str:
+    """The first three names, and how many more."""
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def _skip(error: tuple[str, str, str], summary: ReadSummary, quiet: bool = False) -> None:
@@ -518,16 +526,22 @@ def _skip(error: tuple[str, str, str], summary: ReadSummary, quiet: bool = False
 def _drop_duplicates(results: list[_Result], summary: ReadSummary) -> list[_Result]:
     """Keep the first file (in path order) of each content; skip and count the others.
 
-    A copy of a piece in another split would leak training data into validation.
+    A copy of a piece in another split would leak training data into validation. Each copy
+    is logged at INFO and one warning sums them up (a folder can hold whole copies of another).
     """
     first: dict[str, str] = {}
     kept = []
+    copies: list[str] = []
     for result in results:
         original = first.setdefault(result.content_hash, result.key)
         if original == result.key:
             kept.append(result)
         else:
-            _skip((result.key, DUPLICATE, f"same content as {original}"), summary)
+            _skip((result.key, DUPLICATE, f"same content as {original}"), summary, quiet=True)
+            copies.append(result.key)
+    if copies:
+        log.warning("skipping %s whose content an earlier file has (%s)", _files(copies),
+                    _some(copies))
     return kept
 
 

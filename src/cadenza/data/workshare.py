@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import signal
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +53,12 @@ def _helper_main(
     initializer: Callable[..., None] | None,
     initargs: tuple[Any, ...],
 ) -> None:
-    """A helper's life: run ``job`` on each range of ``args`` it is sent until told to stop."""
+    """A helper's life: run ``job`` on each range of ``args`` it is sent until told to stop.
+
+    Ctrl-C reaches every process of the terminal; the main process decides what it means
+    (it stops the helpers), so a helper ignores it instead of printing a traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if initializer is not None:
         initializer(*initargs)
     while True:
