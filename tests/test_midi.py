@@ -177,6 +177,16 @@ def test_read_folder_recurses_and_accepts_suffixes_in_any_case(tmp_path: Path) -
     assert sorted(s.name for s in scores) == ["Mixed", "UPPER", "deep", "top"]
 
 
+def test_linked_folders_are_followed_once(tmp_path: Path) -> None:
+    write_scale(tmp_path / "elsewhere" / "x.mid")
+    corpus = tmp_path / "corpus"
+    write_scale(corpus / "own" / "y.mid")
+    (corpus / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (corpus / "own" / "loop").symlink_to(corpus, target_is_directory=True)  # back up the tree
+    found = [p.relative_to(corpus).as_posix() for p in find_midi_files(corpus)]
+    assert found == ["linked/x.mid", "own/y.mid"]
+
+
 def test_unicode_file_names(tmp_path: Path) -> None:
     names = ["Dvořák/Humoreska – č. 7.mid", "日本の歌.mid", "Ünïcödé ♫.MID"]
     for name in names:

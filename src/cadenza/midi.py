@@ -9,6 +9,7 @@ only ever opened for reading; ``write_midi`` writes atomically.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -88,14 +89,33 @@ def is_midi_path(path: Path) -> bool:
 
 
 def find_midi_files(folder: str | Path) -> list[Path]:
-    """All MIDI files under ``folder`` (recursive), sorted by their relative path."""
+    """All MIDI files under ``folder`` (recursive), sorted by their relative path.
+
+    Linked folders are followed, each real folder once, under the first of its paths in
+    sorted order (so a link back up the tree cannot loop, and the listing does not depend on
+    the order the file system lists folders in).
+    """
     root = Path(folder)
     if not root.exists():
         raise MidiError(root, "not-found", "no such file or folder")
     if root.is_file():
         return [root]
-    files = [p for p in root.rglob("*") if p.is_file() and is_midi_path(p)]
-    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+    found: list[tuple[str, Path]] = []
+    seen: set[str] = set()
+    for here, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(here)
+        if real in seen:
+            dirs.clear()
+            continue
+        seen.add(real)
+        dirs.sort()  # a folder reached twice is listed under its first path in sorted order
+        relative = os.path.relpath(here, root)
+        for name in names:
+            path = Path(here, name)
+            if is_midi_path(path) and path.is_file():
+                key = name if relative == "." else f"{relative}/{name}"
+                found.append((key.replace(os.sep, "/"), path))
+    return [path for _, path in sorted(found)]
 
 
 def read_midi(path: str | Path) -> Score:
