@@ -216,6 +216,7 @@ class Trainer:
         self.grad_clip: float | None = clip
         self.clip_mode = mode
         self._owns_group = False  # this trainer opened the process group (torchrun)
+        self._ddp: nn.Module | None = None  # kept alive: see _leave_distributed
 
     # -- public ------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainSummary:
@@ -485,13 +486,19 @@ class Trainer:
             dist.init_process_group(backend="nccl" if self.device.type == "cuda" else "gloo")
             self._owns_group = True
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(LossModule(self.model), device_ids=ids)
+        self._ddp = DistributedDataParallel(LossModule(self.model), device_ids=ids)
+        return self._ddp
 
     def _leave_distributed(self) -> None:
         """Wait for every rank, then close the process group this trainer opened.
 
         Without it a rank could exit while another still used the group, and the
         communication library's threads, torn down at interpreter exit, abort the process.
+        The trainer keeps its ``DistributedDataParallel`` wrapper (which holds the group):
+        freed as ``fit`` returns, it ran the gloo group's destructor while a gloo thread was
+        still releasing the barrier's tensors, which needs the GIL that the destructor holds,
+        and the rank hung for good (seen on the 2-core machine). Freed later, with the
+        threads idle, it is harmless.
         """
         if not self._owns_group:
             return

@@ -89,7 +89,8 @@ def preprocess_command(
     meters: Annotated[str, typer.Option(
         "--meters", help="Time signatures to keep, e.g. '4/4,2/4', or 'all'.")] = "4/4",
     workers: Annotated[int | None, typer.Option(
-        "--workers", "-j", min=1, help="Worker processes (default: CPU count).")] = None,
+        "--workers", "-j", min=1,
+        help="Processes working, this one included (default: CPU count).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(
         "--cache-dir", help="Cache folder (default: $CADENZA_CACHE_DIR or ~/.cache/cadenza).")
     ] = None,

@@ -2,14 +2,16 @@
 
 :func:`build_corpus` runs in up to three passes:
 
-1. read every MIDI file (content hash, validation, metre filter, quantisation), in worker
-   processes; a representation without a vocabulary also encodes in this pass;
+1. read every MIDI file (content hash, validation, metre filter, quantisation); a
+   representation without a vocabulary also encodes in this pass;
 2. fit the representation's vocabulary on the *training* split, when it needs one;
-3. encode every piece with the fitted representation, in worker processes.
+3. encode every piece with the fitted representation.
 
-Scores and arrays are cached (see :mod:`cadenza.data.cache`). Bad files, and files whose
-content an earlier file already has, are skipped, logged once each and counted by reason;
-input files are only ever read.
+Passes 1 and 3 share their files between this process and ``workers - 1`` helper processes
+(:mod:`cadenza.data.workshare`); results come back as cache entry bytes
+(:mod:`cadenza.data.entries`). Scores and arrays are cached (see :mod:`cadenza.data.cache`).
+Bad files, and files whose content an earlier file already has, are skipped, logged and
+counted by reason; input files are only ever read.
 """
 
 from __future__ import annotations
@@ -364,7 +366,8 @@ def build_corpus(
         representation: encodes the pieces; fitted on the training split first as ``fit``
             says (so it is modified in place).
         config: metres, split fractions, augmentation range (defaults: 4/4, 0.8/0.1/0.1).
-        workers: worker processes (default ``os.cpu_count()``; 1 runs in this process).
+        workers: processes working (default ``os.cpu_count()``): this one and
+            ``workers - 1`` helpers; 1 runs everything in this process.
         cache_dir: cache folder (default ``$CADENZA_CACHE_DIR`` or ``~/.cache/cadenza``).
         use_cache: read and write the cache.
         progress: show a progress bar (default: when stderr is a terminal).
