@@ -6,10 +6,10 @@ moves every result through a pipe read by a background thread; on a 2-core machi
 thread has to win the GIL back for every 64 KiB, so helpers sat blocked in ``send`` for
 tens of milliseconds and two workers were slower than one. :class:`WorkShare` instead:
 
-* forks ``helpers`` processes that inherit the job list, and sends each of them the index
-  ranges of chunks to run over its own pipe, one queued behind the running one so that it
-  never waits for the next (only small messages go to a helper, so neither side can block
-  the other while a large result is on its way back);
+* starts ``helpers`` processes (forked, on Linux) that get the job list once, and sends
+  each of them the index ranges of chunks to run over its own pipe, one queued behind the
+  running one so that it never waits for the next (only small messages go to a helper, so
+  neither side can block the other while a large result is on its way back);
 * runs jobs in this process too, one at a time from the far end of the list, and between
   two jobs reads whatever results the helpers have finished, in this thread;
 * finishes the chunks of a helper that dies in this process (with a warning), and re-raises
