@@ -5,6 +5,8 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import pytest
+
 from cadenza.data.packs import PackStore
 
 
@@ -73,3 +75,26 @@ def test_a_stale_temporary_pack_is_deleted(tmp_path: Path) -> None:
     os.utime(stale, (0, 0))
     assert PackStore(tmp_path).get("anything") is None
     assert not stale.exists() and fresh.exists()
+
+
+def test_a_failed_flush_keeps_the_entries_for_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    store = PackStore(tmp_path)
+    store.put("a", b"1")
+    real_replace = os.replace
+
+    def no_room(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", no_room)
+    with pytest.raises(OSError, match="No space"):
+        store.flush()
+    monkeypatch.setattr(os, "replace", real_replace)
+    store.put("b", b"2")  # after the failure, not a fresh pack holding "b" alone
+    assert store.flush() is not None
+    reopened = PackStore(tmp_path)
+    assert (reopened.get("a"), reopened.get("b")) == (b"1", b"2")
+    assert not list(tmp_path.glob(".*.tmp"))

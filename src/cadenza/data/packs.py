@@ -179,8 +179,12 @@ class PackStore:
             return None
         index = self.index()
         if self._stream is not None and not self._stream_stale:
-            path = self._stream.finish()
-            self._stream = None
+            stream, self._stream = self._stream, None
+            try:
+                path = stream.finish()
+            except OSError:  # the pack is gone: the next flush writes the entries again
+                self._stream_stale = True
+                raise
         else:
             self._drop_stream()
             path, _ = self._write_pack(self._pending.items())
