@@ -32,6 +32,7 @@ from cadenza.score import (
     TimeSignature,
     filter_time_signatures,
     make_notes,
+    notes_from_columns,
     quantise,
 )
 
@@ -177,12 +178,8 @@ def _from_symusic(sm: Any, name: str, sort: bool = True) -> Score:
             start, duration, pitch, velocity = (
                 start[valid], duration[valid], pitch[valid], velocity[valid]
             )
-        if sort:
-            notes = make_notes(start, duration, pitch, velocity)
-        else:
-            notes = np.empty(len(start), dtype=NOTE_DTYPE)
-            notes["start"], notes["duration"] = start, duration
-            notes["pitch"], notes["velocity"] = pitch, velocity
+        build = make_notes if sort else notes_from_columns
+        notes = build(start, duration, pitch, velocity)
     else:
         notes = np.empty(0, dtype=NOTE_DTYPE)
     # Real files hold up to tens of thousands of tempo changes: convert them column-wise.

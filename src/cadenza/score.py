@@ -34,6 +34,7 @@ __all__ = [
     "bar_ticks",
     "filter_time_signatures",
     "make_notes",
+    "notes_from_columns",
     "quantise",
     "remove_overlaps",
     "sort_notes",
@@ -80,7 +81,7 @@ def make_notes(
     start_arr = np.asarray(start, dtype=np.int64)
     velocity_arr = np.broadcast_to(np.asarray(velocity, dtype=np.int16), start_arr.shape)
     order, (start_arr, pitch_arr, duration_arr) = sort_rows((start_arr, pitch, duration))
-    return _notes_from_columns(start_arr, duration_arr, pitch_arr, velocity_arr[order])
+    return notes_from_columns(start_arr, duration_arr, pitch_arr, velocity_arr[order])
 
 
 def sort_notes(notes: np.ndarray) -> np.ndarray:
@@ -88,9 +89,10 @@ def sort_notes(notes: np.ndarray) -> np.ndarray:
     return make_notes(notes["start"], notes["duration"], notes["pitch"], notes["velocity"])
 
 
-def _notes_from_columns(
+def notes_from_columns(
     start: np.ndarray, duration: np.ndarray, pitch: np.ndarray, velocity: np.ndarray
 ) -> np.ndarray:
+    """A ``NOTE_DTYPE`` array of the parallel columns, in their order (not sorted)."""
     notes = np.empty(len(start), dtype=NOTE_DTYPE)
     notes["start"] = start
     notes["duration"] = duration
@@ -189,7 +191,7 @@ def remove_overlaps(notes: np.ndarray) -> np.ndarray:
     cut = (pitch[1:] == pitch[:-1]) & (start[:-1] + duration[:-1] > start[1:])
     duration[:-1][cut] = start[1:][cut] - start[:-1][cut]
     final, (start, pitch, duration) = sort_rows((start, pitch, duration))
-    return _notes_from_columns(start, duration, pitch, notes["velocity"][order[final]])
+    return notes_from_columns(start, duration, pitch, notes["velocity"][order[final]])
 
 
 def quantise(score: Score, steps_per_quarter: int = 4) -> Score:

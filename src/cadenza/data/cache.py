@@ -32,7 +32,7 @@ from cadenza.data.packs import PackStore
 from cadenza.errors import ConfigError
 from cadenza.fileio import sha256_json
 from cadenza.midi import ReadOptions
-from cadenza.score import NOTE_DTYPE, Marker, MeterFilterReport, Score, TimeSignature
+from cadenza.score import Marker, MeterFilterReport, Score, TimeSignature, notes_from_columns
 from cadenza.tempomap import TempoMap, as_tempo_map
 
 log = logging.getLogger(__name__)
@@ -234,12 +234,9 @@ def score_from_entry(data: bytes) -> tuple[Score, MeterFilterReport]:
     columns = [arrays[name] for name in ("start", "duration", "pitch", "velocity")]
     if len({c.shape for c in columns}) != 1 or columns[0].ndim != 1:
         raise EntryError(f"note columns of shapes {[c.shape for c in columns]}")
-    notes = np.empty(len(columns[0]), dtype=NOTE_DTYPE)
-    for name, column in zip(("start", "duration", "pitch", "velocity"), columns, strict=True):
-        notes[name] = column
     report = header["report"]
     score = Score(
-        notes=notes,
+        notes=notes_from_columns(*columns),
         ticks_per_quarter=int(header["ticks_per_quarter"]),
         tempos=TempoMap(arrays["tempo_ticks"], arrays["tempo_qpm"]),
         time_signatures=tuple(
