@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["lexsort3", "sort_rows"]
+__all__ = ["sort_rows"]
 
 _KEY_BITS = 63  # int64 without its sign bit
 
@@ -62,7 +62,3 @@ def _packed_sort(ints: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]] 
         shift += width
     return order, sorted_columns[::-1]
 
-
-def lexsort3(major: np.ndarray, middle: np.ndarray, minor: np.ndarray) -> np.ndarray:
-    """Stable order of rows by ``(major, middle, minor)``, exactly like ``np.lexsort``."""
-    return sort_rows((major, middle, minor))[0]
