@@ -309,8 +309,7 @@ def _run_shared(
     """Fill ``results[i]`` for each ``i`` in ``todo``, here and in ``workers - 1`` helper
     processes (:class:`cadenza.data.workshare.WorkShare`), in chunks of up to 16 files."""
     state, workers, show_progress, label = settings
-    size = max(1, min(16, len(todo) // (4 * workers)))
-    share = WorkShare(job, [args[i] for i in todo], workers - 1, _init_worker, (state,), size)
+    share = WorkShare(job, [args[i] for i in todo], workers - 1, _init_worker, (state,), 16)
     if state.cache is not None:
         state.cache.flush()  # no half-written pack may be shared with the helpers
     # The helpers fork on entering the share, before the progress bar starts its thread.
