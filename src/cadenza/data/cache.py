@@ -10,11 +10,11 @@ Two kinds of entry, each named by a SHA-256 key:
 Entries are plain arrays and a JSON header (:mod:`cadenza.data.entries`: no pickle, binary
 arrays stored as bits), kept in a few pack files under ``packs/``
 (:class:`cadenza.data.packs.PackStore`: creating one file per entry was most of the time
-of a cold build on slow disks). New entries are written by
-:meth:`PieceCache.flush` (the corpus pipeline calls it after each pass), atomically. A
-damaged entry or pack is logged and treated as a miss, so it is rebuilt. The cache folder
-is, in order of precedence, the ``folder`` argument, ``$CADENZA_CACHE_DIR``, then
-``~/.cache/cadenza``.
+of a cold build on slow disks). New entries go into the pack in progress as they come;
+:meth:`PieceCache.flush` (the corpus pipeline calls it after each pass) puts it in place,
+atomically. A damaged entry or pack is logged and treated as a miss, so it is rebuilt.
+The cache folder is, in order of precedence, the ``folder`` argument,
+``$CADENZA_CACHE_DIR``, then ``~/.cache/cadenza``.
 """
 
 from __future__ import annotations
