@@ -242,7 +242,7 @@ def test_numpy_and_torch_walks_agree_with_temperature_and_rules() -> None:
     plain, _ = model.step(features, model.init_state(b), rule=NoteRule.teacher(
         fast["notes"].numpy()))
     with torch.no_grad():
-        slow = model._walk_notes(  # the PyTorch walk, as used off the CPU
+        slow = model.walk_notes(  # the PyTorch walk, as used off the CPU
             model.time_forward(features[:, None])[:, 0], _torch_sampler(rule), 0.7
         )
     torch.testing.assert_close(fast["probs"], slow[0], atol=1e-5, rtol=1e-4)

@@ -323,7 +323,7 @@ class BiaxialLSTM(SequenceModel):
             def sample(probs: torch.Tensor, note_index: int) -> torch.Tensor:
                 return bernoulli_notes(probs, conservativity, generator)
 
-        probs, notes = self._walk_notes(time_out, sample, temperature)
+        probs, notes = self.walk_notes(time_out, sample, temperature)
         return {"probs": probs, "notes": notes}, new_state
 
     def _note_layers_and_projection(
@@ -337,7 +337,7 @@ class BiaxialLSTM(SequenceModel):
         projected = torch.addmm(b_ih0 + b_hh0, time_out.reshape(b * n, ht), w_ih0[:, :ht].t())
         return layers, projected.reshape(b, n, -1)
 
-    def _walk_notes(
+    def walk_notes(
         self, time_out: torch.Tensor, sample: NoteSampler, temperature: float = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the note stack up the keyboard, sampling each note: -> probs, notes (B, N, 2).
