@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adam", "adamw", "adadelta", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "linear")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 SampleFn = Callable[[SequenceModel, Representation, int, Path], None]
 PrintFn = Callable[[str], None]
@@ -70,6 +71,10 @@ class TrainConfig:
     (each element clipped to ``[-grad_clip, grad_clip]``).
     ``early_stopping_patience`` counts evaluations without a new best (0 = never stop early).
     ``max_seconds`` stops training after that much wall time (0 = no limit).
+    ``precision``: ``"bf16"`` runs the training forward pass (the loss) under bfloat16
+    autocast, ``"fp32"`` never does, ``"auto"`` does on a CPU with native bfloat16 support
+    (AVX512-BF16 / AMX) and on a GPU that supports it. Weights, gradients, the optimiser and
+    validation stay in float32 either way.
     """
 
     steps: int = 10_000
@@ -91,6 +96,7 @@ class TrainConfig:
     max_seconds: float = 0.0
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.steps <= 0:
@@ -114,6 +120,8 @@ class TrainConfig:
             raise ConfigError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if self.keep_checkpoints < 1:
             raise ConfigError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,6 +149,24 @@ def pick_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError as exc:
         raise ConfigError(f"bad device {name!r}: {exc}") from None
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively (not emulated through float32)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+        amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+        return bool((check is not None and check()) or (amx is not None and amx()))
+    return False
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of the training forward pass, or ``None`` for plain float32."""
+    if precision == "bf16" or (precision == "auto" and native_bf16(device)):
+        return torch.bfloat16
+    return None
 
 
 def make_optimizer(model: SequenceModel, config: TrainConfig) -> torch.optim.Optimizer:
@@ -215,6 +241,7 @@ class Trainer:
             mode = getattr(model.config, "clip_mode", mode)
         self.grad_clip: float | None = clip
         self.clip_mode = mode
+        self.autocast = autocast_dtype(config.precision, self.device)
         self._owns_group = False  # this trainer opened the process group (torchrun)
         self._ddp: nn.Module | None = None  # kept alive: see _leave_distributed
 
@@ -247,7 +274,9 @@ class Trainer:
                 for group in optimizer.param_groups:
                     group["lr"] = group["initial_lr"] * factor
                 batch = to_device(self.train_batches.training_batch(rng), self.device)
-                loss, metrics = net(batch)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                    enabled=self.autocast is not None):
+                    loss, metrics = net(batch)
                 if not torch.isfinite(loss):
                     raise ConfigError(
                         f"training loss became {loss.item()} at step {step + 1}; "

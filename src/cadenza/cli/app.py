@@ -69,5 +69,22 @@ def main(
     setup_logging(verbose)
 
 
+def print_table(table: Any) -> None:
+    """Print a rich table at its natural width: a terminal's width when it fits there, but never
+    squeezed to 80 columns (names cut to "pianoroll…") when stdout is a file or a pipe."""
+    from rich.measure import Measurement
+
+    if console.is_terminal:
+        console.print(table)
+        return
+    saved = console.width
+    needed = Measurement.get(console, console.options.update_width(1000), table).maximum
+    console.width = max(saved, needed)
+    try:
+        console.print(table)
+    finally:
+        console.width = saved
+
+
 def is_tty() -> bool:
     return sys.stderr.isatty()

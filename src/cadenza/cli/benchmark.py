@@ -1,4 +1,7 @@
-"""``cadenza benchmark``: train on a benchmark set, select on valid, report test NLL/step."""
+"""``cadenza benchmark``: train on a benchmark set, select on valid, report test NLL/step.
+
+The protocol itself lives in :mod:`cadenza.likelihood`; this module parses options and prints.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +14,13 @@ import torch
 import typer
 from rich.table import Table
 
-from cadenza.checkpoint import load_checkpoint
-from cadenza.cli.app import app, console, friendly_errors
+from cadenza.cli.app import app, console, friendly_errors, print_table
 from cadenza.data.benchmark import is_benchmark_file
 from cadenza.errors import ConfigError
-from cadenza.experiment import prepare_experiment
 from cadenza.fileio import write_json_atomic
-from cadenza.likelihood import PUBLISHED, bernoulli_baseline, evaluate_likelihood
+from cadenza.likelihood import PUBLISHED, benchmark_preset, score_run
 from cadenza.machine import cpu_model
-from cadenza.training import TrainConfig, Trainer
+from cadenza.training import TrainConfig
 
 
 def machine_description() -> str:
@@ -42,6 +43,11 @@ def benchmark_command(
     out: Path = typer.Option(Path("runs/benchmark"), "--out", "-o", help="Results folder."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     threads: int = typer.Option(None, "--threads", help="CPU threads for torch."),
+    precision: str = typer.Option(
+        "auto", "--precision",
+        help="auto|bf16|fp32: bfloat16 autocast for the forward pass (auto: where native)."),
+    score: list[Path] = typer.Option(
+        [], "--score", help="Score this run's best checkpoint instead of training (repeat)."),
 ) -> None:
     """Negative log-likelihood per time step on the test split (the literature's protocol)."""
     if not is_benchmark_file(dataset):
@@ -49,35 +55,25 @@ def benchmark_command(
     if budget_minutes <= 0:
         raise ConfigError(f"--budget-minutes must be positive, got {budget_minutes}")
     if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
-    results = []
-    for preset in models:
+    results: list[dict[str, Any]] = [score_run(run, dataset) for run in score]
+    baseline = None
+    for preset in [] if score else models:
         run_dir = out / f"{dataset.stem}-{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-        experiment = prepare_experiment(preset, dataset, progress=False)
         config = TrainConfig(steps=steps, lr=lr, eval_every=eval_every,
                              checkpoint_every=eval_every, sample_every=0, log_every=eval_every,
-                             max_seconds=budget_minutes * 60, seed=seed, keep_checkpoints=1)
-        trainer = Trainer(experiment.model, experiment.representation,
-                          experiment.train_batches, experiment.valid_batches, config, run_dir,
-                          experiment.run_info(config.to_dict()), print_fn=console.print)
-        summary = trainer.fit()
-        best = load_checkpoint(run_dir)
-        test = evaluate_likelihood(best.model, best.representation,
-                                   experiment.corpus.arrays("test"))
-        results.append({
-            "model": preset, "test_nll_per_step": test.nll_per_step,
-            "frame_accuracy": test.frame_accuracy, "test_steps": test.steps,
-            "test_pieces": test.pieces, "train_steps": summary.steps_done,
-            "best_step": best.step, "train_seconds": round(summary.seconds, 1),
-            "best_valid_loss": summary.best_valid_loss, "run": str(run_dir),
-        })
-    corpus = experiment.corpus
-    baseline = bernoulli_baseline(corpus.arrays("train"), corpus.arrays("test"))
+                             max_seconds=budget_minutes * 60, seed=seed, keep_checkpoints=1,
+                             precision=precision)
+        row, baseline = benchmark_preset(preset, dataset, config, run_dir, console.print)
+        results.append(row)
     report: dict[str, Any] = {"dataset": str(dataset), "machine": machine_description(),
-              "date": time.strftime("%Y-%m-%d"), "results": results,
-              "independent_bernoulli": {"test_nll_per_step": baseline.nll_per_step,
-                                        "frame_accuracy": baseline.frame_accuracy,
-                                        "test_steps": baseline.steps}}
+                              "date": time.strftime("%Y-%m-%d"), "results": results}
+    if baseline is not None:
+        report["independent_bernoulli"] = {"test_nll_per_step": baseline.nll_per_step,
+                                           "frame_accuracy": baseline.frame_accuracy,
+                                           "test_steps": baseline.steps}
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / f"{dataset.stem}-{time.strftime('%Y%m%d-%H%M%S')}.json", report)
     _print_table(dataset, report)
@@ -86,18 +82,25 @@ def benchmark_command(
 def _print_table(dataset: Path, report: dict[str, Any]) -> None:
     column = 0 if "jsb" in dataset.name.lower() else 1 if "nott" in dataset.name.lower() else None
     table = Table(title=f"test NLL per time step, {dataset.name} (nats, lower is better)")
-    for name in ("model", "test NLL/step", "frame acc.", "train steps", "train time", "source"):
-        table.add_column(name)
+    names = ("model", "test NLL/step", "frame acc. (past only)", "frame acc. (teacher-forced)",
+             "train steps", "train time", "source")
+    for name in names:
+        table.add_column(name, no_wrap=name == "model")
     for row in report["results"]:
+        forced = row.get("frame_accuracy_teacher_forced")
+        seconds = row.get("train_seconds")
         table.add_row(row["model"], f"{row['test_nll_per_step']:.2f}",
-                      f"{row['frame_accuracy']:.3f}", str(row["train_steps"]),
-                      f"{row['train_seconds'] / 60:.1f} min", f"cadenza, {report['machine']}")
-    baseline = report["independent_bernoulli"]
-    table.add_row("independent Bernoulli (fitted on train)",
-                  f"{baseline['test_nll_per_step']:.2f}", f"{baseline['frame_accuracy']:.3f}",
-                  "-", "-", "cadenza, computed here")
+                      f"{row['frame_accuracy']:.3f}", "-" if forced is None else f"{forced:.3f}",
+                      str(row.get("train_steps", "-")),
+                      "-" if seconds is None else f"{seconds / 60:.1f} min",
+                      f"cadenza, {report['machine']}")
+    baseline = report.get("independent_bernoulli")
+    if baseline is not None:
+        table.add_row("independent Bernoulli (fitted on train)",
+                      f"{baseline['test_nll_per_step']:.2f}", f"{baseline['frame_accuracy']:.3f}",
+                      "-", "-", "-", "cadenza, computed here")
     if column is not None:
         for name, values in PUBLISHED.items():
-            table.add_row(name, f"{values[column]:.2f}", "-", "-", "-", "published")
-    console.print(table)
+            table.add_row(name, f"{values[column]:.2f}", "-", "-", "-", "-", "published")
+    print_table(table)
     console.print(json.dumps(report["results"], indent=1))

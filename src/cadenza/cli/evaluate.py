@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from cadenza.cli.app import app, console, err_console, friendly_errors, is_tty
+from cadenza.cli.app import app, console, err_console, friendly_errors, is_tty, print_table
 from cadenza.data.benchmark import is_benchmark_file, load_benchmark
 from cadenza.errors import ConfigError, DataError, MidiError
 from cadenza.evaluation import SetComparison, compare_sets, generated_part, write_distributions_png
@@ -208,7 +208,7 @@ def evaluate_command(
         gen = measure_set(generated, steps_per_quarter, limit, not include_primer, progress)
         ref = measure_set(reference, steps_per_quarter, limit, False, progress)
     comparison = compare_sets(gen.values, ref.values)
-    console.print(comparison_table(comparison))
+    print_table(comparison_table(comparison))
     console.print(f"generated: {gen.describe()}", highlight=False)
     console.print(f"reference: {ref.describe()}", highlight=False)
     write_json_atomic(targets[0], {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from cadenza.cli.app import app, console, friendly_errors
+from cadenza.cli.app import app, console, friendly_errors, print_table
 from cadenza.models.registry import describe_presets
 
 
@@ -20,5 +20,5 @@ def models_command() -> None:
     for row in describe_presets():
         params = f"{row.parameters:,}" if row.parameters is not None else "-"
         table.add_row(row.name, row.family, row.representation, params)
-    console.print(table)
+    print_table(table)
     console.print("Vocabulary-sized presets (events, notetokens) are counted at default sizes.")

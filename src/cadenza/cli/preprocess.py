@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cadenza.cli.app import app, console, friendly_errors
+from cadenza.cli.app import app, friendly_errors, print_table
 from cadenza.data.benchmark import default_steps_per_quarter, is_benchmark_file
 from cadenza.data.cache import default_cache_dir
 from cadenza.data.corpus import Corpus, CorpusConfig
@@ -120,4 +120,4 @@ def preprocess_command(
         fit=True,  # as training from scratch does, so its cache entries are the same
     )
     note = _cache_note(corpus, None if no_cache else default_cache_dir(cache_dir))
-    console.print(summary_table(corpus, note))
+    print_table(summary_table(corpus, note))

@@ -52,6 +52,9 @@ def train_command(
     workers: int = typer.Option(None, "--workers", help="Preprocessing processes."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
     threads: int = typer.Option(None, "--threads", help="CPU threads for torch (default: all)."),
+    precision: str = typer.Option(
+        "auto", "--precision",
+        help="auto|bf16|fp32: bfloat16 autocast for the forward pass (auto: where native)."),
 ) -> None:
     """Train a model; every --checkpoint-every steps save a checkpoint and a sample."""
     if threads is not None:
@@ -79,7 +82,7 @@ def train_command(
         steps=steps, lr=lr, optimizer=optimizer, schedule=schedule, warmup_steps=warmup,
         grad_clip=grad_clip, log_every=log_every, eval_every=eval_every,
         checkpoint_every=checkpoint_every, sample_every=sample_every,
-        early_stopping_patience=patience, seed=seed, device=device,
+        early_stopping_patience=patience, seed=seed, device=device, precision=precision,
     )
     show = not no_progress and console.is_terminal
     experiment = prepare_experiment(
