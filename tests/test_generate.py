@@ -62,6 +62,97 @@ def test_hold_guard_releases_endless_notes() -> None:
     assert result.stats["forced_releases"] > 0
 
 
+def _loud_pianoroll() -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = build_model(get_preset("pianoroll-debug"))
+    with torch.no_grad():
+        model.output.weight.zero_()  # type: ignore[union-attr, operator]
+        model.output.bias.fill_(8.0)  # type: ignore[union-attr, operator]  # every key P ~ 1
+    return model.eval()
+
+
+def _longest_run(roll: np.ndarray) -> int:
+    """Longest number of frames any key stays on without a silent frame."""
+    longest = 0
+    for key in range(roll.shape[1]):
+        run = 0
+        for on in roll[:, key]:
+            run = run + 1 if on else 0
+            longest = max(longest, run)
+    return longest
+
+
+def test_pianoroll_hold_guard_releases_keys_held_on() -> None:
+    """A piano roll has no articulation: a key on for max_hold_steps frames in a row is let go
+    for a frame. (Before, the count restarted on every sounding frame and never fired.)"""
+    model, rep = _loud_pianoroll(), PianoRoll()
+    result = generate(model, rep, None, GenerationConfig(length=60, max_hold_steps=16, seed=0))
+    roll = result.arrays[0][1:]
+    assert _longest_run(roll) == 16
+    assert result.stats["forced_releases"] > 88 * 2  # about 3 releases per key in 60 frames
+    free = generate(model, rep, None, GenerationConfig(length=60, max_hold_steps=0, seed=0))
+    assert _longest_run(free.arrays[0][1:]) == 60 and free.stats["forced_releases"] == 0
+
+
+def test_generate_cli_can_turn_the_hold_guard_off(tmp_path: Path) -> None:
+    """``--max-hold-steps 0`` reproduces the original rule (no release)."""
+    from cadenza.checkpoint import save_checkpoint
+
+    run = tmp_path / "run"
+    model = _loud_pianoroll()
+    save_checkpoint(run, model, PianoRoll(), {"preset": "pianoroll-debug"})
+    pieces = {}
+    for hold in (0, 16):
+        result = runner.invoke(app, ["generate", str(run), "--no-primer", "--length", "40",
+                                     "--seed", "1", "--max-hold-steps", str(hold), "--stats",
+                                     "--out", str(tmp_path / f"out{hold}")])
+        assert result.exit_code == 0, result.output
+        pieces[hold] = result.output
+    assert "forced_releases 0" in pieces[0]
+    assert "forced_releases 0" not in pieces[16]
+
+
+def test_biaxial_beat_counts_from_the_primers_place_in_its_bar() -> None:
+    """A primer cut at its first sound mid-bar (an anacrusis at step 12) feeds the model the
+    beat of step 12, not 0: the features equal those of the same steps taken in place."""
+    rep = NoteState()
+    seen: list[np.ndarray] = []
+    model = _biaxial(0.0)
+    original_step = model.step
+
+    def spy(inputs: torch.Tensor, state: object, **kwargs: object) -> object:
+        seen.append(inputs.numpy().copy())
+        return original_step(inputs, state, **kwargs)
+
+    model.step = spy  # type: ignore[method-assign]
+    notes = make_notes([12, 16, 20], [4, 4, 4], [60, 64, 67])
+    score = Score(notes, 4, time_signatures=(TimeSignature(0, 4, 4),), name="anacrusis")
+    from cadenza.generation.primerbank import Primer, encode_primer
+
+    primer, first_step = encode_primer(Primer("a", None, score, "a.mid"), rep, 8)
+    assert first_step == 12
+    generate(model, rep, primer, GenerationConfig(length=4, seed=0, first_step=first_step))
+    whole = rep.encode(score)
+    expected = rep.input_features(whole[12:23], first_step=12)  # the steps as they lie
+    got = np.concatenate(seen)[:11]
+    np.testing.assert_array_equal(got[..., 75:79], expected[..., 75:79])  # the beat inputs
+    assert not np.array_equal(got[..., 75:79], rep.input_features(whole[12:23])[..., 75:79])
+
+
+def test_composed_piece_keeps_the_primers_place_in_the_bar(tmp_path: Path) -> None:
+    """Decoded output of an anacrusis primer starts at the primer's step in its bar."""
+    from cadenza.compose import result_to_score
+
+    rep = NoteState()
+    model = _biaxial(-6.0)
+    primer = np.zeros((4, rep.feature_shape[0], 2), dtype=np.uint8)
+    primer[0, 36] = (1, 1)  # one note at the primer's first step
+    result = generate(model, rep, primer, GenerationConfig(length=8, seed=0, first_step=28))
+    score = result_to_score(result, 0, rep)
+    assert int(score.notes["start"].min()) == 28 % 16
+    assert score.markers[0].tick == 12 + 4  # generation starts after the 4 primer steps
+
+
 def _tiny_scores(count: int = 4) -> list[Score]:
     scores = []
     for k in range(count):

@@ -12,9 +12,15 @@ GENERATED_MARKER = "cadenza: generated music starts here"
 MARKER_PITCH = 108  # the original's very high note marking where generation begins
 
 
+def bar_offset(result: GenerationResult, rep: Representation) -> int:
+    """Ticks of silence put in front of a decoded piece so that it keeps its primer's place in
+    a 4/4 bar (``result.first_step`` modulo a bar)."""
+    return int(result.first_step) % (4 * rep.config.steps_per_quarter)
+
+
 def generated_start_tick(result: GenerationResult, index: int, rep: Representation) -> int:
     """Tick at which the generated part of piece ``index`` begins."""
-    return rep.onset_tick(result.arrays[index], result.primer_length)
+    return rep.onset_tick(result.arrays[index], result.primer_length) + bar_offset(result, rep)
 
 
 def result_to_score(
@@ -34,6 +40,10 @@ def result_to_score(
     score = representation.decode(result.arrays[index])
     start = generated_start_tick(result, index, representation)
     notes = score.notes
+    offset = bar_offset(result, representation)
+    if offset:
+        notes = notes.copy()
+        notes["start"] += offset
     if marker_note:
         marker = make_notes([start], [1], [MARKER_PITCH], 100)
         notes = sort_notes(np.concatenate([notes, marker]))

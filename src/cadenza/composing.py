@@ -54,6 +54,8 @@ class ComposeRequest:
     top_k: int = 0
     top_p: float = 1.0
     adaptive: bool = True
+    max_hold_steps: int = 64
+    max_repeats: int = 8
     seed: int | None = None
     count: int = 1
     bpm: float | None = None
@@ -78,6 +80,11 @@ class ComposeRequest:
         if self.primer_length is not None and self.primer_length < 1:
             raise ConfigError(f"primer length must be positive, got {self.primer_length}")
         check_sampling(self.temperature, self.threshold, self.top_k, self.top_p)
+        if not 0 <= self.max_hold_steps <= 100_000 or not 0 <= self.max_repeats <= 100_000:
+            raise ConfigError(
+                f"max hold steps and max repeats must be in 0..100000, got "
+                f"{self.max_hold_steps}, {self.max_repeats}"
+            )
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise ConfigError(f"seed must be in 0..2**63-1, got {self.seed}")
 
@@ -162,9 +169,10 @@ def compose(request: ComposeRequest) -> ComposeResult:
     model, rep = loaded.model, loaded.representation
     primer = _choose_primer(request)
     primer_array = None
+    first_step = 0
     if primer is not None:
         length = request.primer_length or default_primer_length(model, rep)
-        primer_array = encode_primer(primer, rep, length)
+        primer_array, first_step = encode_primer(primer, rep, length)
     primer_ticks = 0
     if primer_array is not None:
         primer_ticks = rep.onset_tick(primer_array, len(primer_array) - 1)
@@ -172,7 +180,8 @@ def compose(request: ComposeRequest) -> ComposeResult:
         length=_length(request, loaded, primer_array, primer_ticks),
         count=request.count, temperature=request.temperature, threshold=request.threshold,
         top_k=request.top_k, top_p=request.top_p, adaptive=request.adaptive, seed=request.seed,
-        progress=request.progress,
+        max_hold_steps=request.max_hold_steps, max_repeats=request.max_repeats,
+        first_step=first_step if model.family in GRID_FAMILIES else 0, progress=request.progress,
     )
     result = generate(model, rep, primer_array, config)
     qpm = request.bpm or (score_qpm(primer.score) if primer is not None else 120.0)

@@ -38,9 +38,11 @@ def _layers_of(state: Any, family: str, batch: int) -> list[tuple[np.ndarray, np
 
 @torch.inference_mode()
 def lstm_activations(
-    model: SequenceModel, representation: Representation, primer: np.ndarray
+    model: SequenceModel, representation: Representation, primer: np.ndarray,
+    first_step: int = 0,
 ) -> list[Layer]:
-    """Per-layer hidden states and memory cells while the model reads ``primer``."""
+    """Per-layer hidden states and memory cells while the model reads ``primer`` (whose first
+    element lies at grid step ``first_step`` of its piece: the biaxial beat inputs)."""
     family = model.family
     if family == "events":
         raise ConfigError("inspect needs a model that carries LSTM state: biaxial, "
@@ -54,7 +56,7 @@ def lstm_activations(
     for t in range(len(primer)):
         if family == "biaxial":
             current = primer[t].astype(np.float32)[None]  # (1, N, 2)
-            feats = representation.input_features(current[:, None], first_step=t)[:, 0]  # type: ignore[attr-defined]
+            feats = representation.input_features(current[:, None], first_step=first_step + t)[:, 0]  # type: ignore[attr-defined]
             rule = NoteRule.teacher(primer[min(t + 1, len(primer) - 1)][None])
             _, state = model.step(torch.from_numpy(feats).to(device), state, rule=rule)
         elif family == "pianoroll":

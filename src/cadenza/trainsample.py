@@ -36,7 +36,9 @@ def checkpoint_sampler(corpus: Corpus, seed: int = 0) -> SampleFn:
         piece = pieces[0]
         start = first_sounding_index(piece.array)
         primer = primer_from_array(piece.array, default_primer_length(model, rep), start)
-        config = GenerationConfig(length=SAMPLE_LENGTH[model.family], seed=seed + step)
+        grid = model.family in ("biaxial", "pianoroll")
+        config = GenerationConfig(length=SAMPLE_LENGTH[model.family], seed=seed + step,
+                                  first_step=start if grid else 0)
         result = generate(model, rep, primer, config)
         score = result_to_score(result, 0, rep, qpm=score_qpm(piece.score),
                                 name=f"{piece.name} step {step}")

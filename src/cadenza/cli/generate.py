@@ -30,6 +30,12 @@ def generate_command(
     top_k: int = typer.Option(0, "--top-k", help="Events/tokens: keep the k likeliest."),
     top_p: float = typer.Option(1.0, "--top-p", help="Events/tokens: nucleus mass."),
     no_adaptive: bool = typer.Option(False, "--no-adaptive", help="Disable anti-silence."),
+    max_hold_steps: int = typer.Option(
+        64, "--max-hold-steps",
+        help="Grid models: release a note held (piano roll: kept on) this many steps; 0: never, "
+             "as the original models."),
+    max_repeats: int = typer.Option(
+        8, "--max-repeats", help="Events/tokens: longest run of one element; 0: no limit."),
     seed: int = typer.Option(None, "--seed", help="Seed: the same seed gives the same piece."),
     count: int = typer.Option(1, "--count", "-n", help="Pieces to generate as one batch."),
     bpm: float = typer.Option(None, "--bpm", help="Tempo (default: the primer's)."),
@@ -50,7 +56,8 @@ def generate_command(
         checkpoint=checkpoint, out_dir=out, bars=bars, length=length, primer_file=primer,
         composer=composer, random_primer=random_primer, no_primer=no_primer,
         primer_length=primer_length, temperature=temperature, threshold=threshold, top_k=top_k,
-        top_p=top_p, adaptive=not no_adaptive, seed=seed, count=count, bpm=bpm, wav=wav,
+        top_p=top_p, adaptive=not no_adaptive, max_hold_steps=max_hold_steps,
+        max_repeats=max_repeats, seed=seed, count=count, bpm=bpm, wav=wav,
         plot=plot, marker_note=marker_note,
     )
     result = compose(request)

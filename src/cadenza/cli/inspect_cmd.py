@@ -26,8 +26,8 @@ def inspect_command(
 
     loaded = load(checkpoint)
     piece = primer_from_file(primer, loaded.representation)
-    array = encode_primer(piece, loaded.representation, length)
-    layers = lstm_activations(loaded.model, loaded.representation, array)
+    array, first_step = encode_primer(piece, loaded.representation, length)
+    layers = lstm_activations(loaded.model, loaded.representation, array, first_step)
     target = out or primer.with_name(f"{primer.stem}-activations.png")
     written = plot_activations(layers, target, overwrite=overwrite,
                                title=f"{loaded.preset or loaded.model.family}: {primer.name}")

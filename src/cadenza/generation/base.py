@@ -46,6 +46,10 @@ class GenerationConfig:
         max_repeats: for events / tokens, forbid the same pitch / element more than this many
             times in a row (0 = no limit).
         seed: seed of the sampler's random generator (``None`` = nondeterministic).
+        first_step: where the primer's first element lies on the piece's grid, in steps from a
+            bar line (grid families): the biaxial beat inputs count from it, and the decoded
+            piece keeps the primer's place in its bar. A primer cut at its first sound in
+            the middle of a bar (an anacrusis) has ``first_step`` > 0.
         progress: called as ``progress(done, total)`` with the steps (or messages / tokens)
             of the generation loop done so far and their total; may raise to abort.
     """
@@ -61,6 +65,7 @@ class GenerationConfig:
     max_hold_steps: int = 64
     max_repeats: int = 8
     seed: int | None = None
+    first_step: int = 0
     progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +76,8 @@ class GenerationConfig:
         check_sampling(self.temperature, self.threshold, self.top_k, self.top_p)
         if self.max_hold_steps < 0 or self.max_repeats < 0:
             raise ConfigError("max_hold_steps and max_repeats must be >= 0")
+        if self.first_step < 0:
+            raise ConfigError(f"first_step must be >= 0, got {self.first_step}")
 
     def report(self, done: int, total: int) -> None:
         """Tell :attr:`progress` (when set) that ``done`` of ``total`` loop steps are done."""
@@ -96,9 +103,11 @@ class GenerationResult:
         probabilities: per piece, the probabilities the sampler drew from at each generated
             step, (length, keys) for the biaxial / piano-roll models; ``None`` otherwise.
         stats: counts of what the guards did (boosted steps, forced releases, repeats broken).
+        first_step: the configuration's ``first_step``: the grid step of ``arrays[i][0]``.
     """
 
     arrays: list[np.ndarray]
     primer_length: int
     probabilities: list[np.ndarray] | None = None
     stats: dict[str, float] = field(default_factory=dict)
+    first_step: int = 0

@@ -35,7 +35,14 @@ def _primer_batch(primer: np.ndarray | None, count: int, step_shape: tuple[int, 
 
 
 class HoldGuard:
-    """Counts how long each note has sounded and forbids holding past ``max_steps``."""
+    """Counts how long each note has sounded and forbids holding past ``max_steps``.
+
+    What a hold is differs by family. A note state says where a note is struck again
+    (``articulate``), so a biaxial note's count restarts at each re-articulation: the guard
+    forbids *holding* one note longer, and a re-struck note may go on. A piano roll has no
+    articulation bit, so its count runs while the key stays on and restarts only after a
+    silent frame: a key on for ``max_steps`` frames in a row is released for one frame.
+    """
 
     def __init__(self, shape: tuple[int, ...], max_steps: int) -> None:
         self.max_steps = max_steps
@@ -49,8 +56,11 @@ class HoldGuard:
         return (self.held < self.max_steps).float()
 
     def update(self, play: torch.Tensor, articulate: torch.Tensor | None = None) -> None:
-        restart = play if articulate is None else articulate
-        self.held = torch.where(play > 0, torch.where(restart > 0, 1.0, self.held + 1), 0.0)
+        """Count one more step for every sounding note (``articulate``: restart where set)."""
+        held = self.held + 1
+        if articulate is not None:
+            held = torch.where(articulate > 0, 1.0, held)
+        self.held = torch.where(play > 0, held, 0.0)
 
 
 @torch.inference_mode()
@@ -76,7 +86,7 @@ def generate_biaxial(
     total = t0 - 1 + config.length
     for t in range(total):
         config.report(t, total)
-        feats = features_fn(current[:, None], first_step=t)[:, 0]  # (B, N, 80)
+        feats = features_fn(current[:, None], first_step=config.first_step + t)[:, 0]  # (B, N, 80)
         forced = t + 1 < t0
         allowed = hold.mask()
         if forced:
@@ -105,6 +115,7 @@ def generate_biaxial(
         primer_length=t0,
         probabilities=list(probs),
         stats={"boosted_steps": silence.boosted_steps, "forced_releases": hold.forced_releases},
+        first_step=config.first_step,
     )
 
 
@@ -152,4 +163,5 @@ def generate_pianoroll(
         primer_length=t0,
         probabilities=list(probs),
         stats={"boosted_steps": silence.boosted_steps, "forced_releases": hold.forced_releases},
+        first_step=config.first_step,
     )

@@ -123,11 +123,16 @@ def primer_from_file(path: str | Path, representation: Representation) -> Primer
     return Primer(Path(path).stem, None, score, str(path))
 
 
-def encode_primer(primer: Primer, representation: Representation, length: int) -> np.ndarray:
-    """The first ``length`` elements of the primer's encoding, from its first sound."""
+def encode_primer(
+    primer: Primer, representation: Representation, length: int
+) -> tuple[np.ndarray, int]:
+    """The first ``length`` elements of the primer's encoding from its first sound, and the
+    index of that first element in the whole encoding (for the grid families, its step from
+    the start of the piece: pass it as ``GenerationConfig.first_step``)."""
     from cadenza.generation.primers import first_sounding_index, primer_from_array
 
     array = representation.encode(primer.score)
     if len(array) == 0:
         raise DataError(f"primer {primer.source} encodes to nothing in {representation.name}")
-    return primer_from_array(array, length, first_sounding_index(array))
+    start = first_sounding_index(array)
+    return primer_from_array(array, length, start), start
