@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from cadenza.checkpoint import init_from, load_checkpoint, resolve_checkpoint
 from cadenza.data.batching.pianoroll import PianoRollBatchMaker
@@ -16,7 +17,7 @@ from cadenza.errors import CheckpointError, ConfigError
 from cadenza.models.registry import build_model, get_preset
 from cadenza.representations import PianoRoll
 from cadenza.representations.pianoroll import PianoRollConfig
-from cadenza.training import TrainConfig, Trainer, lr_factor
+from cadenza.training import TrainConfig, Trainer, autocast_dtype, lr_factor, native_bf16
 
 
 def _rolls(count: int = 6, length: int = 80, seed: int = 0) -> list[np.ndarray]:
@@ -173,6 +174,15 @@ def test_resume_with_other_model_is_refused(tmp_path: Path) -> None:
         trainer.fit(resume=True)
 
 
+def _first_update(tmp_path: Path, **overrides: object) -> list[torch.Tensor]:
+    """Parameter changes of one SGD step (momentum's first step is the plain gradient)."""
+    trainer = _trainer(tmp_path, steps=1, optimizer="sgd", lr=1.0, eval_every=0,
+                       checkpoint_every=0, **overrides)
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    trainer.fit()
+    return [p.detach() - b for p, b in zip(trainer.model.parameters(), before, strict=True)]
+
+
 def test_clip_modes(tmp_path: Path) -> None:
     trainer = _trainer(tmp_path / "run", steps=1)
     assert trainer.grad_clip == 30.0 and trainer.clip_mode == "value"  # RNN4Music's rule
@@ -180,6 +190,40 @@ def test_clip_modes(tmp_path: Path) -> None:
     assert own.grad_clip == 1.0 and own.clip_mode == "norm"
     with pytest.raises(ConfigError):
         TrainConfig(clip_mode="sideways")
+
+
+def test_clipping_bounds_the_gradients_used(tmp_path: Path) -> None:
+    """Value mode caps every element at the bound, norm mode scales the whole gradient to it."""
+    free = _first_update(tmp_path / "free", grad_clip=1e6)
+    assert max(float(d.abs().max()) for d in free) > 1e-3  # so the bounds below bite
+    by_value = _first_update(tmp_path / "value", grad_clip=1e-3, clip_mode="value")
+    assert max(float(d.abs().max()) for d in by_value) == pytest.approx(1e-3, rel=1e-4)
+    by_norm = _first_update(tmp_path / "norm", grad_clip=1e-3, clip_mode="norm")
+    norm = float(torch.sqrt(sum((d.double() ** 2).sum() for d in by_norm)))
+    assert norm == pytest.approx(1e-3, rel=1e-3)
+    for clipped, raw in zip(by_norm, free, strict=True):  # same direction, only shorter
+        if float(raw.abs().max()) > 0:
+            cosine = F.cosine_similarity(clipped.flatten().double(), raw.flatten().double(), 0)
+            assert float(cosine) > 0.999
+
+
+def test_adadelta_is_the_originals_on_the_summed_cost(tmp_path: Path) -> None:
+    """lr 1, rho 0.95, eps 1e-6 on the summed cost: the first step moves each weight by
+    about sqrt(eps) / sqrt((1 - rho) g^2 + eps) * g, with g the summed cost's gradient."""
+    trainer = _trainer(tmp_path / "run", steps=1, optimizer="adadelta", lr=1.0,
+                       eval_every=0, checkpoint_every=0, grad_clip=1e9, precision="fp32")
+    model = trainer.model
+    batch = trainer.train_batches.training_batch(np.random.default_rng(trainer.config.seed))
+    loss, _ = model.loss(batch)
+    grads = torch.autograd.grad(loss * model.summed_cost_terms(batch),
+                                [p for p in model.parameters()])
+    before = [p.detach().clone() for p in model.parameters()]
+    trainer.fit()
+    for p, b, g in zip(model.parameters(), before, grads, strict=True):
+        expected = -(1e-6 ** 0.5) / torch.sqrt(0.05 * g * g + 1e-6) * g
+        torch.testing.assert_close(p.detach() - b, expected, atol=2e-7, rtol=1e-2)
+    frames = batch["targets"].shape[0] * batch["targets"].shape[1]
+    assert model.summed_cost_terms(batch) == frames
 
 
 def test_init_from_copies_weights_and_checks_fit(tmp_path: Path) -> None:
@@ -200,5 +244,32 @@ def test_init_from_copies_weights_and_checks_fit(tmp_path: Path) -> None:
 
 
 def test_init_from_a_shipped_model_by_name() -> None:
+    """The weights that arrive are the shipped file's, read here on their own."""
+    from safetensors.torch import load_file
+
+    from cadenza.shipped import shipped_models
+
     model = build_model(get_preset("biaxial-small"))
     assert init_from(model, "biaxial-piano").name == "biaxial-piano"
+    saved = load_file(str(shipped_models()["biaxial-piano"] / "model.safetensors"))
+    state = model.state_dict()
+    assert set(saved) == set(state)
+    for key, value in saved.items():
+        torch.testing.assert_close(state[key], value)
+
+
+def test_bf16_autocast_trains_close_to_fp32(tmp_path: Path) -> None:
+    """bfloat16 autocast runs the forward pass in bf16 (losses differ from fp32 in the
+    low bits) while the curve stays close; a bad setting is refused."""
+    curves = {}
+    for precision in ("fp32", "bf16"):
+        trainer = _trainer(tmp_path / precision, steps=6, precision=precision)
+        assert trainer.autocast == (torch.bfloat16 if precision == "bf16" else None)
+        trainer.fit()
+        curves[precision] = _train_losses(tmp_path / precision)
+    assert curves["fp32"] != curves["bf16"]
+    np.testing.assert_allclose(curves["bf16"], curves["fp32"], rtol=2e-2)
+    assert autocast_dtype("auto", torch.device("cpu")) == (
+        torch.bfloat16 if native_bf16(torch.device("cpu")) else None)
+    with pytest.raises(ConfigError, match="precision"):
+        TrainConfig(precision="fp16")

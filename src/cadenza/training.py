@@ -55,6 +55,10 @@ from cadenza.representations.base import Representation
 log = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adam", "adamw", "adadelta", "rmsprop", "sgd")
+# The biaxial original's Adadelta (Zeiler 2012 settings, as Theano's defaults of its time):
+# a full step (lr 1) on the summed cost, decay 0.95, epsilon 1e-6.
+ADADELTA_RHO, ADADELTA_EPS = 0.95, 1e-6
+DEFAULT_LR = {"adadelta": 1.0}
 SCHEDULES = ("constant", "cosine", "linear")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -71,6 +75,9 @@ class TrainConfig:
     (each element clipped to ``[-grad_clip, grad_clip]``).
     ``early_stopping_patience`` counts evaluations without a new best (0 = never stop early).
     ``max_seconds`` stops training after that much wall time (0 = no limit).
+    ``optimizer="adadelta"`` is the biaxial original's: decay 0.95, epsilon 1e-6, gradients of
+    the *summed* cost (the mean loss times ``model.summed_cost_terms``), with ``lr`` 1.0 as
+    the paper's (the CLI's default for it).
     ``precision``: ``"bf16"`` runs the training forward pass (the loss) under bfloat16
     autocast, ``"fp32"`` never does, ``"auto"`` does on a CPU with native bfloat16 support
     (AVX512-BF16 / AMX) and on a GPU that supports it. Weights, gradients, the optimiser and
@@ -178,7 +185,8 @@ def make_optimizer(model: SequenceModel, config: TrainConfig) -> torch.optim.Opt
     if config.optimizer == "adamw":
         return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
     if config.optimizer == "adadelta":
-        return torch.optim.Adadelta(groups, weight_decay=config.weight_decay)
+        return torch.optim.Adadelta(groups, weight_decay=config.weight_decay,
+                                    rho=ADADELTA_RHO, eps=ADADELTA_EPS)
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(groups, weight_decay=config.weight_decay)
     return torch.optim.SGD(groups, momentum=0.9, weight_decay=config.weight_decay)
@@ -283,7 +291,10 @@ class Trainer:
                         "lower the learning rate or enable gradient clipping"
                     )
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                if self.config.optimizer == "adadelta":  # the original's summed cost
+                    (loss * self.model.summed_cost_terms(batch)).backward()
+                else:
+                    loss.backward()
                 if self.grad_clip and self.clip_mode == "value":
                     torch.nn.utils.clip_grad_value_(self.model.parameters(), self.grad_clip)
                 elif self.grad_clip:

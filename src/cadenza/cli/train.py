@@ -18,7 +18,7 @@ from cadenza.data.corpus import CorpusConfig
 from cadenza.errors import ConfigError
 from cadenza.experiment import prepare_experiment
 from cadenza.midi import ReadOptions
-from cadenza.training import TrainConfig, Trainer
+from cadenza.training import DEFAULT_LR, TrainConfig, Trainer
 from cadenza.trainsample import checkpoint_sampler
 
 
@@ -33,7 +33,8 @@ def train_command(
     init: str = typer.Option(
         None, "--init", help="Start from these weights (checkpoint, run or shipped model)."
     ),
-    lr: float = typer.Option(1e-3, "--lr", help="Base learning rate."),
+    lr: float = typer.Option(
+        None, "--lr", help="Base learning rate (default 1e-3; 1.0 with adadelta, as the paper)."),
     optimizer: str = typer.Option("adam", "--optimizer", help="adam|adamw|adadelta|rmsprop|sgd"),
     schedule: str = typer.Option("constant", "--schedule", help="constant|cosine|linear"),
     warmup: int = typer.Option(0, "--warmup", help="Linear warm-up steps."),
@@ -79,7 +80,8 @@ def train_command(
         transpose_range=parse_range(transpose, "--transpose") if transpose else (0, 0),
     )
     train_config = TrainConfig(
-        steps=steps, lr=lr, optimizer=optimizer, schedule=schedule, warmup_steps=warmup,
+        steps=steps, lr=lr if lr is not None else DEFAULT_LR.get(optimizer, 1e-3),
+        optimizer=optimizer, schedule=schedule, warmup_steps=warmup,
         grad_clip=grad_clip, log_every=log_every, eval_every=eval_every,
         checkpoint_every=checkpoint_every, sample_every=sample_every,
         early_stopping_patience=patience, seed=seed, device=device, precision=precision,

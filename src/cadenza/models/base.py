@@ -94,6 +94,12 @@ class SequenceModel(nn.Module, ABC):
         """Optimizer parameter groups; families with per-layer learning rates override this."""
         return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": base_lr}]
 
+    def summed_cost_terms(self, batch: Batch) -> float:
+        """How many terms ``loss`` averages over: the factor that turns it into the summed
+        cost the original systems optimised (Adadelta's step depends on that scale through
+        its epsilon). 1 where the loss is not an average of a known count."""
+        return 1.0
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

@@ -247,6 +247,10 @@ class BiaxialLSTM(SequenceModel):
         }
         return loss, metrics
 
+    def summed_cost_terms(self, batch: Batch) -> float:
+        """(sequence, step, note) cells the loss is averaged over."""
+        return float(batch["target"][..., 0].numel())
+
     # -- generation ---------------------------------------------------------------------
     def init_state(self, batch_size: int) -> list[LSTMState]:
         """Zero (h, c) of every time-axis layer, each (1, B * num_notes, H)."""

@@ -228,6 +228,10 @@ class PianoRollLSTM(SequenceModel):
             loss = 0.5 * (p - targets).pow(2).sum(-1).mean()
         return loss, {self.config.cost: float(loss.detach()), "nll_per_step": float(nll.detach())}
 
+    def summed_cost_terms(self, batch: Batch) -> float:
+        """Frames the loss (summed over keys) is averaged over."""
+        return float(batch["targets"].shape[0] * batch["targets"].shape[1])
+
     def param_groups(self, base_lr: float) -> list[dict[str, Any]]:
         """One group per LSTM layer and one for the output layer.
 
