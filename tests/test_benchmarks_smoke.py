@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,12 +47,10 @@ def test_train_throughput_quick(tmp_path: Path, capsys: pytest.CaptureFixture[st
         assert len(r["step_seconds"]) == 2 and min(r["step_seconds"]) > 0
         assert r["flops_per_step"] > 0 and r["peak_mb"] > 0
         assert math.isfinite(r["loss"])
-        assert derived["samples_per_second"] == pytest.approx(
-            r["batch_size"] * derived["steps_per_second"]
-        )
-        assert derived["ratio_to_matmul"] == pytest.approx(
-            derived["achieved_gflops"] / r["matmul_gflops"]
-        )
+        median = statistics.median(r["step_seconds"])  # from the raw timings
+        assert derived["steps_per_second"] == pytest.approx(1 / median)
+        assert derived["samples_per_second"] == pytest.approx(r["batch_size"] / median)
+        assert derived["achieved_gflops"] == pytest.approx(r["flops_per_step"] / median / 1e9)
 
 
 def test_generate_speed_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -74,7 +73,39 @@ def test_generate_speed_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]
             assert r["piece_seconds_per_element"] == pytest.approx(0.125)
             assert r["real_time_factor_at_piece_density"] == pytest.approx(r["real_time_factor"])
         else:
-            assert r["music_seconds"] >= 0 and r["piece_seconds_per_element"] > 0
+            assert r["piece_seconds_per_element"] > 0
+
+
+def test_biaxial_flops_count_by_hand() -> None:
+    """Time layer 80 -> 4: 2 * 4 gates * 4 * (80 + 4) = 2688 FLOPs per cell; note layer
+    (4 + 2) -> 3: 2 * 4 * 3 * (6 + 3) = 216; output 3 -> 2: 12. Forward + backward = 3x."""
+    from cadenza.models.biaxial import BiaxialConfig, build
+
+    model = build(BiaxialConfig(time_sizes=(4,), note_sizes=(3,)))
+    batch = {"features": torch.zeros(2, 5, 78, 80)}
+    assert model.flops_per_batch(batch) == 3 * 2 * 5 * 78 * (2688 + 216 + 12)
+
+
+@pytest.mark.parametrize("kind", ["events", "notetokens", "notestate"])
+def test_generated_seconds_of_a_known_piece(kind: str) -> None:
+    """Four quarter notes at 120 qpm last 2 s: all of it after an empty primer, none after
+    the whole piece; the script's clamp at 0 is never what makes these hold."""
+    import numpy as np
+
+    from cadenza.representations import REGISTRY
+    from cadenza.score import TimeSignature, make_notes
+
+    rep = REGISTRY[kind]()
+    spq = rep.config.steps_per_quarter
+    notes = make_notes([0, spq, 2 * spq, 3 * spq], [spq] * 4, [60, 62, 64, 65])
+    score = Score(notes, spq, time_signatures=(TimeSignature(0, 4, 4),))
+    rep.fit([score])
+    array = rep.encode(score)
+    seconds, count = generate_speed.generated_seconds(rep, array, 0)
+    assert seconds == pytest.approx(2.0) and count == 4
+    seconds, count = generate_speed.generated_seconds(rep, array, len(array))
+    assert seconds == pytest.approx(0.0, abs=1e-9) and count == 0
+    assert np.all(array == rep.encode(score))
 
 
 @pytest.mark.parametrize("where", ["each in a fresh process", "all in this process"])

@@ -135,7 +135,14 @@ def test_forward_shapes_and_finite_loss() -> None:
     assert loss.ndim == 0 and torch.isfinite(loss)
     assert set(metrics) == {"on_ce", "dur_mse", "pitch_ce", "on_acc", "pitch_acc"}
     assert all(isinstance(v, float) for v in metrics.values())
-    expected = metrics["on_ce"] + metrics["dur_mse"] + metrics["pitch_ce"]
+    # The on/off term computed here from the probabilities and the targets, by hand.
+    on_target = batch["target"][:, 1]
+    on_ce = -torch.log(out["on_probs"][torch.arange(5), on_target]).mean()
+    assert metrics["on_ce"] == pytest.approx(float(on_ce), rel=1e-5)
+    duration = batch["target"][:, 2].float().clamp(0, DEBUG.max_delta) / DEBUG.max_delta
+    dur_mse = ((out["duration"] - duration) ** 2).mean()
+    pitch_p = torch.softmax(out["pitch_logits"], -1)[torch.arange(5), batch["target"][:, 0]]
+    expected = float(on_ce + dur_mse - torch.log(pitch_p).mean())
     assert float(loss.detach()) == pytest.approx(expected, rel=1e-5)
 
 

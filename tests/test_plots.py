@@ -65,7 +65,11 @@ def test_piano_roll_with_primer_colours_the_generated_part(tiny_score: Score) ->
 
 def test_piano_roll_of_an_empty_score(tiny_score: Score, tmp_path: Path) -> None:
     empty = tiny_score.copy_with(notes=tiny_score.notes[:0])
-    assert png_size(plot_piano_roll(empty, tmp_path / "empty.png"))[0] > 0
+    path = plot_piano_roll(empty, tmp_path / "empty.png")
+    width, height = png_size(path)
+    assert 800 <= width <= 2000 and 300 <= height <= 1000  # a full-size figure, not a stub
+    full = plot_piano_roll(tiny_score, tmp_path / "full.png", primer_end_tick=0)
+    assert orange_pixels(path.read_bytes()) == 0 < orange_pixels(full.read_bytes())
 
 
 def test_refuses_to_overwrite(tiny_score: Score, tmp_path: Path) -> None:
