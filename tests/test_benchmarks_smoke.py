@@ -125,3 +125,20 @@ def test_preprocess_benchmark_runs_on_a_small_folder(
                 "1 worker, no cache", "pretty_midi"):
         assert row in printed
     assert "median of 2" in printed and "3 read, 0 skipped" in printed
+
+
+def test_pretty_midi_baseline_makes_the_same_roll(tmp_path: Path, tiny_score: Score) -> None:
+    """Like for like: the baseline paints the same 16th-note roll cadenza encodes."""
+    import preprocess
+
+    from cadenza.midi import ReadOptions, load_piece
+    from cadenza.representations import PianoRoll
+
+    path = write_midi(tiny_score, tmp_path / "tiny.mid")
+    baseline = preprocess.pretty_midi_roll(path)
+    score, _ = load_piece(path, ReadOptions(steps_per_quarter=4, time_signatures=None))
+    ours = PianoRoll().encode(score).astype(bool)
+    assert ours.any()
+    assert baseline.shape[1] == ours.shape[1] == 88
+    assert len(baseline) >= len(ours) and not baseline[len(ours):].any()
+    assert (baseline[: len(ours)] == ours).all()
