@@ -36,6 +36,7 @@ from cadenza.score import (
     make_notes,
     quantise,
     remove_overlaps,
+    section_cuts,
 )
 
 
@@ -348,6 +349,48 @@ def test_filter_drops_sections_and_keeps_bars_aligned() -> None:
     assert [s.tick for s in filtered.time_signatures] == [0, 16]
     # The tempo that was in force when the dropped section ended carries over.
     assert filtered.tempos == (Tempo(0, 100.0), Tempo(16, 80.0))
+
+
+def test_filter_marks_the_cut_where_a_section_was_removed() -> None:
+    """The two 4/4 bars around the removed 3/4 bar are not continuous music: a cut marker
+    at the join, and the corpus arrays are split there."""
+    from cadenza.data.corpus import split_at_cuts
+    from cadenza.representations import Events, PianoRoll
+    from cadenza.score import SECTION_CUT, section_cuts
+
+    filtered, _ = filter_time_signatures(three_section_score(), ("4/4",))
+    assert [m.text for m in filtered.markers] == [SECTION_CUT]
+    assert section_cuts(filtered) == [16]
+    roll = PianoRoll().encode(filtered)
+    parts = split_at_cuts(roll, section_cuts(filtered), PianoRoll())
+    assert [len(p) for p in parts] == [16, len(roll) - 16]
+    np.testing.assert_array_equal(np.concatenate(parts), roll)
+    events = Events(Events.config_class(steps_per_quarter=4))  # type: ignore[call-arg]
+    events.fit([filtered])
+    encoded = events.encode(filtered)
+    first, second = split_at_cuts(encoded, [16], events)
+    assert events.onset_tick(encoded, len(first) - 1) < 16 <= events.onset_tick(encoded, len(first))
+    assert len(first) + len(second) == len(encoded)
+    # A removed section at the very start or end is no cut: nothing is joined there.
+    start_only, _ = filter_time_signatures(three_section_score(), ("3/4",))
+    assert section_cuts(start_only) == []
+
+
+def test_original_meter_rule_stops_at_the_first_other_signature() -> None:
+    """Numerator 2 or 4 from the start; reading stops at the 3/4 bar, the later 4/4 is lost,
+    and 2/4 counts as kept."""
+    filtered, report = filter_time_signatures(three_section_score(), ("original",))
+    assert report.kept_ticks == 16 and report.dropped_ticks == 28
+    assert report.dropped_signatures == ("3/4", "4/4")
+    assert [int(n["start"]) for n in filtered.notes] == [0, 8, 14]
+    assert section_cuts(filtered) == []
+    two_four = three_section_score().copy_with(
+        time_signatures=(TimeSignature(0, 4, 4), TimeSignature(16, 2, 4),
+                         TimeSignature(24, 6, 8), TimeSignature(36, 4, 4)))
+    filtered, report = filter_time_signatures(two_four, ("original",))
+    assert report.kept_ticks == 24
+    assert ReadOptions.parse_meters("original") == ("original",)
+    ReadOptions(time_signatures=("original",))  # accepted
 
 
 def test_filter_keeps_only_the_allowed_middle_section() -> None:

@@ -24,6 +24,7 @@ from cadenza.errors import ConfigError, MidiError
 from cadenza.fileio import write_bytes_atomic
 from cadenza.score import (
     NOTE_DTYPE,
+    ORIGINAL_METERS,
     Marker,
     MeterFilterReport,
     Score,
@@ -50,7 +51,8 @@ class ReadOptions:
     Attributes:
         steps_per_quarter: grid of the quantisation (4 = 16th notes); ``0`` keeps raw ticks.
         time_signatures: labels of the metres to keep (``("4/4",)`` as the biaxial model
-            requires), or ``None`` to keep every section.
+            requires), ``("original",)`` for the biaxial original's rule (numerator 2 or 4,
+            reading stops at the first other signature), or ``None`` to keep every section.
         min_notes: a piece with fewer notes after filtering is rejected as ``empty``.
     """
 
@@ -61,7 +63,7 @@ class ReadOptions:
     def __post_init__(self) -> None:
         if self.steps_per_quarter < 0:
             raise ConfigError(f"steps_per_quarter must be >= 0, got {self.steps_per_quarter}")
-        if self.time_signatures is not None:
+        if self.time_signatures is not None and self.time_signatures != (ORIGINAL_METERS,):
             for label in self.time_signatures:
                 num, _, den = label.partition("/")
                 if not (num.isdigit() and den.isdigit() and int(num) > 0 and int(den) > 0):
@@ -71,9 +73,11 @@ class ReadOptions:
 
     @staticmethod
     def parse_meters(text: str) -> tuple[str, ...] | None:
-        """Parse a CLI value such as ``"4/4,2/4"`` or ``"all"``."""
+        """Parse a CLI value such as ``"4/4,2/4"``, ``"all"`` or ``"original"``."""
         if text.strip().lower() == ALL_METERS:
             return None
+        if text.strip().lower() == ORIGINAL_METERS:
+            return (ORIGINAL_METERS,)
         return tuple(part.strip() for part in text.split(",") if part.strip())
 
     def to_dict(self) -> dict[str, object]:

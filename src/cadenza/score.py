@@ -266,21 +266,43 @@ def bar_ticks(signature: TimeSignature, ticks_per_quarter: int) -> Fraction:
     return Fraction(signature.numerator * 4 * ticks_per_quarter, signature.denominator)
 
 
+ORIGINAL_METERS = "original"
+"""The biaxial original's rule as a metre label: numerator 2 or 4, and reading stops at the
+first other signature (the part read so far is kept)."""
+SECTION_CUT = "cadenza: section cut"
+"""Marker text where :func:`filter_time_signatures` removed music between two kept sections:
+the music on either side is not continuous, and a model must not learn it as one sequence."""
+
+
+def _meter_kept(signature: TimeSignature, allowed: tuple[str, ...]) -> bool:
+    if allowed == (ORIGINAL_METERS,):
+        return signature.numerator in (2, 4)
+    return signature.label in allowed
+
+
 def filter_time_signatures(
     score: Score, allowed: tuple[str, ...] | None = ("4/4",)
 ) -> tuple[Score, MeterFilterReport]:
     """Keep only the sections of ``score`` whose time signature is in ``allowed``.
 
     Sections are the spans between time-signature changes (a score with no signature is 4/4).
-    Kept sections are joined end to end, so bar lines stay aligned; notes are clipped to their
-    section. ``allowed=None`` keeps everything.
+    Kept sections are put end to end, so bar lines stay aligned; notes are clipped to their
+    section. Where a removed section lay between two kept ones, a :data:`SECTION_CUT` marker
+    says so: the corpus splits the piece there (see ``Corpus.arrays``), so no model learns
+    the two sides as one continuous sequence. ``allowed=None`` keeps everything;
+    ``(ORIGINAL_METERS,)`` is the original's rule: sections with numerator 2 or 4 from the
+    start, up to the first other signature.
     """
     end = score.end_tick
     sigs = list(score.time_signatures) or [TimeSignature(0, 4, 4)]
     if sigs[0].tick > 0:
         sigs.insert(0, TimeSignature(0, 4, 4))
-    if allowed is None or all(s.label in allowed for s in sigs):
+    if allowed is None or all(_meter_kept(s, allowed) for s in sigs):
         return score, MeterFilterReport(end, 0, (), 0)
+    keep = [_meter_kept(s, allowed) for s in sigs]
+    if allowed == (ORIGINAL_METERS,):  # stop at the first other signature
+        first_other = keep.index(False)
+        keep = [i < first_other for i in range(len(keep))]
     bounds = [s.tick for s in sigs] + [max(end, sigs[-1].tick)]
     kept_notes: list[np.ndarray] = []
     kept_sigs: list[TimeSignature] = []
@@ -291,15 +313,21 @@ def filter_time_signatures(
     kept_ticks = dropped_ticks = 0
     notes = score.notes
     used = np.zeros(len(notes), dtype=bool)
-    for sig, lo, hi in zip(sigs, bounds[:-1], bounds[1:], strict=True):
+    cuts: list[Marker] = []
+    gap = False  # a section was removed since the last kept one
+    for sig, kept, lo, hi in zip(sigs, keep, bounds[:-1], bounds[1:], strict=True):
         if hi <= lo:
             continue
-        if sig.label not in allowed:
+        if not kept:
             dropped_ticks += hi - lo
             if sig.label not in dropped_labels:
                 dropped_labels.append(sig.label)
             offset += hi - lo
+            gap = True
             continue
+        if gap and kept_ticks:
+            cuts.append(Marker(lo - offset, SECTION_CUT))
+        gap = False
         kept_ticks += hi - lo
         inside = (notes["start"] >= lo) & (notes["start"] < hi)
         used |= inside
@@ -316,6 +344,11 @@ def filter_time_signatures(
         notes=merged,
         time_signatures=tuple(_dedupe_by_tick(kept_sigs)),
         tempos=TempoMap.concatenate(kept_tempos),
-        markers=(),
+        markers=tuple(cuts),
     )
     return filtered, report
+
+
+def section_cuts(score: Score) -> list[int]:
+    """Ticks of the :data:`SECTION_CUT` markers of ``score``, in order."""
+    return sorted(m.tick for m in score.markers if m.text == SECTION_CUT)

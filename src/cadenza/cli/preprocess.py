@@ -87,7 +87,8 @@ def preprocess_command(
         "--representation", "-r", help="pianoroll, notestate, events or notetokens.")
     ] = "pianoroll",
     meters: Annotated[str, typer.Option(
-        "--meters", help="Time signatures to keep, e.g. '4/4,2/4', or 'all'.")] = "4/4",
+        "--meters", help="Time signatures to keep, e.g. '4/4,2/4', 'all', or 'original' "
+        "(numerator 2 or 4, up to the first other signature).")] = "4/4",
     workers: Annotated[int | None, typer.Option(
         "--workers", "-j", min=1,
         help="Processes working, this one included (default: CPU count).")] = None,

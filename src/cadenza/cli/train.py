@@ -46,7 +46,10 @@ def train_command(
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Checkpoint every N."),
     sample_every: int = typer.Option(500, "--sample-every", help="Sampled MIDI every N (0: off)."),
     patience: int = typer.Option(0, "--patience", help="Early stop after N evals w/o gain."),
-    meters: str = typer.Option("4/4", "--meters", help="Kept time signatures, or 'all'."),
+    meters: str = typer.Option(
+        "4/4", "--meters",
+        help="Kept time signatures ('4/4,2/4'), 'all', or 'original' (numerator 2 or 4, up to "
+             "the first other signature)."),
     transpose: str = typer.Option(None, "--transpose", help="Training transposition LOW,HIGH."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N"),

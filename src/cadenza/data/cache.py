@@ -38,7 +38,7 @@ from cadenza.tempomap import TempoMap, as_tempo_map
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "CADENZA_CACHE_DIR"
-CACHE_FORMAT = 3  # bump when the layout or the meaning of an entry changes
+CACHE_FORMAT = 4  # bump when the layout or the meaning of an entry changes
 # What reading a pack member and the checks below raise on damaged or tampered bytes.
 _DAMAGE = (
     OSError, ValueError, EOFError, KeyError, TypeError, MemoryError, zipfile.BadZipFile,

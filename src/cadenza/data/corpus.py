@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from cadenza.data.split import GENERATION, SplitConfig
 from cadenza.errors import ConfigError, DataError
 from cadenza.midi import ReadOptions, ReadSummary
 from cadenza.representations.base import Representation
-from cadenza.score import Score, TimeSignature
+from cadenza.score import Score, TimeSignature, section_cuts
 
 BENCHMARK_PRIMER_SPLIT = "test"  # benchmark sets have no generation split
 DEFAULT_METER = (TimeSignature(0, 4, 4),)  # a score without time signature is in 4/4
@@ -122,7 +123,13 @@ class Corpus:
         return [piece for piece in self.pieces if piece.split == name]
 
     def arrays(self, split: str) -> list[np.ndarray]:
-        return [piece.array for piece in self.split(split)]
+        """The encoded pieces of one split, each cut where the metre filter removed music
+        between two kept sections (:func:`cadenza.score.section_cuts`): what a model trains
+        and is scored on never runs across such a cut."""
+        out: list[np.ndarray] = []
+        for piece in self.split(split):
+            out.extend(split_at_cuts(piece.array, section_cuts(piece.score), self.representation))
+        return out
 
     def scores(self, split: str) -> list[Score]:
         return [piece.score for piece in self.split(split)]
@@ -172,3 +179,24 @@ class Corpus:
                 f"(composers there: {known})"
             )
         return pieces
+
+
+def split_at_cuts(array: np.ndarray, cuts: list[int], representation: Representation
+                  ) -> list[np.ndarray]:
+    """``array`` in parts that begin at the first element whose onset is at or after each cut
+    tick (onsets never decrease along an encoding, so each is found by bisection)."""
+    if not cuts:
+        return [array]
+    starts = [0]
+    for tick in cuts:
+        lo, hi = starts[-1], len(array)
+        while lo < hi:
+            middle = (lo + hi) // 2
+            if representation.onset_tick(array, middle) < tick:
+                lo = middle + 1
+            else:
+                hi = middle
+        if starts[-1] < lo < len(array):
+            starts.append(lo)
+    bounds = [*starts, len(array)]
+    return [array[a:b] for a, b in pairwise(bounds)]
