@@ -65,7 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name")
     parser.add_argument("--card", type=Path, required=True, help="JSON model card")
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--card-only", action="store_true",
+                        help="only replace the shipped model's card.json and CARD.md")
     args = parser.parse_args(argv)
+    if args.card_only:
+        target = models_dir() / args.name
+        card = json.loads(args.card.read_text())
+        write_json_atomic(target / "card.json", card)
+        write_bytes_atomic(target / "CARD.md", card_markdown(args.name, card).encode())
+        print(f"card of {target} rewritten")
+        return 0
     source = resolve_checkpoint(args.checkpoint)
     card = json.loads(args.card.read_text())
     target = models_dir() / args.name

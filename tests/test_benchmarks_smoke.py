@@ -142,3 +142,20 @@ def test_pretty_midi_baseline_makes_the_same_roll(tmp_path: Path, tiny_score: Sc
     assert baseline.shape[1] == ours.shape[1] == 88
     assert len(baseline) >= len(ours) and not baseline[len(ours):].any()
     assert (baseline[: len(ours)] == ours).all()
+
+
+def test_train_precision_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import train_precision
+
+    out = tmp_path / "precision.json"
+    assert train_precision.main(["--quick", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    printed = capsys.readouterr().out
+    assert "bf16" in printed and "target: bf16 steps/s" in printed
+    seconds, losses = data["seconds"], data["losses"]
+    assert len(seconds["fp32"]) == len(seconds["bf16"]) == 4
+    assert data["speedup"] == pytest.approx(
+        statistics.median(seconds["fp32"]) / statistics.median(seconds["bf16"]))
+    # Same weights and batches: the curves start together and differ only by rounding.
+    assert losses["fp32"] != losses["bf16"]
+    assert losses["bf16"][0] == pytest.approx(losses["fp32"][0], rel=2e-2)
