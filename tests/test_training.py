@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +14,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cadenza.checkpoint import init_from, load_checkpoint, resolve_checkpoint
+from cadenza.checkpoint import init_from, load_checkpoint, resolve_checkpoint, write_pointer
 from cadenza.data.batching.pianoroll import PianoRollBatchMaker
 from cadenza.errors import CheckpointError, ConfigError
+from cadenza.midi import write_midi
 from cadenza.models.registry import build_model, get_preset
 from cadenza.representations import PianoRoll
 from cadenza.representations.pianoroll import PianoRollConfig
-from cadenza.training import TrainConfig, Trainer, autocast_dtype, lr_factor, native_bf16
+from cadenza.training import (
+    TrainConfig,
+    Trainer,
+    autocast_dtype,
+    lr_factor,
+    native_bf16,
+    remove_leftovers,
+)
 
 
 def _rolls(count: int = 6, length: int = 80, seed: int = 0) -> list[np.ndarray]:
@@ -273,3 +284,68 @@ def test_bf16_autocast_trains_close_to_fp32(tmp_path: Path) -> None:
         torch.bfloat16 if native_bf16(torch.device("cpu")) else None)
     with pytest.raises(ConfigError, match="precision"):
         TrainConfig(precision="fp16")
+
+
+def test_resume_falls_back_to_the_newest_intact_checkpoint(tmp_path: Path) -> None:
+    """latest.json naming a deleted checkpoint, or an older one (a kill between a checkpoint's
+    rename and the pointer's write): resume from the newest intact folder, never from 0."""
+    _trainer(tmp_path / "full", steps=9, checkpoint_every=3, keep_checkpoints=5).fit()
+    full = _train_losses(tmp_path / "full")
+    run = tmp_path / "cut"
+    _trainer(run, steps=6, checkpoint_every=3, keep_checkpoints=5).fit()
+    # The pointer names step 3 although step 6 was written: as after a kill in between.
+    write_pointer(run, "latest.json", run / "checkpoints" / "step-000003", step=3)
+    summary = _trainer(run, steps=9, checkpoint_every=3, keep_checkpoints=5).fit(resume=True)
+    assert summary.steps_done == 9
+    np.testing.assert_allclose(_train_losses(run), full, rtol=1e-6)
+    # Now the newest checkpoint is gone and the pointer names it.
+    shutil.rmtree(run / "checkpoints" / "step-000009")
+    summary = _trainer(run, steps=9, checkpoint_every=3, keep_checkpoints=5).fit(resume=True)
+    assert summary.steps_done == 9
+    np.testing.assert_allclose(_train_losses(run), full, rtol=1e-6)  # no duplicated rows
+    assert json.loads((run / "latest.json").read_text())["step"] == 9
+
+
+def test_resume_never_starts_over_in_a_folder_with_checkpoints(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _trainer(run, steps=3, checkpoint_every=3).fit()
+    (run / "checkpoints" / "step-000003" / "model.safetensors").write_bytes(b"broken")
+    with pytest.raises(CheckpointError, match="none of its 1 checkpoints is intact"):
+        _trainer(run, steps=6, checkpoint_every=3).fit(resume=True)
+    assert (run / "checkpoints" / "step-000003").is_dir()  # nothing was overwritten
+
+
+def test_leftovers_of_killed_processes_are_removed(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _trainer(run, steps=3, checkpoint_every=3).fit()
+    stale = [run / "checkpoints" / ".step-000006.tmp-abc", run / ".latest.json.1f2e.tmp"]
+    stale[0].mkdir()
+    (stale[0] / "model.safetensors").write_bytes(b"half")
+    stale[1].write_text("{")
+    fresh = run / ".best.json.9a9a.tmp"
+    fresh.write_text("{")
+    for path in stale:
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
+    assert remove_leftovers(run) == 2
+    assert not any(p.exists() for p in stale) and fresh.exists()  # a young one may be in use
+
+
+def test_fresh_runs_with_one_seed_log_the_same_losses(tmp_path: Path) -> None:
+    """The seed is set before the model is built, so two fresh CLI runs match."""
+    from typer.testing import CliRunner
+
+    from cadenza.cli import app
+
+    midi = tmp_path / "midi"
+    for i, roll in enumerate(_rolls(6, 80)):
+        write_midi(PianoRoll().decode(roll), midi / f"p{i}.mid")
+    logs = []
+    for name in ("a", "b"):
+        result = CliRunner().invoke(app, [
+            "train", "--model", "pianoroll-debug", "--data", str(midi), "--meters", "all",
+            "--steps", "6", "--log-every", "1", "--eval-every", "3", "--sample-every", "0",
+            "--seed", "4", "--workers", "1", "--threads", "1", "--no-progress",
+            "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        logs.append(_train_losses(tmp_path / name))
+    assert len(logs[0]) == 6 and logs[0] == logs[1]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from cadenza import __version__
 from cadenza.data.batching.base import BatchMaker
@@ -121,10 +122,13 @@ def prepare_experiment(
     use_cache: bool = True,
     progress: bool | None = None,
     max_eval_batches: int = 50,
+    seed: int | None = None,
 ) -> Experiment:
     """Build corpus, representation, model and batch makers for ``preset`` on ``source``.
 
-    ``overrides`` replace fields of the preset's config (e.g. ``{"seq_len": 64}``).
+    ``overrides`` replace fields of the preset's config (e.g. ``{"seq_len": 64}``). With
+    ``seed`` the model's initial weights come from ``torch.manual_seed(seed)``, so two fresh
+    runs with one seed start from the same weights.
     """
     config = get_preset(preset)
     if overrides:
@@ -173,5 +177,7 @@ def prepare_experiment(
             )
         except DataError as exc:
             log.warning("no validation: %s", exc)
+    if seed is not None:
+        torch.manual_seed(seed)
     model = build_model(config)
     return Experiment(preset, model, representation, corpus, train, valid, source)

@@ -229,7 +229,8 @@ def benchmark_preset(
     from cadenza.experiment import prepare_experiment
     from cadenza.training import Trainer
 
-    experiment = prepare_experiment(preset, Path(dataset), progress=False)
+    experiment = prepare_experiment(preset, Path(dataset), progress=False,
+                                    seed=train_config.seed)
     trainer = Trainer(experiment.model, experiment.representation, experiment.train_batches,
                       experiment.valid_batches, train_config, run_dir,
                       experiment.run_info(train_config.to_dict()), print_fn=print_fn)

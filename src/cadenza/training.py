@@ -21,6 +21,7 @@ loop wraps the model in ``DistributedDataParallel`` when ``WORLD_SIZE > 1`` (see
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -48,7 +49,7 @@ from cadenza.checkpoint import (
 )
 from cadenza.data.batching.base import BatchMaker
 from cadenza.errors import CheckpointError, ConfigError
-from cadenza.fileio import write_json_atomic
+from cadenza.fileio import write_bytes_atomic, write_json_atomic
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
 
@@ -449,25 +450,67 @@ class Trainer:
     def _restore(
         self, optimizer: torch.optim.Optimizer, rng: np.random.Generator, state: dict[str, Any]
     ) -> dict[str, Any]:
-        checkpoint = read_pointer(self.run_dir, "latest.json")
-        if checkpoint is None:
+        """Continue from the newest intact checkpoint of the run folder.
+
+        ``latest.json`` is only a hint: a kill between a checkpoint's rename and the pointer's
+        write, or a pointer to a deleted folder, must not cost the run. Checkpoint folders are
+        tried newest first; a damaged one is reported and skipped. A folder that holds
+        checkpoints but no intact one is an error, never a silent start from step 0.
+        """
+        folders = sorted((self.run_dir / "checkpoints").glob("step-*"), reverse=True)
+        if not folders:
             self._say(f"no checkpoint in {self.run_dir}; starting from step 0")
+            self._truncate_log(0)
             return state
+        problems = []
+        for checkpoint in folders:
+            try:
+                restored = self._load_checkpoint(checkpoint, optimizer, rng, state)
+            except CheckpointError as exc:
+                if "differs from the one requested" in str(exc):
+                    raise
+                problems.append(str(exc))
+                log.warning("cannot resume from %s: %s", checkpoint.name, exc)
+                continue
+            pointer = read_pointer(self.run_dir, "latest.json")
+            if pointer != checkpoint:
+                write_pointer(self.run_dir, "latest.json", checkpoint, step=restored["step"])
+                self._say(f"latest.json named {pointer.name if pointer else 'nothing usable'}; "
+                          f"resuming from the newest intact checkpoint instead")
+            self._truncate_log(int(restored["step"]))
+            self._say(f"resumed from {checkpoint.name} (step {restored['step']})")
+            return restored
+        raise CheckpointError(
+            f"{self.run_dir}: none of its {len(folders)} checkpoints is intact "
+            f"({problems[0]}); refusing to start over in a folder that holds a run: "
+            "choose another --out or remove the damaged checkpoints"
+        )
+
+    def _load_checkpoint(
+        self, checkpoint: Path, optimizer: torch.optim.Optimizer, rng: np.random.Generator,
+        state: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Weights, optimiser, random states and loop state of one checkpoint folder."""
         info = read_info(checkpoint)
         if info.get("model") != json.loads(json.dumps(self.model.config.to_dict())):
             raise CheckpointError(
                 f"{checkpoint}: saved model config differs from the one requested; "
                 "resume with the same --model (or start a new --out)"
             )
-        load_weights(self.model, checkpoint, info.get("weights_sha256"))
-        trainer = load_trainer_state(checkpoint)
-        optimizer.load_state_dict(trainer.optimizer)
+        saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        try:
+            load_weights(self.model, checkpoint, info.get("weights_sha256"))
+            trainer = load_trainer_state(checkpoint)
+            optimizer.load_state_dict(trainer.optimizer)
+        except (CheckpointError, ValueError, KeyError, RuntimeError) as exc:
+            self.model.load_state_dict(saved)  # leave nothing half-loaded
+            raise CheckpointError(f"{checkpoint}: {exc}") from None
+        if not isinstance(trainer.extra, dict) or "step" not in trainer.extra:
+            raise CheckpointError(f"{checkpoint}: trainer state has no step")
         torch.set_rng_state(trainer.torch_rng)
         rng.bit_generator.state = trainer.numpy_rng
         restored = dict(state)
         restored.update(trainer.extra)
-        self._truncate_log(int(restored["step"]))
-        self._say(f"resumed from {checkpoint.name} (step {restored['step']})")
         return restored
 
     def _prepare_run_dir(self, resume: bool) -> None:
@@ -480,6 +523,7 @@ class Trainer:
                 "continue it or choose another --out"
             )
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(self.run_dir)
         if not run_json.exists():
             write_json_atomic(run_json, self.run_info)
 
@@ -500,13 +544,26 @@ class Trainer:
             writer.writerow([step, split, f"{loss:.6f}", f"{lr:.6g}", extras])
 
     def _truncate_log(self, step: int) -> None:
+        """Drop the log rows after ``step`` (they will be written again); rows whose step is
+        not a number are dropped too, with a warning."""
         if not self.log_path.exists():
             return
         with open(self.log_path, newline="") as handle:
             rows = list(csv.reader(handle))
-        kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
-        with open(self.log_path, "w", newline="") as handle:
-            csv.writer(handle).writerows(kept)
+        kept = rows[:1]
+        for row in rows[1:]:
+            if not row:
+                continue
+            try:
+                row_step = int(row[0])
+            except ValueError:
+                log.warning("%s: dropping a row with a bad step %r", self.log_path, row[0])
+                continue
+            if row_step <= step:
+                kept.append(row)
+        data = io.StringIO()
+        csv.writer(data).writerows(kept)
+        write_bytes_atomic(self.log_path, data.getvalue().encode())
 
     def _say(self, message: str) -> None:
         if self.rank == 0:
@@ -557,6 +614,38 @@ class Trainer:
         flag = torch.tensor([1.0 if stop else 0.0], device=self.device)
         dist.broadcast(flag, src=0)
         return bool(flag.item())
+
+
+LEFTOVER_AGE_SECONDS = 3600.0
+
+
+def remove_leftovers(run_dir: Path, min_age: float = LEFTOVER_AGE_SECONDS) -> int:
+    """Delete temporary files and folders that killed processes left in a run folder.
+
+    Checkpoints are written to ``checkpoints/.step-*.tmp-*`` and renamed into place (the old
+    one moved aside to ``.step-*.old-*`` first); pointers and logs go through
+    ``.NAME.*.tmp`` files. Only leftovers older than ``min_age`` seconds are removed, so a
+    run writing into the same folder right now (a torchrun rank) is never disturbed.
+    Returns how many were removed.
+    """
+    now = time.time()
+    candidates = [*run_dir.glob(".*.tmp"), *(run_dir / "checkpoints").glob(".step-*.tmp-*"),
+                  *(run_dir / "checkpoints").glob(".step-*.old-*")]
+    removed = 0
+    for path in candidates:
+        try:
+            if now - path.lstat().st_mtime < min_age:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed += 1
+        except OSError as exc:
+            log.warning("could not remove leftover %s: %s", path, exc)
+    if removed:
+        log.info("removed %d leftover temporary file(s) in %s", removed, run_dir)
+    return removed
 
 
 class LossModule(nn.Module):

@@ -92,7 +92,7 @@ def train_command(
     show = not no_progress and console.is_terminal
     experiment = prepare_experiment(
         model, data, corpus_config=corpus_config, overrides=overrides, workers=workers,
-        progress=show,
+        progress=show, seed=seed,
     )
     resuming = resume and (run_dir / "run.json").is_file()
     if init is not None and not resuming:
