@@ -137,6 +137,7 @@ def test_forward_shapes_and_finite_loss() -> None:
     assert all(isinstance(v, float) for v in metrics.values())
     # The on/off term computed here from the probabilities and the targets, by hand.
     on_target = batch["target"][:, 1]
+    out = {k: v.detach() for k, v in out.items()}
     on_ce = -torch.log(out["on_probs"][torch.arange(5), on_target]).mean()
     assert metrics["on_ce"] == pytest.approx(float(on_ce), rel=1e-5)
     duration = batch["target"][:, 2].float().clamp(0, DEBUG.max_delta) / DEBUG.max_delta
