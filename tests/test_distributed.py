@@ -37,7 +37,7 @@ def test_torchrun_two_processes(tmp_path: Path) -> None:
                           env={"CADENZA_CACHE_DIR": str(tmp_path / "cache"),
                                "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.count("done: 4 steps") == 1  # only the main process reports
+    assert done.stdout.count("done: step 4, 4 steps") == 1  # only the main process reports
     latest = json.loads((out / "latest.json").read_text())
     assert latest["step"] == 4
     rows = (out / "log.csv").read_text().splitlines()

@@ -268,3 +268,34 @@ def test_cli_generate_missing_checkpoint(tmp_path: Path) -> None:
     result = runner.invoke(app, ["generate", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "no such checkpoint" in result.output
+
+
+def test_shipped_model_names_work_where_checkpoints_do(tmp_path: Path) -> None:
+    """``cadenza generate pianoroll-piano`` (a shipped name, not a path) composes."""
+    result = runner.invoke(app, ["generate", "pianoroll-piano", "--no-primer", "--length", "8",
+                                 "--seed", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert list(tmp_path.glob("*.mid"))
+    missing = runner.invoke(app, ["generate", "no-such-model", "--out", str(tmp_path)])
+    assert missing.exit_code == 2 and "biaxial-piano" in missing.output  # names the choices
+
+
+def test_a_single_grid_piece_is_generated_on_one_thread(tmp_path: Path) -> None:
+    """Batch-1 grid walks run on one torch thread; the caller's setting comes back after."""
+    from cadenza.composing import compose
+
+    seen: list[int] = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        request = ComposeRequest(checkpoint="pianoroll-piano", out_dir=tmp_path, no_primer=True,
+                                 length=4, seed=1,
+                                 progress=lambda done, total: seen.append(torch.get_num_threads()))
+        compose(request)
+        assert set(seen) == {1} and torch.get_num_threads() == 2
+        seen.clear()
+        compose(ComposeRequest(checkpoint="pianoroll-piano", out_dir=tmp_path, no_primer=True,
+                               length=4, seed=1, count=2, progress=request.progress))
+        assert set(seen) == {2}  # a batch keeps the threads it was given
+    finally:
+        torch.set_num_threads(before)

@@ -143,14 +143,22 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any])
 
 # -- reading ---------------------------------------------------------------------------------
 def resolve_checkpoint(path: str | Path) -> Path:
-    """Accept a run folder (its best, else latest checkpoint), a checkpoint folder or a file.
+    """Accept a run folder (its best, else latest checkpoint), a checkpoint folder, a file, or
+    the name of a shipped model (``biaxial-piano``) where no such path exists.
 
     Raises:
         CheckpointError: nothing usable is found at ``path``.
     """
+    from cadenza.shipped import shipped_models
+
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"{path}: no such checkpoint, run folder or file")
+        shipped = shipped_models()
+        if str(path) in shipped:
+            return shipped[str(path)]
+        names = ", ".join(shipped) or "none"
+        raise CheckpointError(
+            f"{path}: no such checkpoint, run folder or file, nor a shipped model ({names})")
     if path.is_file():
         if path.name in (MODEL_FILE, CONFIG_FILE):
             return path.parent
@@ -262,11 +270,6 @@ def init_from(
     Raises:
         CheckpointError: nothing usable at ``path`` or the weights do not fit ``model``.
     """
-    from cadenza.shipped import shipped_models
-
-    shipped = shipped_models()
-    if not Path(path).exists() and str(path) in shipped:
-        path = shipped[str(path)]
     checkpoint = resolve_checkpoint(path)
     info = read_info(checkpoint)
     family = info["model"].get("family") if isinstance(info["model"], dict) else None

@@ -210,6 +210,7 @@ class TrainSummary:
     interrupted: bool
     seconds: float
     valid_history: list[tuple[int, float]] = field(default_factory=list)
+    start_step: int = 0  # the step this call began at (> 0 after a resume)
 
 
 class Trainer:
@@ -273,7 +274,7 @@ class Trainer:
             net = self._wrap_distributed()
         interrupted = stopped = False
         last_loss = float("nan")
-        step = int(state["step"])
+        step = first_step = int(state["step"])
         bar = self._progress_bar(step)
         cfg_seconds = self.config.max_seconds
         try:
@@ -332,6 +333,7 @@ class Trainer:
             interrupted=interrupted,
             seconds=time.perf_counter() - start_time,
             valid_history=[(int(s), float(v)) for s, v in state["valid_history"]],
+            start_step=first_step,
         )
 
     @torch.no_grad()

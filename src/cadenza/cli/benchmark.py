@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from cadenza.cli.app import app, console, friendly_errors, print_table
+from cadenza.cli.options import set_threads
 from cadenza.data.benchmark import is_benchmark_file
 from cadenza.errors import ConfigError
 from cadenza.fileio import write_json_atomic
@@ -54,10 +55,7 @@ def benchmark_command(
         raise ConfigError(f"{dataset}: expected a benchmark .json or .pickle file")
     if budget_minutes <= 0:
         raise ConfigError(f"--budget-minutes must be positive, got {budget_minutes}")
-    if threads is not None:
-        if threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
+    set_threads(threads)
     results: list[dict[str, Any]] = [score_run(run, dataset) for run in score]
     baseline = None
     for preset in [] if score else models:

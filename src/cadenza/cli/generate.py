@@ -43,6 +43,8 @@ def generate_command(
     plot: bool = typer.Option(False, "--plot", help="Also draw PNG piano roll / probabilities."),
     marker_note: bool = typer.Option(False, "--marker-note", help="Mark the start: high note."),
     list_only: bool = typer.Option(False, "--list-composers", help="List primer composers."),
+    threads: int = typer.Option(
+        None, "--threads", help="CPU threads for torch (default: 1 for one grid piece)."),
     verbose_stats: bool = typer.Option(
         False, "--stats", help="Print what the guards did (also with `cadenza -v`)."
     ),
@@ -57,7 +59,7 @@ def generate_command(
         composer=composer, random_primer=random_primer, no_primer=no_primer,
         primer_length=primer_length, temperature=temperature, threshold=threshold, top_k=top_k,
         top_p=top_p, adaptive=not no_adaptive, max_hold_steps=max_hold_steps,
-        max_repeats=max_repeats, seed=seed, count=count, bpm=bpm, wav=wav,
+        max_repeats=max_repeats, seed=seed, count=count, bpm=bpm, wav=wav, threads=threads,
         plot=plot, marker_note=marker_note,
     )
     result = compose(request)

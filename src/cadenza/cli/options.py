@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import torch
+
 from cadenza.errors import ConfigError
+
+
+def set_threads(threads: int | None) -> None:
+    """Apply a ``--threads`` option (``None``: torch's default)."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
 
 
 def parse_range(text: str, option: str) -> tuple[int, int]:

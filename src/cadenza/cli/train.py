@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-import torch
 import typer
 
 from cadenza.checkpoint import init_from
 from cadenza.cli.app import app, console, friendly_errors
-from cadenza.cli.options import parse_range
+from cadenza.cli.options import parse_range, set_threads
 from cadenza.data.corpus import CorpusConfig
 from cadenza.errors import ConfigError
 from cadenza.experiment import prepare_experiment
@@ -61,10 +61,7 @@ def train_command(
         help="auto|bf16|fp32: bfloat16 autocast for the forward pass (auto: where native)."),
 ) -> None:
     """Train a model; every --checkpoint-every steps save a checkpoint and a sample."""
-    if threads is not None:
-        if threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
+    set_threads(threads)
     run_dir = out or Path("runs") / model
     if resume and (run_dir / "run.json").is_file():
         saved = json.loads((run_dir / "run.json").read_text())
@@ -105,7 +102,8 @@ def train_command(
     if main_process:
         console.print(f"[bold]{model}[/]: {experiment.model.num_parameters():,} parameters, "
                       f"splits {experiment.corpus.split_counts()}")
-        console.print_json(json.dumps({"model": info["model"], "train": info["train"]}))
+        if logging.getLogger().isEnabledFor(logging.INFO):  # `cadenza -v train`
+            console.print_json(json.dumps({"model": info["model"], "train": info["train"]}))
     trainer = Trainer(
         experiment.model, experiment.representation, experiment.train_batches,
         experiment.valid_batches, train_config, run_dir, info,
@@ -117,8 +115,11 @@ def train_command(
         valid = (f"valid {summary.first_valid_loss:.4f} -> best {summary.best_valid_loss:.4f} "
                  f"at step {summary.best_step}" if summary.best_valid_loss is not None
                  else "no valid")
+        ran = summary.steps_done - summary.start_step
+        resumed = f" (resumed at step {summary.start_step})" if summary.start_step else ""
         console.print(
-            f"done: {summary.steps_done} steps in {summary.seconds:.0f} s; last train loss "
+            f"done: step {summary.steps_done}{resumed}, {ran} steps in {summary.seconds:.0f} s; "
+            f"last train loss "
             f"{summary.last_train_loss:.4f}; {valid}; run folder {run_dir}"
         )
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
