@@ -56,7 +56,7 @@ from _machine import (
 from rich.console import Console
 from rich.table import Table
 
-from cadenza.experiment import BATCH_MAKERS
+from cadenza.families import get_family
 from cadenza.models.base import Batch, ModelConfig
 from cadenza.models.registry import build_model, fit_config, get_preset
 from cadenza.models.token_lstm import TokenLSTMConfig
@@ -158,7 +158,7 @@ def training_batch(config: ModelConfig, representation: Representation, seed: in
         representation.encode(synthetic_score(steps_per_quarter=spq, seed=s))
         for s in range(SYNTHETIC_PIECES)
     ]
-    maker = BATCH_MAKERS[config.family](
+    maker = get_family(config.family).batch_maker_class()(
         arrays, representation, int(config.batch_size), int(config.seq_len),
         transpose_range=tuple(config.transpose_range),  # type: ignore[arg-type]
     )

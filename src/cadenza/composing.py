@@ -18,6 +18,7 @@ import numpy as np
 from cadenza.checkpoint import LoadedCheckpoint, load_checkpoint, resolve_checkpoint
 from cadenza.compose import generated_start_tick, result_to_score, score_qpm
 from cadenza.errors import ConfigError
+from cadenza.families import get_family
 from cadenza.generation import GenerationConfig, GenerationResult, generate
 from cadenza.generation.base import check_sampling
 from cadenza.generation.primerbank import (
@@ -34,7 +35,6 @@ from cadenza.score import Score
 log = logging.getLogger(__name__)
 
 MAX_BARS = 256
-GRID_FAMILIES = ("biaxial", "pianoroll")
 
 
 @dataclass
@@ -160,7 +160,7 @@ def _length(request: ComposeRequest, loaded: LoadedCheckpoint, primer_array: np.
         return request.length
     spq = loaded.representation.config.steps_per_quarter
     steps = request.bars * 4 * spq
-    if loaded.model.family in GRID_FAMILIES:
+    if get_family(loaded.model.family).grid:
         return steps
     # Messages/tokens per step measured on the primer; generate enough, cut to the bars later.
     per_step = len(primer_array) / max(primer_ticks, 1) if primer_array is not None else 1.0
@@ -176,7 +176,7 @@ def compose(request: ComposeRequest) -> ComposeResult:
     """
     loaded = load(request.checkpoint)
     threads = request.threads
-    if threads is None and request.count == 1 and loaded.model.family in GRID_FAMILIES:
+    if threads is None and request.count == 1 and get_family(loaded.model.family).grid:
         threads = 1
     with torch_threads(threads):
         return _compose(request, loaded)
@@ -198,7 +198,7 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         count=request.count, temperature=request.temperature, threshold=request.threshold,
         top_k=request.top_k, top_p=request.top_p, adaptive=request.adaptive, seed=request.seed,
         max_hold_steps=request.max_hold_steps, max_repeats=request.max_repeats,
-        first_step=first_step if model.family in GRID_FAMILIES else 0, progress=request.progress,
+        first_step=first_step if get_family(model.family).grid else 0, progress=request.progress,
     )
     result = generate(model, rep, primer_array, config)
     qpm = request.bpm or (score_qpm(primer.score) if primer is not None else 120.0)
@@ -219,7 +219,7 @@ def _finish_piece(result: GenerationResult, index: int, loaded: LoadedCheckpoint
     score = result_to_score(result, index, rep, qpm=qpm, marker_note=request.marker_note,
                             name="cadenza")
     start = generated_start_tick(result, index, rep)
-    if loaded.model.family not in GRID_FAMILIES and request.length is None:
+    if not get_family(loaded.model.family).grid and request.length is None:
         end = start + request.bars * 4 * rep.config.steps_per_quarter
         score = _cut(score, end)
     probs = result.probabilities[index] if result.probabilities is not None else None

@@ -17,14 +17,11 @@ import torch
 
 from cadenza import __version__
 from cadenza.data.batching.base import BatchMaker
-from cadenza.data.batching.events import EventsBatchMaker
-from cadenza.data.batching.notestate import NoteStateBatchMaker
-from cadenza.data.batching.notetokens import NoteTokensBatchMaker
-from cadenza.data.batching.pianoroll import PianoRollBatchMaker
 from cadenza.data.benchmark import default_steps_per_quarter, is_benchmark_file
 from cadenza.data.corpus import Corpus, CorpusConfig
 from cadenza.data.pipeline import build_corpus
 from cadenza.errors import ConfigError, DataError
+from cadenza.families import get_family
 from cadenza.models.base import ModelConfig, SequenceModel
 from cadenza.models.registry import build_model, fit_config, get_preset
 from cadenza.representations import REGISTRY
@@ -32,18 +29,6 @@ from cadenza.representations.base import PIANO_HIGH, PIANO_LOW, Representation
 
 log = logging.getLogger(__name__)
 
-BATCH_MAKERS: dict[str, type[BatchMaker]] = {
-    "biaxial": NoteStateBatchMaker,
-    "pianoroll": PianoRollBatchMaker,
-    "events": EventsBatchMaker,
-    "notetokens": NoteTokensBatchMaker,
-}
-FAMILY_REPRESENTATION = {
-    "biaxial": "notestate",
-    "pianoroll": "pianoroll",
-    "events": "events",
-    "notetokens": "notetokens",
-}
 VALID_SPLIT = "valid"
 TRAIN_SPLIT = "train"
 
@@ -80,11 +65,12 @@ class Experiment:
 
 def make_representation(family: str, source: str | Path | None = None) -> Representation:
     """The family's representation with its default config (benchmark sets keep their grid)."""
-    cls = REGISTRY[FAMILY_REPRESENTATION[family]]
+    record = get_family(family)
+    cls = REGISTRY[record.representation]
     config: Any = cls.config_class()
     if source is not None and is_benchmark_file(source):
         config = replace(config, steps_per_quarter=default_steps_per_quarter(source))
-        if family == "biaxial":  # the benchmark's protocol scores all 88 keys
+        if record.full_keyboard_benchmark:  # the benchmark's protocol scores all 88 keys
             config = replace(config, low=PIANO_LOW, high=PIANO_HIGH)
     return cls(config)
 
@@ -157,12 +143,11 @@ def prepare_experiment(
     if transpose == (0, 0):
         low, high = getattr(config, "transpose_range", (0, 0))
         transpose = (int(low), int(high))
-    maker_class = BATCH_MAKERS[config.family]
+    family = get_family(config.family)
+    maker_class = family.batch_maker_class()
     batch_size = int(config.batch_size)
     seq_len = int(config.seq_len)
-    extra: dict[str, Any] = {}
-    if config.family == "biaxial":  # segments start on bar lines (multiples of 16 steps)
-        extra["segment_step"] = int(getattr(config, "segment_step", 16))
+    extra = family.batch_maker_options(config)  # e.g. biaxial windows start on bar lines
     train = maker_class(
         train_arrays, representation, batch_size, seq_len,
         transpose_range=transpose, max_eval_batches=max_eval_batches, **extra,

@@ -77,74 +77,31 @@ def evaluate_likelihood(
 ) -> LikelihoodResult:
     """Score encoded test pieces (piano rolls or note states) with the protocol above."""
     model.eval()
-    device = next(model.parameters()).device
     total_nll = 0.0
     steps = 0
     past_only, teacher_forced = _Counts(), _Counts()
+    forced_differs = False
     for array in arrays:
         if len(array) == 0:
             continue
-        logits, target, greedy = _play_logits(model, representation, array, device)
+        scores = model.play_scores(representation, array)
+        logits, target = scores.logits, scores.target
         total_nll += float(F.binary_cross_entropy_with_logits(logits, target, reduction="sum"))
         truth = target > 0.5
         teacher_forced.add(logits >= 0, truth)  # probability >= 0.5
-        past_only.add(greedy, truth)
+        if scores.past_only is not None:
+            forced_differs = True
+        past_only.add(logits >= 0 if scores.past_only is None else scores.past_only, truth)
         steps += len(array)
     if steps == 0:
         raise ConfigError("no test steps to evaluate")
-    forced = teacher_forced.accuracy() if model.family == "biaxial" else None
+    forced = teacher_forced.accuracy() if forced_differs else None
     return LikelihoodResult(total_nll / steps, past_only.accuracy(), steps, len(arrays), forced)
 
 
 def _accuracy(tp: float, fp: float, fn: float) -> float:
     """Bay et al.'s frame accuracy TP / (TP + FP + FN); 1 when there is nothing to find."""
     return tp / (tp + fp + fn) if tp + fp + fn else 1.0
-
-
-def _play_logits(
-    model: SequenceModel, representation: Representation, array: np.ndarray, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Teacher-forced logits and targets of the play bits of one piece, and the keys predicted
-    on from the past alone: (T, keys) each."""
-    if model.family == "pianoroll":
-        roll = torch.from_numpy(array.astype(np.float32)).to(device)  # (T, K)
-        inputs = torch.cat([torch.zeros_like(roll[:1]), roll[:-1]])[None]  # (1, T, K)
-        logits = model.logits(inputs)[0]  # type: ignore[operator]
-        return logits, roll, logits >= 0
-    if model.family == "biaxial":
-        state = array.astype(np.float32)  # (T, N, 2)
-        padded = np.concatenate([np.zeros_like(state[:1]), state])  # silent step in front
-        # Feature row t describes step t - 1 of the piece (row 0 the silent step before it),
-        # so its beat is that of step t - 1, exactly as training windows count it.
-        features = representation.input_features(  # type: ignore[attr-defined]
-            padded[:-1], first_step=-1)
-        feats = torch.from_numpy(features)[None].to(device)  # (1, T, N, 80)
-        target = torch.from_numpy(state)[None].to(device)  # (1, T, N, 2)
-        time_out = model.time_forward(feats)  # type: ignore[operator]  # (1, T, N, Ht)
-        logits = model.note_logits(time_out, target)  # type: ignore[operator]
-        before = torch.from_numpy(padded[:-1, :, 0].astype(np.float32)).to(device)  # (T, N)
-        greedy = _greedy_walk(model, time_out[0], before)
-        return logits[0, ..., 0], target[0, ..., 0], greedy
-    raise ConfigError(
-        f"the likelihood benchmark scores piano-roll and biaxial models, not {model.family!r}"
-    )
-
-
-def _greedy_walk(model: SequenceModel, time_out: torch.Tensor, before: torch.Tensor
-                 ) -> torch.Tensor:
-    """Keys predicted on (T, N) by walking up each frame choosing ``P(play) >= 0.5``.
-
-    Every frame is one row of the walk (its time-axis output comes from the true past only);
-    each key's lower neighbour is the walk's own choice, articulated when the key was silent
-    at the step before (``before``, the true previous frame).
-    """
-
-    def greedy(probs: torch.Tensor, note: int) -> torch.Tensor:  # probs (T, 2)
-        play = (probs[:, 0] >= 0.5).to(probs.dtype)
-        return torch.stack([play, play * (1 - before[:, note])], dim=-1)
-
-    _, notes = model.walk_notes(time_out, greedy)  # type: ignore[operator]
-    return notes[..., 0] > 0.5
 
 
 def bernoulli_baseline(

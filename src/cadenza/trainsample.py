@@ -7,6 +7,7 @@ from pathlib import Path
 from cadenza.compose import result_to_score, score_qpm
 from cadenza.data.corpus import Corpus
 from cadenza.errors import DataError
+from cadenza.families import get_family
 from cadenza.generation import GenerationConfig, generate
 from cadenza.generation.primers import (
     default_primer_length,
@@ -17,8 +18,6 @@ from cadenza.midi import write_midi
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
 from cadenza.training import SampleFn
-
-SAMPLE_LENGTH = {"biaxial": 128, "pianoroll": 128, "events": 300, "notetokens": 200}
 
 
 def checkpoint_sampler(corpus: Corpus, seed: int = 0) -> SampleFn:
@@ -36,9 +35,9 @@ def checkpoint_sampler(corpus: Corpus, seed: int = 0) -> SampleFn:
         piece = pieces[0]
         start = first_sounding_index(piece.array)
         primer = primer_from_array(piece.array, default_primer_length(model, rep), start)
-        grid = model.family in ("biaxial", "pianoroll")
-        config = GenerationConfig(length=SAMPLE_LENGTH[model.family], seed=seed + step,
-                                  first_step=start if grid else 0)
+        family = get_family(model.family)
+        config = GenerationConfig(length=family.sample_length, seed=seed + step,
+                                  first_step=start if family.grid else 0)
         result = generate(model, rep, primer, config)
         score = result_to_score(result, 0, rep, qpm=score_qpm(piece.score),
                                 name=f"{piece.name} step {step}")

@@ -15,7 +15,7 @@ from cadenza.data.cache import default_cache_dir
 from cadenza.data.corpus import Corpus, CorpusConfig
 from cadenza.data.pipeline import build_corpus
 from cadenza.midi import ReadOptions
-from cadenza.representations.base import Representation, load_representation
+from cadenza.representations.base import load_representation
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 TOP = 6  # entries shown for long tallies (metres, composers)
@@ -72,12 +72,6 @@ def _cache_note(corpus: Corpus, cache_dir: Path | None) -> str:
     )
 
 
-def make_representation(name: str, steps_per_quarter: int | None) -> Representation:
-    """A representation by registry name, at ``steps_per_quarter`` when given."""
-    config = {"steps_per_quarter": steps_per_quarter} if steps_per_quarter else {}
-    return load_representation({"name": name, "config": config})
-
-
 @app.command("preprocess")
 @friendly_errors
 def preprocess_command(
@@ -107,7 +101,8 @@ def preprocess_command(
     """Read, check, split and encode every MIDI file of FOLDER, caching the arrays."""
     if is_benchmark_file(folder) and steps_per_quarter is None:
         steps_per_quarter = default_steps_per_quarter(folder)
-    rep = make_representation(representation, steps_per_quarter)
+    grid = {"steps_per_quarter": steps_per_quarter} if steps_per_quarter else {}
+    rep = load_representation({"name": representation, "config": grid})
     config = CorpusConfig(meters=ReadOptions.parse_meters(meters))
     corpus = build_corpus(
         folder,

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from cadenza.errors import ConfigError
+from cadenza.families import get_family
 from cadenza.generation.base import GenerationConfig, GenerationResult
-from cadenza.generation.notes import generate_biaxial, generate_pianoroll
-from cadenza.generation.sequences import generate_events, generate_notetokens
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
-
-GENERATORS = {
-    "biaxial": generate_biaxial,
-    "pianoroll": generate_pianoroll,
-    "events": generate_events,
-    "notetokens": generate_notetokens,
-}
 
 
 def generate(
@@ -26,12 +17,11 @@ def generate(
     config: GenerationConfig,
 ) -> GenerationResult:
     """Continue ``primer`` (an encoded array, or ``None``) with ``model``; see each family."""
-    if model.family not in GENERATORS:
-        raise ConfigError(f"no generator for model family {model.family!r}")
+    family = get_family(model.family)
     was_training = model.training
     model.eval()
     try:
-        return GENERATORS[model.family](model, representation, primer, config)
+        return family.generate(model, representation, primer, config)
     finally:
         model.train(was_training)
 

@@ -5,17 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from cadenza.errors import DataError
+from cadenza.families import get_family
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
 
 
 def default_primer_length(model: SequenceModel, representation: Representation) -> int:
     """One bar of 4/4 for the grid families, the preset's primer/window for the others."""
-    if model.family in ("biaxial", "pianoroll"):
-        return 4 * representation.config.steps_per_quarter
-    if model.family == "notetokens":
-        return int(getattr(model.config, "primer_tokens", 50))
-    return int(getattr(model.config, "seq_len", 150))
+    return get_family(model.family).default_primer_length(model, representation)
 
 
 def primer_from_array(array: np.ndarray, length: int, start: int = 0) -> np.ndarray:

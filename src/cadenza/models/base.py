@@ -9,14 +9,21 @@ A model is a ``torch.nn.Module`` with:
     * ``init_state(batch_size) -> state`` and ``step(inputs, state, ...) -> (outputs, state)``:
       incremental generation, one time step (frame / message / token) at a time, carrying the
       recurrent state instead of re-running the history where the architecture allows it.
+
+Optional parts of the contract (a family that lacks them raises ``ConfigError``):
+    * ``play_scores(representation, piece)``: what the likelihood protocol scores;
+    * ``read_primer(representation, primer, first_step)`` and ``layer_states(state)``: the
+      LSTM layers' states while reading a primer (``cadenza inspect``).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -24,6 +31,22 @@ from cadenza.errors import ConfigError
 
 Batch = dict[str, torch.Tensor]
 State = Any
+LayerState = tuple[np.ndarray, np.ndarray]  # hidden (H,), cell (H,) of one layer
+
+
+@dataclass
+class PlayScores:
+    """A piece as the likelihood protocol scores it, (T, keys) each.
+
+    ``logits``: teacher-forced logits that each key sounds at each step; ``target``: the
+    piece's 0/1 play bits; ``past_only``: the keys predicted on (bool) when every frame is
+    predicted from the past alone, or ``None`` when ``logits >= 0`` already is that (keys
+    independent given the past).
+    """
+
+    logits: torch.Tensor
+    target: torch.Tensor
+    past_only: torch.Tensor | None = None
 
 
 @dataclass
@@ -77,6 +100,7 @@ class SequenceModel(nn.Module, ABC):
     family: ClassVar[str]
     representation: ClassVar[str]
     config: ModelConfig
+    layer_label: ClassVar[str] = "lstm"  # how ``cadenza inspect`` names its LSTM layers
 
     @abstractmethod
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
@@ -93,6 +117,27 @@ class SequenceModel(nn.Module, ABC):
     def param_groups(self, base_lr: float) -> list[dict[str, Any]]:
         """Optimizer parameter groups; families with per-layer learning rates override this."""
         return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": base_lr}]
+
+    def play_scores(self, representation: Any, piece: np.ndarray) -> PlayScores:
+        """Logits and targets of "this key sounds" for the likelihood protocol
+        (:mod:`cadenza.likelihood`); ``piece`` is one encoded array, scored from the initial
+        state with a silent step in front."""
+        raise ConfigError(
+            f"the likelihood benchmark scores piano-roll and biaxial models, not {self.family!r}"
+        )
+
+    def read_primer(self, representation: Any, primer: np.ndarray, first_step: int = 0
+                    ) -> Iterator[State]:
+        """Feed ``primer`` (one encoded array) element by element from the initial state,
+        yielding the recurrent state after each (batch of one)."""
+        raise ConfigError(
+            f"inspect needs a model that carries LSTM state: biaxial, pianoroll or notetokens, "
+            f"not {self.family!r}"
+        )
+
+    def layer_states(self, state: State) -> list[LayerState]:
+        """(hidden, cell) of each LSTM layer for sequence 0 of ``state``."""
+        raise ConfigError(f"{self.family!r} models expose no LSTM layer states")
 
     def summed_cost_terms(self, batch: Batch) -> float:
         """How many terms ``loss`` averages over: the factor that turns it into the summed

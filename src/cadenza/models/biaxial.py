@@ -25,7 +25,7 @@ see :mod:`cadenza.models.notewalk`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Protocol, cast
 
@@ -36,7 +36,15 @@ from torch import nn
 
 from cadenza.data.augment import check_transpose_range
 from cadenza.errors import ConfigError, DataError
-from cadenza.models.base import Batch, ModelConfig, SequenceModel, check_positive, check_probability
+from cadenza.models.base import (
+    Batch,
+    LayerState,
+    ModelConfig,
+    PlayScores,
+    SequenceModel,
+    check_positive,
+    check_probability,
+)
 from cadenza.models.notewalk import NoteRule, walk_notes
 from cadenza.representations.notestate import NUM_FEATURES
 
@@ -162,6 +170,7 @@ class BiaxialLSTM(SequenceModel):
 
     family: ClassVar[str] = "biaxial"
     representation: ClassVar[str] = "notestate"
+    layer_label: ClassVar[str] = "time"
     config: BiaxialConfig
 
     def __init__(self, config: BiaxialConfig) -> None:
@@ -383,6 +392,51 @@ class BiaxialLSTM(SequenceModel):
             notes[:, note] = chosen
             lower = chosen
         return probs, notes
+
+    # -- scoring and inspection --------------------------------------------------------
+    @torch.no_grad()
+    def play_scores(self, representation: Any, piece: np.ndarray) -> PlayScores:
+        """Play logits of a (T, N, 2) piece and its keys predicted from the past alone.
+
+        Feature row ``t`` describes step ``t - 1`` (row 0 the silent step in front), at that
+        step's beat, exactly as training windows count it. The past-only prediction walks up
+        each frame on the model's own greedy choices (``P(play) >= 0.5``) for the lower keys,
+        articulated where the key was silent at the true previous step.
+        """
+        state = piece.astype(np.float32)  # (T, N, 2)
+        padded = np.concatenate([np.zeros_like(state[:1]), state])  # silent step in front
+        features = representation.input_features(padded[:-1], first_step=-1)
+        device = self.output.weight.device
+        target = torch.from_numpy(state)[None].to(device)  # (1, T, N, 2)
+        time_out = self.time_forward(torch.from_numpy(features)[None].to(device))
+        logits = self.note_logits(time_out, target)  # (1, T, N, 2)
+        before = torch.from_numpy(padded[:-1, :, 0].copy()).to(device)  # (T, N)
+
+        def greedy(probs: torch.Tensor, note: int) -> torch.Tensor:  # probs (T, 2)
+            play = (probs[:, 0] >= 0.5).to(probs.dtype)
+            return torch.stack([play, play * (1 - before[:, note])], dim=-1)
+
+        _, notes = self.walk_notes(time_out[0], greedy)  # every frame is one row of the walk
+        return PlayScores(logits[0, ..., 0], target[0, ..., 0], notes[..., 0] > 0.5)
+
+    @torch.inference_mode()
+    def read_primer(self, representation: Any, primer: np.ndarray, first_step: int = 0
+                    ) -> Iterator[list[LSTMState]]:
+        """Teacher-force a (T, N, 2) primer; the beat counts from ``first_step``."""
+        device = self.output.weight.device
+        state = self.init_state(1)
+        for t in range(len(primer)):
+            current = primer[t].astype(np.float32)[None, None]  # (1, 1, N, 2)
+            feats = representation.input_features(current, first_step=first_step + t)[:, 0]
+            rule = NoteRule.teacher(primer[min(t + 1, len(primer) - 1)][None])
+            _, state = self.step(torch.from_numpy(feats).to(device), state, rule=rule)
+            yield state
+
+    def layer_states(self, state: Any) -> list[LayerState]:
+        """Time-axis layers (run once per note, weights tied): each unit's mean over notes."""
+        notes = self.config.num_notes
+        return [(h[0, :notes].mean(0).float().cpu().numpy(),
+                 c[0, :notes].mean(0).float().cpu().numpy()) for h, c in state]
 
     # -- accounting ---------------------------------------------------------------------
     def flops_per_batch(self, batch: Batch) -> float:

@@ -19,15 +19,25 @@ Each layer is its own fused ``nn.LSTM`` so that it can sit in its own optimizer 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
 from cadenza.data.augment import check_transpose_range
 from cadenza.errors import ConfigError, DataError
-from cadenza.models.base import Batch, ModelConfig, SequenceModel, check_positive, check_probability
+from cadenza.models.base import (
+    Batch,
+    LayerState,
+    ModelConfig,
+    PlayScores,
+    SequenceModel,
+    check_positive,
+    check_probability,
+)
 from cadenza.representations.base import PIANO_KEYS
 
 __all__ = [
@@ -271,6 +281,27 @@ class PianoRollLSTM(SequenceModel):
         weight = self.output.weight
         logits, new_state = self._run(frame.to(weight.dtype).unsqueeze(1), state)
         return {"probs": torch.sigmoid(logits.squeeze(1))}, new_state
+
+    # -- scoring and inspection --------------------------------------------------------
+    @torch.no_grad()
+    def play_scores(self, representation: Any, piece: np.ndarray) -> PlayScores:
+        """The 88 outputs are the key probabilities; a silent frame goes in front."""
+        roll = torch.from_numpy(piece.astype(np.float32)).to(self.output.weight.device)
+        inputs = torch.cat([torch.zeros_like(roll[:1]), roll[:-1]])[None]  # (1, T, K)
+        return PlayScores(self.logits(inputs)[0], roll)
+
+    @torch.inference_mode()
+    def read_primer(self, representation: Any, primer: np.ndarray, first_step: int = 0
+                    ) -> Iterator[list[LSTMState]]:
+        state = self.init_state(1)
+        for frame in primer:
+            inputs = torch.from_numpy(frame.astype(np.float32))[None]
+            _, state = self.step(inputs.to(self.output.weight.device), state)
+            yield state
+
+    def layer_states(self, state: Any) -> list[LayerState]:
+        return [(h[0, 0].float().cpu().numpy(), c[0, 0].float().cpu().numpy())
+                for h, c in state]
 
     # -- accounting ---------------------------------------------------------------------
     def flops_per_batch(self, batch: Batch) -> float:

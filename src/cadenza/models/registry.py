@@ -7,36 +7,25 @@ families whose sizes depend on a fitted vocabulary, ``config_for(config, represe
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from cadenza.errors import ConfigError
+from cadenza.families import FAMILIES, get_family
 from cadenza.models.base import ModelConfig, SequenceModel
 from cadenza.representations.base import Representation
 
-FAMILY_MODULES: dict[str, str] = {
-    "biaxial": "cadenza.models.biaxial",
-    "pianoroll": "cadenza.models.pianoroll_lstm",
-    "events": "cadenza.models.attention_lstm",
-    "notetokens": "cadenza.models.token_lstm",
-}
-
 
 def family_module(family: str) -> ModuleType:
-    """The module implementing ``family``."""
-    if family not in FAMILY_MODULES:
-        raise ConfigError(
-            f"unknown model family {family!r}; known: {', '.join(sorted(FAMILY_MODULES))}"
-        )
-    return importlib.import_module(FAMILY_MODULES[family])
+    """The module implementing ``family`` (see :mod:`cadenza.families`)."""
+    return get_family(family).module()
 
 
 def all_presets() -> dict[str, ModelConfig]:
     """Every preset of every family, by name."""
     presets: dict[str, ModelConfig] = {}
-    for family in FAMILY_MODULES:
+    for family in FAMILIES:
         presets.update(family_module(family).PRESETS)
     return presets
 

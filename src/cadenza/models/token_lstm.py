@@ -15,9 +15,11 @@ on every position of a window; generation carries the LSTM state one token at a 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,6 +28,7 @@ from cadenza.data.augment import check_transpose_range
 from cadenza.errors import ConfigError
 from cadenza.models.base import (
     Batch,
+    LayerState,
     ModelConfig,
     SequenceModel,
     State,
@@ -254,6 +257,21 @@ class TokenLSTM(SequenceModel):
         """
         logits, new_state = self._run(inputs.unsqueeze(1), state)
         return {name: value.squeeze(1) for name, value in logits.items()}, new_state
+
+    # -- inspection ----------------------------------------------------------------------
+    @torch.inference_mode()
+    def read_primer(self, representation: Any, primer: np.ndarray, first_step: int = 0
+                    ) -> Iterator[State]:
+        state = self.init_state(1)
+        device = self.element_embedding.weight.device
+        for token in primer:
+            _, state = self.step(torch.from_numpy(token.astype(np.int64))[None].to(device), state)
+            yield state
+
+    def layer_states(self, state: State) -> list[LayerState]:
+        h, c = state  # (layers, B, H)
+        return [(h[i, 0].float().cpu().numpy(), c[i, 0].float().cpu().numpy())
+                for i in range(h.shape[0])]
 
     # -- accounting ---------------------------------------------------------------------
     def flops_per_batch(self, batch: Batch) -> float:

@@ -1,0 +1,165 @@
+"""The one table of model families: what each family is made of and what it can do.
+
+A family is one :class:`Family` record: its model module (presets, ``build``), its
+representation, batch maker and generator, the length of the samples written during training,
+whether it works on a time grid, its default primer length and the composing controls it
+honours. Nothing else in cadenza switches on a family's name; adding a family is one models
+module, one entry in :data:`FAMILIES` and its tests.
+
+Classes and functions are named by import path and loaded on first use, so this module imports
+nothing heavy and every layer (data, models, generation) may read it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from cadenza.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cadenza.data.batching.base import BatchMaker
+    from cadenza.generation.base import GenerationConfig, GenerationResult
+    from cadenza.models.base import ModelConfig, SequenceModel
+    from cadenza.representations.base import Representation
+
+__all__ = ["FAMILIES", "Family", "get_family"]
+
+
+def _load(target: str) -> Any:
+    """The object at ``"package.module:name"`` (or the module for ``"package.module"``)."""
+    module_name, _, attribute = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute) if attribute else module
+
+
+@dataclass(frozen=True)
+class Family:
+    """Everything cadenza needs to know about one model family.
+
+    Attributes:
+        name: the family's name, also the prefix of its presets (``biaxial-small``).
+        model_module: import path of the module defining ``PRESETS``, ``build(config)`` and,
+            for vocabulary-sized families, ``config_for(config, representation)``.
+        representation: registry name of its representation (``cadenza.representations``).
+        batch_maker: ``"module:Class"`` of its :class:`~cadenza.data.batching.base.BatchMaker`.
+        generator: ``"module:function"`` continuing a primer (see :mod:`cadenza.generation`).
+        sample_length: elements generated for the sample written beside a training checkpoint.
+        grid: one element per time step (bars convert to lengths exactly; the beat of the
+            primer's first step matters).
+        primer_bars: default primer length in 4/4 bars (grid families), else ``None``.
+        primer_config_field, primer_default: otherwise, the model config field holding the
+            primer length and the fallback.
+        full_keyboard_benchmark: on the polyphonic benchmarks, widen the representation to
+            all 88 keys so the likelihood protocol scores every key.
+        segment_step: training windows start on multiples of this many steps (``None``: any).
+        controls: composing controls the family honours (refused otherwise).
+    """
+
+    name: str
+    model_module: str
+    representation: str
+    batch_maker: str
+    generator: str
+    sample_length: int
+    grid: bool
+    primer_bars: int | None = None
+    primer_config_field: str = ""
+    primer_default: int = 0
+    full_keyboard_benchmark: bool = False
+    segment_step: bool = False
+    controls: frozenset[str] = field(default_factory=frozenset)
+
+    def module(self) -> ModuleType:
+        """The model module (presets, ``build``)."""
+        module: ModuleType = _load(self.model_module)
+        return module
+
+    def batch_maker_class(self) -> type[BatchMaker]:
+        cls: type[BatchMaker] = _load(self.batch_maker)
+        return cls
+
+    def generate(self, model: SequenceModel, representation: Representation,
+                 primer: Any, config: GenerationConfig) -> GenerationResult:
+        """Continue ``primer`` with the family's generator."""
+        result: GenerationResult = _load(self.generator)(model, representation, primer, config)
+        return result
+
+    def batch_maker_options(self, config: ModelConfig) -> dict[str, Any]:
+        """Keyword arguments of the batch maker that come from the model config."""
+        if self.segment_step:
+            return {"segment_step": int(getattr(config, "segment_step", 16))}
+        return {}
+
+    def default_primer_length(self, model: SequenceModel, representation: Representation) -> int:
+        """Primer length in the representation's unit when the user gives none."""
+        if self.primer_bars is not None:
+            return self.primer_bars * 4 * representation.config.steps_per_quarter
+        return int(getattr(model.config, self.primer_config_field, self.primer_default))
+
+
+GRID_CONTROLS = frozenset({"temperature", "threshold", "adaptive", "max_hold_steps"})
+TOKEN_CONTROLS = frozenset({"temperature", "top_k", "top_p", "max_repeats"})
+
+FAMILIES: dict[str, Family] = {
+    family.name: family
+    for family in (
+        Family(
+            name="biaxial",
+            model_module="cadenza.models.biaxial",
+            representation="notestate",
+            batch_maker="cadenza.data.batching.notestate:NoteStateBatchMaker",
+            generator="cadenza.generation.notes:generate_biaxial",
+            sample_length=128,
+            grid=True,
+            primer_bars=1,
+            full_keyboard_benchmark=True,
+            segment_step=True,
+            controls=GRID_CONTROLS - {"threshold"},
+        ),
+        Family(
+            name="pianoroll",
+            model_module="cadenza.models.pianoroll_lstm",
+            representation="pianoroll",
+            batch_maker="cadenza.data.batching.pianoroll:PianoRollBatchMaker",
+            generator="cadenza.generation.notes:generate_pianoroll",
+            sample_length=128,
+            grid=True,
+            primer_bars=1,
+            controls=GRID_CONTROLS,
+        ),
+        Family(
+            name="events",
+            model_module="cadenza.models.attention_lstm",
+            representation="events",
+            batch_maker="cadenza.data.batching.events:EventsBatchMaker",
+            generator="cadenza.generation.sequences:generate_events",
+            sample_length=300,
+            grid=False,
+            primer_config_field="seq_len",
+            primer_default=150,
+            controls=TOKEN_CONTROLS,
+        ),
+        Family(
+            name="notetokens",
+            model_module="cadenza.models.token_lstm",
+            representation="notetokens",
+            batch_maker="cadenza.data.batching.notetokens:NoteTokensBatchMaker",
+            generator="cadenza.generation.sequences:generate_notetokens",
+            sample_length=200,
+            grid=False,
+            primer_config_field="primer_tokens",
+            primer_default=50,
+            controls=TOKEN_CONTROLS,
+        ),
+    )
+}
+
+
+def get_family(name: str) -> Family:
+    """The record of family ``name``."""
+    if name not in FAMILIES:
+        raise ConfigError(f"unknown model family {name!r}; known: {', '.join(sorted(FAMILIES))}")
+    return FAMILIES[name]
