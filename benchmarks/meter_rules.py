@@ -1,6 +1,6 @@
 """Which metre rule makes the better model: cadenza's 4/4 sections or the original's rule.
 
-Two ``biaxial-small`` models are trained for the same wall-clock budget on the same folder,
+Two ``biaxial-small`` models are trained for the same number of updates on the same folder,
 one on the pieces the ``4/4`` rule keeps (4/4 sections; music on either side of a removed
 section is never joined), one on what ``original`` keeps (numerator 2 or 4, up to the first
 other signature). Both are then scored with the likelihood protocol (play NLL per step,
@@ -8,8 +8,9 @@ cadenza.likelihood) on the same held-out pieces: the valid + generation splits o
 corpus. The split hashes each file's path, so a held-out file of either rule is held out in
 both, and neither model saw any of them.
 
-Usage: ``python benchmarks/meter_rules.py [DATA_DIR] [--minutes 15] [--threads 1]
-[--out RUNS]``; DATA_DIR defaults to piano-midi.de beside the project.
+Usage: ``python benchmarks/meter_rules.py [DATA_DIR] [--steps 600] [--threads 1]
+[--out RUNS]``; DATA_DIR defaults to piano-midi.de beside the project. (Equal updates, not
+equal time, so that other work on the machine cannot favour one rule.)
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--preset", default="biaxial-small")
-    parser.add_argument("--minutes", type=float, default=15.0)
+    parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/meter-rules"))
@@ -62,14 +63,13 @@ def main(argv: list[str] | None = None) -> int:
                                                progress=False, seed=args.seed)
     for rule, experiment in experiments.items():
         run = args.out / f"{rule.replace('/', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
-        train = TrainConfig(steps=1_000_000, eval_every=100, checkpoint_every=100,
-                            sample_every=0, log_every=100, max_seconds=args.minutes * 60,
-                            seed=args.seed, keep_checkpoints=1)
+        train = TrainConfig(steps=args.steps, eval_every=100, checkpoint_every=100,
+                            sample_every=0, log_every=100, seed=args.seed, keep_checkpoints=1)
         summary = Trainer(experiment.model, experiment.representation, experiment.train_batches,
                           experiment.valid_batches, train, run,
                           experiment.run_info(train.to_dict()), print_fn=console.print).fit()
         runs[rule] = (run, summary)
-    table = Table(title=f"{args.preset}, {args.minutes:g} min each on {args.threads} thread(s): "
+    table = Table(title=f"{args.preset}, {args.steps} updates each on {args.threads} thread(s): "
                         "held-out play NLL per step (nats, lower is better)")
     table.add_column("trained on")
     table.add_column("train pieces / steps")

@@ -118,11 +118,11 @@ def test_missing_file_is_not_found(tmp_path: Path) -> None:
     assert "nowhere.mid" in str(info.value)
 
 
-def test_folder_named_like_midi_is_unreadable(tmp_path: Path) -> None:
+def test_folder_named_like_midi_is_not_a_file(tmp_path: Path) -> None:
     (tmp_path / "x.mid").mkdir()
     with pytest.raises(MidiError) as info:
         read_midi(tmp_path / "x.mid")
-    assert info.value.reason == "unreadable"
+    assert info.value.reason == "not-a-file"
     assert "x.mid" in str(info.value)
 
 

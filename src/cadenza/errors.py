@@ -13,6 +13,12 @@ class CadenzaError(Exception):
     """Base class of every error cadenza raises on purpose."""
 
 
+def printable_path(path: str | Path) -> str:
+    """``path`` as text that can always be printed: bytes of a file name that are not valid
+    UTF-8 (kept by Python as surrogates) are shown as U+FFFD."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 class MidiError(CadenzaError):
     """A MIDI file could not be read, is empty or is not usable.
 
@@ -21,7 +27,7 @@ class MidiError(CadenzaError):
     """
 
     def __init__(self, path: str | Path, reason: str, detail: str = "") -> None:
-        self.path = str(path)
+        self.path = printable_path(path)
         self.reason = reason
         self.detail = detail
         message = f"{self.path}: {reason}"

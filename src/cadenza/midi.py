@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import symusic
 
-from cadenza.errors import ConfigError, MidiError
+from cadenza.errors import CadenzaError, ConfigError, MidiError
 from cadenza.fileio import write_bytes_atomic
 from cadenza.score import (
     NOTE_DTYPE,
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 MIDI_SUFFIXES = (".mid", ".midi")
 MIDI_MAGIC = b"MThd"
 ALL_METERS = "all"
+MAX_FILE_BYTES = 32 * 1024 * 1024  # the largest real MIDI files are a few MB
+MAX_QUARTERS = 20_000  # about 2 h 45 min at 120 qpm; real pieces stay far below
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,14 @@ class ReadOptions:
             requires), ``("original",)`` for the biaxial original's rule (numerator 2 or 4,
             reading stops at the first other signature), or ``None`` to keep every section.
         min_notes: a piece with fewer notes after filtering is rejected as ``empty``.
+        max_quarters: a piece whose last note ends later than this many quarter notes is
+            rejected as ``too-long`` before anything the size of the piece is allocated.
     """
 
     steps_per_quarter: int = 4
     time_signatures: tuple[str, ...] | None = ("4/4",)
     min_notes: int = 1
+    max_quarters: int = MAX_QUARTERS
 
     def __post_init__(self) -> None:
         if self.steps_per_quarter < 0:
@@ -70,6 +76,8 @@ class ReadOptions:
                     raise ConfigError(f"time signature must look like '4/4', got {label!r}")
         if self.min_notes < 0:
             raise ConfigError(f"min_notes must be >= 0, got {self.min_notes}")
+        if self.max_quarters < 1:
+            raise ConfigError(f"max_quarters must be >= 1, got {self.max_quarters}")
 
     @staticmethod
     def parse_meters(text: str) -> tuple[str, ...] | None:
@@ -85,6 +93,7 @@ class ReadOptions:
             "steps_per_quarter": self.steps_per_quarter,
             "time_signatures": list(self.time_signatures) if self.time_signatures else None,
             "min_notes": self.min_notes,
+            "max_quarters": self.max_quarters,
         }
 
 
@@ -132,20 +141,33 @@ def read_midi(path: str | Path) -> Score:
     return parse_midi_bytes(read_file_bytes(path), path)
 
 
-def read_file_bytes(path: str | Path) -> bytes:
+def read_file_bytes(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of ``path``, opened read-only.
 
+    Only a regular file (a link to one is fine) of at most ``max_bytes`` is read: a device
+    such as ``/dev/zero`` would be read until memory runs out and a FIFO would block for ever.
+
     Raises:
-        MidiError: ``not-found`` if it does not exist, ``unreadable`` for any other OS error
-            (no permission, a folder, ...).
+        MidiError: ``not-found`` if it does not exist, ``not-a-file`` for a folder, device or
+            FIFO, ``too-large`` over ``max_bytes``, ``unreadable`` for any other OS error.
     """
     path = Path(path)
     try:
-        return path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise MidiError(path, "not-a-file", "not a regular file (a folder, device or FIFO)")
+        if info.st_size > max_bytes:
+            raise MidiError(path, "too-large",
+                            f"{info.st_size:,} bytes, more than the {max_bytes:,} allowed")
+        with open(path, "rb") as handle:  # read no more than allowed, even if it grew
+            data = handle.read(max_bytes + 1)
     except FileNotFoundError:
         raise MidiError(path, "not-found", "no such file") from None
     except OSError as exc:
         raise MidiError(path, "unreadable", exc.strerror or str(exc)) from None
+    if len(data) > max_bytes:
+        raise MidiError(path, "too-large", f"more than the {max_bytes:,} bytes allowed")
+    return data
 
 
 def parse_midi_bytes(
@@ -160,13 +182,25 @@ def parse_midi_bytes(
         raise MidiError(path, "not-midi", "file is empty")
     if not data.startswith(MIDI_MAGIC):
         raise MidiError(path, "not-midi", "no MThd header")
+    if len(data) < 14:
+        raise MidiError(path, "corrupt", "header shorter than 14 bytes")
+    division = int.from_bytes(data[12:14], "big")
+    if division == 0:
+        raise MidiError(path, "corrupt", "time division 0 ticks per quarter")
+    if division & 0x8000:
+        raise MidiError(path, "unsupported", "SMPTE time division (frames per second)")
     try:
         sm = symusic.Score.from_midi(data)
     except Exception as exc:  # symusic raises plain RuntimeError/ValueError on bad data
         raise MidiError(path, "corrupt", str(exc).splitlines()[0] if str(exc) else "") from None
-    score = _from_symusic(sm, Path(str(path)).stem, sort)
+    try:
+        score = _from_symusic(sm, Path(str(path)).stem, sort)
+    except CadenzaError as exc:  # values the score refuses (e.g. a tick resolution)
+        raise MidiError(path, "corrupt", str(exc)) from None
     if score.num_notes == 0:
         raise MidiError(path, "empty", "no notes outside drum tracks")
+    if int(score.notes["start"].min()) < 0:
+        raise MidiError(path, "corrupt", "a note at a negative tick (tick counts overflow)")
     return score
 
 
@@ -206,10 +240,20 @@ def _from_symusic(sm: Any, name: str, sort: bool = True) -> Score:
     )
 
 
+def check_length(score: Score, options: ReadOptions, path: str | Path) -> None:
+    """Raise ``too-long`` when the score's last note ends after ``options.max_quarters``."""
+    ends = score.notes["start"].astype(np.int64) + score.notes["duration"]
+    quarters = int(ends.max()) / score.ticks_per_quarter if len(ends) else 0.0
+    if quarters > options.max_quarters:
+        raise MidiError(path, "too-long", f"{quarters:,.0f} quarter notes, more than the "
+                        f"{options.max_quarters:,} allowed")
+
+
 def prepare_score(
     score: Score, options: ReadOptions, path: str | Path = "<score>"
 ) -> tuple[Score, MeterFilterReport]:
     """Filter ``score`` by time signature, then quantise it, as ``options`` say."""
+    check_length(score, options, path)
     filtered, report = filter_time_signatures(score, options.time_signatures)
     if filtered.num_notes < max(options.min_notes, 1):
         dropped = ",".join(report.dropped_signatures) or "none"

@@ -54,7 +54,8 @@ def split_position(relative_path: str, salt: str = SplitConfig.salt) -> float:
     ``relative_path`` should use forward slashes (``Path.as_posix()``) so the split is the
     same on every operating system.
     """
-    digest = hashlib.sha256(f"{salt}\0{relative_path}".encode()).digest()
+    # surrogateescape: a file name that is not valid UTF-8 hashes by its own bytes
+    digest = hashlib.sha256(f"{salt}\0{relative_path}".encode("utf-8", "surrogateescape")).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
