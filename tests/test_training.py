@@ -349,3 +349,41 @@ def test_fresh_runs_with_one_seed_log_the_same_losses(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         logs.append(_train_losses(tmp_path / name))
     assert len(logs[0]) == 6 and logs[0] == logs[1]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"model": None}, "'model' must be a mapping"),
+    ({"model": [1, 2]}, "'model' must be a mapping"),
+    ({"representation": None}, "'representation' must be a mapping"),
+    ({"model": {"family": "pianoroll", "hidden_sizes": [100000, 100000]}}, "needs"),
+])
+def test_edited_configs_give_one_line_errors_before_allocating(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    _trainer(tmp_path / "run", steps=1, checkpoint_every=1).fit()
+    checkpoint = resolve_checkpoint(tmp_path / "run")
+    info = json.loads((checkpoint / "config.json").read_text())
+    info.update(change)
+    (checkpoint / "config.json").write_text(json.dumps(info))
+    with pytest.raises(CheckpointError, match=message) as caught:
+        load_checkpoint(checkpoint)
+    assert str(checkpoint) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_nan_weights_and_missing_weights_are_named(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    _trainer(tmp_path / "run", steps=1, checkpoint_every=1).fit()
+    checkpoint = resolve_checkpoint(tmp_path / "run")
+    weights = load_file(str(checkpoint / "model.safetensors"))
+    first = sorted(weights)[0]
+    weights[first] = torch.full_like(weights[first], float("nan"))
+    save_file(weights, str(checkpoint / "model.safetensors"))
+    info = json.loads((checkpoint / "config.json").read_text())
+    info.pop("weights_sha256")  # as if the hash had been forged along with the weights
+    (checkpoint / "config.json").write_text(json.dumps(info))
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        load_checkpoint(checkpoint)
+    (checkpoint / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="model.safetensors: missing"):
+        load_checkpoint(checkpoint)

@@ -163,7 +163,9 @@ def resolve_checkpoint(path: str | Path) -> Path:
         if path.name in (MODEL_FILE, CONFIG_FILE):
             return path.parent
         raise CheckpointError(f"{path}: expected {MODEL_FILE}, {CONFIG_FILE} or a folder")
-    if (path / CONFIG_FILE).is_file() and (path / MODEL_FILE).is_file():
+    if (path / CONFIG_FILE).is_file():
+        if not (path / MODEL_FILE).is_file():
+            raise CheckpointError(f"{path / MODEL_FILE}: missing (the weights of this checkpoint)")
         return path
     for pointer in ("best.json", "latest.json"):
         target = read_pointer(path, pointer)
@@ -229,6 +231,8 @@ def load_weights(model: SequenceModel, checkpoint: Path, expected_sha256: str | 
                 f"{weights_path}: {key} has shape {tuple(value.shape)}, "
                 f"the model expects {tuple(own[key].shape)}"
             )
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{weights_path}: {key} holds NaN or infinite values")
     model.load_state_dict(weights)
 
 
@@ -241,20 +245,47 @@ def load_checkpoint(
     """
     checkpoint = resolve_checkpoint(path)
     info = read_info(checkpoint)
+    config_path = checkpoint / CONFIG_FILE
+    for key in ("model", "representation"):
+        if not isinstance(info[key], dict):
+            raise CheckpointError(f"{config_path}: {key!r} must be a mapping, got "
+                                  f"{type(info[key]).__name__}")
     try:
         config = config_from_dict(info["model"])
         representation = load_representation(info["representation"])
-    except ConfigError as exc:
-        raise CheckpointError(f"{checkpoint / CONFIG_FILE}: {exc}") from None
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{config_path}: {exc}") from None
     if expect is not None and expect.to_dict() != config.to_dict():
         raise CheckpointError(
             f"{checkpoint}: saved model config does not match the requested one "
             f"({_first_difference(config.to_dict(), expect.to_dict())})"
         )
+    check_parameter_memory(config, checkpoint / MODEL_FILE)
     model = build_model(config)
     load_weights(model, checkpoint, info.get("weights_sha256"))
     model.to(device).eval()
     return LoadedCheckpoint(checkpoint, model, representation, info)
+
+
+def check_parameter_memory(config: ModelConfig, weights_path: Path) -> None:
+    """Refuse a config whose parameters the weights file cannot hold, before allocating them.
+
+    The model is built on PyTorch's ``meta`` device (shapes only, no memory), and its
+    parameter bytes are compared with the size of ``model.safetensors``: a config edited to
+    ``hidden_sizes: [100000, 100000]`` would otherwise allocate tens of GB first.
+    """
+    try:
+        with torch.device("meta"):
+            shell = build_model(config)
+    except (ConfigError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{weights_path.parent / CONFIG_FILE}: {exc}") from None
+    needed = sum(p.numel() * p.element_size() for p in shell.state_dict().values())
+    size = weights_path.stat().st_size if weights_path.is_file() else 0
+    if needed > size:
+        raise CheckpointError(
+            f"{weights_path.parent / CONFIG_FILE}: its model needs {needed:,} bytes of weights "
+            f"but {weights_path.name} holds {size:,}; the config does not belong to these weights"
+        )
 
 
 def init_from(
