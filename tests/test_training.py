@@ -385,5 +385,5 @@ def test_nan_weights_and_missing_weights_are_named(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="NaN or infinite"):
         load_checkpoint(checkpoint)
     (checkpoint / "model.safetensors").unlink()
-    with pytest.raises(CheckpointError, match="model.safetensors: missing"):
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: missing"):
         load_checkpoint(checkpoint)
