@@ -98,3 +98,63 @@ def test_a_failed_flush_keeps_the_entries_for_the_next(
     reopened = PackStore(tmp_path)
     assert (reopened.get("a"), reopened.get("b")) == (b"1", b"2")
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def _corpus_folder(root: Path) -> Path:
+    import numpy as np
+
+    from cadenza.midi import write_midi
+    from cadenza.score import Score, TimeSignature, make_notes
+
+    for i in range(5):
+        starts = np.arange(0, 64, 2)
+        score = Score(make_notes(starts, np.full(len(starts), 2), 60 + i + starts % 12), 4,
+                      time_signatures=(TimeSignature(0, 4, 4),))
+        write_midi(score, root / f"p{i}.mid")
+    return root
+
+
+def _flip_central_directory(pack: Path, field_offset: int, value: bytes) -> None:
+    """Overwrite a field of every central-directory record of a ZIP file."""
+    data = bytearray(pack.read_bytes())
+    start = 0
+    while (at := data.find(b"PK\x01\x02", start)) >= 0:
+        data[at + field_offset: at + field_offset + len(value)] = value
+        start = at + 4
+    pack.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(("offset", "value"), [
+    (6, b"\xff\x00"),  # "version needed to extract" 25.5: NotImplementedError when read
+    (10, b"\x63\x00"),  # compression method 99 (AES)
+    (8, b"\x01\x00"),  # the encrypted flag
+])
+def test_a_damaged_pack_is_dropped_and_rebuilt(tmp_path: Path, offset: int,
+                                               value: bytes) -> None:
+    """Whatever reading a pack raises marks it damaged; the next build rebuilds the entries
+    and the one after reads them from the cache again."""
+    from cadenza.data import build_corpus
+    from cadenza.representations import PianoRoll
+
+    folder = _corpus_folder(tmp_path / "midi")
+    cache = tmp_path / "cache"
+    first = build_corpus(folder, PianoRoll(), workers=1, cache_dir=cache, progress=False)
+    packs = sorted(cache.rglob("*.zip"))
+    assert packs
+    for pack in packs:
+        _flip_central_directory(pack, offset, value)
+    second = build_corpus(folder, PianoRoll(), workers=1, cache_dir=cache, progress=False)
+    assert [p.array.tolist() for p in second.pieces] == [p.array.tolist() for p in first.pieces]
+    third = build_corpus(folder, PianoRoll(), workers=1, cache_dir=cache, progress=False)
+    assert third.cache.array_hits == len(third.pieces) > 0
+
+
+def test_a_fifo_named_like_a_pack_is_ignored(tmp_path: Path) -> None:
+    import os
+
+    store = PackStore(tmp_path / "packs")
+    store.put("a", b"1")
+    store.flush()
+    os.mkfifo(tmp_path / "packs" / "zzz.zip")
+    again = PackStore(tmp_path / "packs")
+    assert again.get("a") == b"1"  # opening the FIFO would have hung

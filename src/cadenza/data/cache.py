@@ -42,7 +42,7 @@ CACHE_FORMAT = 4  # bump when the layout or the meaning of an entry changes
 # What reading a pack member and the checks below raise on damaged or tampered bytes.
 _DAMAGE = (
     OSError, ValueError, EOFError, KeyError, TypeError, MemoryError, zipfile.BadZipFile,
-    ConfigError, EntryError,
+    NotImplementedError, RuntimeError, ConfigError, EntryError,
 )
 
 

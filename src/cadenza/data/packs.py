@@ -42,6 +42,7 @@ __all__ = ["PackStore"]
 PACK_SUFFIX = ".zip"
 TMP_SUFFIX = ".tmp"
 STALE_TMP_SECONDS = 24 * 3600  # a pack still being written after a day was abandoned
+MAX_ENTRY_BYTES = 1 << 30  # no single cached piece comes near a GiB
 
 
 class PackStore:
@@ -98,10 +99,28 @@ class PackStore:
         if path is None:
             return None
         try:
-            return self._zip(path).read(name)
+            return self._read_member(path, name)
         except FileNotFoundError:  # another process compacted the packs away
             self.index().pop(name, None)
             return None
+        except (zipfile.BadZipFile, OSError):  # a damaged member: the caller discards it
+            raise
+        except Exception as exc:  # anything else the ZIP reader raises: the pack is damaged
+            log.warning("damaged cache pack %s (%s: %s); deleting it", path,
+                        type(exc).__name__, exc)
+            self._drop_pack(path)
+            return None
+
+    def _read_member(self, path: Path, name: str) -> bytes:
+        """A member's bytes; only a stored (uncompressed, unencrypted) member no larger than
+        :data:`MAX_ENTRY_BYTES` is read, so a forged header cannot make it inflate gigabytes."""
+        handle = self._zip(path)
+        info = handle.getinfo(name)
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+            raise ValueError(f"member {name} is compressed or encrypted; packs store plainly")
+        if info.file_size > MAX_ENTRY_BYTES:
+            raise ValueError(f"member {name} claims {info.file_size:,} bytes")
+        return handle.read(name)
 
     def is_empty(self) -> bool:
         """No entry at all, on disk or pending."""
@@ -120,8 +139,9 @@ class PackStore:
             for path in self._packs():
                 try:
                     names = self._zip(path).namelist()
-                except (zipfile.BadZipFile, OSError, ValueError) as exc:
-                    log.warning("damaged cache pack %s (%s); deleting it", path, exc)
+                except Exception as exc:  # whatever the ZIP reader raises: damaged
+                    log.warning("damaged cache pack %s (%s: %s); deleting it", path,
+                                type(exc).__name__, exc)
                     self._drop_pack(path)
                     continue
                 for name in names:
@@ -136,7 +156,10 @@ class PackStore:
         packs = []
         for path in self.folder.iterdir():
             if path.suffix == PACK_SUFFIX:
-                packs.append(path)
+                if path.is_file():  # a FIFO or device named like a pack would hang the read
+                    packs.append(path)
+                else:
+                    log.warning("ignoring %s in the cache: not a regular file", path)
             elif path.suffix == TMP_SUFFIX and path.name.startswith("."):
                 with contextlib.suppress(OSError):
                     if time.time() - path.stat().st_mtime > STALE_TMP_SECONDS:
