@@ -452,3 +452,48 @@ def test_job_records_are_checked() -> None:
     good = Job(id="12" * 16, model=MODEL, composer=None, bars=4, temperature=1.0, seed=1,
                seed_given=True, created=0.0, files={"midi": "../../secret"})
     assert Job.from_dict(good.to_dict()).files == {}  # only the server's own file names
+
+
+# -- what the server reads back ------------------------------------------------------------
+def test_bad_records_are_skipped_and_the_rest_served(checkpoints: Path, tmp_path: Path) -> None:
+    """A job.json holding [] or a record created "yesterday" is logged and skipped; the
+    server starts and the history answers with the good records."""
+    with make_client(checkpoints, tmp_path, compose_fn=fake_compose()) as client:
+        good = post(client).json()["id"]
+        wait_for(client, good)
+    root = tmp_path / "compositions"
+    for name, content in (("a" * 32, []), ("b" * 32, None)):
+        folder = root / name
+        folder.mkdir()
+        record = json.loads((root / good / "job.json").read_text())
+        record["id"] = name
+        if content is None:
+            record["created"] = "yesterday"
+            content = record
+        (folder / "job.json").write_text(json.dumps(content))
+    with make_client(checkpoints, tmp_path, compose_fn=fake_compose()) as client:
+        history = client.get("/api/compositions")
+        assert history.status_code == 200
+        assert [job["id"] for job in history.json()["compositions"]] == [good]
+
+
+def test_a_composition_file_that_is_a_link_is_never_served(checkpoints: Path,
+                                                          tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the web")
+    with make_client(checkpoints, tmp_path, compose_fn=fake_compose()) as client:
+        job_id = post(client).json()["id"]
+        wait_for(client, job_id)
+        midi = tmp_path / "compositions" / job_id / "composition.mid"
+        midi.unlink()
+        midi.symlink_to(secret)
+        response = client.get(f"/api/compositions/{job_id}/midi")
+    assert response.status_code == 404 and "not for the web" not in response.text
+
+
+def test_no_schema_page_and_a_temperature_floor(checkpoints: Path, tmp_path: Path) -> None:
+    with make_client(checkpoints, tmp_path, compose_fn=fake_compose()) as client:
+        assert client.get("/openapi.json").status_code == 404
+        assert client.get("/docs").status_code == 404
+        response = post(client, temperature=1e-300)
+    assert response.status_code == 422 and response.json()["field"] == "temperature"

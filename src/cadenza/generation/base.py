@@ -18,12 +18,15 @@ from cadenza.errors import ConfigError
 from cadenza.sampling import AdaptiveSilenceConfig
 
 MAX_LENGTH = 100_000
+MIN_TEMPERATURE = 0.01  # below it every family's sampling is an argmax, with overflow risks
+MAX_TEMPERATURE = 5.0  # far past where every model's output is noise
 
 
 def check_sampling(temperature: float, threshold: float, top_k: int, top_p: float) -> None:
     """Raise ``ConfigError`` naming the first sampling setting out of range."""
-    if not 0 < temperature <= 10:
-        raise ConfigError(f"temperature must be in (0, 10], got {temperature}")
+    if not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:
+        raise ConfigError(
+            f"temperature must be in [{MIN_TEMPERATURE}, {MAX_TEMPERATURE}], got {temperature}")
     if not 0 <= threshold < 1:
         raise ConfigError(f"threshold must be in [0, 1), got {threshold}")
     if top_k < 0 or not 0 < top_p <= 1:

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from cadenza.errors import ConfigError
+from cadenza.generation.base import MAX_TEMPERATURE, MIN_TEMPERATURE
 from cadenza.web.catalog import ModelCatalog
 from cadenza.web.jobs import ComposeFn, JobRunner, QueueFull, RenderFn, RunnerConfig
 from cadenza.web.store import DONE, Job, JobStore, new_id
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_WEB_BARS = 64
-MAX_TEMPERATURE = 5.0
 MAX_SEED = 2**31 - 1
 RETRY_AFTER_SECONDS = 5
 MEDIA_TYPES = {"midi": "audio/midi", "wav": "audio/wav", "notes": "application/json"}
@@ -100,7 +100,8 @@ class CompositionIn(BaseModel):
     model: str = Field(min_length=1, max_length=300)
     composer: str | None = Field(default=None, max_length=300)
     bars: int = Field(default=16, ge=1, le=MAX_WEB_BARS)
-    temperature: float = Field(default=1.0, gt=0.0, le=MAX_TEMPERATURE, allow_inf_nan=False)
+    temperature: float = Field(default=1.0, ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE,
+                               allow_inf_nan=False)
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
 
@@ -183,7 +184,8 @@ def create_app(
         yield
         runner.stop()
 
-    app = FastAPI(title="cadenza", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="cadenza", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)  # no schema or docs pages unless someone adds them
     app.state.store, app.state.catalog, app.state.runner = store, catalog, runner
     if settings.allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))

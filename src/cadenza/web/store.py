@@ -94,6 +94,8 @@ class Job:
         Raises:
             ConfigError: a required key is missing or the status or id is invalid.
         """
+        if not isinstance(data, dict):
+            raise ConfigError(f"job record must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         try:
             job = cls(**{k: v for k, v in data.items() if k in known})
@@ -101,6 +103,14 @@ class Job:
             raise ConfigError(f"job record is incomplete ({exc})") from None
         if job.status not in STATUSES or not is_job_id(str(job.id)):
             raise ConfigError(f"job record has status {job.status!r} and id {job.id!r}")
+        for name in ("created", "started", "finished"):
+            value = getattr(job, name, None)
+            if value is None and name != "created":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"job record has {name} {value!r}, not a time in seconds")
+        if not isinstance(job.files, dict):
+            raise ConfigError(f"job record has files {job.files!r}, not a mapping")
         job.files = {k: v for k, v in dict(job.files).items() if FILE_NAMES.get(k) == v}
         return job
 
@@ -129,7 +139,11 @@ class JobStore:
         name = job.files.get(kind)
         if name is None or FILE_NAMES.get(kind) != name:
             return None
-        path = self.folder(job.id) / name
+        folder = self.folder(job.id)
+        path = folder / name
+        if folder.is_symlink() or path.is_symlink():  # never serve what a link points to
+            log.warning("refusing to serve %s: a symbolic link", path)
+            return None
         return path if path.is_file() else None
 
     def add(self, job: Job) -> None:
