@@ -497,3 +497,20 @@ def test_no_schema_page_and_a_temperature_floor(checkpoints: Path, tmp_path: Pat
         assert client.get("/docs").status_code == 404
         response = post(client, temperature=1e-300)
     assert response.status_code == 422 and response.json()["field"] == "temperature"
+
+
+def test_large_bodies_are_refused_before_they_are_read(checkpoints: Path,
+                                                       tmp_path: Path) -> None:
+    with make_client(checkpoints, tmp_path, compose_fn=fake_compose()) as client:
+        declared = client.post("/api/compositions", content=b"{" + b" " * 200_000 + b"}",
+                               headers={"content-type": "application/json"})
+        assert declared.status_code == 413 and "larger than" in declared.json()["detail"]
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: streamed
+            for _ in range(100):
+                yield b" " * 10_000
+
+        streamed = client.post("/api/compositions", content=chunks(),
+                               headers={"content-type": "application/json"})
+        assert streamed.status_code == 413
+        assert post(client).status_code == 202  # a normal request still passes

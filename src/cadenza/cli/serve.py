@@ -81,4 +81,6 @@ def serve_command(
     console.print(f"cadenza: http://{shown}:{port}/  (compositions in {settings.data_dir})",
                   highlight=False, soft_wrap=True)
     level = "info" if logging.getLogger().level <= logging.INFO else "warning"
-    uvicorn.run(web_app, host=host, port=port, log_level=level, workers=1)
+    # Idle keep-alive connections close after 5 s; at most 64 connections at once.
+    uvicorn.run(web_app, host=host, port=port, log_level=level, workers=1,
+                timeout_keep_alive=5, limit_concurrency=64)

@@ -42,6 +42,7 @@ from cadenza.errors import ConfigError
 from cadenza.generation.base import MAX_TEMPERATURE, MIN_TEMPERATURE
 from cadenza.web.catalog import ModelCatalog
 from cadenza.web.jobs import ComposeFn, JobRunner, QueueFull, RenderFn, RunnerConfig
+from cadenza.web.limits import BodyLimit
 from cadenza.web.store import DONE, Job, JobStore, new_id
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ def create_app(
     app.state.store, app.state.catalog, app.state.runner = store, catalog, runner
     if settings.allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
+    app.add_middleware(BodyLimit)  # outermost: no large body is read into memory
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
