@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +87,44 @@ def test_the_jobs_of_a_dead_helper_are_finished_here(caplog: pytest.LogCaptureFi
     assert sorted(got) == list(range(30))
     assert {pid for _, pid in got.values()} == {os.getpid()}
     assert "helper process stopped" in caplog.text
+
+
+PARENT_SCRIPT = """
+import os, sys, time
+from cadenza.data.workshare import WorkShare
+
+def slow(i):
+    time.sleep(60)
+    return i
+
+with WorkShare(slow, [(i,) for i in range(8)], helpers=1) as share:
+    print(" ".join(str(h.process.pid) for h in share.helpers), flush=True)
+    share.run(lambda i, r: None)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_helpers_end_when_their_parent_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT_SCRIPT)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    helpers = [int(pid) for pid in parent.stdout.readline().split()]
+    assert helpers
+    time.sleep(0.5)  # the helper is inside its 60 s job now
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    alive = helpers
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in helpers if _running(pid)]
+        time.sleep(0.1)
+    assert not alive, f"helpers {alive} outlived their parent"
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split()[2] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
