@@ -299,3 +299,12 @@ def test_a_single_grid_piece_is_generated_on_one_thread(tmp_path: Path) -> None:
         assert set(seen) == {2}  # a batch keeps the threads it was given
     finally:
         torch.set_num_threads(before)
+
+
+def test_generate_into_a_file_gives_a_one_line_error(tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    result = runner.invoke(app, ["generate", "pianoroll-piano", "--no-primer", "--length", "4",
+                                 "--out", str(taken)])
+    assert result.exit_code == 2 and "is not a folder" in result.output
+    assert taken.read_text() == "mine"

@@ -387,3 +387,32 @@ def test_nan_weights_and_missing_weights_are_named(tmp_path: Path) -> None:
     (checkpoint / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match=r"model\.safetensors: missing"):
         load_checkpoint(checkpoint)
+
+
+def test_resume_with_a_damaged_trainer_state_or_run_record_says_so(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _trainer(run, steps=3, checkpoint_every=3).fit()
+    (run / "checkpoints" / "step-000003" / "trainer.json").write_text("[1, 2]")
+    with pytest.raises(CheckpointError, match="none of its 1 checkpoints is intact"):
+        _trainer(run, steps=6, checkpoint_every=3).fit(resume=True)
+    (run / "run.json").write_text("{not json")
+    with pytest.raises(ConfigError, match=r"run\.json: damaged"):
+        _trainer(run, steps=6, checkpoint_every=3).fit(resume=True)
+
+
+def test_an_out_that_is_a_file_or_unwritable_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "taken"
+    target.write_text("mine")
+    with pytest.raises(ConfigError, match="is not a folder"):
+        _trainer(target, steps=1).fit()
+    assert target.read_text() == "mine"
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root writes anywhere
+            pytest.skip("this user can write in a read-only folder")
+        with pytest.raises(ConfigError, match="cannot write"):
+            _trainer(locked / "run", steps=1).fit()
+    finally:
+        locked.chmod(0o700)

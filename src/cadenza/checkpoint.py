@@ -329,7 +329,7 @@ def load_trainer_state(checkpoint: Path) -> TrainerState:
         meta = json.loads(json_path.read_text())
         optimizer = _unflatten_optimizer(tensors, meta["optimizer"])
         return TrainerState(optimizer, tensors["rng.torch"], meta["numpy_rng"], meta["extra"])
-    except (SafetensorError, OSError, ValueError, KeyError) as exc:
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{checkpoint}: damaged trainer state ({exc})") from None
 
 

@@ -252,7 +252,12 @@ def unique_path(folder: Path, stem: str, suffix: str) -> Path:
 def _write_outputs(piece: ComposedPiece, request: ComposeRequest, stem: str,
                    loaded: LoadedCheckpoint) -> list[Path]:
     out = request.out_dir
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder; choose another output folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot create the output folder ({exc.strerror})") from None
     midi_path = unique_path(out, stem, ".mid")
     stem = midi_path.stem  # keep every file of a piece under one name
     files = [write_midi(piece.score, midi_path)]

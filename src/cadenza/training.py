@@ -504,7 +504,8 @@ class Trainer:
             load_weights(self.model, checkpoint, info.get("weights_sha256"))
             trainer = load_trainer_state(checkpoint)
             optimizer.load_state_dict(trainer.optimizer)
-        except (CheckpointError, ValueError, KeyError, RuntimeError) as exc:
+        except (CheckpointError, ValueError, KeyError, RuntimeError, TypeError,
+                AttributeError, IndexError) as exc:  # whatever a damaged trainer state raises
             self.model.load_state_dict(saved)  # leave nothing half-loaded
             raise CheckpointError(f"{checkpoint}: {exc}") from None
         if not isinstance(trainer.extra, dict) or "step" not in trainer.extra:
@@ -518,6 +519,7 @@ class Trainer:
     def _prepare_run_dir(self, resume: bool) -> None:
         if self.rank != 0:
             return
+        check_run_folder(self.run_dir, str(self.run_info.get("preset", "")), resume)
         run_json = self.run_dir / "run.json"
         if not resume and (run_json.exists() or (self.run_dir / "latest.json").exists()):
             raise ConfigError(
@@ -616,6 +618,40 @@ class Trainer:
         flag = torch.tensor([1.0 if stop else 0.0], device=self.device)
         dist.broadcast(flag, src=0)
         return bool(flag.item())
+
+
+def check_run_folder(run_dir: Path, preset: str, resume: bool) -> None:
+    """Refuse, before any data is read, a run folder that cannot take this run.
+
+    ``--out`` must be a folder (or not exist yet) whose parent can be written; with
+    ``resume``, its ``run.json`` must be readable and name the same preset.
+    """
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: exists and is not a folder; choose another --out")
+    parent = run_dir if run_dir.exists() else _existing_parent(run_dir)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{run_dir}: cannot write in {parent}; choose another --out")
+    run_json = run_dir / "run.json"
+    if resume and run_json.is_file():
+        try:
+            saved = json.loads(run_json.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{run_json}: damaged ({exc})") from None
+        if not isinstance(saved, dict):
+            raise ConfigError(f"{run_json}: not a run record (a JSON object)")
+        if saved.get("preset") != preset:
+            raise ConfigError(
+                f"{run_dir} holds a {saved.get('preset')!r} run, not {preset!r}; "
+                "resume with the same --model"
+            )
+
+
+def _existing_parent(path: Path) -> Path:
+    """The nearest folder above ``path`` that exists."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return parent
+    return Path("/")
 
 
 LEFTOVER_AGE_SECONDS = 3600.0

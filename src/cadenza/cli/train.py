@@ -15,10 +15,9 @@ from cadenza.checkpoint import init_from
 from cadenza.cli.app import app, console, friendly_errors
 from cadenza.cli.options import parse_range, set_threads
 from cadenza.data.corpus import CorpusConfig
-from cadenza.errors import ConfigError
 from cadenza.experiment import prepare_experiment
 from cadenza.midi import ReadOptions
-from cadenza.training import DEFAULT_LR, TrainConfig, Trainer
+from cadenza.training import DEFAULT_LR, TrainConfig, Trainer, check_run_folder
 from cadenza.trainsample import checkpoint_sampler
 
 
@@ -63,13 +62,7 @@ def train_command(
     """Train a model; every --checkpoint-every steps save a checkpoint and a sample."""
     set_threads(threads)
     run_dir = out or Path("runs") / model
-    if resume and (run_dir / "run.json").is_file():
-        saved = json.loads((run_dir / "run.json").read_text())
-        if saved.get("preset") != model:
-            raise ConfigError(
-                f"{run_dir} holds a {saved.get('preset')!r} run, not {model!r}; "
-                "resume with the same --model"
-            )
+    check_run_folder(run_dir, model, resume)
     overrides: dict[str, Any] = {}
     if batch_size is not None:
         overrides["batch_size"] = batch_size
