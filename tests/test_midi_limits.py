@@ -95,3 +95,18 @@ def test_a_batch_skips_and_counts_bad_files_and_odd_names(tmp_path: Path) -> Non
     assert "6 of 9" in result.output
     assert "too-long 1" in result.output and "corrupt 1" in result.output
     assert "unsupported 1" in result.output
+
+
+def test_a_tempo_of_zero_is_ignored(tmp_path: Path) -> None:
+    """A set-tempo event of 0 microseconds per quarter would be an infinite tempo."""
+    events = (b"\x00\xff\x51\x03\x00\x00\x00" + b"\x00\x90\x3c\x40" + _vlq(480)
+              + b"\x80\x3c\x40" + b"\x00\xff\x2f\x00")
+    data = (b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480) + b"MTrk"
+            + struct.pack(">I", len(events)) + events)
+    path = tmp_path / "zero-tempo.mid"
+    path.write_bytes(data)
+    score, _ = load_piece(path, ReadOptions(time_signatures=None))
+    assert all(np.isfinite(t.qpm) and t.qpm > 0 for t in score.tempos)
+    out = write_midi(score, tmp_path / "again.mid")
+    again, _ = load_piece(out, ReadOptions(time_signatures=None))
+    assert all(np.isfinite(t.qpm) for t in again.tempos)

@@ -222,8 +222,10 @@ def _from_symusic(sm: Any, name: str, sort: bool = True) -> Score:
         notes = np.empty(0, dtype=NOTE_DTYPE)
     # Real files hold up to tens of thousands of tempo changes: convert them column-wise.
     tempo_columns = sm.tempos.numpy()
+    usable = tempo_columns["mspq"] > 0  # a tempo of 0 microseconds per quarter means nothing
     tempos = TempoMap(
-        tempo_columns["time"], 60_000_000.0 / tempo_columns["mspq"].astype(np.float64)
+        tempo_columns["time"][usable],
+        60_000_000.0 / tempo_columns["mspq"][usable].astype(np.float64),
     )
     sigs = tuple(
         TimeSignature(int(t.time), int(t.numerator), int(t.denominator))
