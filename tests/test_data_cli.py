@@ -90,3 +90,21 @@ def test_corpus_bach_exports_then_keeps_files(tmp_path: Path) -> None:
     assert len(list((tmp_path / "Bach").glob("*.mid"))) == 2
     result = runner.invoke(app, ["corpus", "bach", str(tmp_path), "--limit", "2"])
     assert result.exit_code == 0 and "kept 2 existing files unchanged" in result.output
+
+
+def test_preprocess_one_file_whose_name_hashes_outside_train(tmp_path: Path) -> None:
+    """``f1.mid`` hashes to the generation split; one file is the whole corpus anyway."""
+    import numpy as np
+
+    from cadenza.data.split import SplitConfig, assign_split
+    from cadenza.midi import write_midi
+    from cadenza.score import Score, TimeSignature, make_notes
+
+    assert assign_split("f1.mid", SplitConfig()) != "train"
+    starts = np.arange(0, 64, 2)
+    score = Score(make_notes(starts, np.full(len(starts), 2), 60 + starts % 12), 4,
+                  time_signatures=(TimeSignature(0, 4, 4),))
+    path = write_midi(score, tmp_path / "f1.mid")
+    result = CliRunner().invoke(app, ["preprocess", str(path), "--no-cache", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "train 1" in result.output

@@ -401,6 +401,8 @@ def build_corpus(
     stats = _sum_stats(results)
     results = _drop_duplicates(_drop_failures(results, summary), summary)
     splits = {r.key: assign_split(r.key, config.split) for r in results}
+    if not source.is_dir():  # one file: it is the whole corpus, to train on or to read
+        splits = dict.fromkeys(splits, TRAIN)
     if fit_first and results:  # with no usable piece, _finish says why
         results = _fit_and_encode(
             results, splits, representation, state, n_workers, show, stats, summary, True
