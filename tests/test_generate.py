@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -308,3 +309,42 @@ def test_generate_into_a_file_gives_a_one_line_error(tmp_path: Path) -> None:
                                  "--out", str(taken)])
     assert result.exit_code == 2 and "is not a folder" in result.output
     assert taken.read_text() == "mine"
+
+
+def test_every_piece_can_be_made_again_from_its_sidecar(tmp_path: Path) -> None:
+    """No --seed: a seed is drawn, printed, put in the MIDI and in NAME.json; --replay
+    makes the same notes."""
+    first = runner.invoke(app, ["generate", "biaxial-piano", "--bars", "1", "--random-primer",
+                                "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    (midi,) = (tmp_path / "a").glob("*.mid")
+    sidecar = midi.with_suffix(".json")
+    record = json.loads(sidecar.read_text())
+    seed = record["settings"]["seed"]
+    assert isinstance(seed, int) and f"seed: {seed}" in first.output
+    assert record["weights_sha256"] and record["checkpoint"].endswith("biaxial-piano")
+    assert any(m.text == f"cadenza seed {seed}" for m in read_midi(midi).markers)
+    again = runner.invoke(app, ["generate", "--replay", str(sidecar), "--out",
+                                str(tmp_path / "b")])
+    assert again.exit_code == 0, again.output
+    (replayed,) = (tmp_path / "b").glob("*.mid")
+    np.testing.assert_array_equal(read_midi(replayed).notes, read_midi(midi).notes)
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    refused = runner.invoke(app, ["generate", "--replay", str(bad)])
+    assert refused.exit_code == 2 and "not a cadenza sidecar" in refused.output
+
+
+def test_no_file_of_a_piece_replaces_one_already_there(tmp_path: Path) -> None:
+    """A sidecar name already taken (here with the MIDI gone) moves the whole piece on."""
+    args = ["generate", "pianoroll-piano", "--no-primer", "--length", "4", "--seed", "1",
+            "--out", str(tmp_path)]
+    assert runner.invoke(app, args).exit_code == 0
+    (midi,) = tmp_path.glob("*.mid")
+    midi.unlink()
+    midi.with_suffix(".json").write_text("mine")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert midi.with_suffix(".json").read_text() == "mine" and not midi.exists()
+    (new,) = tmp_path.glob("*.mid")
+    assert new.stem == f"{midi.stem}-2" and new.with_suffix(".json").is_file()

@@ -8,8 +8,9 @@ composer, a MIDI file, or silence), generates ``count`` pieces as one batch, and
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,11 +31,13 @@ from cadenza.generation.primerbank import (
 from cadenza.generation.primers import default_primer_length
 from cadenza.machine import torch_threads
 from cadenza.midi import write_midi
-from cadenza.score import Score
+from cadenza.score import Marker, Score
+from cadenza.sidecar import write_sidecar
 
 log = logging.getLogger(__name__)
 
 MAX_BARS = 256
+SEED_MARKER = "cadenza seed "  # a MIDI marker in every composed piece: "cadenza seed 1234"
 
 
 @dataclass
@@ -109,6 +112,7 @@ class ComposeResult:
     primer_source: str
     stats: dict[str, float]
     checkpoint: Path
+    seed: int | None = None
 
 
 def default_checkpoint() -> Path:
@@ -175,6 +179,8 @@ def compose(request: ComposeRequest) -> ComposeResult:
     which more threads only slow down (4-5x on a busy 2-core machine).
     """
     loaded = load(request.checkpoint)
+    if request.seed is None:  # draw one, so that the piece can be made again (sidecar)
+        request = replace(request, seed=secrets.randbelow(2**31))
     threads = request.threads
     if threads is None and request.count == 1 and get_family(loaded.model.family).grid:
         threads = 1
@@ -203,14 +209,19 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     result = generate(model, rep, primer_array, config)
     qpm = request.bpm or (score_qpm(primer.score) if primer is not None else 120.0)
     base = request.name or _base_name(loaded, primer)
+    source = primer.source if primer is not None else "none (silence)"
     pieces = []
     for index in range(request.count):
         piece = _finish_piece(result, index, loaded, request, qpm)
+        piece.score = piece.score.copy_with(
+            markers=(*piece.score.markers, Marker(0, f"{SEED_MARKER}{request.seed}")))
         stem = base if request.count == 1 else f"{base}-{index + 1}"
         piece.files = _write_outputs(piece, request, stem, loaded)
+        piece.files.append(write_sidecar(
+            piece.files[0].with_suffix(".json"), request=request, checkpoint=loaded.path,
+            weights_sha256=loaded.info.get("weights_sha256"), primer=source, piece=index))
         pieces.append(piece)
-    source = primer.source if primer is not None else "none (silence)"
-    return ComposeResult(pieces, source, result.stats, loaded.path)
+    return ComposeResult(pieces, source, result.stats, loaded.path, request.seed)
 
 
 def _finish_piece(result: GenerationResult, index: int, loaded: LoadedCheckpoint,
@@ -239,12 +250,15 @@ def _base_name(loaded: LoadedCheckpoint, primer: Primer | None) -> str:
     return f"{preset}-{who}".replace(" ", "_").replace("/", "_")
 
 
-def unique_path(folder: Path, stem: str, suffix: str) -> Path:
-    """``folder/stem+suffix``, or ``stem-2``, ``stem-3`` ... when it exists already."""
-    candidate = folder / f"{stem}{suffix}"
-    n = 2
-    while candidate.exists():
-        candidate = folder / f"{stem}-{n}{suffix}"
+# Every file a piece may get: the stem is chosen so that none of them exists yet.
+PIECE_FILES = (".mid", ".json", ".wav", ".png", "-probabilities.png")
+
+
+def unique_stem(folder: Path, stem: str, endings: tuple[str, ...] = PIECE_FILES) -> str:
+    """``stem``, or ``stem-2``, ``stem-3`` ..., the first with no ``folder/STEM+ending``."""
+    candidate, n = stem, 2
+    while any((folder / f"{candidate}{ending}").exists() for ending in endings):
+        candidate = f"{stem}-{n}"
         n += 1
     return candidate
 
@@ -258,24 +272,23 @@ def _write_outputs(piece: ComposedPiece, request: ComposeRequest, stem: str,
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"{out}: cannot create the output folder ({exc.strerror})") from None
-    midi_path = unique_path(out, stem, ".mid")
-    stem = midi_path.stem  # keep every file of a piece under one name
-    files = [write_midi(piece.score, midi_path)]
+    stem = unique_stem(out, stem)  # every file of a piece under one name, none replaced
+    files = [write_midi(piece.score, out / f"{stem}.mid")]
     if request.wav:
         from cadenza.audio import render_wav
 
-        files.append(render_wav(piece.score, unique_path(out, stem, ".wav")))
+        files.append(render_wav(piece.score, out / f"{stem}.wav"))
     if request.plot:
         from cadenza import plots
 
         files.append(plots.plot_piano_roll(
-            piece.score, unique_path(out, stem, ".png"),
+            piece.score, out / f"{stem}.png",
             primer_end_tick=piece.generated_start_tick, title=stem,
         ))
         if piece.probabilities is not None:
             rep_cfg = loaded.representation.config
             files.append(plots.plot_probabilities(
-                piece.probabilities, unique_path(out, f"{stem}-probabilities", ".png"),
+                piece.probabilities, out / f"{stem}-probabilities.png",
                 low_pitch=int(getattr(rep_cfg, "low", 21)),
                 steps_per_quarter=rep_cfg.steps_per_quarter, title=f"{stem}: note probabilities",
             ))

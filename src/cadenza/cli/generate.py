@@ -9,6 +9,7 @@ import typer
 
 from cadenza.cli.app import app, console, friendly_errors
 from cadenza.composing import MAX_BARS, ComposeRequest, compose, list_composers
+from cadenza.sidecar import replay_request
 
 
 @app.command("generate")
@@ -45,6 +46,8 @@ def generate_command(
     list_only: bool = typer.Option(False, "--list-composers", help="List primer composers."),
     threads: int = typer.Option(
         None, "--threads", help="CPU threads for torch (default: 1 for one grid piece)."),
+    replay: Path = typer.Option(
+        None, "--replay", help="Make a piece again from the .json saved beside it."),
     verbose_stats: bool = typer.Option(
         False, "--stats", help="Print what the guards did (also with `cadenza -v`)."
     ),
@@ -54,16 +57,23 @@ def generate_command(
         names = list_composers(checkpoint)
         console.print("\n".join(names) if names else "no composers known")
         return
-    request = ComposeRequest(
-        checkpoint=checkpoint, out_dir=out, bars=bars, length=length, primer_file=primer,
-        composer=composer, random_primer=random_primer, no_primer=no_primer,
-        primer_length=primer_length, temperature=temperature, threshold=threshold, top_k=top_k,
-        top_p=top_p, adaptive=not no_adaptive, max_hold_steps=max_hold_steps,
-        max_repeats=max_repeats, seed=seed, count=count, bpm=bpm, wav=wav, threads=threads,
-        plot=plot, marker_note=marker_note,
-    )
+    if replay is not None:
+        request = replay_request(replay, ComposeRequest, out_dir=out, wav=wav, plot=plot,
+                                 threads=threads)
+    else:
+        request = ComposeRequest(
+            checkpoint=checkpoint, out_dir=out, bars=bars, length=length, primer_file=primer,
+            composer=composer, random_primer=random_primer, no_primer=no_primer,
+            primer_length=primer_length, temperature=temperature, threshold=threshold,
+            top_k=top_k, top_p=top_p, adaptive=not no_adaptive, max_hold_steps=max_hold_steps,
+            max_repeats=max_repeats, seed=seed, count=count, bpm=bpm, wav=wav, threads=threads,
+            plot=plot, marker_note=marker_note,
+        )
     result = compose(request)
-    console.print(f"primer: {result.primer_source}")
+    console.print(f"model: {result.checkpoint}", highlight=False)
+    console.print(f"primer: {result.primer_source}", highlight=False)
+    console.print(f"seed: {result.seed} (the .json beside each piece replays it: "
+                  f"cadenza generate --replay FILE.json)", highlight=False)
     for piece in result.pieces:
         for path in piece.files:
             console.print(f"wrote {path}")
