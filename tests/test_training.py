@@ -74,6 +74,10 @@ def test_lr_schedules() -> None:
     linear = TrainConfig(steps=100, schedule="linear", min_lr_ratio=0.0)
     assert lr_factor(50, linear) == pytest.approx(0.5)
     assert lr_factor(7, TrainConfig(steps=100)) == 1.0
+    timed = TrainConfig(steps=1_000_000, schedule="cosine", min_lr_ratio=0.0, max_seconds=60)
+    assert lr_factor(10, timed, elapsed=30.0) == pytest.approx(0.5)  # half the time spent
+    assert lr_factor(10, timed, elapsed=60.0) == pytest.approx(0.0, abs=1e-12)
+    assert lr_factor(10, timed) == pytest.approx(1.0, abs=1e-6)  # no clock: steps only
 
 
 @pytest.mark.parametrize(
@@ -416,3 +420,12 @@ def test_an_out_that_is_a_file_or_unwritable_is_refused(tmp_path: Path) -> None:
             _trainer(locked / "run", steps=1).fit()
     finally:
         locked.chmod(0o700)
+
+
+def test_preset_overrides_from_the_command_line() -> None:
+    from cadenza.cli.options import parse_overrides
+
+    assert parse_overrides(["dropout=0.2", "time_sizes=[64, 64]", "name=x"]) == {
+        "dropout": 0.2, "time_sizes": (64, 64), "name": "x"}
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_overrides(["dropout"])

@@ -177,6 +177,7 @@ def benchmark_preset(
     train_config: Any,
     run_dir: str | Path,
     print_fn: Callable[[str], None] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], LikelihoodResult]:
     """The protocol end to end: train ``preset`` on the training split (``train_config``, a
     :class:`cadenza.training.TrainConfig`, bounds steps and time), keep the checkpoint with
@@ -187,7 +188,7 @@ def benchmark_preset(
     from cadenza.training import Trainer
 
     experiment = prepare_experiment(preset, Path(dataset), progress=False,
-                                    seed=train_config.seed)
+                                    seed=train_config.seed, overrides=overrides)
     trainer = Trainer(experiment.model, experiment.representation, experiment.train_batches,
                       experiment.valid_batches, train_config, run_dir,
                       experiment.run_info(train_config.to_dict()), print_fn=print_fn)

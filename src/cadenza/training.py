@@ -135,14 +135,21 @@ class TrainConfig:
         return asdict(self)
 
 
-def lr_factor(step: int, config: TrainConfig) -> float:
-    """Multiplier of the base learning rate at (0-based) ``step``: warm-up, then schedule."""
+def lr_factor(step: int, config: TrainConfig, elapsed: float | None = None) -> float:
+    """Multiplier of the base learning rate at (0-based) ``step``: warm-up, then schedule.
+
+    With a time budget (``max_seconds``) and ``elapsed`` seconds spent, the schedule runs on
+    whichever budget is further spent, steps or time, so a run cut by time still ends with a
+    decayed rate (such a run is then not reproducible step for step on a resume).
+    """
     if config.warmup_steps and step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
     if config.schedule == "constant":
         return 1.0
     span = max(config.steps - config.warmup_steps, 1)
     progress = min(max(step - config.warmup_steps, 0) / span, 1.0)
+    if config.max_seconds and elapsed is not None:
+        progress = max(progress, min(elapsed / config.max_seconds, 1.0))
     floor = config.min_lr_ratio
     if config.schedule == "cosine":
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
@@ -280,7 +287,7 @@ class Trainer:
         try:
             while step < self.config.steps:
                 self.model.train()
-                factor = lr_factor(step, self.config)
+                factor = lr_factor(step, self.config, time.perf_counter() - start_time)
                 for group in optimizer.param_groups:
                     group["lr"] = group["initial_lr"] * factor
                 batch = to_device(self.train_batches.training_batch(rng), self.device)

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from cadenza.cli.app import app, console, friendly_errors, print_table
-from cadenza.cli.options import set_threads
+from cadenza.cli.options import parse_overrides, set_threads
 from cadenza.data.benchmark import is_benchmark_file
 from cadenza.errors import ConfigError
 from cadenza.fileio import write_json_atomic
@@ -47,6 +47,11 @@ def benchmark_command(
     precision: str = typer.Option(
         "auto", "--precision",
         help="auto|bf16|fp32: bfloat16 autocast for the forward pass (auto: where native)."),
+    schedule: str = typer.Option(
+        "constant", "--schedule",
+        help="constant|cosine|linear learning rate; with a time budget it decays over it."),
+    sets: list[str] = typer.Option(
+        [], "--set", help="Override a preset field, e.g. --set dropout=0.2 (repeat)."),
     score: list[Path] = typer.Option(
         [], "--score", help="Score this run's best checkpoint instead of training (repeat)."),
 ) -> None:
@@ -63,8 +68,10 @@ def benchmark_command(
         config = TrainConfig(steps=steps, lr=lr, eval_every=eval_every,
                              checkpoint_every=eval_every, sample_every=0, log_every=eval_every,
                              max_seconds=budget_minutes * 60, seed=seed, keep_checkpoints=1,
-                             precision=precision)
-        row, baseline = benchmark_preset(preset, dataset, config, run_dir, console.print)
+                             precision=precision, schedule=schedule)
+        row, baseline = benchmark_preset(preset, dataset, config, run_dir, console.print,
+                                         overrides=parse_overrides(sets))
+        row["settings"] = {"schedule": schedule, "lr": lr, **parse_overrides(sets)}
         results.append(row)
     report: dict[str, Any] = {"dataset": str(dataset), "machine": machine_description(),
                               "date": time.strftime("%Y-%m-%d"), "results": results}

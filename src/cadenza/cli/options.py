@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import torch
 
 from cadenza.errors import ConfigError
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["dropout=0.2", "time_sizes=[128,128]"]`` -> ``{"dropout": 0.2, ...}`` (JSON values;
+    a value that is not JSON is taken as text)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        out[key.strip()] = tuple(value) if isinstance(value, list) else value
+    return out
 
 
 def set_threads(threads: int | None) -> None:

@@ -13,7 +13,7 @@ import typer
 
 from cadenza.checkpoint import init_from
 from cadenza.cli.app import app, console, friendly_errors
-from cadenza.cli.options import parse_range, set_threads
+from cadenza.cli.options import parse_overrides, parse_range, set_threads
 from cadenza.data.corpus import CorpusConfig
 from cadenza.experiment import prepare_experiment
 from cadenza.midi import ReadOptions
@@ -40,6 +40,8 @@ def train_command(
     grad_clip: float = typer.Option(None, "--grad-clip", help="Gradient norm clip."),
     batch_size: int = typer.Option(None, "--batch-size", help="Override the preset's."),
     seq_len: int = typer.Option(None, "--seq-len", help="Override the preset's window."),
+    sets: list[str] = typer.Option(
+        [], "--set", help="Override a preset field, e.g. --set dropout=0.2 (repeat)."),
     log_every: int = typer.Option(100, "--log-every", help="Print training cost every N."),
     eval_every: int = typer.Option(500, "--eval-every", help="Validation loss every N."),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Checkpoint every N."),
@@ -63,7 +65,7 @@ def train_command(
     set_threads(threads)
     run_dir = out or Path("runs") / model
     check_run_folder(run_dir, model, resume)
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = parse_overrides(sets)
     if batch_size is not None:
         overrides["batch_size"] = batch_size
     if seq_len is not None:
