@@ -249,3 +249,31 @@ def test_hand_computed_value_for_a_coin_flipping_model() -> None:
     result = evaluate_likelihood(model, PianoRoll(), [roll])
     assert result.nll_per_step == pytest.approx(88 * np.log(2), rel=1e-6)
     assert result.frame_accuracy == pytest.approx(4 / (4 * 88))
+
+
+def test_benchmark_on_a_midi_folder_scores_its_generation_split(tmp_path: Path) -> None:
+    """A folder is split by cadenza, the biaxial model widened to 88 keys, and the
+    generation split scored against the piano roll under the same protocol."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from cadenza.cli import app
+    from cadenza.midi import write_midi
+    from cadenza.score import Score, TimeSignature, make_notes
+
+    folder = tmp_path / "midi"
+    for i in range(24):
+        starts = np.arange(0, 96, 2)
+        score = Score(make_notes(starts, np.full(len(starts), 2), 50 + i + starts % 12), 4,
+                      time_signatures=(TimeSignature(0, 4, 4),))
+        write_midi(score, folder / f"piece{i:02d}.mid")
+    result = CliRunner().invoke(app, [
+        "benchmark", "--dataset", str(folder), "-m", "pianoroll-debug", "-m", "biaxial-debug",
+        "--steps", "2", "--eval-every", "2", "--threads", "1", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (report_file,) = (tmp_path / "out").glob("*.json")
+    rows = json.loads(report_file.read_text())["results"]
+    assert [r["model"] for r in rows] == ["pianoroll-debug", "biaxial-debug"]
+    assert rows[0]["test_steps"] == rows[1]["test_steps"] > 0  # the same steps scored
+    assert rows[0]["test_pieces"] == rows[1]["test_pieces"] >= 1

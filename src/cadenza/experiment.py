@@ -63,15 +63,22 @@ class Experiment:
         }
 
 
-def make_representation(family: str, source: str | Path | None = None) -> Representation:
-    """The family's representation with its default config (benchmark sets keep their grid)."""
+def make_representation(family: str, source: str | Path | None = None,
+                        protocol: bool = False) -> Representation:
+    """The family's representation with its default config.
+
+    Benchmark sets keep their own grid. For the likelihood protocol (``protocol``, and always
+    on a benchmark set) a family whose note range is narrower than the piano's is widened to
+    all 88 keys, so that every key is scored.
+    """
     record = get_family(family)
     cls = REGISTRY[record.representation]
     config: Any = cls.config_class()
-    if source is not None and is_benchmark_file(source):
+    benchmark = source is not None and is_benchmark_file(source)
+    if source is not None and benchmark:
         config = replace(config, steps_per_quarter=default_steps_per_quarter(source))
-        if record.full_keyboard_benchmark:  # the benchmark's protocol scores all 88 keys
-            config = replace(config, low=PIANO_LOW, high=PIANO_HIGH)
+    if (benchmark or protocol) and record.full_keyboard_benchmark:
+        config = replace(config, low=PIANO_LOW, high=PIANO_HIGH)
     return cls(config)
 
 
@@ -109,6 +116,7 @@ def prepare_experiment(
     progress: bool | None = None,
     max_eval_batches: int = 50,
     seed: int | None = None,
+    protocol: bool = False,
 ) -> Experiment:
     """Build corpus, representation, model and batch makers for ``preset`` on ``source``.
 
@@ -123,7 +131,7 @@ def prepare_experiment(
         except TypeError as exc:
             raise ConfigError(f"bad override for {preset}: {exc}") from None
     source = Path(source)
-    representation = make_representation(config.family, source)
+    representation = make_representation(config.family, source, protocol)
     corpus_config = corpus_config or CorpusConfig()
     corpus = build_corpus(
         source,

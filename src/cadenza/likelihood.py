@@ -153,6 +153,14 @@ def result_row(result: LikelihoodResult) -> dict[str, Any]:
     return row
 
 
+def test_split(dataset: str | Path) -> str:
+    """The split scored: a benchmark set's own ``test``; for a MIDI folder, split by cadenza's
+    path hash, the ``generation`` pieces (never trained on, never used to pick a checkpoint)."""
+    from cadenza.data.benchmark import is_benchmark_file
+
+    return "test" if is_benchmark_file(dataset) else "generation"
+
+
 def score_run(run: str | Path, dataset: str | Path) -> dict[str, Any]:
     """Score the best checkpoint of ``run`` (or a checkpoint folder) on ``dataset``'s test split.
 
@@ -166,7 +174,8 @@ def score_run(run: str | Path, dataset: str | Path) -> dict[str, Any]:
     best = load_checkpoint(run)
     config = CorpusConfig.from_dict(best.info.get("data", {}).get("corpus", {}))
     corpus = build_corpus(dataset, best.representation, config, fit=False, progress=False)
-    test = evaluate_likelihood(best.model, best.representation, corpus.arrays("test"))
+    test = evaluate_likelihood(best.model, best.representation,
+                               corpus.arrays(test_split(dataset)))
     return {"model": best.preset or best.model.family, **result_row(test),
             "best_step": best.step, "run": str(run)}
 
@@ -178,6 +187,7 @@ def benchmark_preset(
     run_dir: str | Path,
     print_fn: Callable[[str], None] | None = None,
     overrides: dict[str, Any] | None = None,
+    corpus_config: Any = None,
 ) -> tuple[dict[str, Any], LikelihoodResult]:
     """The protocol end to end: train ``preset`` on the training split (``train_config``, a
     :class:`cadenza.training.TrainConfig`, bounds steps and time), keep the checkpoint with
@@ -188,17 +198,19 @@ def benchmark_preset(
     from cadenza.training import Trainer
 
     experiment = prepare_experiment(preset, Path(dataset), progress=False,
-                                    seed=train_config.seed, overrides=overrides)
+                                    seed=train_config.seed, overrides=overrides, protocol=True,
+                                    corpus_config=corpus_config)
     trainer = Trainer(experiment.model, experiment.representation, experiment.train_batches,
                       experiment.valid_batches, train_config, run_dir,
                       experiment.run_info(train_config.to_dict()), print_fn=print_fn)
     summary = trainer.fit()
     best = load_checkpoint(run_dir)
     corpus = experiment.corpus
-    test = evaluate_likelihood(best.model, best.representation, corpus.arrays("test"))
+    split = test_split(dataset)
+    test = evaluate_likelihood(best.model, best.representation, corpus.arrays(split))
     row = {"model": preset, **result_row(test), "train_steps": summary.steps_done,
            "best_step": best.step, "train_seconds": round(summary.seconds, 1),
            "best_valid_loss": summary.best_valid_loss,
            "valid_history": summary.valid_history, "run": str(run_dir)}
-    baseline = bernoulli_baseline(corpus.arrays("train"), corpus.arrays("test"))
+    baseline = bernoulli_baseline(corpus.arrays("train"), corpus.arrays(split))
     return row, baseline

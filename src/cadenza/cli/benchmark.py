@@ -17,10 +17,12 @@ from rich.table import Table
 from cadenza.cli.app import app, console, friendly_errors, print_table
 from cadenza.cli.options import parse_overrides, set_threads
 from cadenza.data.benchmark import is_benchmark_file
+from cadenza.data.corpus import CorpusConfig
 from cadenza.errors import ConfigError
 from cadenza.fileio import write_json_atomic
 from cadenza.likelihood import PUBLISHED, benchmark_preset, score_run
 from cadenza.machine import cpu_model
+from cadenza.midi import ReadOptions
 from cadenza.training import TrainConfig
 
 
@@ -34,7 +36,10 @@ def machine_description() -> str:
 @app.command("benchmark")
 @friendly_errors
 def benchmark_command(
-    dataset: Path = typer.Option(..., "--dataset", help="Benchmark .json (train/valid/test)."),
+    dataset: Path = typer.Option(
+        ..., "--dataset",
+        help="Benchmark .json (train/valid/test) or a MIDI folder (split by cadenza; its "
+             "generation split is scored)."),
     models: list[str] = typer.Option(["pianoroll-small"], "--model", "-m",
                                      help="Preset(s) to train and score (repeat the option)."),
     budget_minutes: float = typer.Option(10.0, "--budget-minutes", help="Training time each."),
@@ -44,6 +49,8 @@ def benchmark_command(
     out: Path = typer.Option(Path("runs/benchmark"), "--out", "-o", help="Results folder."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     threads: int = typer.Option(None, "--threads", help="CPU threads for torch."),
+    meters: str = typer.Option(
+        "4/4", "--meters", help="For a MIDI folder: kept time signatures, 'all' or 'original'."),
     precision: str = typer.Option(
         "auto", "--precision",
         help="auto|bf16|fp32: bfloat16 autocast for the forward pass (auto: where native)."),
@@ -56,8 +63,8 @@ def benchmark_command(
         [], "--score", help="Score this run's best checkpoint instead of training (repeat)."),
 ) -> None:
     """Negative log-likelihood per time step on the test split (the literature's protocol)."""
-    if not is_benchmark_file(dataset):
-        raise ConfigError(f"{dataset}: expected a benchmark .json or .pickle file")
+    if not (is_benchmark_file(dataset) or dataset.is_dir()):
+        raise ConfigError(f"{dataset}: expected a benchmark .json or .pickle file or a folder")
     if budget_minutes <= 0:
         raise ConfigError(f"--budget-minutes must be positive, got {budget_minutes}")
     set_threads(threads)
@@ -69,8 +76,9 @@ def benchmark_command(
                              checkpoint_every=eval_every, sample_every=0, log_every=eval_every,
                              max_seconds=budget_minutes * 60, seed=seed, keep_checkpoints=1,
                              precision=precision, schedule=schedule)
-        row, baseline = benchmark_preset(preset, dataset, config, run_dir, console.print,
-                                         overrides=parse_overrides(sets))
+        row, baseline = benchmark_preset(
+            preset, dataset, config, run_dir, console.print, overrides=parse_overrides(sets),
+            corpus_config=CorpusConfig(meters=ReadOptions.parse_meters(meters)))
         row["settings"] = {"schedule": schedule, "lr": lr, **parse_overrides(sets)}
         results.append(row)
     report: dict[str, Any] = {"dataset": str(dataset), "machine": machine_description(),

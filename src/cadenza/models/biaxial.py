@@ -398,12 +398,19 @@ class BiaxialLSTM(SequenceModel):
     def play_scores(self, representation: Any, piece: np.ndarray) -> PlayScores:
         """Play logits of a (T, N, 2) piece and its keys predicted from the past alone.
 
+        Only the play bits are scored (see :mod:`cadenza.likelihood`).
+
         Feature row ``t`` describes step ``t - 1`` (row 0 the silent step in front), at that
         step's beat, exactly as training windows count it. The past-only prediction walks up
         each frame on the model's own greedy choices (``P(play) >= 0.5``) for the lower keys,
         articulated where the key was silent at the true previous step.
         """
         state = piece.astype(np.float32)  # (T, N, 2)
+        # Articulate = "starts sounding here", a function of the play bits, so that the walk
+        # conditions on play bits only and the product is their exact likelihood (a MIDI
+        # folder's own re-strikes of held keys are information a piano roll does not have).
+        before = np.concatenate([np.zeros_like(state[:1, :, 0]), state[:-1, :, 0]])
+        state[..., 1] = state[..., 0] * (1 - before)
         padded = np.concatenate([np.zeros_like(state[:1]), state])  # silent step in front
         features = representation.input_features(padded[:-1], first_step=-1)
         device = self.output.weight.device
