@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -43,6 +44,16 @@ def jsb_path() -> Path:
 def real_piece_paths() -> list[Path]:
     """Paths of REAL_PIECES that exist (empty when the corpus is absent)."""
     return [PIANO_MIDI / p for p in REAL_PIECES if (PIANO_MIDI / p).is_file()]
+
+
+def real_piece_params(limit: int | None = None) -> list[Any]:
+    """``real_piece_paths()`` as parameters named by file, or one skipped parameter that
+    says why when the corpus is absent (an empty list would read "got empty parameter set")."""
+    paths = real_piece_paths()[:limit]
+    if not paths:
+        reason = f"the piano-midi.de corpus is not at {PIANO_MIDI}"
+        return [pytest.param(None, id="no-corpus", marks=pytest.mark.skip(reason=reason))]
+    return [pytest.param(path, id=path.name) for path in paths]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import real_piece_paths
+from conftest import real_piece_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -267,7 +267,7 @@ def test_metrics_ignore_transposition_and_stay_in_range(
     assert values["polyphony"] >= 1.0 and values["compression_ratio"] > 0.0
 
 
-@pytest.mark.parametrize("path", real_piece_paths(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", real_piece_params())
 def test_metrics_of_real_pieces_are_plausible(path: Path) -> None:
     score, _ = load_piece(path, ReadOptions(time_signatures=None))
     values = m.compute_all(score)

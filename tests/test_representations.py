@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import real_piece_paths
+from conftest import real_piece_params, real_piece_paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -102,7 +102,6 @@ def real_rep(name: str) -> Representation:
 
 
 REAL = real_piece_paths()
-REAL_IDS = [p.name for p in REAL]
 
 
 # -- registry and shapes ---------------------------------------------------------------------
@@ -137,7 +136,7 @@ def test_round_trip_tiny(name: str, tiny_score: Score) -> None:
     assert expected_notes(rep, tiny_score) == note_list(tiny_score)
 
 
-@pytest.mark.parametrize("path", REAL, ids=REAL_IDS)
+@pytest.mark.parametrize("path", real_piece_params())
 @pytest.mark.parametrize("name", NAMES)
 def test_round_trip_real_pieces(name: str, path: Path) -> None:
     rep = real_rep(name)
@@ -148,7 +147,7 @@ def test_round_trip_real_pieces(name: str, path: Path) -> None:
     assert np.array_equal(rep.encode(rep.decode(array)), array)
 
 
-@pytest.mark.parametrize("path", REAL[:2], ids=REAL_IDS[:2])
+@pytest.mark.parametrize("path", real_piece_params(2))
 @pytest.mark.parametrize("name", NAMES)
 def test_default_config_is_idempotent_on_real_pieces(name: str, path: Path) -> None:
     """encode(decode(encode(x))) == encode(x) with the default caps and fitted vocabularies."""
