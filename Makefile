@@ -14,6 +14,7 @@ system-deps:
 	@if command -v fluidsynth >/dev/null 2>&1 && ls /usr/share/sounds/sf2/*.sf2 >/dev/null 2>&1; then \
 		true; \
 	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "installing FluidSynth and a General MIDI SoundFont for WAV output: apt-get install fluidsynth fluid-soundfont-gm"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq fluidsynth fluid-soundfont-gm >/dev/null \
 		|| echo "note: could not install fluidsynth + fluid-soundfont-gm; WAV output needs them"; \
 	else \
@@ -25,6 +26,7 @@ browser-deps:
 	@if [ -x /usr/bin/chromium ]; then \
 		true; \
 	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Chromium for the browser test: apt-get install chromium"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null \
 		|| echo "note: could not install chromium; the browser test will be skipped"; \
 	else \

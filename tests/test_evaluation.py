@@ -242,3 +242,25 @@ def test_evaluate_errors_are_one_line(tmp_path: Path, two_sets: tuple[Path, Path
     assert code == 2 and f"{junk}: no readable pieces" in out and "not-midi 1" in out
     code, out = evaluate(str(tmp_path / "missing"), "-r", str(reference))
     assert code == 2 and "not-found" in out
+
+
+def test_evaluate_prints_both_sides_and_a_summary(two_sets: tuple[Path, Path],
+                                                  tmp_path: Path) -> None:
+    """Both sides' OA, the mean on each side, and 'n/a' with the reason for one piece."""
+    generated, reference = two_sets
+    code, out = evaluate(str(generated), "--reference", str(reference))
+    assert code == 0, out
+    assert "OA gen" in out and "OA ref" in out
+    line = next(row for row in out.splitlines() if row.startswith("mean overlap area"))
+    report = json.loads((generated / "evaluation" / "metrics.json").read_text())
+    side = [m["overlap_area"]["generated"] for m in report["comparison"]["metrics"].values()]
+    present = [v for v in side if v is not None]
+    assert f"generated side {sum(present) / len(present):.3f}" in line
+    single = tmp_path / "one"
+    single.mkdir()
+    first = sorted(reference.glob("*.mid"))[0]
+    (single / first.name).write_bytes(first.read_bytes())
+    code, out = evaluate(str(generated), "--reference", str(single), "--out",
+                         str(tmp_path / "ev"))
+    assert code == 0, out
+    assert "reference side: n/a (one piece has no intra-set distances)" in out

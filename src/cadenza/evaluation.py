@@ -293,6 +293,14 @@ class SetComparison:
     reference_count: int
     metrics: tuple[MetricComparison, ...]
 
+    def mean_overlap(self, side: str) -> float | None:
+        """Mean overlap area over the metrics that have one on ``side`` (``"reference"``:
+        intra-reference vs inter-set distances; ``"generated"``: intra-generated vs inter):
+        a one-number summary, 1 when the two sets cannot be told apart metric by metric."""
+        values = [getattr(m, f"oa_{side}") for m in self.metrics]
+        present = [float(v) for v in values if v is not None]
+        return sum(present) / len(present) if present else None
+
     def __getitem__(self, name: str) -> MetricComparison:
         for metric in self.metrics:
             if metric.name == name:

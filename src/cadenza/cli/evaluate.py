@@ -154,25 +154,48 @@ def _number(value: float | None, digits: int = 3) -> str:
 
 
 def comparison_table(comparison: SetComparison) -> Table:
-    """One row per metric: generated and reference mean ± std, OA and KLD.
+    """One row per metric: generated and reference mean ± std, OA and KLD on both sides.
 
-    OA and KLD compare the reference set's intra-set distances with the inter-set distances;
-    the generated-side values are in ``metrics.json``.
+    The reference side compares the reference set's intra-set distances with the inter-set
+    distances, the generated side the generated set's own (Yang & Lerch score a model on
+    that side). A set of one piece has no intra-set distance: "n/a" there.
     """
-    table = Table(title="cadenza evaluate: OA / KLD of intra-reference vs inter-set distances")
+    table = Table(title="cadenza evaluate: overlap area (OA) and KL divergence of intra-set "
+                        "vs inter-set distances")
     table.add_column("metric", style="bold")
-    for title in ("generated", "reference", "OA", "KLD"):
+    for title in ("generated", "reference", "OA ref", "KLD ref", "OA gen", "KLD gen"):
         table.add_column(title, justify="right")
+    one = comparison.generated_count < 2, comparison.reference_count < 2
     for metric in comparison.metrics:
         unit = METRICS[metric.name].unit if metric.name in METRICS else ""
         table.add_row(
             f"{metric.name} [dim]({unit})[/]" if unit else metric.name,
             f"{_number(metric.generated.mean)} ± {_number(metric.generated.std, 2)}",
             f"{_number(metric.reference.mean)} ± {_number(metric.reference.std, 2)}",
-            _number(metric.oa_reference),
-            _number(metric.kld_reference),
+            _side(metric.oa_reference, one[1]),
+            _side(metric.kld_reference, one[1]),
+            _side(metric.oa_generated, one[0]),
+            _side(metric.kld_generated, one[0]),
         )
     return table
+
+
+def _side(value: float | None, single: bool) -> str:
+    return "n/a" if value is None and single else _number(value)
+
+
+def summary_line(comparison: SetComparison) -> str:
+    """Mean OA on each side, and why a side has none."""
+    parts = []
+    for side, count in (("generated", comparison.generated_count),
+                        ("reference", comparison.reference_count)):
+        mean = comparison.mean_overlap(side)
+        if mean is None:
+            why = " (one piece has no intra-set distances)" if count < 2 else ""
+            parts.append(f"{side} side: n/a{why}")
+        else:
+            parts.append(f"{side} side {mean:.3f}")
+    return "mean overlap area (1 = indistinguishable): " + "; ".join(parts)
 
 
 @app.command("evaluate")
@@ -209,6 +232,7 @@ def evaluate_command(
         ref = measure_set(reference, steps_per_quarter, limit, False, progress)
     comparison = compare_sets(gen.values, ref.values)
     print_table(comparison_table(comparison))
+    console.print(summary_line(comparison), highlight=False, soft_wrap=True)
     console.print(f"generated: {gen.describe()}", highlight=False)
     console.print(f"reference: {ref.describe()}", highlight=False)
     write_json_atomic(targets[0], {

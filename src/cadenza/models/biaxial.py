@@ -409,8 +409,8 @@ class BiaxialLSTM(SequenceModel):
         # Articulate = "starts sounding here", a function of the play bits, so that the walk
         # conditions on play bits only and the product is their exact likelihood (a MIDI
         # folder's own re-strikes of held keys are information a piano roll does not have).
-        before = np.concatenate([np.zeros_like(state[:1, :, 0]), state[:-1, :, 0]])
-        state[..., 1] = state[..., 0] * (1 - before)
+        previous = np.concatenate([np.zeros_like(state[:1, :, 0]), state[:-1, :, 0]])
+        state[..., 1] = state[..., 0] * (1 - previous)
         padded = np.concatenate([np.zeros_like(state[:1]), state])  # silent step in front
         features = representation.input_features(padded[:-1], first_step=-1)
         device = self.output.weight.device
