@@ -214,7 +214,10 @@ def test_features_reject_bad_shapes() -> None:
     with pytest.raises(DataError, match="T, N, 2"):
         input_features(np.zeros((4, 78)))
     with pytest.raises(DataError, match="T, N, 2"):
-        input_features(np.zeros((4, 78, 3)))
+        input_features(np.zeros((4, 78, 4)))
+    # A velocity channel is a target, never an input: the features ignore it.
+    state = (np.random.default_rng(0).random((4, 78, 3)) < 0.3).astype(np.uint8) * 5
+    np.testing.assert_array_equal(input_features(state), input_features(state[..., :2]))
 
 
 def test_base_transpose_default_refuses() -> None:

@@ -28,7 +28,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from cadenza.errors import CheckpointError, ConfigError
+from cadenza.errors import CheckpointError, ConfigError, DataError
 from cadenza.fileio import sha256_file, write_json_atomic
 from cadenza.models.base import ModelConfig, SequenceModel
 from cadenza.models.registry import build_model, config_from_dict
@@ -308,8 +308,8 @@ def init_from(
         raise CheckpointError(
             f"{checkpoint}: holds a {family!r} model, cannot initialise a {model.family!r} one"
         )
-    if representation is not None and info["representation"] != representation.to_dict():
-        saved, wanted = info["representation"], representation.to_dict()
+    if representation is not None and _saved_representation(info) != representation.to_dict():
+        saved, wanted = _saved_representation(info), representation.to_dict()
         difference = (_first_difference(saved, wanted) if isinstance(saved, dict)
                       else "saved representation is not a mapping")
         raise CheckpointError(
@@ -331,6 +331,23 @@ def load_trainer_state(checkpoint: Path) -> TrainerState:
         return TrainerState(optimizer, tensors["rng.torch"], meta["numpy_rng"], meta["extra"])
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{checkpoint}: damaged trainer state ({exc})") from None
+
+
+def _saved_representation(info: dict[str, Any]) -> Any:
+    """The saved representation config as this version writes it (fields added since the
+    checkpoint was written take their defaults), or the raw value when it cannot be read."""
+    try:
+        return load_representation(info["representation"]).to_dict()
+    except (ConfigError, DataError, TypeError, ValueError, KeyError):
+        return info.get("representation")
+
+
+def saved_model_config(info: dict[str, Any]) -> Any:
+    """The saved model config as this version writes it (see :func:`_saved_representation`)."""
+    try:
+        return json.loads(json.dumps(config_from_dict(info["model"]).to_dict()))
+    except (ConfigError, TypeError, ValueError, KeyError):
+        return info.get("model")
 
 
 def _first_difference(a: dict[str, Any], b: dict[str, Any]) -> str:

@@ -64,7 +64,8 @@ class Experiment:
 
 
 def make_representation(family: str, source: str | Path | None = None,
-                        protocol: bool = False) -> Representation:
+                        protocol: bool = False, model: ModelConfig | None = None
+                        ) -> Representation:
     """The family's representation with its default config.
 
     Benchmark sets keep their own grid. For the likelihood protocol (``protocol``, and always
@@ -79,6 +80,8 @@ def make_representation(family: str, source: str | Path | None = None,
         config = replace(config, steps_per_quarter=default_steps_per_quarter(source))
     if (benchmark or protocol) and record.full_keyboard_benchmark:
         config = replace(config, low=PIANO_LOW, high=PIANO_HIGH)
+    if model is not None and record.shared_fields:  # e.g. the biaxial velocity bins
+        config = replace(config, **{name: getattr(model, name) for name in record.shared_fields})
     return cls(config)
 
 
@@ -131,7 +134,7 @@ def prepare_experiment(
         except TypeError as exc:
             raise ConfigError(f"bad override for {preset}: {exc}") from None
     source = Path(source)
-    representation = make_representation(config.family, source, protocol)
+    representation = make_representation(config.family, source, protocol, config)
     corpus_config = corpus_config or CorpusConfig()
     corpus = build_corpus(
         source,

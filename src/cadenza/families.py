@@ -55,6 +55,8 @@ class Family:
         full_keyboard_benchmark: on the polyphonic benchmarks, widen the representation to
             all 88 keys so the likelihood protocol scores every key.
         segment_step: training windows start on multiples of this many steps (``None``: any).
+        shared_fields: model config fields that also set the representation (e.g. the
+            biaxial ``velocity_bins``).
         controls: composing controls the family honours (refused otherwise).
     """
 
@@ -70,6 +72,7 @@ class Family:
     primer_default: int = 0
     full_keyboard_benchmark: bool = False
     segment_step: bool = False
+    shared_fields: tuple[str, ...] = ()
     controls: frozenset[str] = field(default_factory=frozenset)
 
     def module(self) -> ModuleType:
@@ -117,6 +120,7 @@ FAMILIES: dict[str, Family] = {
             primer_bars=1,
             full_keyboard_benchmark=True,
             segment_step=True,
+            shared_fields=("velocity_bins",),
             controls=GRID_CONTROLS - {"threshold"},
         ),
         Family(

@@ -45,6 +45,7 @@ from cadenza.checkpoint import (
     read_info,
     read_pointer,
     save_checkpoint,
+    saved_model_config,
     write_pointer,
 )
 from cadenza.data.batching.base import BatchMaker
@@ -501,7 +502,7 @@ class Trainer:
     ) -> dict[str, Any]:
         """Weights, optimiser, random states and loop state of one checkpoint folder."""
         info = read_info(checkpoint)
-        if info.get("model") != json.loads(json.dumps(self.model.config.to_dict())):
+        if saved_model_config(info) != json.loads(json.dumps(self.model.config.to_dict())):
             raise CheckpointError(
                 f"{checkpoint}: saved model config differs from the one requested; "
                 "resume with the same --model (or start a new --out)"

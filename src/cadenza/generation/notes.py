@@ -72,8 +72,8 @@ def generate_biaxial(
 ) -> GenerationResult:
     """Continue a (T0, N, 2) note-state primer by ``config.length`` steps."""
     features_fn: Callable[..., np.ndarray] = representation.input_features  # type: ignore[attr-defined]
-    num_notes = representation.feature_shape[0]
-    batch = _primer_batch(primer, config.count, (num_notes, 2))  # (B, T0, N, 2)
+    num_notes, channels = representation.feature_shape[:2]  # channel 2: velocity bins
+    batch = _primer_batch(primer, config.count, (num_notes, channels))  # (B, T0, N, C)
     b, t0 = batch.shape[:2]
     gen = config.generator()
     silence = AdaptiveSilence(b, config.silence, enabled=config.adaptive)
@@ -90,13 +90,17 @@ def generate_biaxial(
         forced = t + 1 < t0
         allowed = hold.mask()
         if forced:
-            rule = NoteRule.teacher(batch[:, t + 1])
+            rule = NoteRule.teacher(batch[:, t + 1, :, :2])
         else:
             uniforms = torch.rand((num_notes, b, 2), generator=gen, dtype=torch.float32)
             rule = NoteRule.bernoulli(uniforms.numpy(), silence.conservativity.numpy(),
                                       (allowed > 0).numpy(), config.temperature)
         outputs, state = model.step(torch.from_numpy(feats).to(device), state, rule=rule)
         notes = outputs["notes"].cpu().float()  # (B, N, 2)
+        if channels == 3:  # a velocity bin for every note started here
+            before = torch.from_numpy(np.ascontiguousarray(current[..., 0])) > 0
+            bins = _velocity_bins(outputs, notes, before, gen)
+            notes = torch.cat([notes, bins[..., None]], dim=-1)
         if not forced:
             probs_seen.append(outputs["probs"][..., 0].cpu())
             silence.update(notes[..., 0].sum(-1))
@@ -117,6 +121,17 @@ def generate_biaxial(
         stats={"boosted_steps": silence.boosted_steps, "forced_releases": hold.forced_releases},
         first_step=config.first_step,
     )
+
+
+def _velocity_bins(outputs: dict[str, torch.Tensor], notes: torch.Tensor,
+                   sounding_before: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """(B, N) bins 1..bins drawn from the model's velocity distribution where a note starts
+    (struck, or sounding after silence), 0 elsewhere."""
+    probs = outputs["velocity_probs"].cpu().float()  # (B, N, bins)
+    drawn = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=gen)
+    bins = drawn.reshape(probs.shape[:2]).float() + 1
+    starts = (notes[..., 0] > 0) & ((notes[..., 1] > 0) | ~sounding_before)
+    return torch.where(starts, bins, 0.0)
 
 
 @torch.inference_mode()

@@ -83,6 +83,9 @@ class BiaxialConfig(ModelConfig):
         segment_step: training windows start on multiples of this many steps (16 = one 4/4
             bar of 16th notes), so the beat features line up with the bar as in the original.
         transpose_range: inclusive semitone range of training transposition; ``(0, 0)`` is off.
+        velocity_bins: 0, or the number of velocity bins the model predicts for each note it
+            starts (a dynamics output beside play and articulate, as DeepJ's "volume"); the
+            note-state representation then carries the corpus' velocities in as many bins.
     """
 
     family: ClassVar[str] = "biaxial"
@@ -95,6 +98,7 @@ class BiaxialConfig(ModelConfig):
     seq_len: int = 128
     segment_step: int = 16
     transpose_range: tuple[int, int] = (0, 0)
+    velocity_bins: int = 0
 
     def __post_init__(self) -> None:
         self.time_sizes = tuple(self.time_sizes)
@@ -105,6 +109,8 @@ class BiaxialConfig(ModelConfig):
         check_probability("dropout", self.dropout)
         for name in ("num_notes", "batch_size", "seq_len", "segment_step"):
             check_positive(name, getattr(self, name))
+        if not isinstance(self.velocity_bins, int) or not 0 <= self.velocity_bins <= 127:
+            raise ConfigError(f"velocity_bins must be an int in 0..127, got {self.velocity_bins!r}")
         check_transpose_range(self.transpose_range)
 
 
@@ -129,10 +135,15 @@ class _NoteStateLike(Protocol):
     @property
     def feature_shape(self) -> tuple[int, ...]: ...
 
+    @property
+    def config(self) -> Any: ...
+
 
 def config_for(config: BiaxialConfig, representation: _NoteStateLike) -> BiaxialConfig:
-    """Copy of ``config`` whose ``num_notes`` matches ``representation`` (N of (T, N, 2))."""
-    return replace(config, num_notes=int(representation.feature_shape[0]))
+    """Copy of ``config`` whose ``num_notes`` and ``velocity_bins`` match ``representation``
+    (N of its (T, N, 2) or (T, N, 3) arrays)."""
+    bins = int(getattr(representation.config, "velocity_bins", 0))
+    return replace(config, num_notes=int(representation.feature_shape[0]), velocity_bins=bins)
 
 
 def bernoulli_notes(
@@ -185,6 +196,9 @@ class BiaxialLSTM(SequenceModel):
             nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(len(sizes) - 1)
         )
         self.output = nn.Linear(config.note_sizes[-1], 2)
+        # Dynamics: a velocity bin for each note, from the time axis (the notes' past).
+        self.velocity = (nn.Linear(config.time_sizes[-1], config.velocity_bins)
+                         if config.velocity_bins else None)
 
     # -- teacher-forced forward ---------------------------------------------------------
     def _check_batch(self, features: torch.Tensor, target: torch.Tensor) -> None:
@@ -192,10 +206,11 @@ class BiaxialLSTM(SequenceModel):
             raise DataError(
                 f"biaxial: features must be (B, T, N, {NUM_FEATURES}), got {tuple(features.shape)}"
             )
-        if target.shape != (*features.shape[:3], 2):
+        channels = 3 if self.config.velocity_bins else 2
+        if target.shape != (*features.shape[:3], channels):
             raise DataError(
-                f"biaxial: target must be (B, T, N, 2) = {(*features.shape[:3], 2)}, "
-                f"got {tuple(target.shape)}"
+                f"biaxial: target must be (B, T, N, {channels}) = "
+                f"{(*features.shape[:3], channels)}, got {tuple(target.shape)}"
             )
 
     def time_forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -214,7 +229,7 @@ class BiaxialLSTM(SequenceModel):
         of which each note sees its lower neighbour's.
         """
         b, t, n, _ = time_out.shape
-        lower = F.pad(target[:, :, :-1, :], (0, 0, 1, 0))  # (B, T, N, 2), zeros for note 0
+        lower = F.pad(target[:, :, :-1, :2], (0, 0, 1, 0))  # (B, T, N, 2), zeros for note 0
         x = torch.cat([time_out, lower.to(time_out.dtype)], dim=-1)
         x = x.reshape(b * t, n, -1)  # (B*T, N, Ht + 2)
         for lstm in self.note_layers:
@@ -240,7 +255,9 @@ class BiaxialLSTM(SequenceModel):
         scaled by a constant. ``nll_per_step`` is the same sum per time step (nats).
         """
         target = batch["target"]
-        logits = self.logits(batch["features"], target)
+        self._check_batch(batch["features"], target)
+        time_out = self.time_forward(batch["features"])
+        logits = self.note_logits(time_out, target)
         play_target = target[..., 0]
         play = F.binary_cross_entropy_with_logits(logits[..., 0], play_target, reduction="sum")
         artic = F.binary_cross_entropy_with_logits(
@@ -248,13 +265,20 @@ class BiaxialLSTM(SequenceModel):
         )
         b, t, n = play_target.shape
         cells = b * t * n
-        loss = (play + artic) / cells
+        total = play + artic
         metrics = {
             "play_bce": float(play.detach()) / cells,
             "artic_bce": float(artic.detach()) / cells,
-            "nll_per_step": float((play + artic).detach()) / (b * t),
         }
-        return loss, metrics
+        if self.velocity is not None:  # cross-entropy of the bin of every note started
+            started = (target[..., 1] * play_target > 0) & (target[..., 2] > 0)
+            chosen = self.velocity(time_out[started])  # (started notes, bins)
+            velocity = F.cross_entropy(chosen, target[..., 2][started].long() - 1,
+                                       reduction="sum")
+            total = total + velocity
+            metrics["velocity_ce"] = float(velocity.detach()) / max(int(started.sum()), 1)
+        metrics["nll_per_step"] = float(total.detach()) / (b * t)
+        return total / cells, metrics
 
     def summed_cost_terms(self, batch: Batch) -> float:
         """(sequence, step, note) cells the loss is averaged over."""
@@ -315,6 +339,10 @@ class BiaxialLSTM(SequenceModel):
             x, (h, c) = lstm(x, layer_state)  # (B*N, 1, H)
             new_state.append((h, c))
         time_out = x.reshape(b, n, -1)  # (B, N, Ht)
+        extra: dict[str, torch.Tensor] = {}
+        if self.velocity is not None:  # (B, N, bins) distribution of each note's velocity
+            temperature = rule.temperature if rule is not None else 1.0
+            extra["velocity_probs"] = torch.softmax(self.velocity(time_out) / temperature, -1)
         if rule is not None and time_out.device.type == "cpu":
             layers, projected = self._note_layers_and_projection(time_out)
             w_ih0, w_hh0, b_ih0, b_hh0 = layers[0]
@@ -327,7 +355,7 @@ class BiaxialLSTM(SequenceModel):
             )
             probs = torch.from_numpy(probs_np).to(time_out.dtype)
             notes = torch.from_numpy(notes_np).to(time_out.dtype)
-            return {"probs": probs, "notes": notes}, new_state
+            return {"probs": probs, "notes": notes, **extra}, new_state
         temperature = 1.0
         if rule is not None:
             sample, temperature = _torch_sampler(rule), rule.temperature
@@ -337,7 +365,7 @@ class BiaxialLSTM(SequenceModel):
                 return bernoulli_notes(probs, conservativity, generator)
 
         probs, notes = self.walk_notes(time_out, sample, temperature)
-        return {"probs": probs, "notes": notes}, new_state
+        return {"probs": probs, "notes": notes, **extra}, new_state
 
     def _note_layers_and_projection(
         self, time_out: torch.Tensor
@@ -435,7 +463,7 @@ class BiaxialLSTM(SequenceModel):
         for t in range(len(primer)):
             current = primer[t].astype(np.float32)[None, None]  # (1, 1, N, 2)
             feats = representation.input_features(current, first_step=first_step + t)[:, 0]
-            rule = NoteRule.teacher(primer[min(t + 1, len(primer) - 1)][None])
+            rule = NoteRule.teacher(primer[min(t + 1, len(primer) - 1)][None, :, :2])
             _, state = self.step(torch.from_numpy(feats).to(device), state, rule=rule)
             yield state
 

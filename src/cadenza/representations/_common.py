@@ -50,11 +50,12 @@ def notes_in_range(notes: np.ndarray, low: int, high: int) -> np.ndarray:
 
 
 def decoded_score(
-    start: np.ndarray, duration: np.ndarray, pitch: np.ndarray, steps_per_quarter: int
+    start: np.ndarray, duration: np.ndarray, pitch: np.ndarray, steps_per_quarter: int,
+    velocity: np.ndarray | int = DECODED_VELOCITY,
 ) -> Score:
-    """A quantised score of decoded notes: 120 qpm, 4/4, velocity 80."""
+    """A quantised score of decoded notes: 120 qpm, 4/4, velocity 80 unless given."""
     return Score(
-        notes=make_notes(start, duration, pitch, DECODED_VELOCITY),
+        notes=make_notes(start, duration, pitch, velocity),
         ticks_per_quarter=steps_per_quarter,
         tempos=(Tempo(0, DECODED_QPM),),
         time_signatures=(TimeSignature(0, 4, 4),),

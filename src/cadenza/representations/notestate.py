@@ -6,6 +6,11 @@ at step ``t``; ``[t, n, 1]`` (articulate) is 1 at the step where a note of that 
 A held note is ``[1, 0]``, a re-struck one ``[1, 1]``. Notes outside ``[low, high]`` are
 dropped.
 
+With ``velocity_bins`` > 0 the array is ``(T, N, 3)``: ``[t, n, 2]`` is the velocity of a note
+starting there, as a bin ``1..velocity_bins`` of equal width over MIDI velocities 1..127
+(0 where no note starts). Decoding gives each note its bin's middle velocity. Only play and
+articulate enter the model's input features; the velocity is a target.
+
 Decoding: a note starts where play and articulate are both 1 (or where play goes from 0 to 1
 without articulate) and continues while play is 1 and articulate is 0. Articulate without
 play means nothing and is ignored.
@@ -68,10 +73,15 @@ class NoteStateConfig(RepresentationConfig):
     steps_per_quarter: int = 4
     low: int = BIAXIAL_LOW
     high: int = BIAXIAL_HIGH
+    velocity_bins: int = 0
 
     def __post_init__(self) -> None:
         check_int("NoteStateConfig", "steps_per_quarter", self.steps_per_quarter, 1)
         check_pitch_range("NoteStateConfig", self.low, self.high)
+        check_int("NoteStateConfig", "velocity_bins", self.velocity_bins, 0)
+        if self.velocity_bins > 127:
+            raise DataError(f"NoteStateConfig: velocity_bins must be at most 127, got "
+                            f"{self.velocity_bins}")
         super().__post_init__()
 
     @property
@@ -88,20 +98,37 @@ class NoteState(Representation):
 
     @property
     def feature_shape(self) -> tuple[int, ...]:
-        return (self.config.num_notes, 2)
+        return (self.config.num_notes, 3 if self.config.velocity_bins else 2)
+
+    def velocity_bin(self, velocity: np.ndarray) -> np.ndarray:
+        """MIDI velocities 1..127 -> bins 1..velocity_bins."""
+        bins = self.config.velocity_bins
+        v = np.clip(np.asarray(velocity, dtype=np.int64), 1, 127)
+        return 1 + (v - 1) * bins // 127
+
+    def bin_velocity(self, bins_: np.ndarray) -> np.ndarray:
+        """Bins 1..velocity_bins -> the middle MIDI velocity of each (0 stays 0)."""
+        bins = self.config.velocity_bins
+        b = np.asarray(bins_, dtype=np.int64)
+        low = -(-(b - 1) * 127 // bins) + 1  # first velocity of the bin (ceil division)
+        high = -(-b * 127 // bins)  # last
+        return np.where(b > 0, (low + high) // 2, 0)
 
     def encode(self, score: Score) -> np.ndarray:
         """``(score.end_tick, N, 2)`` uint8 states of a quantised score."""
         self.check_quantised(score)
         cfg = self.config
         notes = notes_in_range(score.notes, cfg.low, cfg.high)
-        state = np.zeros((score.end_tick, cfg.num_notes, 2), dtype=np.uint8)  # (T, N, 2)
+        channels = self.feature_shape[1]
+        state = np.zeros((score.end_tick, cfg.num_notes, channels), dtype=np.uint8)  # (T, N, C)
         key = (notes["pitch"] - cfg.low).astype(np.int64)
         flat = state.reshape(-1)
-        flat[
-            spans_to_flat_indices(notes["start"], notes["duration"], 2 * key, 2 * cfg.num_notes)
-        ] = 1
-        flat[notes["start"] * (2 * cfg.num_notes) + 2 * key + 1] = 1  # articulate at onsets
+        row = channels * cfg.num_notes
+        flat[spans_to_flat_indices(notes["start"], notes["duration"], channels * key, row)] = 1
+        onsets = notes["start"] * row + channels * key
+        flat[onsets + 1] = 1  # articulate at onsets
+        if cfg.velocity_bins:
+            flat[onsets + 2] = self.velocity_bin(notes["velocity"])
         return state
 
     def decode(self, array: np.ndarray) -> Score:
@@ -113,7 +140,12 @@ class NoteState(Representation):
         previous = np.zeros_like(play)
         previous[1:] = play[:-1]
         start, duration, key = notes_from_play(play, play & (articulate | ~previous))
-        return decoded_score(start, duration, key + self.config.low, self.config.steps_per_quarter)
+        velocity: np.ndarray | int = 80
+        if self.config.velocity_bins:
+            bins = np.asarray(array[..., 2], dtype=np.int64)[start, key]
+            velocity = np.where(bins > 0, self.bin_velocity(bins), 80)
+        return decoded_score(start, duration, key + self.config.low,
+                             self.config.steps_per_quarter, velocity)
 
     def transpose_array(self, array: np.ndarray, semitones: int) -> np.ndarray:
         """The states moved ``semitones`` notes up (down if negative); notes pushed out are lost."""
@@ -167,10 +199,12 @@ def input_features(state: np.ndarray, first_step: int = 0, low: int = BIAXIAL_LO
         ``(..., T, N, NUM_FEATURES)`` float32.
     """
     state = np.asarray(state)
-    if state.ndim < 3 or state.shape[-1] != 2:
+    if state.ndim < 3 or state.shape[-1] not in (2, 3):
         raise DataError(
-            f"input_features: expected states of shape (..., T, N, 2), got {state.shape}"
+            f"input_features: expected states of shape (..., T, N, 2) or (..., T, N, 3) with "
+            f"velocities, got {state.shape}"
         )
+    state = state[..., :2]  # a velocity channel is a target, never an input
     *lead, num_steps, num_notes, _ = state.shape
     values = state.astype(np.float32, copy=False)
     one_hot, rotation, positions = _note_tables(num_notes, int(low))

@@ -1,0 +1,106 @@
+"""Dynamics: velocities carried by the note state, predicted by the biaxial model, composed."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cadenza.generation import GenerationConfig, generate
+from cadenza.models.biaxial import BiaxialConfig, build, config_for
+from cadenza.representations import NoteState, NoteStateConfig
+from cadenza.score import Score, TimeSignature, make_notes
+
+
+def _score(velocities: list[int]) -> Score:
+    n = len(velocities)
+    return Score(make_notes(np.arange(n) * 4, np.full(n, 4), 60 + np.arange(n) % 12,
+                            np.array(velocities)), 4, time_signatures=(TimeSignature(0, 4, 4),))
+
+
+def test_velocities_round_trip_through_their_bins() -> None:
+    rep = NoteState(NoteStateConfig(velocity_bins=8))
+    velocities = [1, 15, 16, 17, 64, 100, 126, 127]
+    array = rep.encode(_score(velocities))
+    assert array.shape[-1] == 3 and rep.feature_shape == (78, 3)
+    bins = array[np.arange(8) * 4, 36 + np.arange(8), 2]
+    # 8 bins of 127 velocities: 1-16, 17-32, 33-48, 49-64, 65-80, 81-96, 97-112, 113-127
+    assert bins.tolist() == [1, 1, 1, 2, 4, 7, 8, 8]
+    decoded = rep.decode(array)  # the middle of each bin
+    assert decoded.notes["velocity"].tolist() == [8, 8, 8, 24, 56, 104, 120, 120]
+    again = rep.encode(decoded)
+    np.testing.assert_array_equal(again, array)
+    plain = NoteState().encode(_score(velocities))
+    np.testing.assert_array_equal(plain, array[..., :2])  # play and articulate unchanged
+
+
+def test_the_velocity_loss_is_the_cross_entropy_of_started_notes() -> None:
+    """With the velocity layer at zero every bin has probability 1/8: ln 8 per note."""
+    rep = NoteState(NoteStateConfig(velocity_bins=8))
+    torch.manual_seed(0)
+    model = build(config_for(BiaxialConfig(time_sizes=(8,), note_sizes=(6,), dropout=0.0),
+                             rep))
+    assert model.velocity is not None
+    with torch.no_grad():
+        model.velocity.weight.zero_()
+        model.velocity.bias.zero_()
+    array = rep.encode(_score([30, 60, 90, 120] * 4))
+    window = array[:17]
+    batch = {"features": torch.from_numpy(rep.input_features(window[:-1]))[None],
+             "target": torch.from_numpy(window[1:].astype(np.float32))[None]}
+    _, metrics = model.loss(batch)
+    assert metrics["velocity_ce"] == pytest.approx(math.log(8), rel=1e-5)
+    plain = build(BiaxialConfig(time_sizes=(8,), note_sizes=(6,), dropout=0.0))
+    _, plain_metrics = plain.loss({"features": batch["features"],
+                                   "target": batch["target"][..., :2]})
+    assert "velocity_ce" not in plain_metrics
+
+
+def test_generated_notes_take_the_models_velocity() -> None:
+    rep = NoteState(NoteStateConfig(velocity_bins=8))
+    torch.manual_seed(0)
+    model = build(config_for(BiaxialConfig(time_sizes=(8,), note_sizes=(6,), dropout=0.0),
+                             rep)).eval()
+    with torch.no_grad():
+        model.output.weight.zero_()
+        model.output.bias.copy_(torch.tensor([0.0, 6.0]))  # half the notes play, struck
+        assert model.velocity is not None
+        model.velocity.weight.zero_()
+        model.velocity.bias.copy_(torch.tensor([0.0] * 6 + [30.0, 0.0]))  # bin 7
+    result = generate(model, rep, None, GenerationConfig(length=16, seed=0))
+    whole = result.arrays[0]
+    generated = whole[1:]
+    before = whole[:-1, :, 0] > 0
+    started = (generated[..., 0] > 0) & ((generated[..., 1] > 0) | ~before)
+    assert started.sum() > 50 and set(generated[..., 2][started].tolist()) == {7}
+    assert not generated[..., 2][~started].any()
+    velocities = set(rep.decode(result.arrays[0]).notes["velocity"].tolist())
+    assert velocities == {int(rep.bin_velocity(np.array(7)))}
+
+
+def test_train_with_velocity_bins_and_compose_with_dynamics(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cadenza.cli import app
+    from cadenza.midi import read_midi, write_midi
+
+    midi = tmp_path / "midi"
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        write_midi(_score(rng.integers(20, 120, 64).tolist()), midi / f"p{i}.mid")
+    runner = CliRunner()
+    trained = runner.invoke(app, [
+        "train", "--model", "biaxial-debug", "--data", str(midi), "--steps", "4",
+        "--set", "velocity_bins=8", "--eval-every", "2", "--checkpoint-every", "2",
+        "--sample-every", "0", "--workers", "1", "--no-progress", "--out", str(tmp_path / "r")])
+    assert trained.exit_code == 0, trained.output
+    composed = runner.invoke(app, ["generate", str(tmp_path / "r"), "--bars", "2", "--seed", "3",
+                                   "--primer", str(midi / "p0.mid"), "--out",
+                                   str(tmp_path / "out")])
+    assert composed.exit_code == 0, composed.output
+    (piece,) = (tmp_path / "out").glob("*.mid")
+    velocities = set(read_midi(piece).notes["velocity"].tolist())
+    assert len(velocities) > 2  # the primer's own and the model's, not one fixed value
