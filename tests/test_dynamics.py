@@ -104,3 +104,28 @@ def test_train_with_velocity_bins_and_compose_with_dynamics(tmp_path: Path) -> N
     (piece,) = (tmp_path / "out").glob("*.mid")
     velocities = set(read_midi(piece).notes["velocity"].tolist())
     assert len(velocities) > 2  # the primer's own and the model's, not one fixed value
+
+
+def test_a_shipped_model_learns_dynamics_on_top_of_its_notes() -> None:
+    """--init from a model without velocities: every saved weight arrives, the velocity head
+    starts fresh; any other difference in the representation is still refused."""
+    from safetensors.torch import load_file
+
+    from cadenza.checkpoint import init_from
+    from cadenza.errors import CheckpointError
+    from cadenza.models.registry import build_model, fit_config, get_preset
+    from cadenza.shipped import shipped_models
+
+    rep = NoteState(NoteStateConfig(velocity_bins=8))
+    model = build_model(fit_config(get_preset("biaxial-small"), rep))
+    fresh = model.velocity.weight.detach().clone()  # type: ignore[union-attr]
+    init_from(model, "biaxial-piano", rep)
+    saved = load_file(str(shipped_models()["biaxial-piano"] / "model.safetensors"))
+    state = model.state_dict()
+    for key, value in saved.items():
+        torch.testing.assert_close(state[key], value)
+    torch.testing.assert_close(model.velocity.weight, fresh)  # type: ignore[union-attr]
+    other = NoteState(NoteStateConfig(velocity_bins=8, steps_per_quarter=2))
+    with pytest.raises(CheckpointError, match="representation differs"):
+        init_from(build_model(fit_config(get_preset("biaxial-small"), other)),
+                  "biaxial-piano", other)

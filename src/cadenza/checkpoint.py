@@ -206,8 +206,13 @@ def read_info(checkpoint: Path) -> dict[str, Any]:
     return info
 
 
-def load_weights(model: SequenceModel, checkpoint: Path, expected_sha256: str | None) -> None:
-    """Load ``model.safetensors`` into ``model``, checking integrity and shapes."""
+def load_weights(model: SequenceModel, checkpoint: Path, expected_sha256: str | None,
+                 new_heads: tuple[str, ...] = ()) -> None:
+    """Load ``model.safetensors`` into ``model``, checking integrity and shapes.
+
+    ``new_heads``: module names (``"velocity"``) the saved model lacked; their weights keep
+    their fresh initialisation, every other weight must be in the file.
+    """
     weights_path = checkpoint / MODEL_FILE
     if not weights_path.is_file():
         raise CheckpointError(f"{weights_path}: missing")
@@ -218,7 +223,7 @@ def load_weights(model: SequenceModel, checkpoint: Path, expected_sha256: str | 
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{weights_path}: damaged safetensors file ({exc})") from None
     own = model.state_dict()
-    missing = sorted(set(own) - set(weights))
+    missing = sorted(k for k in set(own) - set(weights) if k.split(".")[0] not in new_heads)
     unexpected = sorted(set(weights) - set(own))
     if missing or unexpected:
         raise CheckpointError(
@@ -233,7 +238,12 @@ def load_weights(model: SequenceModel, checkpoint: Path, expected_sha256: str | 
             )
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise CheckpointError(f"{weights_path}: {key} holds NaN or infinite values")
-    model.load_state_dict(weights)
+    model.load_state_dict(weights, strict=not new_heads)
+
+
+# Representation fields a fine-tune may add to the saved model's, each with the model module
+# it brings (initialised fresh): a biaxial model learns dynamics on top of its notes.
+ADDABLE_HEADS = {"velocity_bins": "velocity"}
 
 
 def load_checkpoint(
@@ -308,14 +318,22 @@ def init_from(
         raise CheckpointError(
             f"{checkpoint}: holds a {family!r} model, cannot initialise a {model.family!r} one"
         )
-    if representation is not None and _saved_representation(info) != representation.to_dict():
+    new_heads: list[str] = []
+    if representation is not None:
         saved, wanted = _saved_representation(info), representation.to_dict()
-        difference = (_first_difference(saved, wanted) if isinstance(saved, dict)
-                      else "saved representation is not a mapping")
-        raise CheckpointError(
-            f"{checkpoint}: its representation differs from this run's ({difference})"
-        )
-    load_weights(model, checkpoint, info.get("weights_sha256"))
+        if isinstance(saved, dict) and isinstance(saved.get("config"), dict):
+            for field_name, head in ADDABLE_HEADS.items():  # added on top: fine
+                old, new = saved["config"].get(field_name), wanted["config"].get(field_name)
+                if not old and new:
+                    saved = {**saved, "config": {**saved["config"], field_name: new}}
+                    new_heads.append(head)
+        if saved != wanted:
+            difference = (_first_difference(saved, wanted) if isinstance(saved, dict)
+                          else "saved representation is not a mapping")
+            raise CheckpointError(
+                f"{checkpoint}: its representation differs from this run's ({difference})"
+            )
+    load_weights(model, checkpoint, info.get("weights_sha256"), tuple(new_heads))
     return checkpoint
 
 
