@@ -129,3 +129,19 @@ def test_a_shipped_model_learns_dynamics_on_top_of_its_notes() -> None:
     with pytest.raises(CheckpointError, match="representation differs"):
         init_from(build_model(fit_config(get_preset("biaxial-small"), other)),
                   "biaxial-piano", other)
+
+
+def test_velocity_metrics_by_hand() -> None:
+    """Bar 1: 40, 60; bar 2: 100, 100; bar 3: 80 (4/4, 4 steps per quarter)."""
+    from cadenza.metrics.registry import compute_all
+
+    notes = make_notes([0, 8, 16, 24, 32], [4] * 5, [60, 62, 64, 65, 67], [40, 60, 100, 100, 80])
+    score = Score(notes, 4, time_signatures=(TimeSignature(0, 4, 4),))
+    values = compute_all(score, ["velocity_mean", "velocity_spread", "velocity_change_per_bar"])
+    assert values["velocity_mean"] == pytest.approx(76.0)
+    assert values["velocity_spread"] == pytest.approx(np.std([40, 60, 100, 100, 80]))
+    assert values["velocity_change_per_bar"] == pytest.approx((50 + 20) / 2)  # 50->100->80
+    flat = Score(make_notes([0, 16], [4, 4], [60, 60], 80), 4,
+                 time_signatures=(TimeSignature(0, 4, 4),))
+    assert compute_all(flat, ["velocity_spread", "velocity_change_per_bar"]) == {
+        "velocity_spread": 0.0, "velocity_change_per_bar": 0.0}

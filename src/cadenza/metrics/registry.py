@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from cadenza.errors import ConfigError
-from cadenza.metrics import harmony, pitch, rhythm, structure
+from cadenza.metrics import dynamics, harmony, pitch, rhythm, structure
 from cadenza.score import Score
 
 
@@ -52,6 +52,11 @@ _METRICS = (
            "non-empty bars repeating an earlier bar"),
     Metric("compression_ratio", structure.compression_ratio, "ratio",
            "note stream size over its DEFLATE size"),
+    Metric("velocity_mean", dynamics.velocity_mean, "velocity", "mean MIDI velocity"),
+    Metric("velocity_spread", dynamics.velocity_spread, "velocity",
+           "standard deviation of the velocities"),
+    Metric("velocity_change_per_bar", dynamics.velocity_change_per_bar, "velocity",
+           "mean change of the bar's mean velocity from bar to bar"),
 )
 
 METRICS: dict[str, Metric] = {metric.name: metric for metric in _METRICS}
