@@ -145,3 +145,21 @@ def test_velocity_metrics_by_hand() -> None:
                  time_signatures=(TimeSignature(0, 4, 4),))
     assert compute_all(flat, ["velocity_spread", "velocity_change_per_bar"]) == {
         "velocity_spread": 0.0, "velocity_change_per_bar": 0.0}
+
+
+def test_generate_with_a_fixed_velocity(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cadenza.cli import app
+    from cadenza.midi import read_midi
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["generate", "pianoroll-piano", "--bars", "1", "--seed", "2",
+                                 "--velocity", "45", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (piece,) = tmp_path.glob("*.mid")
+    assert set(read_midi(piece).notes["velocity"].tolist()) == {45}
+    bad = runner.invoke(app, ["generate", "--velocity", "loud", "--out", str(tmp_path)])
+    assert bad.exit_code == 2 and "--velocity must be" in bad.output
+    high = runner.invoke(app, ["generate", "--velocity", "300", "--out", str(tmp_path)])
+    assert high.exit_code == 2 and "1..127" in high.output

@@ -63,6 +63,7 @@ class ComposeRequest:
     seed: int | None = None
     count: int = 1
     threads: int | None = None  # torch threads; None: 1 for a single grid piece, else as set
+    velocity: int | None = None  # every note at this MIDI velocity; None: as the model says
     bpm: float | None = None
     wav: bool = False
     plot: bool = False
@@ -90,6 +91,8 @@ class ComposeRequest:
                 f"max hold steps and max repeats must be in 0..100000, got "
                 f"{self.max_hold_steps}, {self.max_repeats}"
             )
+        if self.velocity is not None and not 1 <= self.velocity <= 127:
+            raise ConfigError(f"velocity must be in 1..127, got {self.velocity}")
         if self.threads is not None and not 1 <= self.threads <= 256:
             raise ConfigError(f"threads must be in 1..256, got {self.threads}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
@@ -233,6 +236,10 @@ def _finish_piece(result: GenerationResult, index: int, loaded: LoadedCheckpoint
     if not get_family(loaded.model.family).grid and request.length is None:
         end = start + request.bars * 4 * rep.config.steps_per_quarter
         score = _cut(score, end)
+    if request.velocity is not None:
+        notes = score.notes.copy()
+        notes["velocity"] = request.velocity
+        score = score.copy_with(notes=notes)
     probs = result.probabilities[index] if result.probabilities is not None else None
     return ComposedPiece(score, start, probabilities=probs)
 

@@ -9,7 +9,17 @@ import typer
 
 from cadenza.cli.app import app, console, friendly_errors
 from cadenza.composing import MAX_BARS, ComposeRequest, compose, list_composers
+from cadenza.errors import ConfigError
 from cadenza.sidecar import replay_request
+
+
+def parse_velocity(text: str) -> int:
+    """``--velocity N`` as an int (a one-line error otherwise)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--velocity must be 'model' or a MIDI velocity 1..127, "
+                          f"got {text!r}") from None
 
 
 @app.command("generate")
@@ -46,6 +56,9 @@ def generate_command(
     list_only: bool = typer.Option(False, "--list-composers", help="List primer composers."),
     threads: int = typer.Option(
         None, "--threads", help="CPU threads for torch (default: 1 for one grid piece)."),
+    velocity: str = typer.Option(
+        "model", "--velocity",
+        help="'model': each note as the model (or its primer) says; N: every note at N."),
     replay: Path = typer.Option(
         None, "--replay", help="Make a piece again from the .json saved beside it."),
     verbose_stats: bool = typer.Option(
@@ -57,6 +70,7 @@ def generate_command(
         names = list_composers(checkpoint)
         console.print("\n".join(names) if names else "no composers known")
         return
+    fixed = None if velocity == "model" else parse_velocity(velocity)
     if replay is not None:
         request = replay_request(replay, ComposeRequest, out_dir=out, wav=wav, plot=plot,
                                  threads=threads)
@@ -67,7 +81,7 @@ def generate_command(
             primer_length=primer_length, temperature=temperature, threshold=threshold,
             top_k=top_k, top_p=top_p, adaptive=not no_adaptive, max_hold_steps=max_hold_steps,
             max_repeats=max_repeats, seed=seed, count=count, bpm=bpm, wav=wav, threads=threads,
-            plot=plot, marker_note=marker_note,
+            plot=plot, marker_note=marker_note, velocity=fixed,
         )
     result = compose(request)
     console.print(f"model: {result.checkpoint}", highlight=False)
