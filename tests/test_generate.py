@@ -348,3 +348,15 @@ def test_no_file_of_a_piece_replaces_one_already_there(tmp_path: Path) -> None:
     assert midi.with_suffix(".json").read_text() == "mine" and not midi.exists()
     (new,) = tmp_path.glob("*.mid")
     assert new.stem == f"{midi.stem}-2" and new.with_suffix(".json").is_file()
+
+
+def test_files_are_named_after_the_model_and_the_primer(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", "biaxial-piano", "--bars", "1", "--seed", "3",
+                                 "--composer", "Bach", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (piece,) = tmp_path.glob("*.mid")
+    assert piece.name.startswith("biaxial-piano-Bach-")
+    silent = runner.invoke(app, ["generate", "pianoroll-piano", "--no-primer", "--length", "4",
+                                 "--out", str(tmp_path / "s")])
+    assert silent.exit_code == 0
+    assert [p.name for p in (tmp_path / "s").glob("*.mid")] == ["pianoroll-piano-silence.mid"]

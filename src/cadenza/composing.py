@@ -251,10 +251,26 @@ def _cut(score: Score, end_tick: int) -> Score:
     return score.copy_with(notes=notes)
 
 
+def model_name(loaded: LoadedCheckpoint) -> str:
+    """What to call a model in file names: a shipped model's name, else its run folder's."""
+    shipped = loaded.info.get("shipped_name")
+    if isinstance(shipped, str) and shipped:
+        return shipped
+    folder = loaded.path.parent.parent if loaded.path.parent.name == "checkpoints" else loaded.path
+    return folder.name or loaded.preset or loaded.model.family
+
+
 def _base_name(loaded: LoadedCheckpoint, primer: Primer | None) -> str:
-    preset = loaded.preset or loaded.model.family
-    who = primer.composer if primer is not None and primer.composer else "free"
-    return f"{preset}-{who}".replace(" ", "_").replace("/", "_")
+    """``MODEL-COMPOSER-PRIMER`` (``MODEL-silence`` without a primer), safe as a file name."""
+    parts = [model_name(loaded)]
+    if primer is None:
+        parts.append("silence")
+    else:
+        if primer.composer:
+            parts.append(primer.composer)
+        parts.append(primer.name)
+    name = "-".join(parts)
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:120]
 
 
 # Every file a piece may get: the stem is chosen so that none of them exists yet.
