@@ -18,6 +18,7 @@ import numpy as np
 
 from cadenza.checkpoint import LoadedCheckpoint, load_checkpoint, resolve_checkpoint
 from cadenza.compose import generated_start_tick, result_to_score, score_qpm
+from cadenza.controls import PitchWeights, pitch_weights
 from cadenza.errors import ConfigError
 from cadenza.families import get_family
 from cadenza.generation import GenerationConfig, GenerationResult, generate
@@ -64,11 +65,16 @@ class ComposeRequest:
     count: int = 1
     threads: int | None = None  # torch threads; None: 1 for a single grid piece, else as set
     velocity: int | None = None  # every note at this MIDI velocity; None: as the model says
+    key: str | None = None  # e.g. "D minor": out-of-key notes weighted by 1 - key_strength
+    key_strength: float = 1.0
+    pitch_range: str | None = None  # e.g. "C2-C6": no note outside it
     bpm: float | None = None
     wav: bool = False
     plot: bool = False
     marker_note: bool = False
     name: str | None = None
+    pitch_weights: PitchWeights | None = field(default=None, init=False, repr=False,
+                                               compare=False)  # from key and range
     # Called as progress(done, total) during generation; may raise to abort (see GenerationConfig).
     progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
 
@@ -91,6 +97,7 @@ class ComposeRequest:
                 f"max hold steps and max repeats must be in 0..100000, got "
                 f"{self.max_hold_steps}, {self.max_repeats}"
             )
+        self.pitch_weights = pitch_weights(self.key, self.key_strength, self.pitch_range)
         if self.velocity is not None and not 1 <= self.velocity <= 127:
             raise ConfigError(f"velocity must be in 1..127, got {self.velocity}")
         if self.threads is not None and not 1 <= self.threads <= 256:
@@ -182,6 +189,7 @@ def compose(request: ComposeRequest) -> ComposeResult:
     which more threads only slow down (4-5x on a busy 2-core machine).
     """
     loaded = load(request.checkpoint)
+    check_controls(request, loaded.model.family)
     if request.seed is None:  # draw one, so that the piece can be made again (sidecar)
         request = replace(request, seed=secrets.randbelow(2**31))
     threads = request.threads
@@ -207,6 +215,7 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         count=request.count, temperature=request.temperature, threshold=request.threshold,
         top_k=request.top_k, top_p=request.top_p, adaptive=request.adaptive, seed=request.seed,
         max_hold_steps=request.max_hold_steps, max_repeats=request.max_repeats,
+        pitch_weights=request.pitch_weights,
         first_step=first_step if get_family(model.family).grid else 0, progress=request.progress,
     )
     result = generate(model, rep, primer_array, config)
@@ -249,6 +258,18 @@ def _cut(score: Score, end_tick: int) -> Score:
     notes = score.notes[score.notes["start"] < end_tick].copy()
     notes["duration"] = np.minimum(notes["start"] + notes["duration"], end_tick) - notes["start"]
     return score.copy_with(notes=notes)
+
+
+def check_controls(request: ComposeRequest, family: str) -> None:
+    """Refuse a composing control the model's family cannot honour (never ignore it)."""
+    asked = {"key": request.key is not None, "range": request.pitch_range is not None}
+    record = get_family(family)
+    refused = [name for name, on in asked.items() if on and name not in record.controls]
+    if refused:
+        raise ConfigError(
+            f"the {family} family cannot honour --{refused[0]}; it honours "
+            f"{', '.join(sorted(record.controls))}"
+        )
 
 
 def model_name(loaded: LoadedCheckpoint) -> str:

@@ -103,7 +103,8 @@ class Family:
         return int(getattr(model.config, self.primer_config_field, self.primer_default))
 
 
-GRID_CONTROLS = frozenset({"temperature", "threshold", "adaptive", "max_hold_steps"})
+GRID_CONTROLS = frozenset({"temperature", "threshold", "adaptive", "max_hold_steps", "key",
+                           "range"})
 TOKEN_CONTROLS = frozenset({"temperature", "top_k", "top_p", "max_repeats"})
 
 FAMILIES: dict[str, Family] = {

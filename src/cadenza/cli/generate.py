@@ -59,6 +59,11 @@ def generate_command(
     velocity: str = typer.Option(
         "model", "--velocity",
         help="'model': each note as the model (or its primer) says; N: every note at N."),
+    key: str = typer.Option(None, "--key", help='Grid models: keep to a key, e.g. "D minor".'),
+    key_strength: float = typer.Option(
+        1.0, "--key-strength", help="0..1: 1 never leaves the key, 0 ignores it."),
+    pitch_range: str = typer.Option(
+        None, "--range", help="Grid models: only pitches in this range, e.g. C2-C6."),
     replay: Path = typer.Option(
         None, "--replay", help="Make a piece again from the .json saved beside it."),
     verbose_stats: bool = typer.Option(
@@ -81,7 +86,8 @@ def generate_command(
             primer_length=primer_length, temperature=temperature, threshold=threshold,
             top_k=top_k, top_p=top_p, adaptive=not no_adaptive, max_hold_steps=max_hold_steps,
             max_repeats=max_repeats, seed=seed, count=count, bpm=bpm, wav=wav, threads=threads,
-            plot=plot, marker_note=marker_note, velocity=fixed,
+            plot=plot, marker_note=marker_note, velocity=fixed, key=key,
+            key_strength=key_strength, pitch_range=pitch_range,
         )
     result = compose(request)
     console.print(f"model: {result.checkpoint}", highlight=False)

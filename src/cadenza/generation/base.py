@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from cadenza.controls import PitchWeights
 from cadenza.errors import ConfigError
 from cadenza.sampling import AdaptiveSilenceConfig
 
@@ -49,6 +50,8 @@ class GenerationConfig:
         max_repeats: for events / tokens, forbid the same pitch / element more than this many
             times in a row (0 = no limit).
         seed: seed of the sampler's random generator (``None`` = nondeterministic).
+        pitch_weights: composing controls (key, range) as a weight per MIDI pitch multiplying
+            each note's probability of sounding (:mod:`cadenza.controls`); grid families.
         first_step: where the primer's first element lies on the piece's grid, in steps from a
             bar line (grid families): the biaxial beat inputs count from it, and the decoded
             piece keeps the primer's place in its bar. A primer cut at its first sound in
@@ -69,6 +72,7 @@ class GenerationConfig:
     max_repeats: int = 8
     seed: int | None = None
     first_step: int = 0
+    pitch_weights: PitchWeights | None = None
     progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -80,7 +80,10 @@ def generate_biaxial(
     hold = HoldGuard((b, num_notes), config.max_hold_steps)
     state = model.init_state(b)
     device = next(model.parameters()).device
-    current = batch[:, 0]  # (B, N, 2)
+    current = batch[:, 0]  # (B, N, C)
+    low = int(getattr(representation.config, "low", 0))
+    weights = (config.pitch_weights.for_notes(low, num_notes)
+               if config.pitch_weights is not None else None)
     out_steps = [torch.from_numpy(batch[:, t]) for t in range(t0)]
     probs_seen: list[torch.Tensor] = []
     total = t0 - 1 + config.length
@@ -94,7 +97,7 @@ def generate_biaxial(
         else:
             uniforms = torch.rand((num_notes, b, 2), generator=gen, dtype=torch.float32)
             rule = NoteRule.bernoulli(uniforms.numpy(), silence.conservativity.numpy(),
-                                      (allowed > 0).numpy(), config.temperature)
+                                      (allowed > 0).numpy(), config.temperature, weights)
         outputs, state = model.step(torch.from_numpy(feats).to(device), state, rule=rule)
         notes = outputs["notes"].cpu().float()  # (B, N, 2)
         if channels == 3:  # a velocity bin for every note started here
@@ -151,6 +154,9 @@ def generate_pianoroll(
     device = next(model.parameters()).device
     state = model.init_state(b)
     frames = [torch.from_numpy(batch[:, t]) for t in range(t0)]
+    low = int(getattr(representation.config, "low", 21))
+    weights = (torch.from_numpy(config.pitch_weights.for_notes(low, keys).copy())
+               if config.pitch_weights is not None else None)
     probs_seen: list[torch.Tensor] = []
     frame = frames[0]
     total = t0 - 1 + config.length
@@ -162,6 +168,8 @@ def generate_pianoroll(
             continue
         p = outputs["probs"].cpu().float()  # (B, K)
         probs_seen.append(apply_temperature_bits(p, config.temperature))
+        if weights is not None:
+            p = p * weights
         frame = bernoulli(p, temperature=config.temperature, threshold=config.threshold,
                           conservativity=silence.exponent(2), generator=gen)
         blocked = (hold.mask() == 0) & (frame > 0)

@@ -70,11 +70,14 @@ class NoteRule:
         conservativity: np.ndarray | float = 1.0,
         allowed: np.ndarray | None = None,
         temperature: float = 1.0,
+        play_weights: np.ndarray | None = None,
     ) -> NoteRule:
         """The original's rule: play when ``U < P(play) ** c``, articulate when ``U' < P(art.)``.
 
         ``uniforms`` (N, B, 2) in [0, 1); ``conservativity`` ``c`` > 0, a float or (B,);
-        ``allowed`` (B, N) bool or ``None``.
+        ``allowed`` (B, N) bool or ``None``; ``play_weights`` (N,) in [0, 1] multiply each
+        note's chance to play (``U ** (1 / c) < P(play) * w``; 0 = never), the composing
+        controls of :mod:`cadenza.controls`.
         """
         uniforms = np.asarray(uniforms, dtype=np.float32)
         if uniforms.ndim != 3 or uniforms.shape[2] != 2:
@@ -83,9 +86,11 @@ class NoteRule:
         if not bool((c > 0).all()):
             raise ConfigError("conservativity must be positive")
         thresholds = uniforms.copy()
-        thresholds[:, :, 0] = (uniforms[:, :, 0].astype(np.float64) ** (1.0 / c)).astype(
-            np.float32
-        )
+        play = uniforms[:, :, 0].astype(np.float64) ** (1.0 / c)  # (N, B)
+        if play_weights is not None:
+            w = np.asarray(play_weights, dtype=np.float64)[:, None]
+            play = np.divide(play, w, out=np.full_like(play, np.inf), where=w > 0)
+        thresholds[:, :, 0] = play.astype(np.float32)
         allowed_t = None
         if allowed is not None and not bool(np.all(allowed)):
             allowed_t = np.ascontiguousarray(np.asarray(allowed, dtype=bool).T)  # (N, B)

@@ -1,0 +1,76 @@
+"""Composing controls on the grid families: a key and a range, applied where the sampler draws."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cadenza.cli import app
+from cadenza.composing import ComposeRequest, compose
+from cadenza.controls import parse_key, parse_pitch, parse_range, pitch_weights
+from cadenza.errors import ConfigError
+
+runner = CliRunner()
+D_MINOR = {2, 4, 5, 7, 9, 10, 0, 1}  # D E F G A Bb C, and C# (the leading tone)
+
+
+def test_parsing_keys_pitches_and_ranges() -> None:
+    assert parse_key("D minor").pitch_classes == frozenset(D_MINOR)
+    assert parse_key("Bb major").pitch_classes == frozenset({10, 0, 2, 3, 5, 7, 9})
+    assert str(parse_key("F#m")) == "F# minor" and str(parse_key("C")) == "C major"
+    assert (parse_pitch("C4"), parse_pitch("A0"), parse_pitch("C8"), parse_pitch("60")) == (
+        60, 21, 108, 60)
+    assert parse_pitch("B#3") == 60 and parse_pitch("Cb4") == 59
+    assert parse_range("C2-C6") == (36, 84)
+    for bad in ("H minor", "D dorian", ""):
+        with pytest.raises(ConfigError, match="key must look like"):
+            parse_key(bad)
+    with pytest.raises(ConfigError, match="downwards"):
+        parse_range("C6-C2")
+    with pytest.raises(ConfigError, match="strength"):
+        pitch_weights("C", key_strength=1.5)
+
+
+def _generated_pitches(tmp_path: Path, model: str, **options: object) -> np.ndarray:
+    request = ComposeRequest(checkpoint=model, out_dir=tmp_path, bars=4, seed=5,
+                             composer="Bach", **options)  # type: ignore[arg-type]
+    piece = compose(request).pieces[0]
+    notes = piece.score.notes
+    return notes["pitch"][notes["start"] >= piece.generated_start_tick]
+
+
+@pytest.mark.parametrize("model", ["biaxial-piano", "pianoroll-piano"])
+def test_key_at_full_strength_gives_only_notes_in_the_key(tmp_path: Path, model: str) -> None:
+    pitches = _generated_pitches(tmp_path / "key", model, key="D minor")
+    assert len(pitches) > 0
+    assert {int(p) % 12 for p in pitches} <= D_MINOR
+    free = _generated_pitches(tmp_path / "free", model)
+    assert {int(p) % 12 for p in free} - D_MINOR  # without the key, other notes do come
+
+
+@pytest.mark.parametrize("model", ["biaxial-piano", "pianoroll-piano"])
+def test_range_is_respected(tmp_path: Path, model: str) -> None:
+    pitches = _generated_pitches(tmp_path, model, pitch_range="C4-C5")
+    assert len(pitches) > 0 and pitches.min() >= 60 and pitches.max() <= 72
+
+
+def test_a_family_that_cannot_honour_a_control_refuses_it(tmp_path: Path) -> None:
+    from cadenza.checkpoint import save_checkpoint
+    from cadenza.models.registry import build_model, fit_config, get_preset
+    from cadenza.representations import Events
+    from cadenza.score import Score, TimeSignature, make_notes
+
+    rep = Events(Events.config_class(steps_per_quarter=4))  # type: ignore[call-arg]
+    score = Score(make_notes([0, 4], [4, 4], [60, 64]), 4,
+                  time_signatures=(TimeSignature(0, 4, 4),))
+    rep.fit([score])
+    model = build_model(fit_config(get_preset("events-debug"), rep))
+    save_checkpoint(tmp_path / "events", model, rep, {"preset": "events-debug"})
+    result = runner.invoke(app, ["generate", str(tmp_path / "events"), "--no-primer",
+                                 "--key", "C major", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "the events family cannot honour --key" in result.output
+    assert not (tmp_path / "out").exists()
