@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from cadenza import evaluation as ev
 from cadenza.cli import app
-from cadenza.compose import GENERATED_MARKER, MARKER_PITCH
 from cadenza.errors import DataError
+from cadenza.generation.decoding import GENERATED_MARKER, MARKER_PITCH
 from cadenza.metrics import metric_names
 from cadenza.midi import read_midi, write_midi
 from cadenza.score import Marker, Score, Tempo, TimeSignature, make_notes

@@ -142,7 +142,7 @@ def test_biaxial_beat_counts_from_the_primers_place_in_its_bar() -> None:
 
 def test_composed_piece_keeps_the_primers_place_in_the_bar(tmp_path: Path) -> None:
     """Decoded output of an anacrusis primer starts at the primer's step in its bar."""
-    from cadenza.compose import result_to_score
+    from cadenza.generation.decoding import result_to_score
 
     rep = NoteState()
     model = _biaxial(-6.0)

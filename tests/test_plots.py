@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from cadenza.cli import app
 from cadenza.cli.render import GENERATED_PREFIX, generated_start
-from cadenza.compose import GENERATED_MARKER
 from cadenza.errors import ConfigError, DataError
+from cadenza.generation.decoding import GENERATED_MARKER
 from cadenza.midi import write_midi
 from cadenza.plots import (
     piano_roll_png,

@@ -5,12 +5,27 @@ from cadenza.score import Score
 
 __version__ = "0.1.0"
 
+
+
+def __getattr__(name: str) -> object:
+    """``cadenza.load``, ``cadenza.compose`` and ``cadenza.Piece`` (imported on first use, so
+    that ``import cadenza`` stays light)."""
+    if name in ("load", "compose", "Piece"):
+        from cadenza import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'cadenza' has no attribute {name!r}")
+
+
 __all__ = [
     "CadenzaError",
     "CheckpointError",
     "ConfigError",
     "DataError",
     "MidiError",
+    "Piece",
     "Score",
     "__version__",
+    "compose",
+    "load",
 ]

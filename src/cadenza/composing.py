@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from cadenza.checkpoint import LoadedCheckpoint, load_checkpoint, resolve_checkpoint
-from cadenza.compose import generated_start_tick, result_to_score, score_qpm
 from cadenza.controls import PitchWeights, pitch_weights
 from cadenza.errors import ConfigError
 from cadenza.families import get_family
 from cadenza.generation import GenerationConfig, GenerationResult, generate
 from cadenza.generation.base import check_sampling
+from cadenza.generation.decoding import generated_start_tick, result_to_score, score_qpm
 from cadenza.generation.primerbank import (
     Primer,
     PrimerBank,
@@ -68,6 +68,7 @@ class ComposeRequest:
     key: str | None = None  # e.g. "D minor": out-of-key notes weighted by 1 - key_strength
     key_strength: float = 1.0
     pitch_range: str | None = None  # e.g. "C2-C6": no note outside it
+    write_files: bool = True  # False: compose in memory only (the Python API saves later)
     bpm: float | None = None
     wav: bool = False
     plot: bool = False
@@ -114,6 +115,8 @@ class ComposedPiece:
     generated_start_tick: int
     files: list[Path] = field(default_factory=list)
     probabilities: np.ndarray | None = None
+    stem: str = "cadenza"  # the file name the piece is (or would be) saved under
+    index: int = 0  # its place in the request's batch
 
 
 @dataclass
@@ -227,11 +230,13 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         piece = _finish_piece(result, index, loaded, request, qpm)
         piece.score = piece.score.copy_with(
             markers=(*piece.score.markers, Marker(0, f"{SEED_MARKER}{request.seed}")))
-        stem = base if request.count == 1 else f"{base}-{index + 1}"
-        piece.files = _write_outputs(piece, request, stem, loaded)
-        piece.files.append(write_sidecar(
-            piece.files[0].with_suffix(".json"), request=request, checkpoint=loaded.path,
-            weights_sha256=loaded.info.get("weights_sha256"), primer=source, piece=index))
+        piece.stem = base if request.count == 1 else f"{base}-{index + 1}"
+        piece.index = index
+        if request.write_files:
+            piece.files = _write_outputs(piece, request, piece.stem, loaded)
+            piece.files.append(write_sidecar(
+                piece.files[0].with_suffix(".json"), request=request, checkpoint=loaded.path,
+                weights_sha256=loaded.info.get("weights_sha256"), primer=source, piece=index))
         pieces.append(piece)
     return ComposeResult(pieces, source, result.stats, loaded.path, request.seed)
 

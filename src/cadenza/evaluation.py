@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from cadenza.compose import GENERATED_MARKER, MARKER_PITCH
 from cadenza.errors import DataError
 from cadenza.fileio import write_bytes_atomic
+from cadenza.generation.decoding import GENERATED_MARKER, MARKER_PITCH
 from cadenza.metrics.timeline import bars
 from cadenza.score import Score, Tempo, TimeSignature
 

@@ -16,9 +16,9 @@ from cadenza.cli.app import app, console, friendly_errors
 from cadenza.cli.options import parse_overrides, parse_range, set_threads
 from cadenza.data.corpus import CorpusConfig
 from cadenza.experiment import prepare_experiment
+from cadenza.generation.trainsample import checkpoint_sampler
 from cadenza.midi import ReadOptions
 from cadenza.training import DEFAULT_LR, TrainConfig, Trainer, check_run_folder
-from cadenza.trainsample import checkpoint_sampler
 
 
 @app.command("train")

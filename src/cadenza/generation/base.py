@@ -1,7 +1,7 @@
 """What every family's generator takes and returns.
 
 Generation works on encoded arrays (the representation's own format); turning them into a
-:class:`~cadenza.score.Score`, MIDI, WAV or pictures happens in :mod:`cadenza.compose`.
+:class:`~cadenza.score.Score`, MIDI, WAV or pictures happens in :mod:`cadenza.generation.decoding`.
 A primer is one encoded array (steps / messages / tokens of a real piece); the generated part
 continues it, one step at a time, carrying the model's recurrent state.
 """

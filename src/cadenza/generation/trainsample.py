@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cadenza.compose import result_to_score, score_qpm
 from cadenza.data.corpus import Corpus
 from cadenza.errors import DataError
 from cadenza.families import get_family
 from cadenza.generation import GenerationConfig, generate
+from cadenza.generation.decoding import result_to_score, score_qpm
 from cadenza.generation.primers import (
     default_primer_length,
     first_sounding_index,

@@ -1,0 +1,120 @@
+"""The Python API: load a model, compose a piece, save, render and draw it.
+
+>>> import cadenza
+>>> piece = cadenza.compose(bars=4, key="D minor", seed=1)   # the default shipped model
+>>> piece.save("out/piece.mid")                               # also out/piece.json
+>>> piece.to_wav("out/piece.wav"); piece.plot("out/piece.png")
+
+The CLI's ``cadenza generate`` composes through the same request
+(:class:`cadenza.composing.ComposeRequest`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cadenza import composing
+from cadenza.checkpoint import LoadedCheckpoint
+from cadenza.errors import ConfigError
+from cadenza.midi import write_midi
+from cadenza.score import Score
+from cadenza.sidecar import write_sidecar
+
+__all__ = ["Piece", "compose", "load"]
+
+
+def load(name_or_path: str | Path | None = None) -> LoadedCheckpoint:
+    """A model: a shipped name (``"biaxial-piano"``), a run or checkpoint folder, or ``None``
+    for the default shipped model. Loaded once and cached."""
+    return composing.load(name_or_path)
+
+
+@dataclass
+class Piece:
+    """A composed piece: its score, where the generated part starts, and how it was made."""
+
+    score: Score
+    generated_start_tick: int
+    seed: int
+    primer: str
+    request: composing.ComposeRequest
+    model: LoadedCheckpoint
+    index: int = 0
+
+    @property
+    def notes(self) -> np.ndarray:
+        """The notes: a structured array with ``start``, ``duration`` (in ticks of
+        ``score.ticks_per_quarter`` per quarter note), ``pitch`` and ``velocity``."""
+        return self.score.notes
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the MIDI file, and beside it the ``.json`` that makes the piece again."""
+        path = Path(path)
+        sidecar = path.with_suffix(".json")
+        if sidecar.exists() and not overwrite:
+            raise ConfigError(f"{sidecar} already exists; pass overwrite=True or another path")
+        written = write_midi(self.score, path, overwrite=overwrite)
+        write_sidecar(sidecar, request=self.request, checkpoint=self.model.path,
+                      weights_sha256=self.model.info.get("weights_sha256"),
+                      primer=self.primer, piece=self.index)
+        return written
+
+    def to_wav(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Render through FluidSynth and a General MIDI SoundFont."""
+        from cadenza.audio import render_wav
+
+        return render_wav(self.score, Path(path), overwrite=overwrite)
+
+    def plot(self, path: str | Path, overwrite: bool = False) -> Path:
+        """A PNG piano roll, the primer and the generated part in their own colours."""
+        from cadenza.plots import plot_piano_roll
+
+        return plot_piano_roll(self.score, Path(path), primer_end_tick=self.generated_start_tick,
+                               title=Path(path).stem, overwrite=overwrite)
+
+
+def compose(
+    model: str | Path | LoadedCheckpoint | None = None,
+    *,
+    bars: int = 16,
+    primer: str | Path | None = None,
+    composer: str | None = None,
+    key: str | None = None,
+    key_strength: float = 1.0,
+    pitch_range: str | None = None,
+    seed: int | None = None,
+    temperature: float = 1.0,
+    velocity: int | None = None,
+    **options: Any,
+) -> Piece:
+    """Compose one piece.
+
+    Args:
+        model: what :func:`load` takes, or a loaded model (default: the shipped default).
+        bars: length after the primer, in 4/4 bars.
+        primer: a MIDI file to continue; ``composer``: or a held-out piece by this composer
+            (default: any held-out piece); neither with ``no_primer=True``.
+        key, key_strength, pitch_range: composing controls (grid families; see
+            :mod:`cadenza.controls`): ``key="D minor"``, ``pitch_range="C2-C6"``.
+        seed: the same seed gives the same piece (default: drawn, and kept in ``piece.seed``).
+        temperature: > 1 bolder, < 1 more conservative.
+        velocity: every note at this MIDI velocity (default: as the model says).
+        options: any other field of :class:`cadenza.composing.ComposeRequest`
+            (``threshold``, ``top_k``, ``max_hold_steps``, ``bpm``, ...).
+    """
+    checkpoint = model.path if isinstance(model, LoadedCheckpoint) else model
+    request = composing.ComposeRequest(
+        checkpoint=checkpoint, bars=bars, primer_file=Path(primer) if primer else None,
+        composer=composer, key=key, key_strength=key_strength, pitch_range=pitch_range,
+        seed=seed, temperature=temperature, velocity=velocity, write_files=False, **options)
+    result = composing.compose(request)
+    if result.seed is None:  # compose always draws one
+        raise ConfigError("composing returned no seed")
+    piece = result.pieces[0]
+    used = replace(request, seed=result.seed, checkpoint=result.checkpoint)
+    return Piece(piece.score, piece.generated_start_tick, result.seed, result.primer_source,
+                 used, composing.load(result.checkpoint), piece.index)
