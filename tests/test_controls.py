@@ -74,3 +74,37 @@ def test_a_family_that_cannot_honour_a_control_refuses_it(tmp_path: Path) -> Non
     assert result.exit_code == 2
     assert "the events family cannot honour --key" in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("model", ["biaxial-piano", "pianoroll-piano"])
+def test_max_polyphony_caps_the_notes_sounding_at_once(tmp_path: Path, model: str) -> None:
+    request = ComposeRequest(checkpoint=model, out_dir=tmp_path, bars=4, seed=5,
+                             composer="Bach", max_polyphony=2)
+    piece = compose(request).pieces[0]
+    notes = piece.score.notes
+    start = piece.generated_start_tick
+    ends = notes["start"] + notes["duration"]
+    for tick in range(start, int(ends.max())):
+        sounding = int(((notes["start"] <= tick) & (ends > tick)).sum())
+        # notes still ringing from the primer may overlap the first generated steps
+        if tick >= start + 16:
+            assert sounding <= 2, (tick, sounding)
+    if model != "biaxial-piano":  # the piano-roll model is too sparse to need a cap
+        return
+    free = compose(ComposeRequest(checkpoint=model, out_dir=tmp_path / "f", bars=4, seed=5,
+                                  composer="Bach")).pieces[0].score.notes
+    free_ends = free["start"] + free["duration"]
+    most = max(int(((free["start"] <= t) & (free_ends > t)).sum())
+               for t in range(start + 16, int(free_ends.max())))
+    assert most > 2  # without the cap the model does play more at once
+
+
+def test_cap_polyphony_keeps_the_most_probable() -> None:
+    import torch
+
+    from cadenza.generation.notes import cap_polyphony
+
+    play = torch.tensor([[1.0, 1.0, 0.0, 1.0, 1.0]])
+    probs = torch.tensor([[0.9, 0.2, 0.99, 0.6, 0.4]])
+    assert cap_polyphony(play, probs, 2).tolist() == [[1.0, 0.0, 0.0, 1.0, 0.0]]
+    assert cap_polyphony(play, probs, 0).tolist() == play.tolist()

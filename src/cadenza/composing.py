@@ -68,6 +68,7 @@ class ComposeRequest:
     key: str | None = None  # e.g. "D minor": out-of-key notes weighted by 1 - key_strength
     key_strength: float = 1.0
     pitch_range: str | None = None  # e.g. "C2-C6": no note outside it
+    max_polyphony: int = 0  # grid families: at most this many notes at once (0: no limit)
     write_files: bool = True  # False: compose in memory only (the Python API saves later)
     bpm: float | None = None
     wav: bool = False
@@ -218,7 +219,7 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         count=request.count, temperature=request.temperature, threshold=request.threshold,
         top_k=request.top_k, top_p=request.top_p, adaptive=request.adaptive, seed=request.seed,
         max_hold_steps=request.max_hold_steps, max_repeats=request.max_repeats,
-        pitch_weights=request.pitch_weights,
+        pitch_weights=request.pitch_weights, max_polyphony=request.max_polyphony,
         first_step=first_step if get_family(model.family).grid else 0, progress=request.progress,
     )
     result = generate(model, rep, primer_array, config)
@@ -267,12 +268,13 @@ def _cut(score: Score, end_tick: int) -> Score:
 
 def check_controls(request: ComposeRequest, family: str) -> None:
     """Refuse a composing control the model's family cannot honour (never ignore it)."""
-    asked = {"key": request.key is not None, "range": request.pitch_range is not None}
+    asked = {"key": request.key is not None, "range": request.pitch_range is not None,
+             "max_polyphony": request.max_polyphony > 0}
     record = get_family(family)
     refused = [name for name, on in asked.items() if on and name not in record.controls]
     if refused:
         raise ConfigError(
-            f"the {family} family cannot honour --{refused[0]}; it honours "
+            f"the {family} family cannot honour --{refused[0].replace('_', '-')}; it honours "
             f"{', '.join(sorted(record.controls))}"
         )
 

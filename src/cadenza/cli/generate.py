@@ -64,6 +64,8 @@ def generate_command(
         1.0, "--key-strength", help="0..1: 1 never leaves the key, 0 ignores it."),
     pitch_range: str = typer.Option(
         None, "--range", help="Grid models: only pitches in this range, e.g. C2-C6."),
+    max_polyphony: int = typer.Option(
+        0, "--max-polyphony", help="Grid models: at most N notes at once (0: no limit)."),
     replay: Path = typer.Option(
         None, "--replay", help="Make a piece again from the .json saved beside it."),
     verbose_stats: bool = typer.Option(
@@ -87,7 +89,7 @@ def generate_command(
             top_k=top_k, top_p=top_p, adaptive=not no_adaptive, max_hold_steps=max_hold_steps,
             max_repeats=max_repeats, seed=seed, count=count, bpm=bpm, wav=wav, threads=threads,
             plot=plot, marker_note=marker_note, velocity=fixed, key=key,
-            key_strength=key_strength, pitch_range=pitch_range,
+            key_strength=key_strength, pitch_range=pitch_range, max_polyphony=max_polyphony,
         )
     result = compose(request)
     console.print(f"model: {result.checkpoint}", highlight=False)

@@ -52,6 +52,8 @@ class GenerationConfig:
         seed: seed of the sampler's random generator (``None`` = nondeterministic).
         pitch_weights: composing controls (key, range) as a weight per MIDI pitch multiplying
             each note's probability of sounding (:mod:`cadenza.controls`); grid families.
+        max_polyphony: grid families: at most this many notes sound at once; beyond it the
+            least probable of the step's sounding notes are let go (0 = no limit).
         first_step: where the primer's first element lies on the piece's grid, in steps from a
             bar line (grid families): the biaxial beat inputs count from it, and the decoded
             piece keeps the primer's place in its bar. A primer cut at its first sound in
@@ -73,6 +75,7 @@ class GenerationConfig:
     seed: int | None = None
     first_step: int = 0
     pitch_weights: PitchWeights | None = None
+    max_polyphony: int = 0
     progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -83,6 +86,8 @@ class GenerationConfig:
         check_sampling(self.temperature, self.threshold, self.top_k, self.top_p)
         if self.max_hold_steps < 0 or self.max_repeats < 0:
             raise ConfigError("max_hold_steps and max_repeats must be >= 0")
+        if not 0 <= self.max_polyphony <= 128:
+            raise ConfigError(f"max_polyphony must be in 0..128, got {self.max_polyphony}")
         if self.first_step < 0:
             raise ConfigError(f"first_step must be >= 0, got {self.first_step}")
 

@@ -34,6 +34,17 @@ def _primer_batch(primer: np.ndarray | None, count: int, step_shape: tuple[int, 
     return np.repeat(primer[None].astype(np.float32), count, axis=0)
 
 
+def cap_polyphony(play: torch.Tensor, probs: torch.Tensor, limit: int) -> torch.Tensor:
+    """``play`` (B, N) 0/1 with at most ``limit`` ones per row: the most probable sounding
+    notes are kept (``limit`` 0 keeps everything)."""
+    if not limit or int(play.sum(-1).max()) <= limit:
+        return play
+    score = torch.where(play > 0, probs.float(), torch.full_like(probs.float(), -1.0))
+    keep = torch.zeros_like(play)
+    keep.scatter_(-1, score.topk(limit, dim=-1).indices, 1.0)
+    return play * keep
+
+
 class HoldGuard:
     """Counts how long each note has sounded and forbids holding past ``max_steps``.
 
@@ -100,6 +111,10 @@ def generate_biaxial(
                                       (allowed > 0).numpy(), config.temperature, weights)
         outputs, state = model.step(torch.from_numpy(feats).to(device), state, rule=rule)
         notes = outputs["notes"].cpu().float()  # (B, N, 2)
+        if config.max_polyphony and not forced:
+            kept = cap_polyphony(notes[..., 0], outputs["probs"][..., 0].cpu(),
+                                 config.max_polyphony)
+            notes = notes * kept[..., None]
         if channels == 3:  # a velocity bin for every note started here
             before = torch.from_numpy(np.ascontiguousarray(current[..., 0])) > 0
             bins = _velocity_bins(outputs, notes, before, gen)
@@ -172,6 +187,7 @@ def generate_pianoroll(
             p = p * weights
         frame = bernoulli(p, temperature=config.temperature, threshold=config.threshold,
                           conservativity=silence.exponent(2), generator=gen)
+        frame = cap_polyphony(frame, p, config.max_polyphony)
         blocked = (hold.mask() == 0) & (frame > 0)
         hold.forced_releases += int(blocked.sum())
         frame = torch.where(blocked, torch.zeros_like(frame), frame)
