@@ -108,3 +108,48 @@ def test_cap_polyphony_keeps_the_most_probable() -> None:
     probs = torch.tensor([[0.9, 0.2, 0.99, 0.6, 0.4]])
     assert cap_polyphony(play, probs, 2).tolist() == [[1.0, 0.0, 0.0, 1.0, 0.0]]
     assert cap_polyphony(play, probs, 0).tolist() == play.tolist()
+
+
+@pytest.mark.parametrize("model", ["biaxial-piano", "pianoroll-piano"])
+def test_form_with_no_variation_repeats_phrase_a_exactly(tmp_path: Path, model: str) -> None:
+    """AABA over 1-bar phrases: the second and fourth phrases are the first, note for note."""
+    request = ComposeRequest(checkpoint=model, out_dir=tmp_path, bars=4, seed=11,
+                             composer="Mozart", form="AABA", phrase_bars=1, variation=0.0,
+                             max_hold_steps=0)
+    piece = compose(request).pieces[0]
+    notes = piece.score.notes
+    start = piece.generated_start_tick
+    bar = 16
+
+    ends = notes["start"] + notes["duration"]
+
+    def phrase(index: int) -> list[list[int]]:
+        """The pitches sounding at each step of phrase ``index``."""
+        lo = start + index * bar
+        return [sorted(int(p) for p in notes["pitch"][(notes["start"] <= t) & (ends > t)])
+                for t in range(lo, lo + bar)]
+
+    first = phrase(0)
+    assert any(first)  # the model did play in phrase A
+    assert phrase(1) == first and phrase(3) == first
+    assert phrase(2) != first  # B is free
+
+
+def test_ending_cadence_ends_on_the_held_tonic_chord(tmp_path: Path) -> None:
+    request = ComposeRequest(checkpoint="biaxial-piano", out_dir=tmp_path, bars=4, seed=2,
+                             composer="Bach", key="D minor", ending="cadence")
+    piece = compose(request).pieces[0]
+    notes = piece.score.notes
+    end = piece.generated_start_tick + 4 * 16
+    last_bar = end - 16
+    ends = notes["start"] + notes["duration"]
+    sounding_last = notes[ends > last_bar]
+    assert (sounding_last["start"] == last_bar).all()  # struck together, nothing else
+    assert (ends[ends > last_bar] == end).all() and ends.max() == end  # held to the end
+    pitches = sorted(int(p) for p in sounding_last["pitch"])
+    assert pitches[0] % 12 == 2  # D in the bass
+    assert {p % 12 for p in pitches} == {2, 5, 9}  # the D minor triad
+    unknown = ComposeRequest.__dataclass_fields__  # the option exists, and is checked
+    assert "ending" in unknown
+    with pytest.raises(ConfigError, match="ending must be one of"):
+        ComposeRequest(ending="fade")

@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from cadenza.checkpoint import LoadedCheckpoint, load_checkpoint, resolve_checkpoint
-from cadenza.controls import PitchWeights, pitch_weights
+from cadenza.controls import PitchWeights, parse_key, pitch_weights
 from cadenza.errors import ConfigError
 from cadenza.families import get_family
 from cadenza.generation import GenerationConfig, GenerationResult, generate
 from cadenza.generation.base import check_sampling
 from cadenza.generation.decoding import generated_start_tick, result_to_score, score_qpm
+from cadenza.generation.plan import EndingPlan, FormPlan, Plan, combine, detect_key
 from cadenza.generation.primerbank import (
     Primer,
     PrimerBank,
@@ -38,6 +39,7 @@ from cadenza.sidecar import write_sidecar
 log = logging.getLogger(__name__)
 
 MAX_BARS = 256
+ENDINGS = ("none", "cadence")
 SEED_MARKER = "cadenza seed "  # a MIDI marker in every composed piece: "cadenza seed 1234"
 
 
@@ -69,6 +71,10 @@ class ComposeRequest:
     key_strength: float = 1.0
     pitch_range: str | None = None  # e.g. "C2-C6": no note outside it
     max_polyphony: int = 0  # grid families: at most this many notes at once (0: no limit)
+    form: str | None = None  # e.g. "AABA": a repeated letter returns to its first phrase
+    phrase_bars: int = 4
+    variation: float = 0.0  # the model's share in a repeat (0: an exact repeat)
+    ending: str = "none"  # "cadence": dominant seventh, then the held tonic chord
     write_files: bool = True  # False: compose in memory only (the Python API saves later)
     bpm: float | None = None
     wav: bool = False
@@ -100,6 +106,12 @@ class ComposeRequest:
                 f"{self.max_hold_steps}, {self.max_repeats}"
             )
         self.pitch_weights = pitch_weights(self.key, self.key_strength, self.pitch_range)
+        if self.ending not in ENDINGS:
+            raise ConfigError(f"ending must be one of {', '.join(ENDINGS)}, got {self.ending!r}")
+        if self.form is not None:
+            FormPlan(self.form, max(self.phrase_bars, 1), self.variation)  # checks them
+        if not 1 <= self.phrase_bars <= MAX_BARS:
+            raise ConfigError(f"phrase bars must be in 1..{MAX_BARS}, got {self.phrase_bars}")
         if self.velocity is not None and not 1 <= self.velocity <= 127:
             raise ConfigError(f"velocity must be in 1..127, got {self.velocity}")
         if self.threads is not None and not 1 <= self.threads <= 256:
@@ -220,6 +232,7 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         top_k=request.top_k, top_p=request.top_p, adaptive=request.adaptive, seed=request.seed,
         max_hold_steps=request.max_hold_steps, max_repeats=request.max_repeats,
         pitch_weights=request.pitch_weights, max_polyphony=request.max_polyphony,
+        plan=_plan(request, loaded, primer, _length(request, loaded, primer_array, primer_ticks)),
         first_step=first_step if get_family(model.family).grid else 0, progress=request.progress,
     )
     result = generate(model, rep, primer_array, config)
@@ -266,10 +279,32 @@ def _cut(score: Score, end_tick: int) -> Score:
     return score.copy_with(notes=notes)
 
 
+def _plan(request: ComposeRequest, loaded: LoadedCheckpoint, primer: Primer | None,
+          length: int) -> Plan | None:
+    """The form and ending of a grid piece as one plan (``None`` when neither is asked)."""
+    spq = loaded.representation.config.steps_per_quarter
+    bar = 4 * spq
+    form = (FormPlan(request.form, request.phrase_bars * bar, request.variation)
+            if request.form else None)
+    ending = None
+    if request.ending == "cadence":
+        if request.key is not None:
+            key = parse_key(request.key)
+        elif primer is not None:
+            notes = primer.score.notes
+            key = detect_key(notes["pitch"], notes["duration"])
+        else:
+            key = parse_key("C major")
+        low = int(getattr(loaded.representation.config, "low", 21))
+        ending = EndingPlan(key, length, bar, low, loaded.representation.feature_shape[0])
+    return combine(form, ending)
+
+
 def check_controls(request: ComposeRequest, family: str) -> None:
     """Refuse a composing control the model's family cannot honour (never ignore it)."""
     asked = {"key": request.key is not None, "range": request.pitch_range is not None,
-             "max_polyphony": request.max_polyphony > 0}
+             "max_polyphony": request.max_polyphony > 0, "form": request.form is not None,
+             "ending": request.ending != "none"}
     record = get_family(family)
     refused = [name for name, on in asked.items() if on and name not in record.controls]
     if refused:

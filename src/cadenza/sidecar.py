@@ -23,7 +23,7 @@ REPLAYED = (
     "bars", "length", "primer_file", "composer", "random_primer", "no_primer",
     "primer_length", "temperature", "threshold", "top_k", "top_p", "adaptive",
     "max_hold_steps", "max_repeats", "seed", "count", "bpm", "velocity", "key", "key_strength",
-    "pitch_range", "max_polyphony",
+    "pitch_range", "max_polyphony", "form", "phrase_bars", "variation", "ending",
 )
 
 

@@ -66,6 +66,15 @@ def generate_command(
         None, "--range", help="Grid models: only pitches in this range, e.g. C2-C6."),
     max_polyphony: int = typer.Option(
         0, "--max-polyphony", help="Grid models: at most N notes at once (0: no limit)."),
+    form: str = typer.Option(
+        None, "--form", help="Grid models: a form such as AABA; a repeated letter returns "
+        "to its first phrase."),
+    phrase_bars: int = typer.Option(4, "--phrase-bars", help="Bars per phrase of --form."),
+    variation: float = typer.Option(
+        0.0, "--variation", help="0..1: the model's share in a repeat (0: exact)."),
+    ending: str = typer.Option(
+        "none", "--ending", help="Grid models: 'cadence' ends on V7 then the held tonic "
+        "chord (key from --key or the primer); 'none'."),
     replay: Path = typer.Option(
         None, "--replay", help="Make a piece again from the .json saved beside it."),
     verbose_stats: bool = typer.Option(
@@ -90,6 +99,7 @@ def generate_command(
             max_repeats=max_repeats, seed=seed, count=count, bpm=bpm, wav=wav, threads=threads,
             plot=plot, marker_note=marker_note, velocity=fixed, key=key,
             key_strength=key_strength, pitch_range=pitch_range, max_polyphony=max_polyphony,
+            form=form, phrase_bars=phrase_bars, variation=variation, ending=ending,
         )
     result = compose(request)
     console.print(f"model: {result.checkpoint}", highlight=False)

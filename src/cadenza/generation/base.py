@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,6 +53,8 @@ class GenerationConfig:
         seed: seed of the sampler's random generator (``None`` = nondeterministic).
         pitch_weights: composing controls (key, range) as a weight per MIDI pitch multiplying
             each note's probability of sounding (:mod:`cadenza.controls`); grid families.
+        plan: grid families: time-varying controls (a form, an ending), see
+            :mod:`cadenza.generation.plan`.
         max_polyphony: grid families: at most this many notes sound at once; beyond it the
             least probable of the step's sounding notes are let go (0 = no limit).
         first_step: where the primer's first element lies on the piece's grid, in steps from a
@@ -76,6 +79,7 @@ class GenerationConfig:
     first_step: int = 0
     pitch_weights: PitchWeights | None = None
     max_polyphony: int = 0
+    plan: Any = field(default=None, repr=False, compare=False)  # generation.plan.Plan
     progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -13,6 +13,8 @@ does one comparison per note.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +34,32 @@ def _primer_batch(primer: np.ndarray | None, count: int, step_shape: tuple[int, 
     if primer.shape[1:] != step_shape:
         raise DataError(f"primer steps must have shape {step_shape}, got {primer.shape[1:]}")
     return np.repeat(primer[None].astype(np.float32), count, axis=0)
+
+
+def _plan_step(config: GenerationConfig, index: int, generated: list[torch.Tensor]) -> Any:
+    """The plan's change at generated step ``index`` (``None`` without a plan)."""
+    if config.plan is None:
+        return None
+    return config.plan.step(index, _NumpySteps(generated))
+
+
+class _NumpySteps:
+    """The generated steps as NumPy arrays, converted only when a plan reads one."""
+
+    def __init__(self, steps: list[torch.Tensor]) -> None:
+        self.steps = steps
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self.steps[index].numpy()
+
+
+def _times(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return a * b
 
 
 def cap_polyphony(play: torch.Tensor, probs: torch.Tensor, limit: int) -> torch.Tensor:
@@ -107,8 +135,13 @@ def generate_biaxial(
             rule = NoteRule.teacher(batch[:, t + 1, :, :2])
         else:
             uniforms = torch.rand((num_notes, b, 2), generator=gen, dtype=torch.float32)
+            change = _plan_step(config, t + 1 - t0, out_steps[t0:])
+            step_weights = _times(weights, change.weights if change else None)
             rule = NoteRule.bernoulli(uniforms.numpy(), silence.conservativity.numpy(),
-                                      (allowed > 0).numpy(), config.temperature, weights)
+                                      (allowed > 0).numpy(), config.temperature, step_weights)
+            if change is not None and change.prior is not None:
+                rule = replace(rule, prior=np.ascontiguousarray(change.prior.transpose(1, 0, 2)),
+                               prior_weight=change.prior_weight)
         outputs, state = model.step(torch.from_numpy(feats).to(device), state, rule=rule)
         notes = outputs["notes"].cpu().float()  # (B, N, 2)
         if config.max_polyphony and not forced:
@@ -183,8 +216,15 @@ def generate_pianoroll(
             continue
         p = outputs["probs"].cpu().float()  # (B, K)
         probs_seen.append(apply_temperature_bits(p, config.temperature))
-        if weights is not None:
-            p = p * weights
+        change = _plan_step(config, t + 1 - t0, frames[t0:])
+        step_weights = _times(None if weights is None else weights.numpy(),
+                              change.weights if change else None)
+        if step_weights is not None:
+            p = p * torch.from_numpy(step_weights)
+        if change is not None and change.prior is not None:
+            prior = torch.from_numpy(change.prior[..., 0])  # (B, K): play
+            p = torch.where(torch.isnan(prior), p,
+                            change.prior_weight * p + (1 - change.prior_weight) * prior)
         frame = bernoulli(p, temperature=config.temperature, threshold=config.threshold,
                           conservativity=silence.exponent(2), generator=gen)
         frame = cap_polyphony(frame, p, config.max_polyphony)

@@ -50,12 +50,19 @@ class NoteRule:
         forced: (N, B, 2) float32: the notes to choose regardless of the probabilities
             (primer steps, likelihood evaluation).
         temperature: divides the output logits before the sigmoid.
+        prior: (N, B, 2) float32 or ``None``: where not NaN, a note's [play, articulate]
+            probabilities become ``prior_weight * p + (1 - prior_weight) * prior`` before the
+            thresholds are applied (composing controls: a form's repeat, an ending, a
+            clamped melody; weight 0 with a 0/1 prior chooses exactly the prior).
+        prior_weight: the model's share in that mixture, in [0, 1].
     """
 
     thresholds: np.ndarray | None = None
     allowed: np.ndarray | None = None
     forced: np.ndarray | None = None
     temperature: float = 1.0
+    prior: np.ndarray | None = None
+    prior_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if (self.thresholds is None) == (self.forced is None):
@@ -116,6 +123,10 @@ class NoteRule:
         if self.forced is not None:
             return self.forced[note]
         assert self.thresholds is not None
+        if self.prior is not None:
+            prior = self.prior[note]  # (B, 2)
+            probs = np.where(np.isnan(prior), probs,
+                             self.prior_weight * probs + (1 - self.prior_weight) * prior)
         chosen = self.thresholds[note] < probs  # (B, 2) bool
         chosen[:, 1] &= chosen[:, 0]
         if self.allowed is not None:

@@ -1,0 +1,167 @@
+"""Time-varying composing controls of the grid families: a form that returns to its phrases and
+an ending on a cadence.
+
+A plan says, for each generated step, how the sampler's per-note probabilities change: a
+weight per note multiplying P(play) (0 = never) and a *prior*, [play, articulate] per note
+(NaN where free), mixed with the model's probabilities as ``w * p + (1 - w) * prior``
+(``w = 0`` with a 0/1 prior chooses exactly the prior). Plans see what was generated so far,
+so a repeated phrase can follow the phrase it repeats.
+
+* :class:`FormPlan`: ``form="AABA"``, ``phrase_steps``: the first phrase of each letter is
+  free; a later phrase with the same letter takes the first one's notes as its prior, step
+  for step, with the model's share ``variation`` (0 = an exact repeat).
+* :class:`EndingPlan`: the bar before the last leans on the dominant seventh chord of the key
+  (other pitch classes weighted ``1 - strength``); the last bar is the tonic triad, tonic in
+  the bass, struck on its first step and held to the end, and nothing else sounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cadenza.controls import Key
+from cadenza.errors import ConfigError
+
+__all__ = ["EndingPlan", "FormPlan", "Plan", "StepPrior", "combine", "detect_key"]
+
+
+@dataclass
+class StepPrior:
+    """How one generated step's probabilities change (see the module docstring)."""
+
+    weights: np.ndarray | None = None  # (N,) in [0, 1]
+    prior: np.ndarray | None = None  # (B, N, 2), NaN where free
+    prior_weight: float = 0.0
+
+
+class Plan:
+    """Base of the plans: no change at any step."""
+
+    def step(self, index: int, generated: Sequence[np.ndarray]) -> StepPrior | None:
+        """The change at generated step ``index`` (0 = the first after the primer), given the
+        generated steps so far, each (B, N, C)."""
+        return None
+
+
+@dataclass
+class FormPlan(Plan):
+    """A form such as ``AABA`` over phrases of ``phrase_steps`` steps (see the module)."""
+
+    form: str
+    phrase_steps: int
+    variation: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.form or not self.form.isalpha() or not self.form.isupper():
+            raise ConfigError(f"form must be capital letters such as AABA, got {self.form!r}")
+        if self.phrase_steps < 1:
+            raise ConfigError(f"phrase length must be positive, got {self.phrase_steps}")
+        if not 0.0 <= self.variation <= 1.0:
+            raise ConfigError(f"variation must be in [0, 1], got {self.variation}")
+
+    def step(self, index: int, generated: Sequence[np.ndarray]) -> StepPrior | None:
+        phrase, offset = divmod(index, self.phrase_steps)
+        letter = self.form[phrase % len(self.form)]
+        first = next(j for j in range(phrase + 1) if self.form[j % len(self.form)] == letter)
+        if first == phrase:
+            return None
+        source = np.asarray(generated[first * self.phrase_steps + offset], dtype=np.float32)
+        # a piano-roll frame (B, K) has play only; note states (B, N, C) play and articulate
+        prior = np.stack([source, source], axis=-1) if source.ndim == 2 else source[..., :2]
+        return StepPrior(prior=np.ascontiguousarray(prior), prior_weight=self.variation)
+
+
+@dataclass
+class EndingPlan(Plan):
+    """An authentic cadence over the last two bars of ``total_steps`` (see the module)."""
+
+    key: Key
+    total_steps: int
+    steps_per_bar: int
+    low: int  # MIDI pitch of note 0 of the representation
+    num_notes: int
+    strength: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.total_steps < 2 * self.steps_per_bar:
+            raise ConfigError("an ending needs at least two bars")
+        tonic = self.key.tonic
+        third = 3 if self.key.mode == "minor" else 4
+        bass = 48 + tonic if 48 + tonic <= 55 else 36 + tonic  # tonic in octave 3 (C3..G3)
+        self.final_chord = [bass, bass + 12, bass + 12 + third, bass + 19]
+        dominant = (tonic + 7) % 12
+        self.dominant_classes = {dominant, (dominant + 4) % 12, (dominant + 7) % 12,
+                                 (dominant + 10) % 12}
+        for pitch in self.final_chord:
+            if not self.low <= pitch < self.low + self.num_notes:
+                raise ConfigError(f"the final chord's {pitch} is outside the model's keys")
+
+    def step(self, index: int, generated: Sequence[np.ndarray]) -> StepPrior | None:
+        bar = self.steps_per_bar
+        pitches = self.low + np.arange(self.num_notes)
+        if index >= self.total_steps - bar:  # the held tonic chord, nothing else
+            prior = np.zeros((self.num_notes, 2), dtype=np.float32)
+            for pitch in self.final_chord:
+                prior[pitch - self.low] = (1.0, 1.0 if index == self.total_steps - bar else 0.0)
+            batch = len(generated[0]) if generated else 1
+            return StepPrior(prior=np.broadcast_to(prior, (batch, *prior.shape)).copy())
+        if index >= self.total_steps - 2 * bar:  # the dominant seventh
+            inside = np.isin(pitches % 12, sorted(self.dominant_classes))
+            return StepPrior(weights=np.where(inside, 1.0, 1.0 - self.strength)
+                             .astype(np.float32))
+        return None
+
+
+@dataclass
+class CombinedPlan(Plan):
+    """Several plans: weights multiply, a later plan's prior wins where it sets one."""
+
+    plans: tuple[Plan, ...]
+
+    def step(self, index: int, generated: Sequence[np.ndarray]) -> StepPrior | None:
+        out: StepPrior | None = None
+        for plan in self.plans:
+            change = plan.step(index, generated)
+            if change is None:
+                continue
+            if out is None:
+                out = StepPrior(change.weights, change.prior, change.prior_weight)
+                continue
+            if change.weights is not None:
+                out.weights = (change.weights if out.weights is None
+                               else out.weights * change.weights)
+            if change.prior is not None:
+                out.prior, out.prior_weight = change.prior, change.prior_weight
+        return out
+
+
+def combine(*plans: Plan | None) -> Plan | None:
+    """One plan of the given ones (``None`` entries skipped), or ``None``."""
+    present = tuple(p for p in plans if p is not None)
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else CombinedPlan(present)
+
+
+# Krumhansl & Kessler (1982) key profiles.
+_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+
+def detect_key(pitches: np.ndarray, durations: np.ndarray | None = None) -> Key:
+    """The key whose Krumhansl-Kessler profile best correlates with the pitch-class
+    histogram (weighted by duration when given); C major for no notes."""
+    if len(pitches) == 0:
+        return Key(0, "major")
+    weights = np.ones(len(pitches)) if durations is None else np.asarray(durations, float)
+    histogram = np.bincount(np.asarray(pitches) % 12, weights=weights, minlength=12)
+    best, best_key = -2.0, Key(0, "major")
+    for mode, profile in (("major", _MAJOR), ("minor", _MINOR)):
+        for tonic in range(12):
+            r = float(np.corrcoef(histogram, np.roll(profile, tonic))[0, 1])
+            if np.isfinite(r) and r > best:
+                best, best_key = r, Key(tonic, mode)
+    return best_key
