@@ -153,3 +153,56 @@ def test_ending_cadence_ends_on_the_held_tonic_chord(tmp_path: Path) -> None:
     assert "ending" in unknown
     with pytest.raises(ConfigError, match="ending must be one of"):
         ComposeRequest(ending="fade")
+
+
+def _melody_file(path: Path, chords: bool = False) -> Path:
+    """An 8-note D minor melody in quarter notes (with a low chord under each when asked)."""
+    from cadenza.midi import write_midi
+    from cadenza.score import Score, TimeSignature, make_notes
+
+    pitches = [74, 76, 77, 79, 81, 79, 77, 74]
+    starts, durations, notes = [], [], []
+    for i, p in enumerate(pitches):
+        starts.append(i * 4)
+        durations.append(4)
+        notes.append(p)
+        if chords:
+            for low in (50, 57):
+                starts.append(i * 4)
+                durations.append(4)
+                notes.append(low)
+    score = Score(make_notes(starts, durations, notes), 4,
+                  time_signatures=(TimeSignature(0, 4, 4),))
+    return write_midi(score, path)
+
+
+@pytest.mark.parametrize("model", ["biaxial-piano", "pianoroll-piano"])
+def test_a_harmonised_melody_comes_back_note_for_note(tmp_path: Path, model: str) -> None:
+    melody = _melody_file(tmp_path / "melody.mid")
+    result = runner.invoke(app, ["harmonise", str(melody), "--model", model, "--seed", "4",
+                                 "--below-only", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (piece,) = (tmp_path / "out").glob("*.mid")
+    from cadenza.midi import ReadOptions, load_piece
+
+    score, _ = load_piece(piece, ReadOptions(time_signatures=None))
+    got = {(int(n["start"]), int(n["duration"]), int(n["pitch"])) for n in score.notes}
+    wanted = {(i * 4, 4, p) for i, p in enumerate([74, 76, 77, 79, 81, 79, 77, 74])}
+    assert wanted <= got  # every melody note, exactly
+    others = [n for n in score.notes
+              if (int(n["start"]), int(n["duration"]), int(n["pitch"])) not in wanted]
+    for note in others:  # --below-only: nothing above the melody while it sounds
+        tick = int(note["start"])
+        if tick < 32:
+            assert int(note["pitch"]) <= [74, 76, 77, 79, 81, 79, 77, 74][tick // 4]
+
+
+def test_harmonise_the_top_voice_of_a_polyphonic_file(tmp_path: Path) -> None:
+    import cadenza
+
+    melody = _melody_file(tmp_path / "chords.mid", chords=True)
+    piece = cadenza.harmonise(melody, "biaxial-piano", voice="top", seed=1)
+    got = {(int(n["start"]), int(n["duration"]), int(n["pitch"])) for n in piece.notes}
+    assert {(i * 4, 4, p) for i, p in enumerate([74, 76, 77, 79, 81, 79, 77, 74])} <= got
+    with pytest.raises(ConfigError, match="give no primer"):
+        cadenza.harmonise(melody, "biaxial-piano", composer="Bach")

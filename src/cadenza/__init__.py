@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> object:
     """``cadenza.load``, ``cadenza.compose`` and ``cadenza.Piece`` (imported on first use, so
     that ``import cadenza`` stays light)."""
-    if name in ("load", "compose", "Piece"):
+    if name in ("load", "compose", "harmonise", "Piece"):
         from cadenza import api
 
         return getattr(api, name)
@@ -27,5 +27,6 @@ __all__ = [
     "Score",
     "__version__",
     "compose",
+    "harmonise",
     "load",
 ]

@@ -24,7 +24,7 @@ from cadenza.midi import write_midi
 from cadenza.score import Score
 from cadenza.sidecar import write_sidecar
 
-__all__ = ["Piece", "compose", "load"]
+__all__ = ["Piece", "compose", "harmonise", "load"]
 
 
 def load(name_or_path: str | Path | None = None) -> LoadedCheckpoint:
@@ -75,6 +75,21 @@ class Piece:
 
         return plot_piano_roll(self.score, Path(path), primer_end_tick=self.generated_start_tick,
                                title=Path(path).stem, overwrite=overwrite)
+
+
+def harmonise(
+    melody: str | Path,
+    model: str | Path | LoadedCheckpoint | None = None,
+    *,
+    below_only: bool = False,
+    voice: str = "all",
+    **options: Any,
+) -> Piece:
+    """Keep ``melody`` (a MIDI file; ``voice="top"`` takes its highest voice) note for note
+    and compose every other note around it with a grid model. ``options`` are those of
+    :func:`compose` (``key``, ``ending``, ``seed``, ``temperature``, ...)."""
+    return compose(model, melody_file=Path(melody), below_only=below_only, voice=voice,
+                   **options)
 
 
 def compose(

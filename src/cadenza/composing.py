@@ -23,6 +23,7 @@ from cadenza.families import get_family
 from cadenza.generation import GenerationConfig, GenerationResult, generate
 from cadenza.generation.base import check_sampling
 from cadenza.generation.decoding import generated_start_tick, result_to_score, score_qpm
+from cadenza.generation.melody import MelodyPlan, melody_of
 from cadenza.generation.plan import EndingPlan, FormPlan, Plan, combine, detect_key
 from cadenza.generation.primerbank import (
     Primer,
@@ -75,6 +76,9 @@ class ComposeRequest:
     phrase_bars: int = 4
     variation: float = 0.0  # the model's share in a repeat (0: an exact repeat)
     ending: str = "none"  # "cadence": dominant seventh, then the held tonic chord
+    melody_file: Path | None = None  # harmonise: its notes are clamped, the rest generated
+    below_only: bool = False  # harmonise: no note above the melody
+    voice: str = "all"  # harmonise: "all" (the file is the melody) or "top" (its top voice)
     write_files: bool = True  # False: compose in memory only (the Python API saves later)
     bpm: float | None = None
     wav: bool = False
@@ -106,6 +110,11 @@ class ComposeRequest:
                 f"{self.max_hold_steps}, {self.max_repeats}"
             )
         self.pitch_weights = pitch_weights(self.key, self.key_strength, self.pitch_range)
+        if self.melody_file is not None and (
+                self.primer_file is not None or self.composer is not None):
+            raise ConfigError("a melody to harmonise is the whole piece: give no primer")
+        if self.voice not in ("all", "top"):
+            raise ConfigError(f"voice must be 'all' or 'top', got {self.voice!r}")
         if self.ending not in ENDINGS:
             raise ConfigError(f"ending must be one of {', '.join(ENDINGS)}, got {self.ending!r}")
         if self.form is not None:
@@ -176,7 +185,7 @@ def list_composers(checkpoint: str | Path | None) -> list[str]:
 
 def _choose_primer(request: ComposeRequest) -> Primer | None:
     loaded = load(request.checkpoint)
-    if request.no_primer:
+    if request.no_primer or request.melody_file is not None:
         return None
     if request.primer_file is not None:
         return primer_from_file(request.primer_file, loaded.representation)
@@ -226,13 +235,17 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     primer_ticks = 0
     if primer_array is not None:
         primer_ticks = rep.onset_tick(primer_array, len(primer_array) - 1)
+    length = _length(request, loaded, primer_array, primer_ticks)
+    melody = _melody_plan(request, loaded)
+    if melody is not None:
+        length = melody.length
     config = GenerationConfig(
-        length=_length(request, loaded, primer_array, primer_ticks),
+        length=length,
         count=request.count, temperature=request.temperature, threshold=request.threshold,
         top_k=request.top_k, top_p=request.top_p, adaptive=request.adaptive, seed=request.seed,
         max_hold_steps=request.max_hold_steps, max_repeats=request.max_repeats,
         pitch_weights=request.pitch_weights, max_polyphony=request.max_polyphony,
-        plan=_plan(request, loaded, primer, _length(request, loaded, primer_array, primer_ticks)),
+        plan=combine(_plan(request, loaded, primer, length), melody),  # the melody wins
         first_step=first_step if get_family(model.family).grid else 0, progress=request.progress,
     )
     result = generate(model, rep, primer_array, config)
@@ -261,6 +274,11 @@ def _finish_piece(result: GenerationResult, index: int, loaded: LoadedCheckpoint
     score = result_to_score(result, index, rep, qpm=qpm, marker_note=request.marker_note,
                             name="cadenza")
     start = generated_start_tick(result, index, rep)
+    if request.melody_file is not None and start:  # drop the silent step in front
+        notes = score.notes.copy()
+        notes["start"] -= start
+        markers = tuple(replace(m, tick=max(m.tick - start, 0)) for m in score.markers)
+        score, start = score.copy_with(notes=notes[notes["start"] >= 0], markers=markers), 0
     if not get_family(loaded.model.family).grid and request.length is None:
         end = start + request.bars * 4 * rep.config.steps_per_quarter
         score = _cut(score, end)
@@ -277,6 +295,18 @@ def _cut(score: Score, end_tick: int) -> Score:
     notes = score.notes[score.notes["start"] < end_tick].copy()
     notes["duration"] = np.minimum(notes["start"] + notes["duration"], end_tick) - notes["start"]
     return score.copy_with(notes=notes)
+
+
+def _melody_plan(request: ComposeRequest, loaded: LoadedCheckpoint) -> MelodyPlan | None:
+    """The clamped melody of a harmonise request, on the model's grid."""
+    if request.melody_file is None:
+        return None
+    source = primer_from_file(request.melody_file, loaded.representation)
+    notes = melody_of(source.score, request.voice)
+    if len(notes) == 0:
+        raise ConfigError(f"{request.melody_file}: no melody notes to harmonise")
+    low = int(getattr(loaded.representation.config, "low", 21))
+    return MelodyPlan(notes, low, loaded.representation.feature_shape[0], request.below_only)
 
 
 def _plan(request: ComposeRequest, loaded: LoadedCheckpoint, primer: Primer | None,
@@ -304,7 +334,7 @@ def check_controls(request: ComposeRequest, family: str) -> None:
     """Refuse a composing control the model's family cannot honour (never ignore it)."""
     asked = {"key": request.key is not None, "range": request.pitch_range is not None,
              "max_polyphony": request.max_polyphony > 0, "form": request.form is not None,
-             "ending": request.ending != "none"}
+             "ending": request.ending != "none", "melody": request.melody_file is not None}
     record = get_family(family)
     refused = [name for name, on in asked.items() if on and name not in record.controls]
     if refused:

@@ -104,7 +104,7 @@ class Family:
 
 
 GRID_CONTROLS = frozenset({"temperature", "threshold", "adaptive", "max_hold_steps", "key",
-                           "range", "max_polyphony", "form", "ending"})
+                           "range", "max_polyphony", "form", "ending", "melody"})
 TOKEN_CONTROLS = frozenset({"temperature", "top_k", "top_p", "max_repeats"})
 
 FAMILIES: dict[str, Family] = {

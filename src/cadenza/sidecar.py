@@ -24,6 +24,7 @@ REPLAYED = (
     "primer_length", "temperature", "threshold", "top_k", "top_p", "adaptive",
     "max_hold_steps", "max_repeats", "seed", "count", "bpm", "velocity", "key", "key_strength",
     "pitch_range", "max_polyphony", "form", "phrase_bars", "variation", "ending",
+    "melody_file", "below_only", "voice",
 )
 
 
@@ -81,8 +82,9 @@ def replay_request(path: str | Path, request_class: type, **overrides: Any) -> A
     to write) are taken as given."""
     record = read_sidecar(path)
     settings = dict(record["settings"])
-    if settings.get("primer_file") is not None:
-        settings["primer_file"] = Path(settings["primer_file"])
+    for name in ("primer_file", "melody_file"):
+        if settings.get(name) is not None:
+            settings[name] = Path(settings[name])
     allowed = {f.name for f in fields(request_class)}
     settings = {k: v for k, v in settings.items() if k in allowed}
     return request_class(checkpoint=record["checkpoint"], **settings, **overrides)

@@ -8,6 +8,7 @@ from cadenza.cli import corpus  # noqa: F401  isort: skip
 from cadenza.cli import models  # noqa: F401  isort: skip
 from cadenza.cli import train  # noqa: F401  isort: skip
 from cadenza.cli import generate  # noqa: F401  isort: skip
+from cadenza.cli import harmonise  # noqa: F401  isort: skip
 from cadenza.cli import evaluate  # noqa: F401  isort: skip
 from cadenza.cli import render  # noqa: F401  isort: skip
 from cadenza.cli import serve  # noqa: F401  isort: skip

@@ -56,6 +56,15 @@ class _NumpySteps:
         return self.steps[index].numpy()
 
 
+def _forced_on(weights: np.ndarray | None, change: Any) -> np.ndarray | None:
+    """Weight 1 for the notes a plan's prior turns on: a clamped melody note outside the key
+    or the range still sounds."""
+    if weights is None or change is None or change.prior is None:
+        return weights
+    on = (np.nan_to_num(change.prior[..., 0], nan=0.0) >= 1.0).any(axis=0)  # (N,)
+    return np.where(on, np.float32(1.0), weights).astype(np.float32)
+
+
 def _times(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
     if a is None or b is None:
         return a if b is None else b
@@ -136,7 +145,8 @@ def generate_biaxial(
         else:
             uniforms = torch.rand((num_notes, b, 2), generator=gen, dtype=torch.float32)
             change = _plan_step(config, t + 1 - t0, out_steps[t0:])
-            step_weights = _times(weights, change.weights if change else None)
+            step_weights = _forced_on(_times(weights, change.weights if change else None),
+                                      change)
             rule = NoteRule.bernoulli(uniforms.numpy(), silence.conservativity.numpy(),
                                       (allowed > 0).numpy(), config.temperature, step_weights)
             if change is not None and change.prior is not None:
@@ -217,8 +227,8 @@ def generate_pianoroll(
         p = outputs["probs"].cpu().float()  # (B, K)
         probs_seen.append(apply_temperature_bits(p, config.temperature))
         change = _plan_step(config, t + 1 - t0, frames[t0:])
-        step_weights = _times(None if weights is None else weights.numpy(),
-                              change.weights if change else None)
+        step_weights = _forced_on(_times(None if weights is None else weights.numpy(),
+                                         change.weights if change else None), change)
         if step_weights is not None:
             p = p * torch.from_numpy(step_weights)
         if change is not None and change.prior is not None:

@@ -117,7 +117,8 @@ class EndingPlan(Plan):
 
 @dataclass
 class CombinedPlan(Plan):
-    """Several plans: weights multiply, a later plan's prior wins where it sets one."""
+    """Several plans: weights multiply; priors merge note by note, a later plan's winning
+    where both set one; the smaller model share of the two is kept."""
 
     plans: tuple[Plan, ...]
 
@@ -134,7 +135,11 @@ class CombinedPlan(Plan):
                 out.weights = (change.weights if out.weights is None
                                else out.weights * change.weights)
             if change.prior is not None:
-                out.prior, out.prior_weight = change.prior, change.prior_weight
+                if out.prior is None:
+                    out.prior, out.prior_weight = change.prior, change.prior_weight
+                else:
+                    out.prior = np.where(np.isnan(change.prior), out.prior, change.prior)
+                    out.prior_weight = min(out.prior_weight, change.prior_weight)
         return out
 
 
