@@ -206,3 +206,19 @@ def test_harmonise_the_top_voice_of_a_polyphonic_file(tmp_path: Path) -> None:
     assert {(i * 4, 4, p) for i, p in enumerate([74, 76, 77, 79, 81, 79, 77, 74])} <= got
     with pytest.raises(ConfigError, match="give no primer"):
         cadenza.harmonise(melody, "biaxial-piano", composer="Bach")
+
+
+def test_tonal_closure_by_hand() -> None:
+    from cadenza.metrics.registry import compute_all
+    from cadenza.score import Score, TimeSignature, make_notes
+
+    scale = [60, 62, 64, 65, 67, 69, 71, 72]  # C major, then a final chord
+    def piece(final: list[int]) -> Score:
+        starts = [i * 4 for i in range(len(scale))] + [32] * len(final)
+        return Score(make_notes(starts, [4] * (len(scale) + len(final)), scale + final), 4,
+                     time_signatures=(TimeSignature(0, 4, 4),))
+
+    assert compute_all(piece([48, 64, 67, 72]), ["tonal_closure"])["tonal_closure"] == 1.0
+    assert compute_all(piece([52, 60, 67]), ["tonal_closure"])["tonal_closure"] == 0.0  # E bass
+    half = compute_all(piece([48, 62, 65, 67]), ["tonal_closure"])["tonal_closure"]
+    assert half == pytest.approx(2 / 4)  # C and G in the triad, D and F not

@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from cadenza.checkpoint import LoadedCheckpoint, load_checkpoint, resolve_checkpoint
-from cadenza.controls import PitchWeights, parse_key, pitch_weights
+from cadenza.controls import PitchWeights, detect_key, parse_key, pitch_weights
 from cadenza.errors import ConfigError
 from cadenza.families import get_family
 from cadenza.generation import GenerationConfig, GenerationResult, generate
 from cadenza.generation.base import check_sampling
 from cadenza.generation.decoding import generated_start_tick, result_to_score, score_qpm
 from cadenza.generation.melody import MelodyPlan, melody_of
-from cadenza.generation.plan import EndingPlan, FormPlan, Plan, combine, detect_key
+from cadenza.generation.plan import EndingPlan, FormPlan, Plan, combine
 from cadenza.generation.primerbank import (
     Primer,
     PrimerBank,

@@ -25,7 +25,7 @@ import numpy as np
 from cadenza.controls import Key
 from cadenza.errors import ConfigError
 
-__all__ = ["EndingPlan", "FormPlan", "Plan", "StepPrior", "combine", "detect_key"]
+__all__ = ["EndingPlan", "FormPlan", "Plan", "StepPrior", "combine"]
 
 
 @dataclass
@@ -149,24 +149,3 @@ def combine(*plans: Plan | None) -> Plan | None:
     if not present:
         return None
     return present[0] if len(present) == 1 else CombinedPlan(present)
-
-
-# Krumhansl & Kessler (1982) key profiles.
-_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-
-
-def detect_key(pitches: np.ndarray, durations: np.ndarray | None = None) -> Key:
-    """The key whose Krumhansl-Kessler profile best correlates with the pitch-class
-    histogram (weighted by duration when given); C major for no notes."""
-    if len(pitches) == 0:
-        return Key(0, "major")
-    weights = np.ones(len(pitches)) if durations is None else np.asarray(durations, float)
-    histogram = np.bincount(np.asarray(pitches) % 12, weights=weights, minlength=12)
-    best, best_key = -2.0, Key(0, "major")
-    for mode, profile in (("major", _MAJOR), ("minor", _MINOR)):
-        for tonic in range(12):
-            r = float(np.corrcoef(histogram, np.roll(profile, tonic))[0, 1])
-            if np.isfinite(r) and r > best:
-                best, best_key = r, Key(tonic, mode)
-    return best_key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cadenza.controls import detect_key
 from cadenza.metrics.timeline import require_notes, sounding_roll
 from cadenza.score import Score
 
@@ -43,3 +44,21 @@ def dissonance_rate(score: Score) -> float:
         products = int((counts * np.roll(counts, -interval, axis=1)).sum())
         dissonant += products / 2 if interval == 6 else products
     return float(dissonant / pairs)
+
+
+def tonal_closure(score: Score) -> float:
+    """How firmly the piece ends at home (share): of the notes sounding at the last onset,
+    the share whose pitch class is in the tonic triad of the key the whole piece correlates
+    best with (Krumhansl-Kessler), and 0 unless the lowest of them is the tonic."""
+    require_notes(score, "tonal_closure")
+    notes = score.notes
+    key = detect_key(notes["pitch"], notes["duration"])
+    last = int(notes["start"].max())
+    ends = notes["start"] + notes["duration"]
+    final = notes[(notes["start"] <= last) & (ends > last)]
+    third = 3 if key.mode == "minor" else 4
+    triad = {key.tonic, (key.tonic + third) % 12, (key.tonic + 7) % 12}
+    pitches = final["pitch"].astype(int)
+    if int(pitches.min()) % 12 != key.tonic:
+        return 0.0
+    return float(np.mean([p % 12 in triad for p in pitches]))

@@ -48,6 +48,8 @@ _METRICS = (
            "longest run of one pitch struck alone"),
     Metric("dissonance_rate", harmony.dissonance_rate, "share",
            "sounding pairs a 2nd, 7th or tritone apart"),
+    Metric("tonal_closure", harmony.tonal_closure, "share",
+           "final sonority in the tonic triad of the piece's key, tonic in the bass"),
     Metric("repeated_bar_rate", structure.repeated_bar_rate, "share",
            "non-empty bars repeating an earlier bar"),
     Metric("compression_ratio", structure.compression_ratio, "ratio",
