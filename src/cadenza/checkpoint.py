@@ -29,7 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from cadenza.errors import CheckpointError, ConfigError, DataError
-from cadenza.fileio import sha256_file, write_json_atomic
+from cadenza.fileio import read_json_object, sha256_file, write_json_atomic
 from cadenza.models.base import ModelConfig, SequenceModel
 from cadenza.models.registry import build_model, config_from_dict
 from cadenza.representations.base import Representation, load_representation
@@ -195,13 +195,8 @@ def write_pointer(run_dir: Path, name: str, checkpoint: Path, **extra: Any) -> N
 def read_info(checkpoint: Path) -> dict[str, Any]:
     """The parsed ``config.json`` of a checkpoint folder."""
     config_path = checkpoint / CONFIG_FILE
-    try:
-        info = json.loads(config_path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{config_path}: missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{config_path}: damaged JSON ({exc})") from None
-    if not isinstance(info, dict) or "model" not in info or "representation" not in info:
+    info = read_json_object(config_path, CheckpointError, "checkpoint config")
+    if "model" not in info or "representation" not in info:
         raise CheckpointError(f"{config_path}: not a cadenza checkpoint config")
     return info
 

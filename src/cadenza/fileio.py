@@ -1,4 +1,4 @@
-"""Small file helpers shared by every writer: atomic writes and content hashes."""
+"""Small file helpers shared by every writer: atomic writes, JSON records and content hashes."""
 
 from __future__ import annotations
 
@@ -44,6 +44,21 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, durable: bool = True) -
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json_object(path: str | Path, error: type[Exception], what: str) -> dict[str, Any]:
+    """The JSON object in ``path``; ``error`` (a one-line message naming the file) when it is
+    missing, unreadable, not JSON or not an object. ``what`` names the record in messages."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{path}: missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path}: damaged {what} ({exc})") from None
+    if not isinstance(record, dict):
+        raise error(f"{path}: not a {what} (a JSON object)")
+    return record
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -8,14 +8,13 @@ reads it back into the same request; with the same weights the same notes come o
 
 from __future__ import annotations
 
-import json
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from cadenza import __version__
 from cadenza.errors import ConfigError
-from cadenza.fileio import write_json_atomic
+from cadenza.fileio import read_json_object, write_json_atomic
 
 SIDECAR_FORMAT = 1
 # Request fields that say how the music is made (not where files go or how they are shown).
@@ -60,13 +59,8 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
         ConfigError: the file is missing, not JSON, or not a cadenza sidecar.
     """
     path = Path(path)
-    try:
-        record = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not a readable JSON sidecar ({exc})") from None
-    if not isinstance(record, dict) or not isinstance(record.get("settings"), dict):
+    record = read_json_object(path, ConfigError, "cadenza sidecar")
+    if not isinstance(record.get("settings"), dict):
         raise ConfigError(f"{path}: not a cadenza sidecar (no settings)")
     if record.get("format") != SIDECAR_FORMAT:
         raise ConfigError(f"{path}: sidecar format {record.get('format')!r}, this cadenza "

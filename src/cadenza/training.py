@@ -50,7 +50,7 @@ from cadenza.checkpoint import (
 )
 from cadenza.data.batching.base import BatchMaker
 from cadenza.errors import CheckpointError, ConfigError
-from cadenza.fileio import write_bytes_atomic, write_json_atomic
+from cadenza.fileio import read_json_object, write_bytes_atomic, write_json_atomic
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
 
@@ -641,12 +641,7 @@ def check_run_folder(run_dir: Path, preset: str, resume: bool) -> None:
         raise ConfigError(f"{run_dir}: cannot write in {parent}; choose another --out")
     run_json = run_dir / "run.json"
     if resume and run_json.is_file():
-        try:
-            saved = json.loads(run_json.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{run_json}: damaged ({exc})") from None
-        if not isinstance(saved, dict):
-            raise ConfigError(f"{run_json}: not a run record (a JSON object)")
+        saved = read_json_object(run_json, ConfigError, "run record")
         if saved.get("preset") != preset:
             raise ConfigError(
                 f"{run_dir} holds a {saved.get('preset')!r} run, not {preset!r}; "
