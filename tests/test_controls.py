@@ -222,3 +222,41 @@ def test_tonal_closure_by_hand() -> None:
     assert compute_all(piece([52, 60, 67]), ["tonal_closure"])["tonal_closure"] == 0.0  # E bass
     half = compute_all(piece([48, 62, 65, 67]), ["tonal_closure"])["tonal_closure"]
     assert half == pytest.approx(2 / 4)  # C and G in the triad, D and F not
+
+
+def test_a_primer_file_is_used_whole_or_its_last_bars(tmp_path: Path) -> None:
+    """By default the whole file primes the model (not one bar of it); --primer-bars 2 takes
+    the last two bars; the CLI says what it used."""
+    from cadenza.midi import write_midi
+    from cadenza.score import Score, Tempo, TimeSignature, make_notes
+
+    starts = np.arange(0, 8 * 16, 2)  # 8 bars of eighth notes, a D minor scale up and down
+    scale = [62, 64, 65, 67, 69, 70, 72, 74]
+    pitches = [scale[i % 8] for i in range(len(starts))]
+    score = Score(make_notes(starts, np.full(len(starts), 2), pitches), 4,
+                  tempos=(Tempo(0, 90.0),), time_signatures=(TimeSignature(0, 4, 4),))
+    primer = write_midi(score, tmp_path / "scale.mid")
+    whole = compose(ComposeRequest(checkpoint="biaxial-piano", out_dir=tmp_path / "a",
+                                   primer_file=primer, bars=1, seed=1))
+    assert whole.pieces[0].generated_start_tick == 8 * 16
+    assert "bars 1-8" in whole.primer_used and "90 bpm" in whole.primer_used
+    last = compose(ComposeRequest(checkpoint="biaxial-piano", out_dir=tmp_path / "b",
+                                  primer_file=primer, bars=1, seed=1, primer_bars=2))
+    assert last.pieces[0].generated_start_tick == 2 * 16  # from bar 7: 2 bars, no silence
+    assert "bars 7-8" in last.primer_used
+    result = runner.invoke(app, ["generate", "--primer", str(primer), "--bars", "1",
+                                 "--out", str(tmp_path / "c")])
+    assert "primer: " in result.output and "bars 1-8" in result.output
+
+
+def test_a_primer_in_a_metre_the_model_never_learned_is_refused(tmp_path: Path) -> None:
+    from cadenza.midi import write_midi
+    from cadenza.score import Score, TimeSignature, make_notes
+
+    waltz = Score(make_notes(np.arange(0, 48, 4), np.full(12, 4), np.full(12, 60)), 4,
+                  time_signatures=(TimeSignature(0, 3, 4),))
+    path = write_midi(waltz, tmp_path / "waltz.mid")
+    result = runner.invoke(app, ["generate", "biaxial-piano", "--primer", str(path),
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "the primer is in 3/4; this model learned 4/4 only" in result.output

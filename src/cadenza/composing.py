@@ -34,6 +34,7 @@ from cadenza.generation.primerbank import (
 from cadenza.generation.primers import default_primer_length
 from cadenza.machine import torch_threads
 from cadenza.midi import write_midi
+from cadenza.representations.base import Representation
 from cadenza.score import Marker, Score
 from cadenza.sidecar import write_sidecar
 
@@ -56,7 +57,8 @@ class ComposeRequest:
     composer: str | None = None
     random_primer: bool = False
     no_primer: bool = False
-    primer_length: int | None = None
+    primer_length: int | None = None  # elements (default: a primer file whole, else 1 bar)
+    primer_bars: int | None = None  # instead: the primer's last N bars
     temperature: float = 1.0
     threshold: float = 0.1
     top_k: int = 0
@@ -103,6 +105,8 @@ class ComposeRequest:
             raise ConfigError(f"count must be in 1..64, got {self.count}")
         if self.primer_length is not None and self.primer_length < 1:
             raise ConfigError(f"primer length must be positive, got {self.primer_length}")
+        if self.primer_bars is not None and not 1 <= self.primer_bars <= MAX_BARS:
+            raise ConfigError(f"primer bars must be in 1..{MAX_BARS}, got {self.primer_bars}")
         check_sampling(self.temperature, self.threshold, self.top_k, self.top_p)
         if not 0 <= self.max_hold_steps <= 100_000 or not 0 <= self.max_repeats <= 100_000:
             raise ConfigError(
@@ -148,6 +152,7 @@ class ComposeResult:
     stats: dict[str, float]
     checkpoint: Path
     seed: int | None = None
+    primer_used: str = ""  # what of the primer was used: bars, metre, key, tempo
 
 
 def default_checkpoint() -> Path:
@@ -230,8 +235,11 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     primer_array = None
     first_step = 0
     if primer is not None:
-        length = request.primer_length or default_primer_length(model, rep)
-        primer_array, first_step = encode_primer(primer, rep, length)
+        check_meter(primer, loaded)
+        length = request.primer_length
+        if length is None and request.primer_file is None:
+            length = default_primer_length(model, rep)  # a held-out piece: its opening
+        primer_array, first_step = encode_primer(primer, rep, length, request.primer_bars)
     primer_ticks = 0
     if primer_array is not None:
         primer_ticks = rep.onset_tick(primer_array, len(primer_array) - 1)
@@ -252,6 +260,8 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     qpm = request.bpm or (score_qpm(primer.score) if primer is not None else 120.0)
     base = request.name or _base_name(loaded, primer)
     source = primer.source if primer is not None else "none (silence)"
+    used = (describe_primer(primer, rep, primer_array, first_step)
+            if primer is not None and primer_array is not None else source)
     pieces = []
     for index in range(request.count):
         piece = _finish_piece(result, index, loaded, request, qpm)
@@ -265,7 +275,7 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
                 piece.files[0].with_suffix(".json"), request=request, checkpoint=loaded.path,
                 weights_sha256=loaded.info.get("weights_sha256"), primer=source, piece=index))
         pieces.append(piece)
-    return ComposeResult(pieces, source, result.stats, loaded.path, request.seed)
+    return ComposeResult(pieces, source, result.stats, loaded.path, request.seed, used)
 
 
 def _finish_piece(result: GenerationResult, index: int, loaded: LoadedCheckpoint,
@@ -328,6 +338,37 @@ def _plan(request: ComposeRequest, loaded: LoadedCheckpoint, primer: Primer | No
         low = int(getattr(loaded.representation.config, "low", 21))
         ending = EndingPlan(key, length, bar, low, loaded.representation.feature_shape[0])
     return combine(form, ending)
+
+
+def check_meter(primer: Primer, loaded: LoadedCheckpoint) -> None:
+    """Refuse a primer in a metre the model was not trained on (one line naming it)."""
+    from cadenza.score import ORIGINAL_METERS
+
+    meters = loaded.info.get("data", {}).get("corpus", {}).get("meters")
+    if not isinstance(meters, list) or not meters or not get_family(loaded.model.family).grid:
+        return  # trained on every metre, or a family that reads any
+    allowed = tuple(str(m) for m in meters)
+    for sig in primer.score.time_signatures:
+        kept = (sig.numerator in (2, 4)) if allowed == (ORIGINAL_METERS,) else sig.label in allowed
+        if not kept:
+            raise ConfigError(
+                f"{primer.source}: the primer is in {sig.label}; this model learned "
+                f"{', '.join(allowed)} only (choose another primer or a model trained with "
+                f"--meters all)")
+
+
+def describe_primer(primer: Primer, rep: Representation, array: np.ndarray,
+                    first_tick: int) -> str:
+    """What was used of a primer: its bars, metre, key and tempo."""
+    bar = 4 * rep.config.steps_per_quarter
+    end_tick = first_tick + max(rep.onset_tick(array, len(array)), 1)
+    first_bar, last_bar = first_tick // bar + 1, (end_tick - 1) // bar + 1
+    bars = f"bar {first_bar}" if first_bar == last_bar else f"bars {first_bar}-{last_bar}"
+    meter = ", ".join(sorted({s.label for s in primer.score.time_signatures})) or "4/4"
+    notes = primer.score.notes
+    key = detect_key(notes["pitch"], notes["duration"])
+    return (f"{primer.source} (used {bars} of it, {meter}, {key}, "
+            f"{score_qpm(primer.score):.0f} bpm)")
 
 
 def check_controls(request: ComposeRequest, family: str) -> None:

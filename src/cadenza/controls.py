@@ -145,7 +145,8 @@ def detect_key(pitches: np.ndarray, durations: np.ndarray | None = None) -> Key:
     best, best_key = -2.0, Key(0, "major")
     for mode, profile in (("major", _MAJOR), ("minor", _MINOR)):
         for tonic in range(12):
-            r = float(np.corrcoef(histogram, np.roll(profile, tonic))[0, 1])
+            with np.errstate(invalid="ignore", divide="ignore"):  # one pitch class: no r
+                r = float(np.corrcoef(histogram, np.roll(profile, tonic))[0, 1])
             if np.isfinite(r) and r > best:
                 best, best_key = r, Key(tonic, mode)
     return best_key

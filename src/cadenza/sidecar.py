@@ -20,7 +20,7 @@ SIDECAR_FORMAT = 1
 # Request fields that say how the music is made (not where files go or how they are shown).
 REPLAYED = (
     "bars", "length", "primer_file", "composer", "random_primer", "no_primer",
-    "primer_length", "temperature", "threshold", "top_k", "top_p", "adaptive",
+    "primer_length", "primer_bars", "temperature", "threshold", "top_k", "top_p", "adaptive",
     "max_hold_steps", "max_repeats", "seed", "count", "bpm", "velocity", "key", "key_strength",
     "pitch_range", "max_polyphony", "form", "phrase_bars", "variation", "ending",
     "melody_file", "below_only", "voice",

@@ -35,7 +35,10 @@ def generate_command(
     composer: str = typer.Option(None, "--composer", help="Prime with a piece by this composer."),
     random_primer: bool = typer.Option(False, "--random-primer", help="Any held-out piece."),
     no_primer: bool = typer.Option(False, "--no-primer", help="Start from silence."),
-    primer_length: int = typer.Option(None, "--primer-length", help="Primer length (own unit)."),
+    primer_length: int = typer.Option(
+        None, "--primer-length",
+        help="Primer length in the model's unit (default: a --primer file whole, else a bar)."),
+    primer_bars: int = typer.Option(None, "--primer-bars", help="Use the primer's last N bars."),
     temperature: float = typer.Option(1.0, "--temperature", "-t", help="Sampling temperature."),
     threshold: float = typer.Option(0.1, "--threshold", help="Piano-roll probability floor."),
     top_k: int = typer.Option(0, "--top-k", help="Events/tokens: keep the k likeliest."),
@@ -94,7 +97,8 @@ def generate_command(
         request = ComposeRequest(
             checkpoint=checkpoint, out_dir=out, bars=bars, length=length, primer_file=primer,
             composer=composer, random_primer=random_primer, no_primer=no_primer,
-            primer_length=primer_length, temperature=temperature, threshold=threshold,
+            primer_length=primer_length, primer_bars=primer_bars, temperature=temperature,
+            threshold=threshold,
             top_k=top_k, top_p=top_p, adaptive=not no_adaptive, max_hold_steps=max_hold_steps,
             max_repeats=max_repeats, seed=seed, count=count, bpm=bpm, wav=wav, threads=threads,
             plot=plot, marker_note=marker_note, velocity=fixed, key=key,
@@ -103,7 +107,7 @@ def generate_command(
         )
     result = compose(request)
     console.print(f"model: {result.checkpoint}", highlight=False)
-    console.print(f"primer: {result.primer_source}", highlight=False)
+    console.print(f"primer: {result.primer_used or result.primer_source}", highlight=False)
     console.print(f"seed: {result.seed} (the .json beside each piece replays it: "
                   f"cadenza generate --replay FILE.json)", highlight=False)
     for piece in result.pieces:

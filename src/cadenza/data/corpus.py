@@ -189,14 +189,8 @@ def split_at_cuts(array: np.ndarray, cuts: list[int], representation: Representa
         return [array]
     starts = [0]
     for tick in cuts:
-        lo, hi = starts[-1], len(array)
-        while lo < hi:
-            middle = (lo + hi) // 2
-            if representation.onset_tick(array, middle) < tick:
-                lo = middle + 1
-            else:
-                hi = middle
-        if starts[-1] < lo < len(array):
-            starts.append(lo)
+        index = representation.index_at_tick(array, tick)
+        if starts[-1] < index < len(array):
+            starts.append(index)
     bounds = [*starts, len(array)]
     return [array[a:b] for a, b in pairwise(bounds)]

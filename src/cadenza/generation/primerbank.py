@@ -124,15 +124,27 @@ def primer_from_file(path: str | Path, representation: Representation) -> Primer
 
 
 def encode_primer(
-    primer: Primer, representation: Representation, length: int
+    primer: Primer, representation: Representation, length: int | None,
+    last_bars: int | None = None,
 ) -> tuple[np.ndarray, int]:
-    """The first ``length`` elements of the primer's encoding from its first sound, and the
-    index of that first element in the whole encoding (for the grid families, its step from
-    the start of the piece: pass it as ``GenerationConfig.first_step``)."""
+    """The primer's encoding from its first sound, and the tick (grid step) in the piece at
+    which its first element lies (for the grid families pass it as
+    ``GenerationConfig.first_step``: the beat counts from it).
+
+    ``length``: at most this many elements (``None``: all of them). ``last_bars``: instead,
+    the piece's last N 4/4 bars (from a bar line, or from the first sound if later).
+    """
     from cadenza.generation.primers import first_sounding_index, primer_from_array
 
     array = representation.encode(primer.score)
     if len(array) == 0:
         raise DataError(f"primer {primer.source} encodes to nothing in {representation.name}")
     start = first_sounding_index(array)
-    return primer_from_array(array, length, start), start
+    if last_bars is not None:
+        bar = 4 * primer.score.ticks_per_quarter
+        end_tick = representation.onset_tick(array, len(array))
+        from_tick = max(0, ((end_tick - 1) // bar - (last_bars - 1)) * bar)
+        start = max(start, min(representation.index_at_tick(array, from_tick), len(array) - 1))
+        length = None
+    return primer_from_array(array, length or len(array), start), representation.onset_tick(
+        array, start)

@@ -83,6 +83,18 @@ class Representation(ABC):
         """
         return int(index)
 
+    def index_at_tick(self, array: np.ndarray, tick: int) -> int:
+        """The first element of ``array`` whose onset is at or after ``tick`` (``len(array)``
+        when none is): onsets never decrease along an encoding, so it is found by bisection."""
+        lo, hi = 0, len(array)
+        while lo < hi:
+            middle = (lo + hi) // 2
+            if self.onset_tick(array, middle) < tick:
+                lo = middle + 1
+            else:
+                hi = middle
+        return lo
+
     def transpose_array(self, array: np.ndarray, semitones: int) -> np.ndarray:
         """``array`` (from :meth:`encode`) moved ``semitones`` up; what leaves the range is lost.
 
