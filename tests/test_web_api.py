@@ -514,3 +514,25 @@ def test_large_bodies_are_refused_before_they_are_read(checkpoints: Path,
                                headers={"content-type": "application/json"})
         assert streamed.status_code == 413
         assert post(client).status_code == 202  # a normal request still passes
+
+
+def test_composing_controls_through_the_api(checkpoints: Path, tmp_path: Path) -> None:
+    """Tempo, key, range and form reach the composer; a control the family cannot honour,
+    or a bad value, is a 422 naming the field."""
+    seen: list[ComposeRequest] = []
+    with make_client(checkpoints, tmp_path, compose_fn=fake_compose(seen.append)) as client:
+        response = post(client, bpm=60, key="D minor", pitch_range="C3-C6", form="AABA",
+                        phrase_bars=1, ending="cadence", max_polyphony=4, velocity=70)
+        assert response.status_code == 202, response.text
+        job = wait_for(client, response.json()["id"])
+        assert job["status"] == "done" and job["options"]["bpm"] == 60
+        request = seen[0]
+        assert (request.bpm, request.key, request.pitch_range, request.form) == (
+            60, "D minor", "C3-C6", "AABA")
+        assert request.ending == "cadence" and request.max_polyphony == 4
+        bad_key = post(client, key="H dorian")
+        assert bad_key.status_code == 422 and bad_key.json()["field"] == "key"
+        bad_form = post(client, form="aaba")
+        assert bad_form.status_code == 422 and bad_form.json()["field"] == "form"
+        unknown = post(client, mood="happy")
+        assert unknown.status_code == 422 and unknown.json()["field"] == "mood"

@@ -38,6 +38,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from cadenza.composing import ComposeRequest, check_controls
 from cadenza.errors import ConfigError
 from cadenza.generation.base import MAX_TEMPERATURE, MIN_TEMPERATURE
 from cadenza.web.catalog import ModelCatalog
@@ -104,6 +105,30 @@ class CompositionIn(BaseModel):
     temperature: float = Field(default=1.0, ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE,
                                allow_inf_nan=False)
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    # Composing controls (cadenza.composing.ComposeRequest); absent = not asked for.
+    bpm: float | None = Field(default=None, ge=10, le=400, allow_inf_nan=False)
+    key: str | None = Field(default=None, max_length=20)
+    key_strength: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    pitch_range: str | None = Field(default=None, max_length=20)
+    max_polyphony: int | None = Field(default=None, ge=0, le=128)
+    form: str | None = Field(default=None, max_length=16)
+    phrase_bars: int | None = Field(default=None, ge=1, le=MAX_WEB_BARS)
+    variation: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    ending: str | None = Field(default=None, max_length=20)
+    velocity: int | None = Field(default=None, ge=1, le=127)
+    threshold: float | None = Field(default=None, ge=0, lt=1, allow_inf_nan=False)
+    top_k: int | None = Field(default=None, ge=0, le=10_000)
+    top_p: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
+
+    def options(self) -> dict[str, Any]:
+        """The composing controls that were given, by ComposeRequest field name."""
+        return {name: getattr(self, name) for name in CONTROL_FIELDS
+                if getattr(self, name) is not None}
+
+
+CONTROL_FIELDS = ("bpm", "key", "key_strength", "pitch_range", "max_polyphony", "form",
+                  "phrase_bars", "variation", "ending", "velocity", "threshold", "top_k",
+                  "top_p")
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -222,7 +247,7 @@ def create_app(
             "progress": {"done": job.progress_done, "total": total,
                          "fraction": round(job.progress_done / total, 4) if total else 0.0},
             "error": job.error, "wav_error": job.wav_error, "primer": job.primer,
-            "urls": urls,
+            "options": job.options, "urls": urls,
             "downloads": {k: download_name(job, k) for k in SUFFIXES if k in urls},
         }
 
@@ -258,10 +283,20 @@ def create_app(
                 )
             composer = match
         seed = body.seed if body.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        options = body.options()
+        try:  # the controls are checked here, once, as composing will read them
+            request = ComposeRequest(checkpoint=entry.checkpoint, bars=body.bars,
+                                     temperature=float(body.temperature), seed=seed,
+                                     **options)
+            check_controls(request, entry.family)
+        except ConfigError as exc:
+            field = next((name for name in options if name in str(exc).replace("-", "_")),
+                         "body")
+            return _error(422, f"{field}: {exc}", field)
         job = Job(
             id=new_id(), model=entry.id, composer=composer, bars=body.bars,
             temperature=float(body.temperature), seed=seed, seed_given=body.seed is not None,
-            created=time.time(), family=entry.family, preset=entry.preset,
+            created=time.time(), family=entry.family, preset=entry.preset, options=options,
         )
         try:
             runner.submit(job)

@@ -259,6 +259,7 @@ class JobRunner:
             checkpoint=entry.checkpoint, out_dir=folder, bars=job.bars, composer=job.composer,
             no_primer=job.composer is None and not primers.available,
             temperature=job.temperature, seed=job.seed, name=PIECE_NAME, progress=progress,
+            **job.options,
         )
         result = self.compose_fn(request)
         self._check(active)

@@ -83,6 +83,7 @@ class Job:
     family: str | None = None
     preset: str | None = None
     files: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # composing controls asked for
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,6 +112,8 @@ class Job:
                 raise ConfigError(f"job record has {name} {value!r}, not a time in seconds")
         if not isinstance(job.files, dict):
             raise ConfigError(f"job record has files {job.files!r}, not a mapping")
+        if not isinstance(job.options, dict):
+            raise ConfigError(f"job record has options {job.options!r}, not a mapping")
         job.files = {k: v for k, v in dict(job.files).items() if FILE_NAMES.get(k) == v}
         return job
 

@@ -117,13 +117,23 @@ function onModelChange() {
 // -- composing -----------------------------------------------------------------------------
 function readForm() {
   const seedText = $("seed").value.trim();
-  return {
+  const body = {
     model: $("model").value,
     composer: $("composer").value || null,
     bars: Number.parseInt($("bars").value, 10),
     temperature: Number.parseFloat($("temperature").value),
     seed: seedText === "" ? null : Number.parseInt(seedText, 10),
   };
+  // The "More" controls: sent only when filled in.
+  for (const name of ["key", "pitch_range", "form", "ending"]) {
+    const text = $(name).value.trim();
+    if (text !== "") body[name] = text;
+  }
+  for (const name of ["bpm", "max_polyphony", "velocity"]) {
+    const text = $(name).value.trim();
+    if (text !== "") body[name] = Number.parseInt(text, 10);
+  }
+  return body;
 }
 
 async function onCompose(event) {
