@@ -536,3 +536,10 @@ def test_composing_controls_through_the_api(checkpoints: Path, tmp_path: Path) -
         assert bad_form.status_code == 422 and bad_form.json()["field"] == "form"
         unknown = post(client, mood="happy")
         assert unknown.status_code == 422 and unknown.json()["field"] == "mood"
+
+
+def test_shipped_models_are_described_by_their_card(tmp_path: Path) -> None:
+    settings = ServerSettings(data_dir=tmp_path, include_shipped=True, warm_models=False)
+    with TestClient(create_app(settings)) as client:
+        models = {m["id"]: m for m in client.get("/api/models").json()["models"]}
+    assert models["biaxial-piano"]["corpus"]["name"] == "piano-midi.de (4/4 sections)"

@@ -69,8 +69,12 @@ class ModelEntry:
         data = self.info.get("data") or {}
         source = str(data.get("source") or "")
         splits = data.get("splits") or {}
+        card_data = self.card.get("data")
+        named = card_data.get("corpus") if isinstance(card_data, dict) else None
+        if not named:  # a folder's own name, or the source as recorded ("piano-midi.de (4/4)")
+            named = Path(source).name if source and Path(source).exists() else source
         return {
-            "name": self.card.get("corpus") or (Path(source).stem if source else "unknown"),
+            "name": str(named or "unknown"),
             "pieces": int(sum(int(v) for v in splits.values())),
             "splits": {str(k): int(v) for k, v in splits.items()},
             "composers": [str(c) for c in data.get("composers") or []],
