@@ -18,7 +18,7 @@ import numpy as np
 from cadenza.checkpoint import LoadedCheckpoint
 from cadenza.data.corpus import CorpusConfig
 from cadenza.data.pipeline import build_corpus
-from cadenza.errors import DataError, MidiError
+from cadenza.errors import DataError, MidiError, printable_path
 from cadenza.midi import ReadOptions, load_piece
 from cadenza.representations.base import Representation
 from cadenza.score import Score
@@ -120,7 +120,7 @@ def primer_from_file(path: str | Path, representation: Representation) -> Primer
     options = ReadOptions(steps_per_quarter=representation.config.steps_per_quarter,
                           time_signatures=None)
     score, _ = load_piece(path, options)
-    return Primer(Path(path).stem, None, score, str(path))
+    return Primer(printable_path(Path(path).stem), None, score, printable_path(path))
 
 
 def encode_primer(
