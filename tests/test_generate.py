@@ -360,3 +360,18 @@ def test_files_are_named_after_the_model_and_the_primer(tmp_path: Path) -> None:
                                  "--out", str(tmp_path / "s")])
     assert silent.exit_code == 0
     assert [p.name for p in (tmp_path / "s").glob("*.mid")] == ["pianoroll-piano-silence.mid"]
+
+
+def test_models_lists_shipped_models_and_runs(tmp_path: Path) -> None:
+    from cadenza.checkpoint import save_checkpoint
+
+    model = build_model(get_preset("pianoroll-debug"))
+    save_checkpoint(tmp_path / "runs" / "mine" / "checkpoints" / "step-000005", model,
+                    PianoRoll(), {"preset": "pianoroll-debug", "step": 5})
+    (tmp_path / "runs" / "mine" / "latest.json").write_text(
+        json.dumps({"checkpoint": "checkpoints/step-000005", "step": 5}))
+    result = runner.invoke(app, ["models", "--runs", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert "biaxial-piano" in result.output and "shipped" in result.output
+    assert "mine" in result.output and "pianoroll-debug" in result.output
+    assert "biaxial-paper" in result.output  # the presets follow

@@ -17,6 +17,7 @@ leaves a half-written checkpoint. A training run folder holds ``checkpoints/step
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -33,6 +34,8 @@ from cadenza.fileio import read_json_object, sha256_file, write_json_atomic
 from cadenza.models.base import ModelConfig, SequenceModel
 from cadenza.models.registry import build_model, config_from_dict
 from cadenza.representations.base import Representation, load_representation
+
+log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -368,3 +371,37 @@ def _first_difference(a: dict[str, Any], b: dict[str, Any]) -> str:
         if a.get(key) != b.get(key):
             return f"{key}: saved {a.get(key)!r}, requested {b.get(key)!r}"
     return "no difference"
+
+
+MAX_SCAN_DEPTH = 4  # folders below a runs folder searched for runs and checkpoints
+RUN_POINTERS = ("best.json", "latest.json")
+
+
+def discover_checkpoints(root: Path, max_depth: int = MAX_SCAN_DEPTH) -> dict[str, Path]:
+    """Run and checkpoint folders under ``root``: id (relative path) -> checkpoint folder.
+
+    A run folder (with ``best.json`` / ``latest.json``) stands for its own checkpoints; other
+    folders holding ``config.json`` and ``model.safetensors`` are checkpoints of their own.
+    Hidden folders and folders deeper than ``max_depth`` are not searched. Folders that
+    cannot be resolved are logged and skipped.
+    """
+    found: dict[str, Path] = {}
+    root = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        relative = here.relative_to(root)
+        model_id = relative.as_posix() if relative.parts else root.name
+        names = set(filenames)
+        is_run = any(p in names for p in RUN_POINTERS)
+        is_checkpoint = CONFIG_FILE in names and MODEL_FILE in names
+        if is_run or is_checkpoint:
+            dirnames[:] = []  # a run's own checkpoints are not listed separately
+            try:
+                found[model_id] = resolve_checkpoint(here)
+            except CheckpointError as exc:
+                log.warning("skipping %s: %s", here, exc)
+            continue
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and len(relative.parts) < max_depth
+        )
+    return found

@@ -1,18 +1,49 @@
-"""``cadenza models``: list every model preset with its family, size and representation."""
+"""``cadenza models``: the shipped models, the runs found in a runs folder, and every preset."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import typer
 from rich.table import Table
 
 from cadenza.cli.app import app, console, friendly_errors, print_table
 from cadenza.models.registry import describe_presets
 
 
+def _ready_models(runs: Path) -> Table:
+    """Shipped models and the runs under ``runs``: name, family, preset, step, where."""
+    from cadenza.checkpoint import discover_checkpoints, read_info
+    from cadenza.errors import CadenzaError
+    from cadenza.shipped import shipped_models
+
+    table = Table(title="models ready to compose with (cadenza generate NAME_OR_PATH)")
+    for column in ("name or path", "family", "preset", "step", "kind"):
+        table.add_column(column)
+    found = [(name, path, "shipped") for name, path in shipped_models().items()]
+    if runs.is_dir():
+        found += [(str(runs / key), path, "run") for key, path in
+                  sorted(discover_checkpoints(runs).items())]
+    for name, path, kind in found:
+        try:
+            info = read_info(path)
+        except CadenzaError as exc:
+            table.add_row(name, "-", "-", "-", f"unreadable: {exc}")
+            continue
+        family = info["model"].get("family", "?") if isinstance(info["model"], dict) else "?"
+        table.add_row(name, str(family), str(info.get("preset", "")), str(info.get("step", "")),
+                      kind)
+    return table
+
+
 @app.command("models")
 @friendly_errors
-def models_command() -> None:
-    """List the model presets: family, parameter count and representation."""
-    table = Table(title="cadenza model presets")
+def models_command(
+    runs: Path = typer.Option(Path("runs"), "--runs", help="Folder searched for trained runs."),
+) -> None:
+    """List the shipped models and trained runs, then the presets to train."""
+    print_table(_ready_models(runs))
+    table = Table(title="cadenza model presets (cadenza train --model PRESET)")
     table.add_column("preset")
     table.add_column("family")
     table.add_column("representation")

@@ -12,21 +12,18 @@ to its current best, else latest, checkpoint).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cadenza.checkpoint import CONFIG_FILE, MODEL_FILE, read_info, resolve_checkpoint
+from cadenza.checkpoint import discover_checkpoints, read_info
 from cadenza.errors import CadenzaError, CheckpointError
 
 log = logging.getLogger(__name__)
 
 RESCAN_SECONDS = 5.0
-MAX_SCAN_DEPTH = 4  # folders below --checkpoints searched for runs and checkpoints
-RUN_POINTERS = ("best.json", "latest.json")
 
 
 @dataclass
@@ -79,36 +76,6 @@ class ModelEntry:
             "splits": {str(k): int(v) for k, v in splits.items()},
             "composers": [str(c) for c in data.get("composers") or []],
         }
-
-
-def discover_checkpoints(root: Path, max_depth: int = MAX_SCAN_DEPTH) -> dict[str, Path]:
-    """Run and checkpoint folders under ``root``: id (relative path) -> checkpoint folder.
-
-    A run folder (with ``best.json`` / ``latest.json``) stands for its own checkpoints; other
-    folders holding ``config.json`` and ``model.safetensors`` are checkpoints of their own.
-    Hidden folders and folders deeper than ``max_depth`` are not searched. Folders that
-    cannot be resolved are logged and skipped.
-    """
-    found: dict[str, Path] = {}
-    root = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        relative = here.relative_to(root)
-        model_id = relative.as_posix() if relative.parts else root.name
-        names = set(filenames)
-        is_run = any(p in names for p in RUN_POINTERS)
-        is_checkpoint = CONFIG_FILE in names and MODEL_FILE in names
-        if is_run or is_checkpoint:
-            dirnames[:] = []  # a run's own checkpoints are not listed separately
-            try:
-                found[model_id] = resolve_checkpoint(here)
-            except CheckpointError as exc:
-                log.warning("skipping %s: %s", here, exc)
-            continue
-        dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and len(relative.parts) < max_depth
-        )
-    return found
 
 
 class ModelCatalog:
