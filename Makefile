@@ -58,7 +58,7 @@ demo: setup system-deps
 # Train a small model on a MIDI folder in a few minutes, then compose with it.
 # DATA defaults to Bach chorales exported from music21; pass DATA=your/midi/folder.
 train-demo: setup system-deps
-	@test -d $(DATA) || $(BIN)/cadenza corpus bach $(DATA) --limit 60
+	@test -d $(DATA) || $(BIN)/cadenza corpus bach $(DATA) --limit 60 --no-hint
 	$(BIN)/cadenza train --model pianoroll-small --data $(DATA) --meters all --steps 15000 \
 		--eval-every 2500 --checkpoint-every 5000 --sample-every 5000 --out $(OUT)/train-demo-run
 	$(BIN)/cadenza generate $(OUT)/train-demo-run --bars 8 --seed 1 --wav --plot --out $(OUT)/train-demo

@@ -22,6 +22,8 @@ def bach_command(
         help="Folder to write the chorales to (under Bach/).")],
     limit: Annotated[int | None, typer.Option(
         "--limit", "-n", min=1, help="Export only the first N chorales.")] = None,
+    no_hint: Annotated[bool, typer.Option(
+        "--no-hint", help="Do not suggest the next command (scripts that go on).")] = False,
 ) -> None:
     """Export the Bach chorales bundled with music21 as MIDI files (existing files are kept)."""
     names = chorale_names(limit)
@@ -39,4 +41,5 @@ def bach_command(
         console.print(f"{len(result.failed)} chorales could not be converted (see warnings)")
     if not result.written and not result.existing:
         fail(f"no chorale could be exported to {folder}")
-    console.print(f"next: cadenza preprocess {out_dir}")
+    if not no_hint:
+        console.print(f"next: cadenza preprocess {out_dir}")
