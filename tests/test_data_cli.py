@@ -108,3 +108,26 @@ def test_preprocess_one_file_whose_name_hashes_outside_train(tmp_path: Path) -> 
     result = CliRunner().invoke(app, ["preprocess", str(path), "--no-cache", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "train 1" in result.output
+
+
+def test_cache_info_and_clear(tmp_path: Path) -> None:
+    import numpy as np
+
+    from cadenza.score import TimeSignature, make_notes
+
+    folder = tmp_path / "midi"
+    for i in range(3):
+        starts = np.arange(0, 32, 2)
+        write_midi(Score(make_notes(starts, np.full(16, 2), 60 + i + starts % 12), 4,
+                         time_signatures=(TimeSignature(0, 4, 4),)), folder / f"p{i}.mid")
+    cache = tmp_path / "cache"
+    runner = CliRunner()
+    built = runner.invoke(app, ["preprocess", str(folder), "--cache-dir", str(cache),
+                                "--no-progress", "--workers", "1"])
+    assert built.exit_code == 0, built.output
+    info = runner.invoke(app, ["cache", "info", "--cache-dir", str(cache)])
+    assert info.exit_code == 0 and str(cache) in info.output and "MB" in info.output
+    dry = runner.invoke(app, ["cache", "clear", "--cache-dir", str(cache)])
+    assert "pass --yes" in dry.output and any((cache / "packs").iterdir())
+    done = runner.invoke(app, ["cache", "clear", "--cache-dir", str(cache), "--yes"])
+    assert done.exit_code == 0 and not (cache / "packs").exists()

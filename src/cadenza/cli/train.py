@@ -14,6 +14,7 @@ import typer
 from cadenza.checkpoint import init_from
 from cadenza.cli.app import app, console, friendly_errors
 from cadenza.cli.options import parse_overrides, parse_range, set_threads
+from cadenza.data.cache import default_cache_dir
 from cadenza.data.corpus import CorpusConfig
 from cadenza.experiment import prepare_experiment
 from cadenza.generation.trainsample import checkpoint_sampler
@@ -97,6 +98,8 @@ def train_command(
     if main_process:
         console.print(f"[bold]{model}[/]: {experiment.model.num_parameters():,} parameters, "
                       f"splits {experiment.corpus.split_counts()}")
+        console.print(f"preprocessing cache: {default_cache_dir(None)} (cadenza cache info)",
+                      highlight=False)
         if logging.getLogger().isEnabledFor(logging.INFO):  # `cadenza -v train`
             console.print_json(json.dumps({"model": info["model"], "train": info["train"]}))
     trainer = Trainer(
