@@ -448,5 +448,6 @@ def _write_outputs(piece: ComposedPiece, request: ComposeRequest, stem: str,
                 piece.probabilities, out / f"{stem}-probabilities.png",
                 low_pitch=int(getattr(rep_cfg, "low", 21)),
                 steps_per_quarter=rep_cfg.steps_per_quarter, title=f"{stem}: note probabilities",
+                first_step=piece.generated_start_tick,  # the same time axis as the piano roll
             ))
     return files
