@@ -13,10 +13,17 @@ from typer.testing import CliRunner
 from cadenza import evaluation as ev
 from cadenza.cli import app
 from cadenza.errors import DataError
-from cadenza.generation.decoding import GENERATED_MARKER, MARKER_PITCH
 from cadenza.metrics import metric_names
 from cadenza.midi import read_midi, write_midi
-from cadenza.score import Marker, Score, Tempo, TimeSignature, make_notes
+from cadenza.score import (
+    GENERATED_MARKER,
+    MARKER_PITCH,
+    Marker,
+    Score,
+    Tempo,
+    TimeSignature,
+    make_notes,
+)
 
 runner = CliRunner()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -34,9 +34,8 @@ import numpy as np
 
 from cadenza.errors import DataError
 from cadenza.fileio import write_bytes_atomic
-from cadenza.generation.decoding import GENERATED_MARKER, MARKER_PITCH
 from cadenza.metrics.timeline import bars
-from cadenza.score import Score, Tempo, TimeSignature
+from cadenza.score import GENERATED_MARKER, MARKER_PITCH, Score, Tempo, TimeSignature
 
 GRID_POINTS = 1024  # points of the shared grid densities are evaluated on
 MIN_BANDWIDTH_SHARE = 0.01  # bandwidth floor, as a share of the pooled range of the samples

@@ -42,6 +42,9 @@ __all__ = [
 ]
 
 
+GENERATED_MARKER = "cadenza: generated music starts here"  # where a piece's generated part begins
+MARKER_PITCH = 108  # the original's very high note marking where generation begins
+
 @dataclass(frozen=True)
 class Tempo:
     """A tempo change at ``tick``, in quarter notes per minute."""

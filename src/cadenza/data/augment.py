@@ -10,24 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from cadenza.data.split import TRAIN
-from cadenza.errors import ConfigError
 from cadenza.score import Score
+from cadenza.transpose import check_transpose_range
 
 NO_TRANSPOSITION = (0, 0)
-MAX_TRANSPOSITION = 24  # semitones either way; wider shifts push most music off the keyboard
-
-
-def check_transpose_range(semitones: Sequence[int]) -> tuple[int, int]:
-    """Validate an inclusive ``(low, high)`` range of semitones and return it as a tuple."""
-    if len(semitones) != 2:
-        raise ConfigError(f"transpose range must be (low, high), got {semitones!r}")
-    low, high = int(semitones[0]), int(semitones[1])
-    if low > high or abs(low) > MAX_TRANSPOSITION or abs(high) > MAX_TRANSPOSITION:
-        raise ConfigError(
-            f"transpose range must satisfy -{MAX_TRANSPOSITION} <= low <= high <= "
-            f"{MAX_TRANSPOSITION}, got ({low}, {high})"
-        )
-    return low, high
 
 
 def transpose_score(score: Score, semitones: int) -> Score:

@@ -6,10 +6,15 @@ import numpy as np
 
 from cadenza.generation.base import GenerationResult
 from cadenza.representations.base import Representation
-from cadenza.score import Marker, Score, Tempo, make_notes, sort_notes
-
-GENERATED_MARKER = "cadenza: generated music starts here"
-MARKER_PITCH = 108  # the original's very high note marking where generation begins
+from cadenza.score import (
+    GENERATED_MARKER,
+    MARKER_PITCH,
+    Marker,
+    Score,
+    Tempo,
+    make_notes,
+    sort_notes,
+)
 
 
 def bar_offset(result: GenerationResult, rep: Representation) -> int:

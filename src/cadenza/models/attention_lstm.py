@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cadenza.data.augment import check_transpose_range
 from cadenza.errors import ConfigError
 from cadenza.models.base import (
     Batch,
@@ -38,6 +37,7 @@ from cadenza.models.base import (
     check_positive,
     check_probability,
 )
+from cadenza.transpose import check_transpose_range
 
 __all__ = [
     "PRESETS",

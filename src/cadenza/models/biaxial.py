@@ -34,7 +34,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cadenza.data.augment import check_transpose_range
 from cadenza.errors import ConfigError, DataError
 from cadenza.models.base import (
     Batch,
@@ -47,6 +46,7 @@ from cadenza.models.base import (
 )
 from cadenza.models.notewalk import NoteRule, walk_notes
 from cadenza.representations.notestate import NUM_FEATURES
+from cadenza.transpose import check_transpose_range
 
 __all__ = [
     "NUM_NOTES",

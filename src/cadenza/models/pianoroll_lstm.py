@@ -27,7 +27,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from cadenza.data.augment import check_transpose_range
 from cadenza.errors import ConfigError, DataError
 from cadenza.models.base import (
     Batch,
@@ -39,6 +38,7 @@ from cadenza.models.base import (
     check_probability,
 )
 from cadenza.representations.base import PIANO_KEYS
+from cadenza.transpose import check_transpose_range
 
 __all__ = [
     "COSTS",
