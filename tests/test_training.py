@@ -21,13 +21,13 @@ from cadenza.midi import write_midi
 from cadenza.models.registry import build_model, get_preset
 from cadenza.representations import PianoRoll
 from cadenza.representations.pianoroll import PianoRollConfig
+from cadenza.runfolder import remove_leftovers
 from cadenza.training import (
     TrainConfig,
     Trainer,
     autocast_dtype,
     lr_factor,
     native_bf16,
-    remove_leftovers,
 )
 
 

@@ -19,7 +19,8 @@ from cadenza.data.corpus import CorpusConfig
 from cadenza.experiment import prepare_experiment
 from cadenza.generation.trainsample import checkpoint_sampler
 from cadenza.midi import ReadOptions
-from cadenza.training import DEFAULT_LR, TrainConfig, Trainer, check_run_folder
+from cadenza.runfolder import check_run_folder
+from cadenza.training import DEFAULT_LR, TrainConfig, Trainer
 
 
 @app.command("train")
