@@ -260,3 +260,53 @@ def test_a_primer_in_a_metre_the_model_never_learned_is_refused(tmp_path: Path) 
                                  "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "the primer is in 3/4; this model learned 4/4 only" in result.output
+
+
+@pytest.mark.parametrize("model", ["biaxial-piano", "pianoroll-piano"])
+def test_infill_keeps_every_other_bar_note_for_note(tmp_path: Path, model: str) -> None:
+    from cadenza.midi import ReadOptions, load_piece, write_midi
+    from cadenza.score import Score, TimeSignature, make_notes
+
+    rng = np.random.default_rng(3)
+    starts = np.arange(0, 6 * 16, 2)  # 6 bars of eighth notes with a bass every bar
+    pitches = 60 + rng.integers(0, 12, len(starts))
+    bass = np.arange(0, 6 * 16, 16)
+    score = Score(make_notes(np.r_[starts, bass], np.r_[np.full(len(starts), 2),
+                                                        np.full(len(bass), 16)],
+                             np.r_[pitches, np.full(len(bass), 43)]), 4,
+                  time_signatures=(TimeSignature(0, 4, 4),))
+    piece = write_midi(score, tmp_path / "piece.mid")
+    result = runner.invoke(app, ["generate", model, "--primer", str(piece), "--infill", "3-4",
+                                 "--seed", "5", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (out,) = (tmp_path / "out").glob("*.mid")
+    original, _ = load_piece(piece, ReadOptions(time_signatures=None))
+    filled, _ = load_piece(out, ReadOptions(time_signatures=None))
+
+    def outside(notes: np.ndarray) -> list[tuple[int, int, int]]:
+        keep = (notes["start"] < 32) | (notes["start"] >= 64)
+        return sorted((int(n["start"]), int(n["duration"]), int(n["pitch"]))
+                      for n in notes[keep])
+
+    assert outside(filled.notes) == outside(original.notes)
+    gap = filled.notes[(filled.notes["start"] >= 32) & (filled.notes["start"] < 64)]
+    assert ((gap["start"] + gap["duration"]) <= 64).all()  # cut at the gap's end
+    refused = runner.invoke(app, ["generate", model, "--primer", str(piece), "--infill", "1-2",
+                                  "--out", str(tmp_path / "x")])
+    assert refused.exit_code == 2 and "at least one bar" in refused.output
+
+
+def test_infill_keeps_the_candidate_that_best_leads_into_the_rest(tmp_path: Path) -> None:
+    from cadenza.midi import write_midi
+    from cadenza.score import Score, TimeSignature, make_notes
+
+    starts = np.arange(0, 5 * 16, 4)
+    score = Score(make_notes(starts, np.full(len(starts), 4), 60 + (starts // 4) % 8), 4,
+                  time_signatures=(TimeSignature(0, 4, 4),))
+    piece = write_midi(score, tmp_path / "p.mid")
+    result = compose(ComposeRequest(checkpoint="biaxial-piano", out_dir=tmp_path / "o",
+                                    primer_file=piece, infill="2-3", infill_candidates=3,
+                                    seed=1))
+    scores = [result.stats[f"candidate_{i}_loglik"] for i in range(3)]
+    assert len(set(scores)) > 1  # different gaps lead differently into bars 4-5
+    assert result.stats["chosen_candidate"] == float(np.argmax(scores))

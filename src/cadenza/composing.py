@@ -23,6 +23,7 @@ from cadenza.families import get_family
 from cadenza.generation import GenerationConfig, GenerationResult, generate
 from cadenza.generation.base import check_sampling
 from cadenza.generation.decoding import generated_start_tick, result_to_score, score_qpm
+from cadenza.generation.infill import infill, parse_bars
 from cadenza.generation.melody import MelodyPlan, melody_of
 from cadenza.generation.plan import EndingPlan, FormPlan, Plan, combine
 from cadenza.generation.primerbank import (
@@ -35,7 +36,7 @@ from cadenza.generation.primers import default_primer_length
 from cadenza.machine import torch_threads
 from cadenza.midi import write_midi
 from cadenza.representations.base import Representation
-from cadenza.score import Marker, Score
+from cadenza.score import GENERATED_MARKER, Marker, Score
 from cadenza.sidecar import write_sidecar
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ class ComposeRequest:
     melody_file: Path | None = None  # harmonise: its notes are clamped, the rest generated
     below_only: bool = False  # harmonise: no note above the melody
     voice: str = "all"  # harmonise: "all" (the file is the melody) or "top" (its top voice)
+    infill: str | None = None  # "A-B": compose bars A..B of primer_file again, keep the rest
+    infill_candidates: int = 4  # gaps sampled; the one that best leads into the rest is kept
     write_files: bool = True  # False: compose in memory only (the Python API saves later)
     bpm: float | None = None
     wav: bool = False
@@ -117,6 +120,13 @@ class ComposeRequest:
         if self.melody_file is not None and (
                 self.primer_file is not None or self.composer is not None):
             raise ConfigError("a melody to harmonise is the whole piece: give no primer")
+        if self.infill is not None:
+            parse_bars(self.infill)
+            if self.primer_file is None:
+                raise ConfigError("infill needs the piece to fill in: give it as the primer file")
+            if not 1 <= self.infill_candidates <= 64:
+                raise ConfigError(f"infill candidates must be in 1..64, got "
+                                  f"{self.infill_candidates}")
         if self.voice not in ("all", "top"):
             raise ConfigError(f"voice must be 'all' or 'top', got {self.voice!r}")
         if self.ending not in ENDINGS:
@@ -230,6 +240,8 @@ def compose(request: ComposeRequest) -> ComposeResult:
 
 
 def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult:
+    if request.infill is not None:
+        return _infill(request, loaded)
     model, rep = loaded.model, loaded.representation
     primer = _choose_primer(request)
     primer_array = None
@@ -276,6 +288,35 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
                 weights_sha256=loaded.info.get("weights_sha256"), primer=source, piece=index))
         pieces.append(piece)
     return ComposeResult(pieces, source, result.stats, loaded.path, request.seed, used)
+
+
+def _infill(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult:
+    """Bars A..B of the primer file composed again, everything else kept (see infill)."""
+    assert request.infill is not None and request.primer_file is not None
+    rep = loaded.representation
+    piece = primer_from_file(request.primer_file, rep)
+    check_meter(piece, loaded)
+    bars = parse_bars(request.infill)
+    config = GenerationConfig(
+        temperature=request.temperature, threshold=request.threshold, adaptive=request.adaptive,
+        seed=request.seed, max_hold_steps=request.max_hold_steps,
+        pitch_weights=request.pitch_weights, max_polyphony=request.max_polyphony,
+        progress=request.progress,
+    )
+    score, stats = infill(loaded.model, rep, piece.score, bars, config,
+                          request.infill_candidates)
+    start = (bars[0] - 1) * 4 * rep.config.steps_per_quarter
+    score = score.copy_with(markers=(*score.markers, Marker(start, GENERATED_MARKER),
+                                     Marker(0, f"{SEED_MARKER}{request.seed}")))
+    composed = ComposedPiece(score, start,
+                             stem=request.name or f"{piece.name}-bars-{bars[0]}-{bars[1]}")
+    if request.write_files:
+        composed.files = _write_outputs(composed, request, composed.stem, loaded)
+        composed.files.append(write_sidecar(
+            composed.files[0].with_suffix(".json"), request=request, checkpoint=loaded.path,
+            weights_sha256=loaded.info.get("weights_sha256"), primer=piece.source, piece=0))
+    return ComposeResult([composed], piece.source, stats, loaded.path, request.seed,
+                         f"{piece.source} (bars {bars[0]}-{bars[1]} composed again)")
 
 
 def _finish_piece(result: GenerationResult, index: int, loaded: LoadedCheckpoint,
@@ -375,7 +416,8 @@ def check_controls(request: ComposeRequest, family: str) -> None:
     """Refuse a composing control the model's family cannot honour (never ignore it)."""
     asked = {"key": request.key is not None, "range": request.pitch_range is not None,
              "max_polyphony": request.max_polyphony > 0, "form": request.form is not None,
-             "ending": request.ending != "none", "melody": request.melody_file is not None}
+             "ending": request.ending != "none", "melody": request.melody_file is not None,
+             "infill": request.infill is not None}
     record = get_family(family)
     refused = [name for name, on in asked.items() if on and name not in record.controls]
     if refused:

@@ -104,7 +104,8 @@ class Family:
 
 
 GRID_CONTROLS = frozenset({"temperature", "threshold", "adaptive", "max_hold_steps", "key",
-                           "range", "max_polyphony", "form", "ending", "melody"})
+                           "range", "max_polyphony", "form", "ending", "melody",
+                           "infill"})
 TOKEN_CONTROLS = frozenset({"temperature", "top_k", "top_p", "max_repeats"})
 
 FAMILIES: dict[str, Family] = {

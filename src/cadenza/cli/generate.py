@@ -78,6 +78,12 @@ def generate_command(
     ending: str = typer.Option(
         "none", "--ending", help="Grid models: 'cadence' ends on V7 then the held tonic "
         "chord (key from --key or the primer); 'none'."),
+    infill: str = typer.Option(
+        None, "--infill", help="Grid models: compose bars A-B of the --primer piece again, "
+        "keep the rest."),
+    candidates: int = typer.Option(
+        4, "--candidates", help="--infill: gaps sampled; the one leading best into the rest "
+        "of the piece is kept."),
     replay: Path = typer.Option(
         None, "--replay", help="Make a piece again from the .json saved beside it."),
     verbose_stats: bool = typer.Option(
@@ -104,6 +110,7 @@ def generate_command(
             plot=plot, marker_note=marker_note, velocity=fixed, key=key,
             key_strength=key_strength, pitch_range=pitch_range, max_polyphony=max_polyphony,
             form=form, phrase_bars=phrase_bars, variation=variation, ending=ending,
+            infill=infill, infill_candidates=candidates,
         )
     result = compose(request)
     console.print(f"model: {result.checkpoint}", highlight=False)
