@@ -310,3 +310,16 @@ def test_infill_keeps_the_candidate_that_best_leads_into_the_rest(tmp_path: Path
     scores = [result.stats[f"candidate_{i}_loglik"] for i in range(3)]
     assert len(set(scores)) > 1  # different gaps lead differently into bars 4-5
     assert result.stats["chosen_candidate"] == float(np.argmax(scores))
+
+
+def test_ritardando_slows_the_last_two_bars(tmp_path: Path) -> None:
+    request = ComposeRequest(checkpoint="biaxial-piano", out_dir=tmp_path, bars=4, seed=2,
+                             composer="Bach", bpm=100, ending="cadence", ritardando=True)
+    piece = compose(request).pieces[0]
+    tempos = piece.score.tempos
+    assert tempos[0].qpm == 100
+    slowing = [t for t in tempos if t.tick > 0]
+    assert len(slowing) == 8 and all(b.qpm < a.qpm for a, b in zip(slowing, slowing[1:]))
+    assert slowing[-1].qpm == pytest.approx(70.0)
+    last_bar = (piece.score.end_tick - 1) // 16 * 16
+    assert slowing[0].tick == last_bar - 16  # from the first beat of the bar before the last

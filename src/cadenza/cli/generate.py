@@ -78,6 +78,8 @@ def generate_command(
     ending: str = typer.Option(
         "none", "--ending", help="Grid models: 'cadence' ends on V7 then the held tonic "
         "chord (key from --key or the primer); 'none'."),
+    ritardando: bool = typer.Option(
+        False, "--ritardando", help="Slow down over the last two bars (to 70%)."),
     infill: str = typer.Option(
         None, "--infill", help="Grid models: compose bars A-B of the --primer piece again, "
         "keep the rest."),
@@ -110,7 +112,7 @@ def generate_command(
             plot=plot, marker_note=marker_note, velocity=fixed, key=key,
             key_strength=key_strength, pitch_range=pitch_range, max_polyphony=max_polyphony,
             form=form, phrase_bars=phrase_bars, variation=variation, ending=ending,
-            infill=infill, infill_candidates=candidates,
+            infill=infill, infill_candidates=candidates, ritardando=ritardando,
         )
     result = compose(request)
     console.print(f"model: {result.checkpoint}", highlight=False)
