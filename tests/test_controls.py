@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -319,7 +320,7 @@ def test_ritardando_slows_the_last_two_bars(tmp_path: Path) -> None:
     tempos = piece.score.tempos
     assert tempos[0].qpm == 100
     slowing = [t for t in tempos if t.tick > 0]
-    assert len(slowing) == 8 and all(b.qpm < a.qpm for a, b in zip(slowing, slowing[1:]))
+    assert len(slowing) == 8 and all(b.qpm < a.qpm for a, b in pairwise(slowing))
     assert slowing[-1].qpm == pytest.approx(70.0)
     last_bar = (piece.score.end_tick - 1) // 16 * 16
     assert slowing[0].tick == last_bar - 16  # from the first beat of the bar before the last
