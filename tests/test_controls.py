@@ -71,9 +71,9 @@ def test_a_family_that_cannot_honour_a_control_refuses_it(tmp_path: Path) -> Non
     model = build_model(fit_config(get_preset("events-debug"), rep))
     save_checkpoint(tmp_path / "events", model, rep, {"preset": "events-debug"})
     result = runner.invoke(app, ["generate", str(tmp_path / "events"), "--no-primer",
-                                 "--key", "C major", "--out", str(tmp_path / "out")])
+                                 "--form", "AABA", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
-    assert "the events family cannot honour --key" in result.output
+    assert "the events family cannot honour --form" in result.output
     assert not (tmp_path / "out").exists()
 
 
@@ -324,3 +324,40 @@ def test_ritardando_slows_the_last_two_bars(tmp_path: Path) -> None:
     assert slowing[-1].qpm == pytest.approx(70.0)
     last_bar = (piece.score.end_tick - 1) // 16 * 16
     assert slowing[0].tick == last_bar - 16  # from the first beat of the bar before the last
+
+
+@pytest.mark.parametrize("preset", ["events-debug", "notetokens-debug"])
+def test_token_families_keep_a_key_by_masking_their_vocabulary(preset: str) -> None:
+    """The events pitch head and the note-token elements: out-of-key choices get weight 0."""
+    import torch
+
+    from cadenza.generation import GenerationConfig, generate
+    from cadenza.models.registry import build_model, fit_config, get_preset
+    from cadenza.representations import Events, NoteTokens
+    from cadenza.score import Score, TimeSignature, make_notes
+
+    starts = np.arange(0, 96, 2)
+    chromatic = Score(make_notes(starts, np.full(len(starts), 2), 60 + (starts // 2) % 12), 4,
+                      time_signatures=(TimeSignature(0, 4, 4),))
+    rep = (Events(Events.config_class(steps_per_quarter=4))  # type: ignore[call-arg]
+           if preset.startswith("events") else NoteTokens())
+    rep.fit([chromatic])
+    torch.manual_seed(0)
+    model = build_model(fit_config(get_preset(preset), rep)).eval()
+    primer = rep.encode(chromatic)[:8]
+    weights = pitch_weights("C major")
+    result = generate(model, rep, primer, GenerationConfig(length=60, seed=3, count=2,
+                                                           pitch_weights=weights))
+    free = generate(model, rep, primer, GenerationConfig(length=60, seed=3, count=2))
+    in_c = {0, 2, 4, 5, 7, 9, 11}
+
+    def generated_classes(arrays: list[np.ndarray]) -> set[int]:
+        classes: set[int] = set()
+        for array in arrays:
+            notes = rep.decode(array).notes
+            start = rep.onset_tick(array, len(primer))
+            classes |= {int(p) % 12 for p in notes["pitch"][notes["start"] >= start]}
+        return classes
+
+    assert generated_classes(result.arrays) and generated_classes(result.arrays) <= in_c
+    assert generated_classes(free.arrays) - in_c  # unmasked, other notes come

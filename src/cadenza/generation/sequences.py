@@ -22,6 +22,25 @@ from cadenza.sampling import categorical
 UNKNOWN_ELEMENT = 0  # id of "<unk>" in the note-token vocabulary
 
 
+def _log_weights(weights: np.ndarray) -> torch.Tensor:
+    """log of per-choice weights in [0, 1], with 0 as a very large negative number."""
+    w = torch.from_numpy(np.asarray(weights, dtype=np.float32))
+    return torch.where(w > 0, torch.log(w.clamp_min(1e-30)), torch.full_like(w, -1e9))
+
+
+def element_weights(representation: Representation, config: GenerationConfig) -> np.ndarray:
+    """The key and range weights of every note-token element: the product of its pitches'
+    weights (a rest or an unknown element: 1)."""
+    from cadenza.representations.notetokens import REST, UNKNOWN, element_pitches
+
+    assert config.pitch_weights is not None
+    table = config.pitch_weights.weights
+    elements = representation.elements  # type: ignore[attr-defined]
+    return np.array([1.0 if e in (REST, UNKNOWN)
+                     else float(np.prod(table[element_pitches(e)])) for e in elements],
+                    dtype=np.float32)
+
+
 def _check_primer(primer: np.ndarray | None, name: str) -> np.ndarray:
     if primer is None or len(primer) == 0:
         raise DataError(f"{name} generation needs a primer of at least one message/token")
@@ -59,6 +78,8 @@ def generate_events(
     run_pitch = torch.full((b,), -1, dtype=torch.long)
     run_length = torch.zeros(b, dtype=torch.long)
     repeats_broken = 0
+    keyed = (_log_weights(config.pitch_weights.for_notes(low, num_pitches))
+             if config.pitch_weights is not None else None)  # key and range, note-ons only
     for done in range(config.length):
         config.report(done, config.length)
         window = seq[:, -window_len:].clone()
@@ -69,7 +90,8 @@ def generate_events(
         is_on = torch.where(sounding.any(-1), is_on, torch.ones_like(is_on))  # nothing to release
         logits = outputs["pitch_logits"].cpu().float()
         # note_off only for sounding pitches; note_on not for the pitch repeated too often.
-        logits = torch.where(is_on[:, None] == 0, logits.masked_fill(~sounding, -1e9), logits)
+        logits = torch.where(is_on[:, None] == 0, logits.masked_fill(~sounding, -1e9),
+                             logits if keyed is None else logits + keyed)
         if config.max_repeats:
             too_many = (run_length >= config.max_repeats) & (is_on == 1)
             if bool(too_many.any()):
@@ -113,9 +135,13 @@ def generate_notetokens(
     for t in range(t0):  # warm the recurrent state on the primer
         outputs, state = model.step(seq[:, t].to(device), state)
     repeats_broken = 0
+    keyed = (_log_weights(element_weights(representation, config))
+             if config.pitch_weights is not None else None)  # key and range by element
     for done in range(config.length):
         config.report(done, config.length)
         element_logits = outputs["element_logits"].cpu().float()
+        if keyed is not None:
+            element_logits = element_logits + keyed
         element_logits[:, UNKNOWN_ELEMENT] = -1e9
         if config.max_repeats and seq.shape[1] >= config.max_repeats:
             recent = seq[:, -config.max_repeats:, 0]
