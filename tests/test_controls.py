@@ -361,3 +361,20 @@ def test_token_families_keep_a_key_by_masking_their_vocabulary(preset: str) -> N
 
     assert generated_classes(result.arrays) and generated_classes(result.arrays) <= in_c
     assert generated_classes(free.arrays) - in_c  # unmasked, other notes come
+
+
+def test_density_keeps_onsets_per_beat_in_a_band(tmp_path: Path) -> None:
+    def onsets_per_beat(density: str | None) -> float:
+        request = ComposeRequest(checkpoint="biaxial-piano", out_dir=tmp_path, bars=8, seed=4,
+                                 composer="Mozart", density=density, write_files=False)
+        piece = compose(request).pieces[0]
+        notes = piece.score.notes
+        generated = notes[notes["start"] >= piece.generated_start_tick]
+        return len(generated) / (8 * 4)
+
+    free, sparse, busy = onsets_per_beat(None), onsets_per_beat("0.5..1"), onsets_per_beat("5..8")
+    assert sparse < 0.7 * free < free < busy
+    assert sparse < 1.6 and busy > 4.5  # near the band: the rule steers, it does not cut
+    assert 2.5 < onsets_per_beat("3..4") < 5.0
+    with pytest.raises(ConfigError, match="density"):
+        ComposeRequest(density="many")

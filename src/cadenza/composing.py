@@ -36,6 +36,7 @@ from cadenza.generation.primers import default_primer_length
 from cadenza.machine import torch_threads
 from cadenza.midi import write_midi
 from cadenza.representations.base import Representation
+from cadenza.sampling import parse_density
 from cadenza.score import GENERATED_MARKER, Marker, Score, Tempo
 from cadenza.sidecar import write_sidecar
 
@@ -75,6 +76,7 @@ class ComposeRequest:
     key_strength: float = 1.0
     pitch_range: str | None = None  # e.g. "C2-C6": no note outside it
     max_polyphony: int = 0  # grid families: at most this many notes at once (0: no limit)
+    density: str | None = None  # "2..4": note onsets per beat kept in that band
     form: str | None = None  # e.g. "AABA": a repeated letter returns to its first phrase
     phrase_bars: int = 4
     variation: float = 0.0  # the model's share in a repeat (0: an exact repeat)
@@ -121,6 +123,8 @@ class ComposeRequest:
         if self.melody_file is not None and (
                 self.primer_file is not None or self.composer is not None):
             raise ConfigError("a melody to harmonise is the whole piece: give no primer")
+        if self.density is not None:
+            parse_density(self.density)
         if self.infill is not None:
             parse_bars(self.infill)
             if self.primer_file is None:
@@ -266,6 +270,7 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         top_k=request.top_k, top_p=request.top_p, adaptive=request.adaptive, seed=request.seed,
         max_hold_steps=request.max_hold_steps, max_repeats=request.max_repeats,
         pitch_weights=request.pitch_weights, max_polyphony=request.max_polyphony,
+        density=parse_density(request.density) if request.density else None,
         plan=combine(_plan(request, loaded, primer, length), melody),  # the melody wins
         first_step=first_step if get_family(model.family).grid else 0, progress=request.progress,
     )
@@ -440,7 +445,7 @@ def check_controls(request: ComposeRequest, family: str) -> None:
     asked = {"key": request.key is not None, "range": request.pitch_range is not None,
              "max_polyphony": request.max_polyphony > 0, "form": request.form is not None,
              "ending": request.ending != "none", "melody": request.melody_file is not None,
-             "infill": request.infill is not None}
+             "infill": request.infill is not None, "density": request.density is not None}
     record = get_family(family)
     refused = [name for name, on in asked.items() if on and name not in record.controls]
     if refused:

@@ -105,7 +105,7 @@ class Family:
 
 GRID_CONTROLS = frozenset({"temperature", "threshold", "adaptive", "max_hold_steps", "key",
                            "range", "max_polyphony", "form", "ending", "melody",
-                           "infill"})
+                           "infill", "density"})
 TOKEN_CONTROLS = frozenset({"temperature", "top_k", "top_p", "max_repeats", "key", "range"})
 
 FAMILIES: dict[str, Family] = {

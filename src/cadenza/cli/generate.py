@@ -78,6 +78,8 @@ def generate_command(
     ending: str = typer.Option(
         "none", "--ending", help="Grid models: 'cadence' ends on V7 then the held tonic "
         "chord (key from --key or the primer); 'none'."),
+    density: str = typer.Option(
+        None, "--density", help="Grid models: keep note onsets per beat in LOW..HIGH."),
     ritardando: bool = typer.Option(
         False, "--ritardando", help="Slow down over the last two bars (to 70%)."),
     infill: str = typer.Option(
@@ -113,6 +115,7 @@ def generate_command(
             key_strength=key_strength, pitch_range=pitch_range, max_polyphony=max_polyphony,
             form=form, phrase_bars=phrase_bars, variation=variation, ending=ending,
             infill=infill, infill_candidates=candidates, ritardando=ritardando,
+            density=density,
         )
     result = compose(request)
     console.print(f"model: {result.checkpoint}", highlight=False)

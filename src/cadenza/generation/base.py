@@ -53,6 +53,8 @@ class GenerationConfig:
         seed: seed of the sampler's random generator (``None`` = nondeterministic).
         pitch_weights: composing controls (key, range) as a weight per MIDI pitch multiplying
             each note's probability of sounding (:mod:`cadenza.controls`); grid families.
+        density: grid families: keep note onsets per beat within (low, high), a two-sided
+            anti-silence rule (:class:`cadenza.sampling.Density`).
         plan: grid families: time-varying controls (a form, an ending), see
             :mod:`cadenza.generation.plan`.
         max_polyphony: grid families: at most this many notes sound at once; beyond it the
@@ -79,6 +81,7 @@ class GenerationConfig:
     first_step: int = 0
     pitch_weights: PitchWeights | None = None
     max_polyphony: int = 0
+    density: tuple[float, float] | None = None
     plan: Any = field(default=None, repr=False, compare=False)  # generation.plan.Plan
     progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
 

@@ -24,7 +24,7 @@ from cadenza.generation.base import GenerationConfig, GenerationResult
 from cadenza.models.base import SequenceModel
 from cadenza.models.notewalk import NoteRule
 from cadenza.representations.base import Representation
-from cadenza.sampling import AdaptiveSilence, apply_temperature_bits, bernoulli
+from cadenza.sampling import AdaptiveSilence, Density, apply_temperature_bits, bernoulli
 
 
 def _primer_batch(primer: np.ndarray | None, count: int, step_shape: tuple[int, ...]) -> np.ndarray:
@@ -124,7 +124,9 @@ def generate_biaxial(
     batch = _primer_batch(primer, config.count, (num_notes, channels))  # (B, T0, N, C)
     b, t0 = batch.shape[:2]
     gen = config.generator()
-    silence = AdaptiveSilence(b, config.silence, enabled=config.adaptive)
+    silence = AdaptiveSilence(b, config.silence,  # a density band replaces it
+                              enabled=config.adaptive and config.density is None)
+    density = Density(b, config.density, representation.config.steps_per_quarter)
     hold = HoldGuard((b, num_notes), config.max_hold_steps)
     state = model.init_state(b)
     device = next(model.parameters()).device
@@ -147,7 +149,8 @@ def generate_biaxial(
             change = _plan_step(config, t + 1 - t0, out_steps[t0:])
             step_weights = _forced_on(_times(weights, change.weights if change else None),
                                       change)
-            rule = NoteRule.bernoulli(uniforms.numpy(), silence.conservativity.numpy(),
+            rule = NoteRule.bernoulli(uniforms.numpy(),
+                                      (silence.conservativity * density.factor).numpy(),
                                       (allowed > 0).numpy(), config.temperature, step_weights)
             if change is not None and change.prior is not None:
                 rule = replace(rule, prior=np.ascontiguousarray(change.prior.transpose(1, 0, 2)),
@@ -165,6 +168,8 @@ def generate_biaxial(
         if not forced:
             probs_seen.append(outputs["probs"][..., 0].cpu())
             silence.update(notes[..., 0].sum(-1))
+            before_on = torch.from_numpy(np.ascontiguousarray(current[..., 0])) > 0
+            density.update(((notes[..., 0] > 0) & ((notes[..., 1] > 0) | ~before_on)).sum(-1))
             was_on = torch.from_numpy(current[..., 0]) > 0
             released = (allowed == 0) & was_on & (notes[..., 0] == 0)
             hold.forced_releases += int(released.sum())
@@ -179,7 +184,8 @@ def generate_biaxial(
         arrays=list(arrays),
         primer_length=t0,
         probabilities=list(probs),
-        stats={"boosted_steps": silence.boosted_steps, "forced_releases": hold.forced_releases},
+        stats={"boosted_steps": silence.boosted_steps, "forced_releases": hold.forced_releases,
+               "density_steps": density.adjusted_steps},
         first_step=config.first_step,
     )
 
@@ -207,7 +213,9 @@ def generate_pianoroll(
     batch = _primer_batch(primer, config.count, (keys,))  # (B, T0, K)
     b, t0 = batch.shape[:2]
     gen = config.generator()
-    silence = AdaptiveSilence(b, config.silence, enabled=config.adaptive)
+    silence = AdaptiveSilence(b, config.silence,  # a density band replaces it
+                              enabled=config.adaptive and config.density is None)
+    density = Density(b, config.density, representation.config.steps_per_quarter)
     hold = HoldGuard((b, keys), config.max_hold_steps)
     device = next(model.parameters()).device
     state = model.init_state(b)
@@ -236,12 +244,14 @@ def generate_pianoroll(
             p = torch.where(torch.isnan(prior), p,
                             change.prior_weight * p + (1 - change.prior_weight) * prior)
         frame = bernoulli(p, temperature=config.temperature, threshold=config.threshold,
-                          conservativity=silence.exponent(2), generator=gen)
+                          conservativity=silence.exponent(2) * density.exponent(2),
+                          generator=gen)
         frame = cap_polyphony(frame, p, config.max_polyphony)
         blocked = (hold.mask() == 0) & (frame > 0)
         hold.forced_releases += int(blocked.sum())
         frame = torch.where(blocked, torch.zeros_like(frame), frame)
         silence.update(frame.sum(-1))
+        density.update(((frame > 0) & (frames[-1] <= 0)).sum(-1))
         hold.update(frame)
         frames.append(frame)
     config.report(total, total)
