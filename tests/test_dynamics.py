@@ -106,29 +106,40 @@ def test_train_with_velocity_bins_and_compose_with_dynamics(tmp_path: Path) -> N
     assert len(velocities) > 2  # the primer's own and the model's, not one fixed value
 
 
-def test_a_shipped_model_learns_dynamics_on_top_of_its_notes() -> None:
+def test_a_model_learns_dynamics_on_top_of_its_notes(tmp_path: Path) -> None:
     """--init from a model without velocities: every saved weight arrives, the velocity head
     starts fresh; any other difference in the representation is still refused."""
     from safetensors.torch import load_file
 
-    from cadenza.checkpoint import init_from
+    from cadenza.checkpoint import init_from, save_checkpoint
     from cadenza.errors import CheckpointError
     from cadenza.models.registry import build_model, fit_config, get_preset
-    from cadenza.shipped import shipped_models
 
+    plain = NoteState()
+    torch.manual_seed(0)
+    old = build_model(fit_config(get_preset("biaxial-debug"), plain))
+    save_checkpoint(tmp_path / "old", old, plain, {"preset": "biaxial-debug"})
     rep = NoteState(NoteStateConfig(velocity_bins=8))
-    model = build_model(fit_config(get_preset("biaxial-small"), rep))
+    model = build_model(fit_config(get_preset("biaxial-debug"), rep))
     fresh = model.velocity.weight.detach().clone()  # type: ignore[union-attr]
-    init_from(model, "biaxial-piano", rep)
-    saved = load_file(str(shipped_models()["biaxial-piano"] / "model.safetensors"))
+    init_from(model, tmp_path / "old", rep)
+    saved = load_file(str(tmp_path / "old" / "model.safetensors"))
     state = model.state_dict()
     for key, value in saved.items():
         torch.testing.assert_close(state[key], value)
     torch.testing.assert_close(model.velocity.weight, fresh)  # type: ignore[union-attr]
     other = NoteState(NoteStateConfig(velocity_bins=8, steps_per_quarter=2))
     with pytest.raises(CheckpointError, match="representation differs"):
-        init_from(build_model(fit_config(get_preset("biaxial-small"), other)),
-                  "biaxial-piano", other)
+        init_from(build_model(fit_config(get_preset("biaxial-debug"), other)),
+                  tmp_path / "old", other)
+
+
+def test_the_default_model_composes_with_dynamics(tmp_path: Path) -> None:
+    import cadenza
+
+    piece = cadenza.compose(bars=4, seed=1, composer="Bach")
+    generated = piece.notes[piece.notes["start"] >= piece.generated_start_tick]
+    assert len(set(generated["velocity"].tolist())) > 2
 
 
 def test_velocity_metrics_by_hand() -> None:

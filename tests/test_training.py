@@ -262,10 +262,13 @@ def test_init_from_a_shipped_model_by_name() -> None:
     """The weights that arrive are the shipped file's, read here on their own."""
     from safetensors.torch import load_file
 
+    from cadenza.models.registry import fit_config
+    from cadenza.representations import NoteState, NoteStateConfig
     from cadenza.shipped import shipped_models
 
-    model = build_model(get_preset("biaxial-small"))
-    assert init_from(model, "biaxial-piano").name == "biaxial-piano"
+    rep = NoteState(NoteStateConfig(velocity_bins=8))  # the shipped model has dynamics
+    model = build_model(fit_config(get_preset("biaxial-small"), rep))
+    assert init_from(model, "biaxial-piano", rep).name == "biaxial-piano"
     saved = load_file(str(shipped_models()["biaxial-piano"] / "model.safetensors"))
     state = model.state_dict()
     assert set(saved) == set(state)
