@@ -34,10 +34,10 @@ def info_command(
     """Where the cache is and how much it holds."""
     folder = default_cache_dir(cache_dir)
     if not folder.is_dir():
-        console.print(f"cache: {folder} (empty: nothing cached yet)", highlight=False)
+        console.print(f"cache: {folder} (empty: nothing cached yet)", highlight=False, soft_wrap=True)
         return
     files, total = _size(folder)
-    console.print(f"cache: {folder}: {files} files, {total / 1e6:.1f} MB", highlight=False)
+    console.print(f"cache: {folder}: {files} files, {total / 1e6:.1f} MB", highlight=False, soft_wrap=True)
 
 
 @cache_app.command("clear")
@@ -50,14 +50,14 @@ def clear_command(
     folder = default_cache_dir(cache_dir)
     packs = folder / "packs"
     if not packs.is_dir():
-        console.print(f"cache: {folder} holds nothing to clear", highlight=False)
+        console.print(f"cache: {folder} holds nothing to clear", highlight=False, soft_wrap=True)
         return
     if packs.is_symlink():
         raise ConfigError(f"{packs}: is a link; remove it by hand")
     files, total = _size(packs)
     if not yes:
         console.print(f"would delete {files} files ({total / 1e6:.1f} MB) in {packs}; "
-                      "pass --yes to do it", highlight=False)
+                      "pass --yes to do it", highlight=False, soft_wrap=True)
         return
     shutil.rmtree(packs)
-    console.print(f"deleted {files} files ({total / 1e6:.1f} MB) in {packs}", highlight=False)
+    console.print(f"deleted {files} files ({total / 1e6:.1f} MB) in {packs}", highlight=False, soft_wrap=True)
