@@ -16,6 +16,11 @@ cache_app = typer.Typer(help="The preprocessing cache (~/.cache/cadenza or $CADE
 app.add_typer(cache_app, name="cache")
 
 
+def _say(text: str) -> None:
+    """One line of output, never wrapped (paths are long)."""
+    console.print(text, highlight=False, soft_wrap=True)
+
+
 def _size(folder: Path) -> tuple[int, int]:
     """Files and bytes under ``folder`` (links not followed)."""
     files = total = 0
@@ -34,10 +39,10 @@ def info_command(
     """Where the cache is and how much it holds."""
     folder = default_cache_dir(cache_dir)
     if not folder.is_dir():
-        console.print(f"cache: {folder} (empty: nothing cached yet)", highlight=False, soft_wrap=True)
+        _say(f"cache: {folder} (empty: nothing cached yet)")
         return
     files, total = _size(folder)
-    console.print(f"cache: {folder}: {files} files, {total / 1e6:.1f} MB", highlight=False, soft_wrap=True)
+    _say(f"cache: {folder}: {files} files, {total / 1e6:.1f} MB")
 
 
 @cache_app.command("clear")
@@ -50,14 +55,14 @@ def clear_command(
     folder = default_cache_dir(cache_dir)
     packs = folder / "packs"
     if not packs.is_dir():
-        console.print(f"cache: {folder} holds nothing to clear", highlight=False, soft_wrap=True)
+        _say(f"cache: {folder} holds nothing to clear")
         return
     if packs.is_symlink():
         raise ConfigError(f"{packs}: is a link; remove it by hand")
     files, total = _size(packs)
     if not yes:
-        console.print(f"would delete {files} files ({total / 1e6:.1f} MB) in {packs}; "
-                      "pass --yes to do it", highlight=False, soft_wrap=True)
+        _say(f"would delete {files} files ({total / 1e6:.1f} MB) in {packs}; "
+                      "pass --yes to do it")
         return
     shutil.rmtree(packs)
-    console.print(f"deleted {files} files ({total / 1e6:.1f} MB) in {packs}", highlight=False, soft_wrap=True)
+    _say(f"deleted {files} files ({total / 1e6:.1f} MB) in {packs}")
