@@ -18,7 +18,7 @@ import numpy as np
 
 from cadenza.errors import ConfigError
 from cadenza.generation.base import GenerationConfig
-from cadenza.generation.plan import Plan, StepPrior, combine
+from cadenza.generation.plan import Plan, StepPrior, combine, for_batch
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
 from cadenza.score import Score, sort_notes
@@ -49,12 +49,10 @@ class ClampAfter(Plan):
         offset = index - self.start
         if offset < 0 or offset >= len(self.states):
             return None
-        batch = len(generated[0]) if len(generated) else 1
         state = np.asarray(self.states[offset], dtype=np.float32)
         if state.ndim == 1:  # a piano-roll frame: play only
             state = np.stack([state, state], axis=-1)
-        prior = np.broadcast_to(state[..., :2], (batch, *state.shape[:1], 2)).copy()
-        return StepPrior(prior=prior, prior_weight=0.0)
+        return StepPrior(prior=for_batch(state[..., :2], generated), prior_weight=0.0)
 
 
 def infill(model: SequenceModel, representation: Representation, score: Score,

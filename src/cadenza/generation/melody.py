@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cadenza.errors import DataError
-from cadenza.generation.plan import Plan, StepPrior
+from cadenza.generation.plan import Plan, StepPrior, for_batch
 from cadenza.score import Score, sort_notes
 
 __all__ = ["MelodyPlan", "melody_of"]
@@ -87,8 +87,7 @@ class MelodyPlan(Plan):
     def step(self, index: int, generated: Sequence[np.ndarray]) -> StepPrior | None:
         if index >= len(self.prior):
             return None
-        batch = len(generated[0]) if len(generated) else 1
-        prior = np.broadcast_to(self.prior[index], (batch, *self.prior[index].shape)).copy()
+        prior = for_batch(self.prior[index], generated)
         weights = None
         if self.below_only and self.top[index] >= 0:
             weights = np.ones(self.num_notes, dtype=np.float32)

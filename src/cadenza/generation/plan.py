@@ -37,6 +37,13 @@ class StepPrior:
     prior_weight: float = 0.0
 
 
+def for_batch(prior: np.ndarray, generated: Sequence[np.ndarray]) -> np.ndarray:
+    """One (N, 2) prior repeated for every sequence of the batch: (B, N, 2), B read from the
+    generated steps (1 before the first, which the samplers broadcast)."""
+    batch = len(generated[0]) if len(generated) else 1
+    return np.broadcast_to(prior, (batch, *prior.shape)).copy()
+
+
 class Plan:
     """Base of the plans: no change at any step."""
 
@@ -106,8 +113,7 @@ class EndingPlan(Plan):
             prior = np.zeros((self.num_notes, 2), dtype=np.float32)
             for pitch in self.final_chord:
                 prior[pitch - self.low] = (1.0, 1.0 if index == self.total_steps - bar else 0.0)
-            batch = len(generated[0]) if generated else 1
-            return StepPrior(prior=np.broadcast_to(prior, (batch, *prior.shape)).copy())
+            return StepPrior(prior=for_batch(prior, generated))
         if index >= self.total_steps - 2 * bar:  # the dominant seventh
             inside = np.isin(pitches % 12, sorted(self.dominant_classes))
             return StepPrior(weights=np.where(inside, 1.0, 1.0 - self.strength)
