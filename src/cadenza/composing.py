@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 
@@ -212,6 +212,9 @@ def _choose_primer(request: ComposeRequest) -> Primer | None:
     return primer_bank(request.checkpoint).choose(request.composer, request.seed)
 
 
+TOKENS_PER_STEP_BOUND = 12  # far above the densest piano music's tokens per 16th
+
+
 def _length(request: ComposeRequest, loaded: LoadedCheckpoint, primer_array: np.ndarray | None,
             primer_ticks: int) -> int:
     """Generation length in the model's unit (bars become steps, or an estimate)."""
@@ -219,8 +222,11 @@ def _length(request: ComposeRequest, loaded: LoadedCheckpoint, primer_array: np.
         return request.length
     spq = loaded.representation.config.steps_per_quarter
     steps = request.bars * 4 * spq
-    if get_family(loaded.model.family).grid:
+    family = get_family(loaded.model.family)
+    if family.grid:
         return steps
+    if family.stops_at_bars:  # the generator stops at the bar line: a generous upper bound
+        return int(min(100_000, steps * TOKENS_PER_STEP_BOUND))
     # Messages/tokens per step measured on the primer; generate enough, cut to the bars later.
     per_step = len(primer_array) / max(primer_ticks, 1) if primer_array is not None else 1.0
     return int(min(100_000, max(16, np.ceil(steps * per_step * 1.5))))
@@ -273,6 +279,8 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         density=parse_density(request.density) if request.density else None,
         plan=combine(_plan(request, loaded, primer, length), melody),  # the melody wins
         first_step=first_step if get_family(model.family).grid else 0, progress=request.progress,
+        bars=request.bars if get_family(model.family).stops_at_bars
+        and request.length is None and melody is None else None,
     )
     result = generate(model, rep, primer_array, config)
     qpm = request.bpm or (score_qpm(primer.score) if primer is not None else 120.0)
@@ -472,7 +480,7 @@ def _base_name(loaded: LoadedCheckpoint, primer: Primer | None) -> str:
     else:
         if primer.composer:
             parts.append(primer.composer)
-        parts.append(primer.name)
+        parts.append(PurePath(primer.name).stem)  # a corpus piece's name is its path
     name = "-".join(parts)
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:120]
 

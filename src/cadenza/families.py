@@ -57,6 +57,8 @@ class Family:
         segment_step: training windows start on multiples of this many steps (``None``: any).
         shared_fields: model config fields that also set the representation (e.g. the
             biaxial ``velocity_bins``).
+        stops_at_bars: the generator ends a piece after ``GenerationConfig.bars`` bars (its
+            tokens count bars), so the generation length is only an upper bound.
         controls: composing controls the family honours (refused otherwise).
     """
 
@@ -73,6 +75,7 @@ class Family:
     full_keyboard_benchmark: bool = False
     segment_step: bool = False
     shared_fields: tuple[str, ...] = ()
+    stops_at_bars: bool = False
     controls: frozenset[str] = field(default_factory=frozenset)
 
     def module(self) -> ModuleType:
@@ -158,6 +161,19 @@ FAMILIES: dict[str, Family] = {
             grid=False,
             primer_config_field="primer_tokens",
             primer_default=50,
+            controls=TOKEN_CONTROLS,
+        ),
+        Family(
+            name="transformer",
+            model_module="cadenza.models.transformer",
+            representation="remi",
+            batch_maker="cadenza.data.batching.remi:RemiBatchMaker",
+            generator="cadenza.generation.remi:generate_transformer",
+            sample_length=512,
+            grid=False,
+            primer_config_field="primer_tokens",
+            primer_default=64,
+            stops_at_bars=True,
             controls=TOKEN_CONTROLS,
         ),
     )

@@ -29,6 +29,9 @@ def train_command(
     model: str = typer.Option(..., "--model", "-m", help="Preset name (see `cadenza models`)."),
     data: Path = typer.Option(..., "--data", "-d", help="MIDI folder or benchmark .json file."),
     steps: int = typer.Option(10_000, "--steps", help="Number of training batches."),
+    minutes: float = typer.Option(
+        0.0, "--minutes", help="Stop after this much training time (0: no limit); a "
+        "--schedule then decays over it."),
     out: Path = typer.Option(None, "--out", "-o", help="Run folder (default runs/<preset>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
     init: str = typer.Option(
@@ -82,6 +85,7 @@ def train_command(
         grad_clip=grad_clip, log_every=log_every, eval_every=eval_every,
         checkpoint_every=checkpoint_every, sample_every=sample_every,
         early_stopping_patience=patience, seed=seed, device=device, precision=precision,
+        max_seconds=minutes * 60.0,
     )
     show = not no_progress and console.is_terminal
     experiment = prepare_experiment(

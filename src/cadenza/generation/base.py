@@ -63,6 +63,8 @@ class GenerationConfig:
             bar line (grid families): the biaxial beat inputs count from it, and the decoded
             piece keeps the primer's place in its bar. A primer cut at its first sound in
             the middle of a bar (an anacrusis) has ``first_step`` > 0.
+        bars: families that count bars in their tokens (the transformer): end every piece at
+            the bar line this many bars after the primer; ``length`` is then an upper bound.
         progress: called as ``progress(done, total)`` with the steps (or messages / tokens)
             of the generation loop done so far and their total; may raise to abort.
     """
@@ -82,6 +84,7 @@ class GenerationConfig:
     pitch_weights: PitchWeights | None = None
     max_polyphony: int = 0
     density: tuple[float, float] | None = None
+    bars: int | None = None
     plan: Any = field(default=None, repr=False, compare=False)  # generation.plan.Plan
     progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
 
@@ -95,6 +98,8 @@ class GenerationConfig:
             raise ConfigError("max_hold_steps and max_repeats must be >= 0")
         if not 0 <= self.max_polyphony <= 128:
             raise ConfigError(f"max_polyphony must be in 0..128, got {self.max_polyphony}")
+        if self.bars is not None and not 1 <= self.bars <= 4096:
+            raise ConfigError(f"bars must be in 1..4096, got {self.bars}")
         if self.first_step < 0:
             raise ConfigError(f"first_step must be >= 0, got {self.first_step}")
 

@@ -1,4 +1,4 @@
-"""The four ways cadenza writes music as arrays, and a registry of them by name.
+"""The five ways cadenza writes music as arrays, and a registry of them by name.
 
 ==============  ===========================  =============================================
 name            array                        model family
@@ -7,6 +7,7 @@ name            array                        model family
 ``notestate``   (T, 78, 2) uint8             biaxial LSTM
 ``events``      (L, 3) int32 messages        attention LSTM over MIDI messages
 ``notetokens``  (L, 3) int32 token ids       note/chord token LSTM (music21 style)
+``remi``        (L,) int32 token ids         transformer (bar, position and note tokens)
 ==============  ===========================  =============================================
 """
 
@@ -35,9 +36,10 @@ from cadenza.representations.pianoroll import (
     roll_from_pitch_lists,
     score_from_pitch_lists,
 )
+from cadenza.representations.remi import Remi, RemiConfig
 
 REGISTRY: dict[str, type[Representation]] = {
-    cls.name: cls for cls in (PianoRoll, NoteState, Events, NoteTokens)
+    cls.name: cls for cls in (PianoRoll, NoteState, Events, NoteTokens, Remi)
 }
 
 __all__ = [
@@ -54,6 +56,8 @@ __all__ = [
     "NoteTokensConfig",
     "PianoRoll",
     "PianoRollConfig",
+    "Remi",
+    "RemiConfig",
     "Representation",
     "RepresentationConfig",
     "input_features",
