@@ -37,8 +37,9 @@ from cadenza.machine import torch_threads
 from cadenza.midi import write_midi
 from cadenza.representations.base import Representation
 from cadenza.sampling import parse_density
-from cadenza.score import GENERATED_MARKER, Marker, Score, Tempo
+from cadenza.score import GENERATED_MARKER, Marker, Score
 from cadenza.sidecar import write_sidecar
+from cadenza.tempo_shape import shaped_tempo
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ class ComposeRequest:
     below_only: bool = False  # harmonise: no note above the melody
     voice: str = "all"  # harmonise: "all" (the file is the melody) or "top" (its top voice)
     ritardando: bool = False  # slow down over the last two bars (the tempo map, to 70%)
+    humanise: float = 0.0  # 0..1: a played tempo, phrase arch and wander (see tempo_shape)
     infill: str | None = None  # "A-B": compose bars A..B of primer_file again, keep the rest
     infill_candidates: int = 4  # gaps sampled; the one that best leads into the rest is kept
     write_files: bool = True  # False: compose in memory only (the Python API saves later)
@@ -125,6 +127,8 @@ class ComposeRequest:
             raise ConfigError("a melody to harmonise is the whole piece: give no primer")
         if self.density is not None:
             parse_density(self.density)
+        if not 0.0 <= self.humanise <= 1.0:
+            raise ConfigError(f"humanise must be in 0..1, got {self.humanise}")
         if self.infill is not None:
             parse_bars(self.infill)
             if self.primer_file is None:
@@ -304,26 +308,6 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     return ComposeResult(pieces, source, result.stats, loaded.path, request.seed, used)
 
 
-RITARDANDO_BARS = 2
-RITARDANDO_TO = 0.7  # the last beat's tempo, as a share of the piece's
-
-
-def with_ritardando(score: Score, qpm: float) -> Score:
-    """``score`` slowing down beat by beat over its last two bars, to 70% of ``qpm`` at its
-    last beat (tempo changes in the tempo map; the notes do not move)."""
-    spq = score.ticks_per_quarter
-    end = score.end_tick
-    beats = RITARDANDO_BARS * 4
-    first = max(0, (end - 1) // (4 * spq) * (4 * spq) - (RITARDANDO_BARS - 1) * 4 * spq)
-    tempos = [Tempo(0, float(qpm))]
-    for i in range(beats):
-        tick = first + i * spq
-        if 0 < tick < end:
-            share = 1.0 - (1.0 - RITARDANDO_TO) * (i + 1) / beats
-            tempos.append(Tempo(tick, float(qpm) * share))
-    return score.copy_with(tempos=tuple(tempos))
-
-
 def _infill(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult:
     """Bars A..B of the primer file composed again, everything else kept (see infill)."""
     assert request.infill is not None and request.primer_file is not None
@@ -367,8 +351,8 @@ def _finish_piece(result: GenerationResult, index: int, loaded: LoadedCheckpoint
     if not get_family(loaded.model.family).grid and request.length is None:
         end = start + request.bars * 4 * rep.config.steps_per_quarter
         score = _cut(score, end)
-    if request.ritardando:
-        score = with_ritardando(score, qpm)
+    score = shaped_tempo(score, qpm, humanise=request.humanise, phrase_bars=request.phrase_bars,
+                         ritardando=request.ritardando, seed=(request.seed or 0) + index)
     if request.velocity is not None:
         notes = score.notes.copy()
         notes["velocity"] = request.velocity

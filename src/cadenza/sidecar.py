@@ -23,7 +23,7 @@ REPLAYED = (
     "primer_length", "primer_bars", "temperature", "threshold", "top_k", "top_p", "adaptive",
     "max_hold_steps", "max_repeats", "seed", "count", "bpm", "velocity", "key", "key_strength",
     "pitch_range", "max_polyphony", "form", "phrase_bars", "variation", "ending",
-    "melody_file", "below_only", "voice", "infill", "infill_candidates", "ritardando",
+    "melody_file", "below_only", "voice", "infill", "infill_candidates", "ritardando", "humanise",
     "density",
 )
 

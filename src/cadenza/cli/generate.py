@@ -82,6 +82,9 @@ def generate_command(
         None, "--density", help="Grid models: keep note onsets per beat in LOW..HIGH."),
     ritardando: bool = typer.Option(
         False, "--ritardando", help="Slow down over the last two bars (to 70%)."),
+    humanise: float = typer.Option(
+        0.0, "--humanise", min=0.0, max=1.0, help="0..1: play the tempo as a pianist might "
+        "(faster mid-phrase, broader at phrase ends, a slight wander); 0: the grid's tempo."),
     infill: str = typer.Option(
         None, "--infill", help="Grid models: compose bars A-B of the --primer piece again, "
         "keep the rest."),
@@ -115,7 +118,7 @@ def generate_command(
             key_strength=key_strength, pitch_range=pitch_range, max_polyphony=max_polyphony,
             form=form, phrase_bars=phrase_bars, variation=variation, ending=ending,
             infill=infill, infill_candidates=candidates, ritardando=ritardando,
-            density=density,
+            humanise=humanise, density=density,
         )
     result = compose(request)
     console.print(f"model: {result.checkpoint}", highlight=False)
