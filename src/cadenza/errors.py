@@ -50,3 +50,8 @@ class CheckpointError(CadenzaError):
 
 class AudioError(CadenzaError):
     """Audio could not be rendered: the synthesiser or a SoundFont is missing, or it failed."""
+
+
+class NotationError(CadenzaError):
+    """Sheet music could not be made: music21 or Verovio is missing, the score has no notes,
+    or the MusicXML could not be engraved."""

@@ -1,0 +1,329 @@
+"""Sheet music: a score as a two-staff piano score, MusicXML and SVG pages.
+
+``score_to_stream`` quantises a :class:`~cadenza.score.Score` to a grid (16th notes by
+default) and writes it out as a music21 piano score: the right hand (pitch 60, middle C,
+and above) on a treble staff, the left hand on a bass staff, with a detected key signature,
+the score's time signatures and its first tempo. Notes of one hand that start and end
+together become a chord; notes that overlap otherwise go to separate voices, so every
+duration stays exactly as quantised. ``musicxml_bytes`` exports that through music21 and
+``svg_pages`` engraves MusicXML with Verovio.
+
+music21 and Verovio are optional (``pip install 'cadenza[notation]'``) and imported only
+when one of these functions runs; without them a :class:`~cadenza.errors.NotationError`
+says how to install them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import defaultdict
+from fractions import Fraction
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from cadenza.controls import Key, detect_key
+from cadenza.errors import ConfigError, NotationError
+from cadenza.score import DEFAULT_QPM, Score, TimeSignature, quantise
+
+__all__ = ["count_svg_notes", "musicxml_bytes", "score_to_stream", "svg_pages"]
+
+INSTALL_HINT = "sheet music needs music21 and verovio: pip install 'cadenza[notation]'"
+MIDDLE_C = 60  # the lowest pitch of the right hand
+DEFAULT_PAGE_WIDTH = 2100  # Verovio units (tenths of a millimetre): A4 portrait
+SVG_SCALE = 40  # percent; small enough for a few systems of piano music per page
+# Verovio writes these attributes of every tie into the SVG, so that count_svg_notes can tell
+# a note head that continues a tie from one that is struck.
+TIE_ATTRIBUTES = ["tie@startid", "tie@endid"]
+
+
+def _music21() -> ModuleType:
+    try:
+        import music21
+    except ImportError:
+        raise NotationError(INSTALL_HINT) from None
+    return music21
+
+
+def _verovio() -> ModuleType:
+    try:
+        import verovio
+    except ImportError:
+        raise NotationError(INSTALL_HINT) from None
+    return verovio
+
+
+# -- the score as notation -------------------------------------------------------------------
+def _bar_lines(
+    end: Fraction, signatures: tuple[TimeSignature, ...], ticks_per_quarter: int
+) -> tuple[list[Fraction], list[tuple[Fraction, TimeSignature]]]:
+    """Bar-line offsets (in quarter notes) from 0 up to the first at or after ``end``, and
+    the time signatures in force, each moved to the first bar line at or after its tick.
+
+    A score without signatures is in 4/4; one whose first signature starts late is in 4/4
+    until then.
+    """
+    pending = sorted(signatures, key=lambda s: s.tick)
+    if not pending or pending[0].tick > 0:
+        pending.insert(0, TimeSignature(0, 4, 4))
+    lines = [Fraction(0)]
+    placed: list[tuple[Fraction, TimeSignature]] = []
+    current = pending[0]
+    while True:
+        here = lines[-1]
+        changed = False
+        while pending and Fraction(pending[0].tick, ticks_per_quarter) <= here:
+            current, changed = pending.pop(0), True
+        if changed and (not placed or placed[-1][1].label != current.label):
+            placed.append((here, current))
+        if here >= end and len(lines) > 1:
+            return lines, placed
+        lines.append(here + Fraction(4 * current.numerator, current.denominator))
+
+
+def _music21_key(key: Key) -> Any:
+    """The music21 key of ``key``, spelt with the fewer accidentals (F# rather than Gb)."""
+    m21 = _music21()
+    major_tonic = key.tonic if key.mode == "major" else (key.tonic + 3) % 12
+    sharps = (major_tonic * 7) % 12  # steps round the circle of fifths from C
+    if sharps > 6:
+        sharps -= 12
+    return m21.key.KeySignature(sharps).asKey(key.mode)
+
+
+def _voices(events: list[tuple[int, int, list[int]]]) -> list[list[tuple[int, int, list[int]]]]:
+    """Share chords ``(start, duration, pitches)`` (sorted by start) among as few voices as
+    needed: each goes to the first voice that is silent by its start."""
+    voices: list[list[tuple[int, int, list[int]]]] = []
+    ends: list[int] = []
+    for event in events:
+        start, duration, _ = event
+        for index, end in enumerate(ends):
+            if end <= start:
+                voices[index].append(event)
+                ends[index] = start + duration
+                break
+        else:
+            voices.append([event])
+            ends.append(start + duration)
+    return voices
+
+
+def _hand(
+    notes: np.ndarray, steps_per_quarter: int, bar_lines: list[Fraction], clef: Any,
+    flats: bool,
+) -> Any:
+    """One staff (a music21 ``PartStaff``, without measures yet) holding ``notes``."""
+    m21 = _music21()
+    chords: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for start, duration, pitch in zip(
+        notes["start"].tolist(), notes["duration"].tolist(), notes["pitch"].tolist(), strict=True
+    ):
+        chords[(start, duration)].append(pitch)
+    events = [(start, duration, sorted(p)) for (start, duration), p in sorted(chords.items())]
+    staff = m21.stream.PartStaff()
+    staff.insert(0, clef)
+    voices = _voices(events) or [[]]
+    for number, voice_events in enumerate(voices, start=1):
+        voice = m21.stream.Voice(id=str(number))
+        cursor = Fraction(0)
+        for start, duration, pitches in voice_events:
+            onset = Fraction(start, steps_per_quarter)
+            _rests(voice, cursor, onset, bar_lines, hidden=number > 1)
+            length = Fraction(duration, steps_per_quarter)
+            spelt = [_pitch(midi, flats) for midi in pitches]
+            element = (m21.note.Note(spelt[0], quarterLength=length) if len(spelt) == 1
+                       else m21.chord.Chord(spelt, quarterLength=length))
+            voice.coreInsert(onset, element)
+            cursor = onset + length
+        _rests(voice, cursor, bar_lines[-1], bar_lines, hidden=number > 1)
+        voice.coreElementsChanged()
+        staff.insert(0, voice)
+    return staff
+
+
+def _pitch(midi: int, flats: bool) -> Any:
+    """The music21 pitch of a MIDI number, a black key spelt as a flat in a flat key."""
+    m21 = _music21()
+    pitch = m21.pitch.Pitch(midi=midi)
+    if flats and pitch.accidental is not None and pitch.accidental.alter > 0:
+        pitch = pitch.getEnharmonic()
+    return pitch
+
+
+def _rests(
+    voice: Any, start: Fraction, end: Fraction, bar_lines: list[Fraction], hidden: bool
+) -> None:
+    """Fill ``voice`` with rests from ``start`` to ``end``, one per bar they cross; rests of
+    an inner voice are hidden (they only keep the voice's time)."""
+    m21 = _music21()
+    inside = bar_lines[bisect.bisect_right(bar_lines, start):bisect.bisect_left(bar_lines, end)]
+    cuts = [start, *inside, end]
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        if hi > lo:
+            rest = m21.note.Rest(quarterLength=hi - lo)
+            rest.style.hideObjectOnPrint = hidden
+            voice.coreInsert(lo, rest)
+
+
+def _tidy_voices(staff: Any) -> None:
+    """Drop inner voices that hold only rests in a measure; a measure left with one voice
+    keeps its notes directly, as a one-voice measure."""
+    m21 = _music21()
+    for measure in staff.getElementsByClass(m21.stream.Measure):
+        voices = list(measure.voices)
+        for voice in voices[1:]:
+            if not voice.notes:
+                measure.remove(voice)
+        measure.flattenUnnecessaryVoices(inPlace=True)
+
+
+def _make_beams(staff: Any) -> None:
+    """Beam the notes of every measure of ``staff`` by its time signature.
+
+    music21's ``makeBeams`` looks the time signature of every measure that does not start
+    with one up through the whole staff, which is slow for long pieces; here each measure
+    holds its signature while it is beamed.
+    """
+    m21 = _music21()
+    measures = list(staff.getElementsByClass(m21.stream.Measure))
+    borrowed = []
+    current = None
+    for measure in measures:
+        if measure.timeSignature is not None:
+            current = measure.timeSignature
+        elif current is not None:
+            measure.timeSignature = m21.meter.TimeSignature(current.ratioString)
+            borrowed.append(measure)
+    staff.makeBeams(inPlace=True)
+    for measure in borrowed:
+        measure.timeSignature = None
+
+
+def score_to_stream(score: Score, steps_per_quarter: int = 4) -> Any:
+    """``score`` as a music21 piano score (a ``music21.stream.Score`` of two staves).
+
+    Notes are quantised to ``steps_per_quarter`` steps per quarter note (at least one step
+    long) and split at middle C: pitch 60 and above to the treble staff, the rest to the
+    bass staff. Notes of one staff with the same start and duration become a chord; other
+    overlaps become separate voices. Gaps are rests, notes crossing bar lines are tied, and
+    the last bar is completed with rests. The key signature is the key detected from the
+    notes, the metre follows the score's time signatures (4/4 without any; a change is moved
+    to the next bar line) and the tempo mark is the score's first tempo.
+
+    Raises:
+        NotationError: music21 is not installed, or the score has no notes.
+        ConfigError: ``steps_per_quarter`` is not positive.
+    """
+    if steps_per_quarter <= 0:
+        raise ConfigError(f"steps_per_quarter must be positive, got {steps_per_quarter}")
+    if score.num_notes == 0:
+        raise NotationError(f"{score.name or 'score'}: no notes to write as sheet music")
+    m21 = _music21()
+    grid = quantise(score, steps_per_quarter)
+    notes = grid.notes
+    end = Fraction(int((notes["start"] + notes["duration"]).max()), steps_per_quarter)
+    bar_lines, signatures = _bar_lines(end, grid.time_signatures, steps_per_quarter)
+    key = _music21_key(detect_key(notes["pitch"], notes["duration"]))
+    qpm = grid.tempos[0].qpm if len(grid.tempos) else DEFAULT_QPM
+
+    flats = key.sharps < 0
+    right = _hand(notes[notes["pitch"] >= MIDDLE_C], steps_per_quarter, bar_lines,
+                  m21.clef.TrebleClef(), flats)
+    left = _hand(notes[notes["pitch"] < MIDDLE_C], steps_per_quarter, bar_lines,
+                 m21.clef.BassClef(), flats)
+    right.insert(0, m21.instrument.Piano())
+    right.insert(0, m21.tempo.MetronomeMark(number=max(1, round(qpm)), referent="quarter"))
+    for staff in (right, left):
+        staff.insert(0, m21.key.Key(key.tonic.name, key.mode))
+        for offset, signature in signatures:
+            staff.insert(offset, m21.meter.TimeSignature(signature.label))
+        staff.makeMeasures(inPlace=True)
+        staff.makeTies(inPlace=True)  # notes across bar lines
+        staff.splitAtDurations(recurse=True)  # tied notes for lengths such as 5 sixteenths
+        _tidy_voices(staff)
+        _make_beams(staff)
+        staff.makeNotation(inPlace=True)  # accidentals and tuplet brackets
+        last = staff.getElementsByClass(m21.stream.Measure).last()
+        last.rightBarline = m21.bar.Barline("final")
+
+    piece = m21.stream.Score()
+    piece.insert(0, m21.metadata.Metadata(title=score.name or "cadenza"))
+    if score.composer:
+        piece.metadata.composer = score.composer
+    piece.insert(0, right)
+    piece.insert(0, left)
+    piece.insert(0, m21.layout.StaffGroup([right, left], name="Piano", symbol="brace"))
+    return piece
+
+
+# -- MusicXML and SVG ------------------------------------------------------------------------
+def musicxml_bytes(score: Score) -> bytes:
+    """``score`` as uncompressed MusicXML (``.musicxml``), through :func:`score_to_stream`.
+
+    Nothing is written to disk.
+
+    Raises:
+        NotationError: music21 is not installed, or the score has no notes.
+    """
+    m21 = _music21()
+    exporter = m21.musicxml.m21ToXml.GeneralObjectExporter(score_to_stream(score))
+    exporter.makeNotation = False  # score_to_stream made it already; saves a deep copy
+    return bytes(exporter.parse())
+
+
+def svg_pages(xml: bytes, page_width: int = DEFAULT_PAGE_WIDTH) -> list[str]:
+    """Engrave MusicXML with Verovio: one SVG document per page.
+
+    Pages are ``page_width`` Verovio units wide (2100 is A4) and only as tall as their
+    systems; systems break where Verovio sees fit. Ties carry ``data-startid`` and
+    ``data-endid`` attributes, which :func:`count_svg_notes` uses.
+
+    Raises:
+        NotationError: Verovio is not installed, or it cannot read ``xml``.
+    """
+    if page_width <= 0:
+        raise ConfigError(f"page width must be positive, got {page_width}")
+    vrv = _verovio()
+    vrv.enableLog(vrv.LOG_OFF)  # Verovio's warnings would go straight to stderr
+    toolkit = vrv.toolkit()
+    toolkit.setOptions({
+        "pageWidth": page_width,
+        "adjustPageHeight": True,
+        "scale": SVG_SCALE,
+        "breaks": "auto",
+        "xmlIdSeed": 1,  # the same input gives the same SVG
+        "svgAdditionalAttribute": TIE_ATTRIBUTES,
+    })
+    text = xml.decode("utf-8", errors="replace")
+    if not toolkit.loadData(text) or toolkit.getPageCount() < 1:
+        raise NotationError("verovio could not read the MusicXML")
+    return [toolkit.renderToSVG(page) for page in range(1, toolkit.getPageCount() + 1)]
+
+
+_ELEMENT = re.compile(r"<g\b[^>]*>")
+_ATTRIBUTE = re.compile(r'([\w:-]+)="([^"]*)"')
+
+
+def count_svg_notes(svg: str, *, tied: bool = False) -> int:
+    """The notes shown in one SVG page of :func:`svg_pages`: each element of class ``note``
+    (one per note head, chord members included) counts once.
+
+    A note head that only continues a tie (the end of a tie drawn on this page) is a note
+    held, not struck, so it is left out unless ``tied`` is true: by default the count is the
+    number of notes struck, which for cadenza's own scores is the number of MIDI notes
+    shown. Tie ends are only known from the ``data-endid`` attributes that
+    :func:`svg_pages` asks Verovio for.
+    """
+    notes: set[str] = set()
+    tie_ends: set[str] = set()
+    for match in _ELEMENT.finditer(svg):
+        attributes = dict(_ATTRIBUTE.findall(match.group(0)))
+        classes = attributes.get("class", "").split()
+        if "note" in classes:
+            notes.add(attributes.get("id", f"#{match.start()}"))
+        elif "tie" in classes and "data-endid" in attributes:
+            tie_ends.add(attributes["data-endid"].lstrip("#"))
+    return len(notes) if tied else len(notes - tie_ends)
