@@ -36,6 +36,7 @@ DEFAULT_PAGE_WIDTH = 2100  # Verovio units (tenths of a millimetre): A4 portrait
 SVG_SCALE = 40  # percent; small enough for a few systems of piano music per page
 # Verovio writes these attributes of every tie into the SVG, so that count_svg_notes can tell
 # a note head that continues a tie from one that is struck.
+VOICES_PER_STAFF = 4  # voice numbers of the treble staff before the bass staff's (MusicXML)
 TIE_ATTRIBUTES = ["tie@startid", "tie@endid"]
 
 
@@ -113,7 +114,7 @@ def _voices(events: list[tuple[int, int, list[int]]]) -> list[list[tuple[int, in
 
 def _hand(
     notes: np.ndarray, steps_per_quarter: int, bar_lines: list[Fraction], clef: Any,
-    flats: bool,
+    sharps: int,
 ) -> Any:
     """One staff (a music21 ``PartStaff``, without measures yet) holding ``notes``."""
     m21 = _music21()
@@ -133,7 +134,7 @@ def _hand(
             onset = Fraction(start, steps_per_quarter)
             _rests(voice, cursor, onset, bar_lines, hidden=number > 1)
             length = Fraction(duration, steps_per_quarter)
-            spelt = [_pitch(midi, flats) for midi in pitches]
+            spelt = [_pitch(midi, sharps) for midi in pitches]
             element = (m21.note.Note(spelt[0], quarterLength=length) if len(spelt) == 1
                        else m21.chord.Chord(spelt, quarterLength=length))
             voice.coreInsert(onset, element)
@@ -144,11 +145,13 @@ def _hand(
     return staff
 
 
-def _pitch(midi: int, flats: bool) -> Any:
-    """The music21 pitch of a MIDI number, a black key spelt as a flat in a flat key."""
+def _pitch(midi: int, sharps: int) -> Any:
+    """The music21 pitch of a MIDI number: a black key is spelt as a sharp in a key with
+    sharps, as a flat in a key with flats, and as music21 spells it in C major or A minor
+    (C#, E-flat, F#, G#, B-flat)."""
     m21 = _music21()
     pitch = m21.pitch.Pitch(midi=midi)
-    if flats and pitch.accidental is not None and pitch.accidental.alter > 0:
+    if pitch.accidental is not None and pitch.accidental.alter * sharps < 0:
         pitch = pitch.getEnharmonic()
     return pitch
 
@@ -168,16 +171,25 @@ def _rests(
             voice.coreInsert(lo, rest)
 
 
-def _tidy_voices(staff: Any) -> None:
-    """Drop inner voices that hold only rests in a measure; a measure left with one voice
-    keeps its notes directly, as a one-voice measure."""
+def _drop_empty_voices(staff: Any) -> None:
+    """Drop the inner voices of a measure that hold only (hidden) rests."""
     m21 = _music21()
     for measure in staff.getElementsByClass(m21.stream.Measure):
-        voices = list(measure.voices)
-        for voice in voices[1:]:
+        for voice in list(measure.voices)[1:]:
             if not voice.notes:
                 measure.remove(voice)
-        measure.flattenUnnecessaryVoices(inPlace=True)
+
+
+def _number_voices(staff: Any, first_voice: int) -> None:
+    """Number the voices of each measure from ``first_voice`` up.
+
+    MusicXML numbers the voices of both staves of a part together, so the bass staff's
+    voices start above the treble staff's, as notation programs do (1-4 and 5-8).
+    """
+    m21 = _music21()
+    for measure in staff.getElementsByClass(m21.stream.Measure):
+        for number, voice in enumerate(measure.voices, start=first_voice):
+            voice.id = number
 
 
 def _make_beams(staff: Any) -> None:
@@ -229,30 +241,34 @@ def score_to_stream(score: Score, steps_per_quarter: int = 4) -> Any:
     key = _music21_key(detect_key(notes["pitch"], notes["duration"]))
     qpm = grid.tempos[0].qpm if len(grid.tempos) else DEFAULT_QPM
 
-    flats = key.sharps < 0
     right = _hand(notes[notes["pitch"] >= MIDDLE_C], steps_per_quarter, bar_lines,
-                  m21.clef.TrebleClef(), flats)
+                  m21.clef.TrebleClef(), key.sharps)
     left = _hand(notes[notes["pitch"] < MIDDLE_C], steps_per_quarter, bar_lines,
-                 m21.clef.BassClef(), flats)
+                 m21.clef.BassClef(), key.sharps)
     right.insert(0, m21.instrument.Piano())
     right.insert(0, m21.tempo.MetronomeMark(number=max(1, round(qpm)), referent="quarter"))
-    for staff in (right, left):
-        staff.insert(0, m21.key.Key(key.tonic.name, key.mode))
+    bass_voice = max(VOICES_PER_STAFF, len(right.voices)) + 1
+    for staff, first_voice in ((right, 1), (left, bass_voice)):
         for offset, signature in signatures:
             staff.insert(offset, m21.meter.TimeSignature(signature.label))
         staff.makeMeasures(inPlace=True)
+        measures = staff.getElementsByClass(m21.stream.Measure)
+        measures.first().keySignature = m21.key.Key(key.tonic.name, key.mode)
         staff.makeTies(inPlace=True)  # notes across bar lines
         staff.splitAtDurations(recurse=True)  # tied notes for lengths such as 5 sixteenths
-        _tidy_voices(staff)
+        _drop_empty_voices(staff)
+        _number_voices(staff, first_voice)
+        m21.stream.makeNotation.makeAccidentalsInMeasureStream(staff)
         _make_beams(staff)
-        staff.makeNotation(inPlace=True)  # accidentals and tuplet brackets
-        last = staff.getElementsByClass(m21.stream.Measure).last()
+        for measure in measures:
+            for voice in measure.voices:  # a triplet grid's brackets, if any
+                m21.stream.makeNotation.makeTupletBrackets(voice, inPlace=True)
+        last = measures.last()
         last.rightBarline = m21.bar.Barline("final")
 
     piece = m21.stream.Score()
     piece.insert(0, m21.metadata.Metadata(title=score.name or "cadenza"))
-    if score.composer:
-        piece.metadata.composer = score.composer
+    piece.metadata.composer = score.composer or ""  # not music21's default, "Music21"
     piece.insert(0, right)
     piece.insert(0, left)
     piece.insert(0, m21.layout.StaffGroup([right, left], name="Piano", symbol="brace"))
@@ -283,6 +299,7 @@ def svg_pages(xml: bytes, page_width: int = DEFAULT_PAGE_WIDTH) -> list[str]:
 
     Raises:
         NotationError: Verovio is not installed, or it cannot read ``xml``.
+        ConfigError: ``page_width`` is not positive.
     """
     if page_width <= 0:
         raise ConfigError(f"page width must be positive, got {page_width}")

@@ -15,5 +15,6 @@ from cadenza.cli import serve  # noqa: F401  isort: skip
 from cadenza.cli import benchmark  # noqa: F401  isort: skip
 from cadenza.cli import inspect_cmd  # noqa: F401  isort: skip
 from cadenza.cli import cache  # noqa: F401  isort: skip
+from cadenza.cli import export  # noqa: F401  isort: skip
 
 __all__ = ["app"]
