@@ -16,6 +16,7 @@ says how to install them.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections import defaultdict
 from fractions import Fraction
@@ -36,6 +37,7 @@ DEFAULT_PAGE_WIDTH = 2100  # Verovio units (tenths of a millimetre): A4 portrait
 SVG_SCALE = 40  # percent; small enough for a few systems of piano music per page
 # Verovio writes these attributes of every tie into the SVG, so that count_svg_notes can tell
 # a note head that continues a tie from one that is struck.
+DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)  # of the time signatures notation can show
 VOICES_PER_STAFF = 4  # voice numbers of the treble staff before the bass staff's (MusicXML)
 TIE_ATTRIBUTES = ["tie@startid", "tie@endid"]
 
@@ -64,9 +66,11 @@ def _bar_lines(
     the time signatures in force, each moved to the first bar line at or after its tick.
 
     A score without signatures is in 4/4; one whose first signature starts late is in 4/4
-    until then.
+    until then. Signatures that cannot be written (a denominator that is not a power of
+    two up to 64, a numerator of 0) are left out.
     """
-    pending = sorted(signatures, key=lambda s: s.tick)
+    pending = sorted((s for s in signatures if s.numerator > 0 and s.denominator in DENOMINATORS),
+                     key=lambda s: s.tick)
     if not pending or pending[0].tick > 0:
         pending.insert(0, TimeSignature(0, 4, 4))
     lines = [Fraction(0)]
@@ -164,7 +168,7 @@ def _rests(
     m21 = _music21()
     inside = bar_lines[bisect.bisect_right(bar_lines, start):bisect.bisect_left(bar_lines, end)]
     cuts = [start, *inside, end]
-    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+    for lo, hi in itertools.pairwise(cuts):
         if hi > lo:
             rest = m21.note.Rest(quarterLength=hi - lo)
             rest.style.hideObjectOnPrint = hidden
@@ -218,7 +222,9 @@ def score_to_stream(score: Score, steps_per_quarter: int = 4) -> Any:
     """``score`` as a music21 piano score (a ``music21.stream.Score`` of two staves).
 
     Notes are quantised to ``steps_per_quarter`` steps per quarter note (at least one step
-    long) and split at middle C: pitch 60 and above to the treble staff, the rest to the
+    long; as :func:`~cadenza.score.quantise` does, a note still sounding when its pitch is
+    struck again is cut there, and of two notes struck together on one pitch one is kept)
+    and split at middle C: pitch 60 and above to the treble staff, the rest to the
     bass staff. Notes of one staff with the same start and duration become a chord; other
     overlaps become separate voices. Gaps are rests, notes crossing bar lines are tied, and
     the last bar is completed with rests. The key signature is the key detected from the
