@@ -72,8 +72,10 @@ lint: setup-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
+# Runs trained into $(OUT) (make train-demo) appear on the page without a restart.
 serve: setup system-deps
-	$(BIN)/cadenza serve
+	@mkdir -p $(OUT)
+	$(BIN)/cadenza serve --checkpoints $(OUT)
 
 bench: setup-dev
 	$(BIN)/python benchmarks/preprocess.py

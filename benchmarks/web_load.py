@@ -2,18 +2,22 @@
 
 The script starts ``cadenza serve`` itself on a free localhost port (with a debug model it
 trains first, unless ``--checkpoints`` names a folder of runs), then sends ``--requests``
-(default 20) ``POST /api/compositions`` at the same moment from as many threads. Each one is
-either accepted (202) and then followed until it is done or failed, or refused with 429
-because the bounded queue is full. Meanwhile a probe asks ``GET /api/models`` every 0.2 s to
-check that the server stays responsive while its workers compose.
+(default 20) ``POST /api/compositions`` at the same moment from as many threads; with
+``--uploads`` (default: every other request) a thread first uploads a MIDI melody
+(``POST /api/uploads``, multipart) and then asks for it to be harmonised or continued. Each
+composition is either accepted (202) and then followed until it is done or failed, or
+refused with 429 because the bounded queue is full. Meanwhile probes ask ``GET /api/models``
+and the page itself (``GET /``) every 0.2 s to check that the server stays responsive while
+its workers compose.
 
 It prints the counts and the latencies (p50 / p95 / max) of the submissions, of the accepted
 compositions (submission to finished) and of the probe, and exits with status 1 when a
 composition is lost (accepted but never finished, or missing from the history), when any
-answer is neither 202 nor 429, or when the probe is slower than ``--probe-limit`` seconds.
+answer is neither 202 nor 429 (nor 201 for an upload), when a probe is slower than
+``--probe-limit`` seconds or when the page's p95 latency passes ``--page-p95`` (0.2 s).
 
-Usage: ``python benchmarks/web_load.py [--requests 20] [--bars 4] [--workers 2] [--queue 8]
-[--checkpoints DIR] [--timeout 300]``.
+Usage: ``python benchmarks/web_load.py [--requests 20] [--uploads 10] [--bars 4]
+[--workers 2] [--queue 8] [--checkpoints DIR] [--timeout 300]``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +61,8 @@ class Outcome:
     submit_seconds: float = 0.0
     job_id: str | None = None
     final: str | None = None  # done / failed / None when it never finished
+    mode: str = "compose"
+    upload_status: int | None = None  # the upload's answer, for a request that uploads
     total_seconds: float | None = None
     error: str | None = None
 
@@ -72,8 +79,12 @@ def request(url: str, body: dict[str, Any] | None = None, timeout: float = 30.0
             ) -> tuple[int, Any]:
     """``(status, parsed JSON)`` of a GET (or a POST of ``body``)."""
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method="POST" if data else "GET",
-                                 headers={"Content-Type": "application/json"})
+    return send(urllib.request.Request(url, data=data, method="POST" if data else "GET",
+                                       headers={"Content-Type": "application/json"}), timeout)
+
+
+def send(req: urllib.request.Request, timeout: float) -> tuple[int, Any]:
+    """``(status, parsed JSON)`` of one request, error statuses included."""
     try:
         with urllib.request.urlopen(req, timeout=timeout) as response:
             return response.status, json.load(response)
@@ -82,6 +93,31 @@ def request(url: str, body: dict[str, Any] | None = None, timeout: float = 30.0
             return exc.code, json.load(exc)
         except ValueError:
             return exc.code, None
+
+
+def upload(url: str, data: bytes, name: str, timeout: float = 30.0) -> tuple[int, Any]:
+    """``POST /api/uploads`` of one file as ``multipart/form-data``."""
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"{name}\"\r\nContent-Type: audio/midi\r\n\r\n").encode()
+    body += data + f"\r\n--{boundary}--\r\n".encode()
+    return send(urllib.request.Request(
+        f"{url}/api/uploads", data=body, method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}), timeout)
+
+
+def melody_bytes(bars: int) -> bytes:
+    """A one-voice melody of ``bars`` 4/4 bars in quarter notes, as MIDI bytes."""
+    from cadenza.midi import midi_bytes
+    from cadenza.score import Score, Tempo, TimeSignature, make_notes
+
+    tune = [60, 64, 67, 72, 65, 62, 59, 55]
+    count = 4 * bars
+    score = Score(notes=make_notes([480 * i for i in range(count)], [480] * count,
+                                   [tune[i % 8] for i in range(count)], 80),
+                  ticks_per_quarter=480, tempos=(Tempo(0, 100.0),),
+                  time_signatures=(TimeSignature(0, 4, 4),))
+    return midi_bytes(score)
 
 
 def free_port() -> int:
@@ -119,10 +155,16 @@ def start_server(checkpoints: Path, data_dir: Path, workers: int, queue: int, ti
 
 # -- the load --------------------------------------------------------------------------------
 def compose_one(url: str, body: dict[str, Any], start: threading.Barrier, deadline: float,
-                outcome: Outcome) -> None:
+                outcome: Outcome, melody: bytes | None = None) -> None:
     start.wait()
     began = time.monotonic()
     try:
+        if melody is not None:
+            outcome.upload_status, stored = upload(url, melody, "melody.mid")
+            if outcome.upload_status != 201:
+                outcome.error = (stored or {}).get("detail")
+                return
+            body = {**body, "mode": outcome.mode, "upload": stored["id"]}
         outcome.status, answer = request(f"{url}/api/compositions", body)
     except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
         outcome.error = str(exc)
@@ -134,7 +176,7 @@ def compose_one(url: str, body: dict[str, Any], start: threading.Barrier, deadli
     outcome.job_id = answer["id"]
     while time.monotonic() < deadline:
         _, job = request(f"{url}/api/compositions/{outcome.job_id}")
-        if job["status"] in ("done", "failed"):
+        if job["status"] in ("done", "failed", "cancelled"):
             outcome.final = job["status"]
             outcome.error = job["error"]
             outcome.total_seconds = time.monotonic() - began
@@ -142,11 +184,17 @@ def compose_one(url: str, body: dict[str, Any], start: threading.Barrier, deadli
         time.sleep(POLL_SECONDS)
 
 
-def probe_models(url: str, stop: threading.Event, probe: Probe) -> None:
+def probe_models(url: str, stop: threading.Event, probe: Probe, path: str = "/api/models"
+                 ) -> None:
     while not stop.wait(PROBE_INTERVAL_SECONDS):
         began = time.monotonic()
         try:
-            status, _ = request(f"{url}/api/models", timeout=10)
+            if path == "/":
+                with urllib.request.urlopen(f"{url}/", timeout=10) as response:
+                    response.read()
+                    status = response.status
+            else:
+                status, _ = request(f"{url}{path}", timeout=10)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             status = 0
         if status == 200:
@@ -187,23 +235,32 @@ def run(args: argparse.Namespace, work: Path) -> int:
         model = args.model or listing["models"][0]["id"]
         body = {"model": model, "composer": None, "bars": args.bars, "temperature": 1.0,
                 "seed": None}
+        uploads = args.requests // 2 if args.uploads is None else args.uploads
+        melody = melody_bytes(args.bars)
         outcomes = [Outcome() for _ in range(args.requests)]
+        for index, outcome in enumerate(outcomes[:uploads]):
+            outcome.mode = ("harmonise", "continue")[index % 2]
         barrier = threading.Barrier(args.requests)
         deadline = time.monotonic() + args.timeout
         threads = [
-            threading.Thread(target=compose_one, args=(url, body, barrier, deadline, o))
-            for o in outcomes
+            threading.Thread(target=compose_one,
+                             args=(url, body, barrier, deadline, o,
+                                   melody if i < uploads else None))
+            for i, o in enumerate(outcomes)
         ]
-        probe, stop = Probe(), threading.Event()
-        prober = threading.Thread(target=probe_models, args=(url, stop, probe))
+        probe, page, stop = Probe(), Probe(), threading.Event()
+        probers = [threading.Thread(target=probe_models, args=(url, stop, probe)),
+                   threading.Thread(target=probe_models, args=(url, stop, page, "/"))]
         began = time.monotonic()
-        prober.start()
+        for prober in probers:
+            prober.start()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(max(1.0, deadline - time.monotonic() + 5))
         stop.set()
-        prober.join()
+        for prober in probers:
+            prober.join()
         wall = time.monotonic() - began
         _, history = request(f"{url}/api/compositions?limit=500")
     finally:
@@ -212,14 +269,16 @@ def run(args: argparse.Namespace, work: Path) -> int:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
-    return report(args, model, outcomes, probe, history, wall)
+    return report(args, model, outcomes, probe, page, history, wall)
 
 
 def report(args: argparse.Namespace, model: str, outcomes: list[Outcome], probe: Probe,
-           history: dict[str, Any], wall: float) -> int:
+           page: Probe, history: dict[str, Any], wall: float) -> int:
     accepted = [o for o in outcomes if o.status == 202]
     refused = [o for o in outcomes if o.status == 429]
-    other = [o for o in outcomes if o.status not in (202, 429)]
+    other = [o for o in outcomes if o.status not in (202, 429)
+             or o.upload_status not in (None, 201)]
+    uploaded = [o for o in outcomes if o.upload_status == 201]
     done = [o for o in accepted if o.final == "done"]
     failed = [o for o in accepted if o.final == "failed"]
     listed = {job["id"] for job in history["compositions"]}
@@ -227,7 +286,8 @@ def report(args: argparse.Namespace, model: str, outcomes: list[Outcome], probe:
 
     console.print(f"[bold]web load[/]: {args.requests} simultaneous compositions of "
                   f"{args.bars} bars with {model}; server --workers {args.workers} "
-                  f"--queue {args.queue}; {cpu_model()}, {usable_cores()} cores; "
+                  f"--queue {args.queue}; {len(uploaded)} of them uploaded a melody to "
+                  f"harmonise or continue; {cpu_model()}, {usable_cores()} cores; "
                   f"{wall:.1f} s in all")
     counts = Table(title="outcomes")
     for name in ("requests", "accepted (202)", "refused (429)", "other answers", "done",
@@ -245,6 +305,7 @@ def report(args: argparse.Namespace, model: str, outcomes: list[Outcome], probe:
         ("accepted: submitted to finished", [o.total_seconds for o in done + failed
                                              if o.total_seconds is not None]),
         ("GET /api/models during the load", probe.latencies),
+        ("GET / (the page) during the load", page.latencies),
     )
     for name, values in rows:
         latency.add_row(name, str(len(values)), *percentiles(list(values)))
@@ -257,8 +318,12 @@ def report(args: argparse.Namespace, model: str, outcomes: list[Outcome], probe:
         problems.append(f"{len(lost)} accepted compositions were lost")
     if other:
         problems.append(f"{len(other)} answers were neither 202 nor 429")
-    if probe.failures:
-        problems.append(f"{probe.failures} GET /api/models probes failed")
+    if probe.failures or page.failures:
+        problems.append(f"{probe.failures + page.failures} probes failed")
+    if page.latencies and float(np.percentile(page.latencies, 95)) > args.page_p95:
+        problems.append(f"the page's p95 latency was "
+                        f"{float(np.percentile(page.latencies, 95)) * 1000:.0f} ms "
+                        f"(limit {args.page_p95 * 1000:.0f} ms)")
     if probe.latencies and max(probe.latencies) > args.probe_limit:
         problems.append(f"GET /api/models took up to {max(probe.latencies):.2f} s "
                         f"(limit {args.probe_limit:g} s)")
@@ -273,7 +338,9 @@ def report(args: argparse.Namespace, model: str, outcomes: list[Outcome], probe:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20, help="simultaneous requests")
-    parser.add_argument("--bars", type=int, default=4, help="bars per composition (1..64)")
+    parser.add_argument("--uploads", type=int, default=None,
+                        help="requests that upload a melody first (default: half)")
+    parser.add_argument("--bars", type=int, default=4, help="bars per composition (1..256)")
     parser.add_argument("--workers", type=int, default=2, help="server --workers")
     parser.add_argument("--queue", type=int, default=8, help="server --queue")
     parser.add_argument("--checkpoints", type=Path, default=None,
@@ -283,11 +350,15 @@ def main() -> int:
                         help="seconds the whole load may take (and each job's limit)")
     parser.add_argument("--probe-limit", type=float, default=1.0,
                         help="slowest acceptable GET /api/models during the load (s)")
+    parser.add_argument("--page-p95", type=float, default=0.2,
+                        help="largest acceptable p95 latency of GET / during the load (s)")
     args = parser.parse_args()
     if not 1 <= args.requests <= MAX_REQUESTS:
         parser.error(f"--requests must be in 1..{MAX_REQUESTS}")
-    if not 1 <= args.bars <= 64:
-        parser.error("--bars must be in 1..64")
+    if not 1 <= args.bars <= 256:
+        parser.error("--bars must be in 1..256")
+    if args.uploads is not None and not 0 <= args.uploads <= args.requests:
+        parser.error("--uploads must be in 0..--requests")
     with tempfile.TemporaryDirectory(prefix="cadenza-web-load-") as tmp:
         return run(args, Path(tmp))
 

@@ -69,3 +69,15 @@ def tiny_score() -> Score:
         time_signatures=(TimeSignature(0, 4, 4),),
         name="tiny",
     )
+
+
+@pytest.fixture(scope="session")
+def web_runs(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A folder holding one trained debug run for the web server (``pianoroll-debug``)."""
+    from cadenza.web.smoke import make_debug_run
+
+    root = tmp_path_factory.mktemp("web-model")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CADENZA_CACHE_DIR", str(root / "cache"))
+        make_debug_run(root, cache_dir=root / "cache")
+        yield root / "runs"

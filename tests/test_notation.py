@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ pytest.importorskip("verovio")
 
 from cadenza.notation import (  # noqa: E402  (after the optional imports are checked)
     count_svg_notes,
+    engrave,
     musicxml_bytes,
     score_to_stream,
     svg_pages,
@@ -208,6 +210,11 @@ def test_a_long_piece_runs_over_several_pages() -> None:
     assert len(pages) > 1
     assert all(page.lstrip().startswith(("<?xml", "<svg")) for page in pages)
     assert sum(count_svg_notes(page) for page in pages) == score.num_notes
+    # Stacked into one document (what the web page shows): well formed, every note once.
+    joined = engrave(score)
+    ElementTree.fromstring(joined.svg)
+    assert count_svg_notes(joined.svg) == score.num_notes
+    assert b"<score-partwise" in joined.musicxml
 
 
 # -- errors and edges ------------------------------------------------------------------------
@@ -314,3 +321,17 @@ def test_export_of_a_missing_or_bad_file_is_one_line(
     assert len(lines) == 1 and "bad.mid" in lines[0]
     assert lines[0].startswith("error:")
     assert not any(p.suffix in (".svg", ".musicxml") for p in tmp_path.iterdir())
+
+
+def test_engraving_works_on_any_thread() -> None:
+    """Verovio finds its fonts through a path set up on the main thread; the web server
+    engraves on worker threads."""
+    import threading
+
+    score = _score([(i * Q, Q, 60 + i) for i in range(8)])
+    xml = musicxml_bytes(score)
+    counts: list[int] = []
+    worker = threading.Thread(target=lambda: counts.append(count_svg_notes(svg_pages(xml)[0])))
+    worker.start()
+    worker.join()
+    assert counts == [8]

@@ -26,7 +26,6 @@ from cadenza.midi import write_midi
 from cadenza.score import Score, Tempo, TimeSignature, make_notes
 from cadenza.web.app import ServerSettings, create_app, download_name
 from cadenza.web.notes import notes_json
-from cadenza.web.smoke import make_debug_run
 from cadenza.web.store import RESTART_ERROR, Job
 
 MODEL = "pianoroll-debug"
@@ -34,14 +33,10 @@ WAIT_SECONDS = 60.0
 
 
 # -- fixtures and helpers --------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A folder holding one trained debug run (``runs/pianoroll-debug``)."""
-    root = tmp_path_factory.mktemp("web-model")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CADENZA_CACHE_DIR", str(root / "cache"))
-        make_debug_run(root, cache_dir=root / "cache")
-        yield root / "runs"
+@pytest.fixture
+def checkpoints(web_runs: Path) -> Path:
+    """A folder holding one trained debug run (``runs/pianoroll-debug``; see conftest)."""
+    return web_runs
 
 
 def fake_wav(score: Score, path: Path) -> Path:
@@ -78,10 +73,12 @@ def fake_compose(before: Callable[[ComposeRequest], None] | None = None
 def make_client(checkpoints: Path, data_dir: Path, **options: Any) -> TestClient:
     compose_fn = options.pop("compose_fn", None)
     render_fn = options.pop("render_fn", fake_wav)
+    engrave_fn = options.pop("engrave_fn", None)
     options.setdefault("include_shipped", False)
     options.setdefault("warm_models", False)
     settings = ServerSettings(data_dir=data_dir, checkpoints_dir=checkpoints, **options)
-    return TestClient(create_app(settings, compose_fn=compose_fn, render_fn=render_fn))
+    return TestClient(create_app(settings, compose_fn=compose_fn, render_fn=render_fn,
+                                 engrave_fn=engrave_fn))
 
 
 def post(client: TestClient, **fields: Any) -> Any:
@@ -203,7 +200,7 @@ def test_history_is_newest_first_with_parameters(checkpoints: Path, tmp_path: Pa
         ({"model": "../../etc"}, "model"),
         ({"composer": "Satie"}, "composer"),
         ({"bars": 0}, "bars"),
-        ({"bars": 65}, "bars"),
+        ({"bars": 257}, "bars"),
         ({"bars": "16"}, "bars"),
         ({"bars": 2.5}, "bars"),
         ({"bars": True}, "bars"),
@@ -424,7 +421,8 @@ def test_job_files_are_written_atomically_in_their_own_folder(
         wait_for(client, job_id)
     folder = tmp_path / "compositions" / job_id
     assert sorted(os.listdir(folder)) == [
-        "composition.mid", "composition.wav", "job.json", "notes.json"
+        "composition.mid", "composition.musicxml", "composition.wav", "job.json", "notes.json",
+        "score.svg",
     ]
     record = json.loads((folder / "job.json").read_text())
     assert record["status"] == "done" and record["id"] == job_id

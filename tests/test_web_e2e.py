@@ -207,7 +207,7 @@ def test_bad_input_shows_the_servers_message(server: str) -> None:
             page.goto(server)
             page.wait_for_selector("#model option[value='pianoroll-debug']", state="attached")
             # Browser validation stops an out-of-range length before it is sent...
-            page.fill("#bars", "65")
+            page.fill("#bars", "257")
             page.click("#compose-button")
             assert page.eval_on_selector("#bars", "b => b.validity.valid") is False
             assert page.is_hidden("#result")
@@ -219,5 +219,101 @@ def test_bad_input_shows_the_servers_message(server: str) -> None:
             page.click("#compose-button")
             page.wait_for_selector("#error:not([hidden])")
             assert "temperature" in page.inner_text("#error")
+        finally:
+            browser.close()
+
+
+def _melody_file(folder: Path) -> Path:
+    from cadenza.midi import write_midi
+    from cadenza.score import Score, Tempo, TimeSignature, make_notes
+
+    pitches = [60, 64, 67, 72, 65, 62, 59, 55] * 2  # C E G C F D B G, quarter notes
+    score = Score(notes=make_notes([i * 480 for i in range(16)], [480] * 16, pitches, 80),
+                  ticks_per_quarter=480, tempos=(Tempo(0, 100.0),),
+                  time_signatures=(TimeSignature(0, 4, 4),))
+    return write_midi(score, folder / "my-tune.mid")
+
+
+def test_upload_harmonise_see_the_score_download_and_cancel(
+    server: str, tmp_path: Path
+) -> None:
+    """The studio path: upload a melody, harmonise it in a key with a cadence, see the
+    score, play, download MIDI, WAV and MusicXML, then cancel a long composition."""
+    pytest.importorskip("music21")
+    pytest.importorskip("verovio")
+    ARTIFACTS.mkdir(exist_ok=True)
+    melody = _melody_file(tmp_path)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 1600},
+                                    accept_downloads=True)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(server)
+            page.wait_for_selector("#model option[value='pianoroll-debug']", state="attached")
+            page.select_option("#model", "pianoroll-debug")
+            page.check("input[name='mode'][value='harmonise']")
+            assert page.is_visible("#upload-field") and page.is_hidden("#composer-field")
+            page.set_input_files("#upload-file", str(melody))
+            page.wait_for_function(
+                "() => document.getElementById('upload-info').textContent.includes('16 notes')")
+            assert "C major" in page.inner_text("#upload-info")
+            page.fill("#key", "C major")
+            page.select_option("#ending", "cadence")
+            page.select_option("#program", "0")
+            page.fill("#seed", "3")
+            page.click("#compose-button")
+
+            page.wait_for_selector("#result:not([hidden])", timeout=COMPOSE_TIMEOUT_MS)
+            page.wait_for_function(
+                "() => { const s = document.getElementById('score');"
+                " return s.complete && s.naturalWidth > 0; }", timeout=COMPOSE_TIMEOUT_MS)
+            assert page.inner_text("#status") == "Done."
+            assert "harmonise my-tune.mid" in page.inner_text("#result-meta")
+            score_url = page.get_attribute("#score", "src")
+            svg = page.request.get(f"{server}{score_url}")
+            assert svg.ok and b"<svg" in svg.body()
+            from cadenza.midi import parse_midi_bytes
+            from cadenza.notation import count_svg_notes
+
+            # Play: the audio element starts and moves on.
+            page.wait_for_function("() => document.getElementById('player').readyState >= 1",
+                                   timeout=COMPOSE_TIMEOUT_MS)
+            page.evaluate("document.getElementById('player').play()")
+            page.wait_for_function("() => document.getElementById('player').currentTime > 0.05",
+                                   timeout=10_000)
+
+            # Download the three files through the page's links.
+            saved = {}
+            for kind in ("midi", "wav", "musicxml"):
+                with page.expect_download() as info:
+                    page.click(f"#download-{kind}")
+                download = info.value
+                target = tmp_path / download.suggested_filename
+                download.save_as(target)
+                saved[kind] = target
+            assert saved["midi"].suffix == ".mid" and "my-tune" in saved["midi"].name
+            assert saved["midi"].read_bytes()[:4] == b"MThd"
+            assert saved["wav"].read_bytes()[8:12] == b"WAVE"
+            assert b"<score-partwise" in saved["musicxml"].read_bytes()
+            piece = parse_midi_bytes(saved["midi"].read_bytes(), saved["midi"])
+            assert count_svg_notes(svg.body().decode()) == piece.num_notes
+            page.screenshot(path=str(ARTIFACTS / "web-studio.png"), full_page=True)
+
+            # A long composition, cancelled while it runs.
+            page.check("input[name='mode'][value='compose']")
+            page.fill("#bars", "256")
+            page.click("#compose-button")
+            page.wait_for_selector("#cancel-button:not([hidden])")
+            page.wait_for_function(
+                "() => document.getElementById('status').textContent.startsWith('Composing')",
+                timeout=COMPOSE_TIMEOUT_MS)
+            page.click("#cancel-button")
+            page.wait_for_function(
+                "() => document.getElementById('status').textContent === 'Cancelled.'",
+                timeout=COMPOSE_TIMEOUT_MS)
+            page.locator("#history li .badge.cancelled").first.wait_for()
+            assert errors == []
         finally:
             browser.close()

@@ -73,6 +73,7 @@ class ComposeRequest:
     count: int = 1
     threads: int | None = None  # torch threads; None: 1 for a single grid piece, else as set
     velocity: int | None = None  # every note at this MIDI velocity; None: as the model says
+    program: int = 0  # the General MIDI instrument the piece is written for (0: piano)
     key: str | None = None  # e.g. "D minor": out-of-key notes weighted by 1 - key_strength
     key_strength: float = 1.0
     pitch_range: str | None = None  # e.g. "C2-C6": no note outside it
@@ -144,6 +145,9 @@ class ComposeRequest:
             FormPlan(self.form, max(self.phrase_bars, 1), self.variation)  # checks them
         if not 1 <= self.phrase_bars <= MAX_BARS:
             raise ConfigError(f"phrase bars must be in 1..{MAX_BARS}, got {self.phrase_bars}")
+        if not 0 <= self.program <= 127:
+            raise ConfigError(f"program must be a General MIDI program in 0..127, got "
+                              f"{self.program}")
         if self.velocity is not None and not 1 <= self.velocity <= 127:
             raise ConfigError(f"velocity must be in 1..127, got {self.velocity}")
         if self.threads is not None and not 1 <= self.threads <= 256:
@@ -325,7 +329,8 @@ def _infill(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult:
                           request.infill_candidates)
     start = (bars[0] - 1) * 4 * rep.config.steps_per_quarter
     score = score.copy_with(markers=(*score.markers, Marker(start, GENERATED_MARKER),
-                                     Marker(0, f"{SEED_MARKER}{request.seed}")))
+                                     Marker(0, f"{SEED_MARKER}{request.seed}")),
+                            program=request.program or score.program)
     composed = ComposedPiece(score, start,
                              stem=request.name or f"{piece.name}-bars-{bars[0]}-{bars[1]}")
     if request.write_files:
@@ -357,6 +362,8 @@ def _finish_piece(result: GenerationResult, index: int, loaded: LoadedCheckpoint
         notes = score.notes.copy()
         notes["velocity"] = request.velocity
         score = score.copy_with(notes=notes)
+    if request.program:
+        score = score.copy_with(program=request.program)
     probs = result.probabilities[index] if result.probabilities is not None else None
     return ComposedPiece(score, start, probabilities=probs)
 

@@ -205,7 +205,10 @@ def parse_midi_bytes(
 
 
 def _from_symusic(sm: Any, name: str, sort: bool = True) -> Score:
-    parts = [t.notes.numpy() for t in sm.tracks if not t.is_drum and len(t.notes) > 0]
+    pitched = [t for t in sm.tracks if not t.is_drum and len(t.notes) > 0]
+    parts = [t.notes.numpy() for t in pitched]
+    # The instrument of the track with the most notes stands for the piece.
+    program = int(max(pitched, key=lambda t: len(t.notes)).program) if pitched else 0
     if parts:
         start, duration, pitch, velocity = (
             np.concatenate([p[column] for p in parts])
@@ -239,6 +242,7 @@ def _from_symusic(sm: Any, name: str, sort: bool = True) -> Score:
         time_signatures=sigs,
         markers=markers,
         name=name,
+        program=program if 0 <= program <= 127 else 0,
     )
 
 
@@ -353,8 +357,10 @@ def read_folder(
 
 
 # -- writing ---------------------------------------------------------------------------------
-def to_symusic(score: Score, program: int = 0) -> Any:
-    """Convert a score to a one-track symusic score (piano by default)."""
+def to_symusic(score: Score, program: int | None = None) -> Any:
+    """Convert a score to a one-track symusic score, played by ``program`` (General MIDI;
+    default: the score's own, a piano unless set)."""
+    program = score.program if program is None else program
     sm: Any = symusic.Score(score.ticks_per_quarter)
     for tempo in score.tempos or (Tempo(0, 120.0),):
         sm.tempos.append(symusic.Tempo(int(tempo.tick), qpm=float(tempo.qpm)))

@@ -19,7 +19,9 @@ import bisect
 import itertools
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -29,7 +31,8 @@ from cadenza.controls import Key, detect_key
 from cadenza.errors import ConfigError, NotationError
 from cadenza.score import DEFAULT_QPM, Score, TimeSignature, quantise
 
-__all__ = ["count_svg_notes", "musicxml_bytes", "score_to_stream", "svg_pages"]
+__all__ = ["Engraving", "count_svg_notes", "engrave", "join_pages", "musicxml_bytes",
+           "score_to_stream", "svg_pages"]
 
 INSTALL_HINT = "sheet music needs music21 and verovio: pip install 'cadenza[notation]'"
 MIDDLE_C = 60  # the lowest pitch of the right hand
@@ -311,7 +314,12 @@ def svg_pages(xml: bytes, page_width: int = DEFAULT_PAGE_WIDTH) -> list[str]:
         raise ConfigError(f"page width must be positive, got {page_width}")
     vrv = _verovio()
     vrv.enableLog(vrv.LOG_OFF)  # Verovio's warnings would go straight to stderr
-    toolkit = vrv.toolkit()
+    # The toolkit finds its fonts through a path set up on the main thread only; give it
+    # the package's own data folder so that it engraves on any thread (the web workers).
+    toolkit = vrv.toolkit(False)
+    data = Path(str(vrv.__file__)).resolve().parent / "data"
+    if not toolkit.setResourcePath(str(data)):
+        raise NotationError(f"verovio's fonts were not found in {data}")
     toolkit.setOptions({
         "pageWidth": page_width,
         "adjustPageHeight": True,
@@ -350,3 +358,49 @@ def count_svg_notes(svg: str, *, tied: bool = False) -> int:
         elif "tie" in classes and "data-endid" in attributes:
             tie_ends.add(attributes["data-endid"].lstrip("#"))
     return len(notes) if tied else len(notes - tie_ends)
+
+
+# -- one document for a page ------------------------------------------------------------------
+_SVG_ROOT = re.compile(r"<svg\b[^>]*>")
+_LENGTH = re.compile(r'\b(width|height)="([\d.]+)(px)?"')
+PAGE_GAP = 20  # pixels between stacked pages
+
+
+def join_pages(pages: list[str]) -> str:
+    """The pages of :func:`svg_pages` stacked top to bottom in one SVG document."""
+    if len(pages) == 1:
+        return pages[0]
+    parts: list[str] = []
+    top = 0.0
+    width = 0.0
+    for page in pages:
+        body = page[page.index("<svg"):] if "<svg" in page else page
+        root = _SVG_ROOT.match(body)
+        sizes = dict((k, float(v)) for k, v, _ in _LENGTH.findall(root.group(0))) if root else {}
+        page_width, page_height = sizes.get("width", 0.0), sizes.get("height", 0.0)
+        # Nested <svg> elements keep each page's own coordinate system; y places it.
+        parts.append(body.replace("<svg", f'<svg y="{top:g}"', 1))
+        top += page_height + PAGE_GAP
+        width = max(width, page_width)
+    height = max(top - PAGE_GAP, 0.0)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
+            f' width="{width:g}px" height="{height:g}px" viewBox="0 0 {width:g} {height:g}">'
+            + "".join(parts) + "</svg>")
+
+
+@dataclass(frozen=True)
+class Engraving:
+    """A score as MusicXML and as one SVG document of all its pages."""
+
+    musicxml: bytes
+    svg: str
+
+
+def engrave(score: Score) -> Engraving:
+    """MusicXML of ``score`` and its pages engraved by Verovio, stacked in one SVG.
+
+    Raises:
+        NotationError: music21 or Verovio is missing, or the score has no notes.
+    """
+    xml = musicxml_bytes(score)
+    return Engraving(xml, join_pages(svg_pages(xml)))

@@ -117,6 +117,9 @@ class Score:
         markers: text markers.
         name: a human label, usually the file stem.
         composer: composer name when known.
+        meta: free text facts about the piece.
+        program: the General MIDI program (0..127) the piece is written for; 0 is the
+            acoustic grand piano.
     """
 
     notes: np.ndarray
@@ -127,8 +130,12 @@ class Score:
     name: str = ""
     composer: str | None = None
     meta: dict[str, str] = field(default_factory=dict)
+    program: int = 0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.program <= 127:
+            raise ConfigError(f"program must be a General MIDI program in 0..127, got "
+                              f"{self.program}")
         if self.notes.dtype != NOTE_DTYPE:
             raise ConfigError(f"Score.notes must have dtype NOTE_DTYPE, got {self.notes.dtype}")
         if self.ticks_per_quarter <= 0:

@@ -62,6 +62,9 @@ def generate_command(
     velocity: str = typer.Option(
         "model", "--velocity",
         help="'model': each note as the model (or its primer) says; N: every note at N."),
+    program: int = typer.Option(
+        0, "--program", min=0, max=127,
+        help="General MIDI instrument of the written track (0: piano, 40: violin, 73: flute)."),
     key: str = typer.Option(None, "--key", help='Grid models: keep to a key, e.g. "D minor".'),
     key_strength: float = typer.Option(
         1.0, "--key-strength", help="0..1: 1 never leaves the key, 0 ignores it."),
@@ -118,7 +121,7 @@ def generate_command(
             key_strength=key_strength, pitch_range=pitch_range, max_polyphony=max_polyphony,
             form=form, phrase_bars=phrase_bars, variation=variation, ending=ending,
             infill=infill, infill_candidates=candidates, ritardando=ritardando,
-            humanise=humanise, density=density,
+            humanise=humanise, density=density, program=program,
         )
     result = compose(request)
     console.print(f"model: {result.checkpoint}", highlight=False)

@@ -1,15 +1,22 @@
 """The FastAPI application: a JSON API for composing plus the static page that uses it.
 
-Endpoints (all JSON unless said otherwise)::
+Endpoints (all JSON unless said otherwise; docs/web.md has the details)::
 
-    GET  /                                  the page (static/index.html)
-    GET  /api/models                        models: id, family, preset, corpus, composers
-    POST /api/compositions                  {model, composer, bars, temperature, seed} -> 202 {id}
-    GET  /api/compositions                  history, newest first (?limit=1..500)
-    GET  /api/compositions/{id}             status, progress, error, parameters, file URLs
-    GET  /api/compositions/{id}/midi        audio/midi attachment
-    GET  /api/compositions/{id}/wav         audio/wav attachment
-    GET  /api/compositions/{id}/notes       notes for the piano roll (see cadenza.web.notes)
+    GET    /                                  the page (static/index.html)
+    GET    /api/models                        models: id, family, corpus, composers, controls
+    POST   /api/uploads                       multipart ``file`` (a MIDI file, <= 1 MB) -> 201
+    GET    /api/uploads/{id}                  what was uploaded: name, notes, bars, key
+    POST   /api/compositions                  {model, mode, upload, bars, ...} -> 202 {id}
+    GET    /api/compositions                  history, newest first (?limit=1..500)
+    GET    /api/compositions/{id}             status, progress, error, parameters, file URLs
+    POST   /api/compositions/{id}/cancel      stop a queued or running composition -> 202
+    DELETE /api/compositions/{id}             forget a finished one and delete its files -> 204
+    GET    /api/compositions/{id}/midi        audio/midi attachment
+    GET    /api/compositions/{id}/wav         audio/wav attachment
+    GET    /api/compositions/{id}/musicxml    the score as MusicXML (attachment)
+    GET    /api/compositions/{id}/score       the score engraved as SVG
+    GET    /api/compositions/{id}/input       the uploaded file it was made from
+    GET    /api/compositions/{id}/notes       notes for the piano roll (see cadenza.web.notes)
 
 Errors are ``{"detail": message}``, plus ``"field"`` for a bad request field (422). A full
 queue answers 429 with ``Retry-After``; an unknown id (or anything that is not an id) 404.
@@ -35,25 +42,37 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from cadenza.composing import ComposeRequest, check_controls
 from cadenza.errors import ConfigError
-from cadenza.generation.base import MAX_TEMPERATURE, MIN_TEMPERATURE
 from cadenza.web.catalog import ModelCatalog
-from cadenza.web.jobs import ComposeFn, JobRunner, QueueFull, RenderFn, RunnerConfig
+from cadenza.web.jobs import (
+    ComposeFn,
+    EngraveFn,
+    JobRunner,
+    NotCancellable,
+    QueueFull,
+    RenderFn,
+    RunnerConfig,
+    mode_inputs,
+)
 from cadenza.web.limits import BodyLimit
-from cadenza.web.store import DONE, Job, JobStore, new_id
+from cadenza.web.requests import MAX_SEED, CompositionIn, check_mode, modes_of
+from cadenza.web.store import DONE, FINISHED, Job, JobStore, new_id
+from cadenza.web.uploads import MAX_UPLOAD_BYTES, UploadError, UploadStore
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-MAX_WEB_BARS = 64
-MAX_SEED = 2**31 - 1
 RETRY_AFTER_SECONDS = 5
-MEDIA_TYPES = {"midi": "audio/midi", "wav": "audio/wav", "notes": "application/json"}
-SUFFIXES = {"midi": ".mid", "wav": ".wav"}
+MEDIA_TYPES = {"midi": "audio/midi", "wav": "audio/wav", "notes": "application/json",
+               "musicxml": "application/vnd.recordare.musicxml+xml",
+               "score": "image/svg+xml", "input": "audio/midi"}
+SUFFIXES = {"midi": ".mid", "wav": ".wav", "musicxml": ".musicxml", "input": ".mid"}
+# An SVG opened on its own must not run anything; Verovio's own style element may apply.
+SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
 # Only files served by cadenza itself may be loaded by the page.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; "
@@ -76,7 +95,8 @@ class ServerSettings:
         data_dir: where compositions are kept (one folder per job).
         checkpoints_dir: folder searched for run and checkpoint folders (``None``: none).
         include_shipped: also offer the models shipped with cadenza.
-        workers, queue_size, job_timeout_seconds, render_wav: see :class:`RunnerConfig`.
+        workers, queue_size, job_timeout_seconds, render_wav, engrave: see
+            :class:`RunnerConfig`.
         allowed_hosts: accepted ``Host`` headers (``None`` accepts any); a server bound to
             the loopback interface names its own so other web sites cannot reach it through
             DNS rebinding.
@@ -90,45 +110,9 @@ class ServerSettings:
     queue_size: int = 8
     job_timeout_seconds: float = 600.0
     render_wav: bool = True
+    engrave: bool = True
     allowed_hosts: tuple[str, ...] | None = None
     warm_models: bool = True
-
-
-class CompositionIn(BaseModel):
-    """The body of ``POST /api/compositions``; strict types (``"16"`` is not a number)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    model: str = Field(min_length=1, max_length=300)
-    composer: str | None = Field(default=None, max_length=300)
-    bars: int = Field(default=16, ge=1, le=MAX_WEB_BARS)
-    temperature: float = Field(default=1.0, ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE,
-                               allow_inf_nan=False)
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
-    # Composing controls (cadenza.composing.ComposeRequest); absent = not asked for.
-    bpm: float | None = Field(default=None, ge=10, le=400, allow_inf_nan=False)
-    key: str | None = Field(default=None, max_length=20)
-    key_strength: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
-    pitch_range: str | None = Field(default=None, max_length=20)
-    max_polyphony: int | None = Field(default=None, ge=0, le=128)
-    form: str | None = Field(default=None, max_length=16)
-    phrase_bars: int | None = Field(default=None, ge=1, le=MAX_WEB_BARS)
-    variation: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
-    ending: str | None = Field(default=None, max_length=20)
-    velocity: int | None = Field(default=None, ge=1, le=127)
-    threshold: float | None = Field(default=None, ge=0, lt=1, allow_inf_nan=False)
-    top_k: int | None = Field(default=None, ge=0, le=10_000)
-    top_p: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
-
-    def options(self) -> dict[str, Any]:
-        """The composing controls that were given, by ComposeRequest field name."""
-        return {name: getattr(self, name) for name in CONTROL_FIELDS
-                if getattr(self, name) is not None}
-
-
-CONTROL_FIELDS = ("bpm", "key", "key_strength", "pitch_range", "max_polyphony", "form",
-                  "phrase_bars", "variation", "ending", "velocity", "threshold", "top_k",
-                  "top_p")
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -144,7 +128,10 @@ def _slug(text: str, fallback: str) -> str:
 def download_name(job: Job, kind: str) -> str:
     """The server-made file name of a download (ASCII letters, digits, ``-`` and ``.``)."""
     stamp = datetime.fromtimestamp(job.created, tz=timezone.utc).strftime("%Y%m%d-%H%M%S")
-    who = _slug(job.composer or "free", "free")
+    source = job.composer or (Path(job.upload).stem if job.upload else None)
+    if source is None and job.primer:
+        source = Path(job.primer).stem
+    who = _slug(source or "free", "free")
     return f"cadenza-{_slug(job.model, 'model')}-{who}-{stamp}-{job.id[:8]}{SUFFIXES[kind]}"
 
 
@@ -162,6 +149,11 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
     if not errors:
         return "body", "body: invalid request"
     first = errors[0]
+    if first.get("type") == "json_invalid":  # loc holds the character position, not a field
+        where = [part for part in first.get("loc", ()) if isinstance(part, int)]
+        at = f" at character {where[0]}" if where else ""
+        reason = (first.get("ctx") or {}).get("error", "invalid JSON")
+        return "body", f"body: not valid JSON{at} ({reason}); was it cut off?"
     loc = [str(part) for part in first.get("loc", ()) if part != "body"]
     field = ".".join(loc) or "body"
     message = str(first.get("msg", "invalid value"))
@@ -177,21 +169,24 @@ def create_app(
     *,
     compose_fn: ComposeFn | None = None,
     render_fn: RenderFn | None = None,
+    engrave_fn: EngraveFn | None = None,
 ) -> FastAPI:
     """Build the application: load the history from ``settings.data_dir``, set up the pool.
 
     The worker threads start with the application's lifespan (``uvicorn`` or a
     ``with TestClient(app)`` block) and stop with it. ``compose_fn`` and ``render_fn``
-    replace :func:`cadenza.composing.compose` and the WAV renderer (for tests).
+    replace :func:`cadenza.composing.compose` and the WAV renderer (for tests), and
+    ``engrave_fn`` the sheet music engraver.
     """
     store = JobStore(settings.data_dir)
+    uploads = UploadStore(settings.data_dir)
     restored = store.load()
     catalog = ModelCatalog(settings.checkpoints_dir, settings.include_shipped)
     runner = JobRunner(
         store, catalog,
         RunnerConfig(settings.workers, settings.queue_size, settings.job_timeout_seconds,
-                     settings.render_wav),
-        compose_fn=compose_fn, render_fn=render_fn,
+                     settings.render_wav, settings.engrave),
+        compose_fn=compose_fn, render_fn=render_fn, engrave_fn=engrave_fn,
     )
 
     def warm() -> None:
@@ -215,7 +210,8 @@ def create_app(
     app.state.store, app.state.catalog, app.state.runner = store, catalog, runner
     if settings.allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
-    app.add_middleware(BodyLimit)  # outermost: no large body is read into memory
+    # Outermost: no large body is read into memory (an upload may be a MIDI file of 1 MB).
+    app.add_middleware(BodyLimit, larger={"/api/uploads": MAX_UPLOAD_BYTES + 64 * 1024})
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
@@ -233,9 +229,8 @@ def create_app(
 
     def view(job: Job) -> dict[str, Any]:
         base = f"/api/compositions/{job.id}"
-        urls = {}
-        if job.status == DONE:
-            urls = {kind: f"{base}/{kind}" for kind in MEDIA_TYPES if store.file(job, kind)}
+        kinds = MEDIA_TYPES if job.status == DONE else ("input",)
+        urls = {kind: f"{base}/{kind}" for kind in kinds if store.file(job, kind)}
         total = job.progress_total
         return {
             "id": job.id, "status": job.status, "stage": job.stage,
@@ -246,7 +241,8 @@ def create_app(
             "finished": _iso(job.finished),
             "progress": {"done": job.progress_done, "total": total,
                          "fraction": round(job.progress_done / total, 4) if total else 0.0},
-            "error": job.error, "wav_error": job.wav_error, "primer": job.primer,
+            "error": job.error, "wav_error": job.wav_error, "score_error": job.score_error,
+            "primer": job.primer, "mode": job.mode, "upload": job.upload,
             "options": job.options, "urls": urls,
             "downloads": {k: download_name(job, k) for k in SUFFIXES if k in urls},
         }
@@ -261,7 +257,44 @@ def create_app(
     # -- models ----------------------------------------------------------------------------
     @app.get("/api/models")
     def models() -> dict[str, Any]:
-        return {"models": [catalog.describe(entry) for entry in catalog.entries()]}
+        described = []
+        for entry in catalog.entries():
+            about = catalog.describe(entry)
+            try:
+                about["modes"] = modes_of(entry.family)
+            except ConfigError:  # a family this version does not know
+                about["modes"] = []
+            described.append(about)
+        return {"models": described}
+
+    # -- uploads ---------------------------------------------------------------------------
+    @app.post("/api/uploads", status_code=201, response_model=None)
+    async def upload(request: Request) -> JSONResponse | dict[str, Any]:
+        kind = request.headers.get("content-type", "")
+        if not kind.startswith("multipart/form-data"):
+            return _error(415, "upload a MIDI file as multipart/form-data, field 'file'")
+        try:
+            form = await request.form(max_files=1, max_fields=4)
+        except Exception as exc:  # malformed multipart bodies raise several kinds
+            return _error(400, f"could not read the upload: {exc}")
+        try:
+            part = form.get("file")
+            if part is None or isinstance(part, str):
+                return _error(422, "file: no file in the field 'file'", "file")
+            data = await part.read(MAX_UPLOAD_BYTES + 1)
+            name = part.filename
+        finally:
+            await form.close()
+        try:
+            stored = await run_in_threadpool(uploads.add, data, name)
+        except UploadError as exc:
+            return _error(exc.status, str(exc), "file")
+        return stored.view()
+
+    @app.get("/api/uploads/{upload_id}", response_model=None)
+    def upload_info(upload_id: str) -> JSONResponse | dict[str, Any]:
+        found = uploads.get(upload_id)
+        return _error(404, "no such upload") if found is None else found.view()
 
     # -- compositions ----------------------------------------------------------------------
     @app.post("/api/compositions", status_code=202, response_model=None)
@@ -282,12 +315,20 @@ def create_app(
                     "composer",
                 )
             composer = match
+        problem = check_mode(body, entry.family)
+        if problem is not None:
+            return _error(422, problem[1], problem[0])
+        upload_file = uploads.file(body.upload) if body.upload is not None else None
+        upload_about = uploads.get(body.upload) if body.upload is not None else None
+        if body.upload is not None and (upload_file is None or upload_about is None):
+            return _error(422, "upload: no such upload; upload the file again", "upload")
         seed = body.seed if body.seed is not None else secrets.randbelow(MAX_SEED + 1)
         options = body.options()
         try:  # the controls are checked here, once, as composing will read them
+            inputs = mode_inputs(body.mode, upload_file) if upload_file is not None else {}
             request = ComposeRequest(checkpoint=entry.checkpoint, bars=body.bars,
                                      temperature=float(body.temperature), seed=seed,
-                                     **options)
+                                     **inputs, **options)
             check_controls(request, entry.family)
         except ConfigError as exc:
             field = next((name for name in options if name in str(exc).replace("-", "_")),
@@ -297,9 +338,11 @@ def create_app(
             id=new_id(), model=entry.id, composer=composer, bars=body.bars,
             temperature=float(body.temperature), seed=seed, seed_given=body.seed is not None,
             created=time.time(), family=entry.family, preset=entry.preset, options=options,
+            mode=body.mode, upload=upload_about.name if upload_about else None,
         )
+        files = {"input": upload_file.read_bytes()} if upload_file is not None else None
         try:
-            runner.submit(job)
+            runner.submit(job, files)
         except QueueFull as exc:
             return _error(429, str(exc), headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         return {"id": job.id, "status": job.status, "url": f"/api/compositions/{job.id}"}
@@ -320,11 +363,32 @@ def create_app(
             return _error(404, "no such composition")
         return view(job)
 
+    @app.post("/api/compositions/{job_id}/cancel", status_code=202, response_model=None)
+    def cancel(job_id: str) -> JSONResponse | dict[str, Any]:
+        job = store.get(job_id)
+        if job is None:
+            return _error(404, "no such composition")
+        try:
+            status = runner.cancel(job)
+        except NotCancellable as exc:
+            return _error(409, f"the composition has finished already (status {exc})")
+        return {"id": job.id, "status": status}
+
+    @app.delete("/api/compositions/{job_id}", status_code=204, response_model=None)
+    def delete(job_id: str) -> Response:
+        job = store.get(job_id)
+        if job is None:
+            return _error(404, "no such composition")
+        if job.status not in FINISHED:
+            return _error(409, f"the composition is {job.status}; cancel it first")
+        store.remove(job.id)
+        return Response(status_code=204)
+
     def serve_file(job_id: str, kind: str) -> Response:
         job = store.get(job_id)
         if job is None:
             return _error(404, "no such composition")
-        if job.status != DONE:
+        if job.status != DONE and kind != "input":
             return _error(409, f"the composition is not ready (status {job.status})")
         try:
             path = store.file(job, kind)
@@ -335,6 +399,9 @@ def create_app(
             return _error(404, f"this composition has no {kind.upper()} file{reason}")
         if kind == "notes":
             return FileResponse(path, media_type=MEDIA_TYPES[kind])
+        if kind == "score":
+            return FileResponse(path, media_type=MEDIA_TYPES[kind],
+                                headers={"Content-Security-Policy": SVG_POLICY})
         return FileResponse(path, media_type=MEDIA_TYPES[kind],
                             filename=download_name(job, kind))
 
@@ -349,5 +416,17 @@ def create_app(
     @app.api_route("/api/compositions/{job_id}/notes", methods=["GET", "HEAD"])
     def notes(job_id: str) -> Response:
         return serve_file(job_id, "notes")
+
+    @app.api_route("/api/compositions/{job_id}/musicxml", methods=["GET", "HEAD"])
+    def musicxml(job_id: str) -> Response:
+        return serve_file(job_id, "musicxml")
+
+    @app.api_route("/api/compositions/{job_id}/score", methods=["GET", "HEAD"])
+    def score(job_id: str) -> Response:
+        return serve_file(job_id, "score")
+
+    @app.api_route("/api/compositions/{job_id}/input", methods=["GET", "HEAD"])
+    def input_file(job_id: str) -> Response:
+        return serve_file(job_id, "input")
 
     return app

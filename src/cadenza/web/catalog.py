@@ -12,6 +12,7 @@ to its current best, else latest, checkpoint).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -61,6 +62,16 @@ class ModelEntry:
     def preset(self) -> str:
         return str(self.info.get("preset", "")) or self.family
 
+    def training_steps(self) -> int:
+        """Steps the model was trained for in all: the card's count for a shipped model
+        (which may span several runs), else the checkpoint's step."""
+        training = self.card.get("training")
+        steps = training.get("steps") if isinstance(training, dict) else None
+        match = re.match(r"\s*([\d,]+)", str(steps)) if steps is not None else None
+        if match:
+            return int(match.group(1).replace(",", ""))
+        return int(self.info.get("step", 0))
+
     def corpus(self) -> dict[str, Any]:
         """Name of the training data, its split sizes and its composers (from the config)."""
         data = self.info.get("data") or {}
@@ -76,6 +87,15 @@ class ModelEntry:
             "splits": {str(k): int(v) for k, v in splits.items()},
             "composers": [str(c) for c in data.get("composers") or []],
         }
+
+
+def _family_controls(family: str) -> frozenset[str]:
+    from cadenza.families import get_family
+
+    try:
+        return get_family(family).controls
+    except CadenzaError:
+        return frozenset()
 
 
 class ModelCatalog:
@@ -170,6 +190,8 @@ class ModelCatalog:
             "preset": entry.preset,
             "origin": entry.origin,
             "step": int(entry.info.get("step", 0)),
+            "training_steps": entry.training_steps(),
+            "controls": sorted(_family_controls(entry.family)),
             "corpus": entry.corpus(),
             "composers": primers.composers,
             "primers": primers.available,

@@ -31,14 +31,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cadenza.composing import ComposeRequest, ComposeResult, compose
 from cadenza.errors import CadenzaError, ConfigError
 from cadenza.fileio import write_bytes_atomic
 from cadenza.score import Score
+
+if TYPE_CHECKING:
+    from cadenza.notation import Engraving
 from cadenza.web.catalog import ModelCatalog
 from cadenza.web.notes import notes_json
 from cadenza.web.store import (
+    CANCEL_ERROR,
+    CANCELLED,
     DONE,
     FAILED,
     FILE_NAMES,
@@ -53,6 +59,7 @@ log = logging.getLogger(__name__)
 
 ComposeFn = Callable[[ComposeRequest], ComposeResult]
 RenderFn = Callable[[Score, Path], Path]
+EngraveFn = Callable[[Score], "Engraving"]
 WATCH_INTERVAL_SECONDS = 0.25
 PIECE_NAME = Path(FILE_NAMES["midi"]).stem
 
@@ -62,7 +69,11 @@ class QueueFull(Exception):
 
 
 class JobAborted(Exception):
-    """Raised inside a job to stop it (deadline passed or server stopping)."""
+    """Raised inside a job to stop it (deadline passed, cancelled or server stopping)."""
+
+
+class NotCancellable(Exception):
+    """The job has finished already (its status is the message)."""
 
 
 @dataclass
@@ -74,12 +85,14 @@ class RunnerConfig:
         queue_size: jobs that may wait for a worker (1..10000).
         timeout_seconds: longest a job may run, from when a worker takes it.
         render_wav: also render a WAV of each composition.
+        engrave: also write its MusicXML and SVG score.
     """
 
     workers: int = 2
     queue_size: int = 8
     timeout_seconds: float = 600.0
     render_wav: bool = True
+    engrave: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.workers <= 32:
@@ -105,6 +118,21 @@ def _default_render(score: Score, path: Path) -> Path:
     return render_wav(score, path)
 
 
+def _default_engrave(score: Score) -> Engraving:
+    from cadenza.notation import engrave
+
+    return engrave(score)
+
+
+def mode_inputs(mode: str, upload: Path) -> dict[str, Any]:
+    """The composing request's inputs for a mode: the uploaded file as primer or melody."""
+    if mode in ("continue", "infill"):
+        return {"primer_file": upload}
+    if mode == "harmonise":
+        return {"melody_file": upload}
+    return {}
+
+
 def short_source(source: str) -> str:
     """The last two parts of a primer's path (``Bach/bwv_01.mid``): no server folders."""
     parts = Path(source).parts
@@ -121,8 +149,10 @@ class JobRunner:
         config: RunnerConfig,
         compose_fn: ComposeFn | None = None,
         render_fn: RenderFn | None = None,
+        engrave_fn: EngraveFn | None = None,
     ) -> None:
         self.store = store
+        self.engrave_fn = engrave_fn or _default_engrave
         self.catalog = catalog
         self.config = config
         self.compose_fn = compose_fn or compose
@@ -165,8 +195,8 @@ class JobRunner:
         self._threads = []
 
     # -- submitting --------------------------------------------------------------------------
-    def submit(self, job: Job) -> None:
-        """Record ``job`` and queue it.
+    def submit(self, job: Job, files: dict[str, bytes] | None = None) -> None:
+        """Record ``job``, write its input ``files`` (by kind, see ``FILE_NAMES``), queue it.
 
         Raises:
             QueueFull: ``queue_size`` jobs are waiting already, or the server is stopping.
@@ -182,6 +212,11 @@ class JobRunner:
             self._waiting += 1
         try:
             self.store.add(job)
+            for kind, data in (files or {}).items():
+                write_bytes_atomic(self.store.folder(job.id) / FILE_NAMES[kind], data)
+                job.files = {**job.files, kind: FILE_NAMES[kind]}
+            if files:
+                self.store.save(job)
         except BaseException:
             with self._lock:
                 self._waiting -= 1
@@ -198,6 +233,31 @@ class JobRunner:
         with self._lock:
             return len(self._active)
 
+    def cancel(self, job: Job) -> str:
+        """Cancel a queued job now, or ask a running one to stop at its next progress report.
+
+        Returns the job's status afterwards: ``cancelled``, or ``running`` while a running
+        job winds down (it becomes ``cancelled`` then).
+
+        Raises:
+            NotCancellable: the job has finished already.
+        """
+        with self._lock:
+            if job.status == QUEUED:  # the worker that takes it will skip it
+                job.status, job.stage, job.finished = CANCELLED, "finished", time.time()
+                job.error = CANCEL_ERROR
+            elif job.status == RUNNING:
+                active = self._active.get(job.id)
+                if active is not None and not active.abort.is_set():
+                    active.reason = CANCEL_ERROR
+                    active.abort.set()
+                return RUNNING
+            else:
+                raise NotCancellable(job.status)
+        self.store.save(job)
+        log.info("composition %s cancelled before it started", job.id)
+        return CANCELLED
+
     # -- the workers -------------------------------------------------------------------------
     def _work(self) -> None:
         while True:
@@ -213,8 +273,10 @@ class JobRunner:
         active = _Active(time.monotonic() + self.config.timeout_seconds)
         with self._lock:
             self._waiting -= 1
+            if job.status != QUEUED:  # cancelled while it waited
+                return
             self._active[job.id] = active
-        job.status, job.stage, job.started = RUNNING, "loading", time.time()
+            job.status, job.stage, job.started = RUNNING, "loading", time.time()
         self.store.save(job)
         error: str | None = None
         try:
@@ -235,7 +297,7 @@ class JobRunner:
         with self._lock:
             if job.status != RUNNING:  # the watchdog failed it already
                 return
-            job.status = FAILED if error else DONE
+            job.status = (CANCELLED if error == CANCEL_ERROR else FAILED) if error else DONE
             job.error, job.stage, job.finished = error, "finished", time.time()
         self.store.save(job)
         if error:
@@ -257,9 +319,9 @@ class JobRunner:
         folder = self.store.folder(job.id)
         request = ComposeRequest(
             checkpoint=entry.checkpoint, out_dir=folder, bars=job.bars, composer=job.composer,
-            no_primer=job.composer is None and not primers.available,
+            no_primer=job.mode == "compose" and job.composer is None and not primers.available,
             temperature=job.temperature, seed=job.seed, name=PIECE_NAME, progress=progress,
-            **job.options,
+            **mode_inputs(job.mode, folder / FILE_NAMES["input"]), **job.options,
         )
         result = self.compose_fn(request)
         self._check(active)
@@ -271,7 +333,12 @@ class JobRunner:
         compact = json.dumps(notes, separators=(",", ":")).encode()
         write_bytes_atomic(folder / FILE_NAMES["notes"], compact)
         job.primer = short_source(result.primer_source)
-        job.files = {"midi": FILE_NAMES["midi"], "notes": FILE_NAMES["notes"]}
+        job.files = {**job.files, "midi": FILE_NAMES["midi"], "notes": FILE_NAMES["notes"]}
+        if self.config.engrave:
+            job.stage = "engraving"
+            self.store.save(job)
+            self._engrave(job, piece.score, folder)
+            self._check(active)
         if self.config.render_wav:
             job.stage = "rendering"
             self.store.save(job)
@@ -283,6 +350,19 @@ class JobRunner:
             else:
                 job.files = {**job.files, "wav": FILE_NAMES["wav"]}
         self._check(active)
+
+    def _engrave(self, job: Job, score: Score, folder: Path) -> None:
+        """MusicXML and the SVG score; without music21 or Verovio, ``score_error`` says so."""
+        try:
+            xml = self.engrave_fn(score)
+        except CadenzaError as exc:
+            job.score_error = str(exc)
+            log.warning("composition %s: no sheet music: %s", job.id, exc)
+            return
+        write_bytes_atomic(folder / FILE_NAMES["musicxml"], xml.musicxml)
+        write_bytes_atomic(folder / FILE_NAMES["score"], xml.svg.encode())
+        job.files = {**job.files, "musicxml": FILE_NAMES["musicxml"],
+                     "score": FILE_NAMES["score"]}
 
     def _check(self, active: _Active) -> None:
         """Raise :class:`JobAborted` when the job must stop."""
@@ -322,4 +402,4 @@ class JobRunner:
         log.warning("composition %s: %s", job_id, job.error)
 
 
-__all__ = ["QUEUED", "JobAborted", "JobRunner", "QueueFull", "RunnerConfig"]
+__all__ = ["QUEUED", "JobAborted", "JobRunner", "NotCancellable", "QueueFull", "RunnerConfig"]

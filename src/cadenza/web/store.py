@@ -8,6 +8,9 @@ Layout under the data folder::
         composition.mid
         composition.wav     # when FluidSynth and a SoundFont are installed
         notes.json          # what the page's piano roll is drawn from
+        composition.musicxml  # the score, two staves (when music21 is installed)
+        score.svg           # the score engraved by Verovio, shown on the page
+        input.mid           # the uploaded file it continued, harmonised or filled in
 
 Ids are checked against :data:`ID_PATTERN` before any path is made from them, and file
 names inside a folder are the server's own constants, so nothing a client sends reaches the
@@ -20,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -36,11 +40,15 @@ JOB_FILE = "job.json"
 JOBS_FOLDER = "compositions"
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
-STATUSES = (QUEUED, RUNNING, DONE, FAILED)
+CANCELLED = "cancelled"
+STATUSES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED)
+FINISHED = (DONE, FAILED, CANCELLED)
+CANCEL_ERROR = "cancelled"
 RESTART_ERROR = "the server stopped before this composition finished; compose it again"
 
 # Kinds of file a finished job can have, with the server's name for each.
-FILE_NAMES = {"midi": "composition.mid", "wav": "composition.wav", "notes": "notes.json"}
+FILE_NAMES = {"midi": "composition.mid", "wav": "composition.wav", "notes": "notes.json",
+              "musicxml": "composition.musicxml", "score": "score.svg", "input": "input.mid"}
 
 
 def new_id() -> str:
@@ -79,11 +87,14 @@ class Job:
     finished: float | None = None
     error: str | None = None
     wav_error: str | None = None
+    score_error: str | None = None  # why there is no sheet music (music21/verovio missing)
     primer: str | None = None
     family: str | None = None
     preset: str | None = None
     files: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # composing controls asked for
+    mode: str = "compose"  # compose, continue, harmonise or infill
+    upload: str | None = None  # the uploaded file's display name (its bytes are input.mid)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -180,6 +191,19 @@ class JobStore:
             for job in self._jobs.values():
                 counts[job.status] += 1
             return counts
+
+    def remove(self, job_id: str) -> bool:
+        """Forget a job and delete its folder; false when there is no such job."""
+        with self._lock:
+            job = self._jobs.pop(job_id, None) if is_job_id(job_id) else None
+        if job is None:
+            return False
+        folder = self.folder(job_id)
+        if folder.is_symlink():
+            folder.unlink()
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+        return True
 
     def load(self) -> int:
         """Read every job folder back; unfinished jobs become failed. Returns the count.

@@ -1,14 +1,56 @@
-// cadenza's page: choose a model and settings, compose, follow progress, then listen to the
-// WAV, see the piano roll drawn from /notes and download MIDI or WAV. Talks only to the
-// server that served it (see cadenza/web/app.py for the API).
+// cadenza's page: choose what to do (compose, or continue, harmonise or fill in an uploaded
+// MIDI file), a model and its controls; follow progress, cancel; then listen to the WAV, see
+// the piano roll drawn from /notes and the engraved score, and download MIDI, WAV or
+// MusicXML. Talks only to the server that served it (see cadenza/web/app.py for the API).
 "use strict";
 
 const POLL_MS = 400;
 const HISTORY_POLL_MS = 2500;
 const $ = (id) => document.getElementById(id);
 
+// The General MIDI instruments, by program number.
+const GM_PROGRAMS = [
+  "Acoustic Grand Piano", "Bright Acoustic Piano", "Electric Grand Piano", "Honky-tonk Piano",
+  "Electric Piano 1", "Electric Piano 2", "Harpsichord", "Clavinet", "Celesta", "Glockenspiel",
+  "Music Box", "Vibraphone", "Marimba", "Xylophone", "Tubular Bells", "Dulcimer",
+  "Drawbar Organ", "Percussive Organ", "Rock Organ", "Church Organ", "Reed Organ", "Accordion",
+  "Harmonica", "Tango Accordion", "Acoustic Guitar (nylon)", "Acoustic Guitar (steel)",
+  "Electric Guitar (jazz)", "Electric Guitar (clean)", "Electric Guitar (muted)",
+  "Overdriven Guitar", "Distortion Guitar", "Guitar Harmonics", "Acoustic Bass",
+  "Electric Bass (finger)", "Electric Bass (pick)", "Fretless Bass", "Slap Bass 1",
+  "Slap Bass 2", "Synth Bass 1", "Synth Bass 2", "Violin", "Viola", "Cello", "Contrabass",
+  "Tremolo Strings", "Pizzicato Strings", "Orchestral Harp", "Timpani", "String Ensemble 1",
+  "String Ensemble 2", "Synth Strings 1", "Synth Strings 2", "Choir Aahs", "Voice Oohs",
+  "Synth Voice", "Orchestra Hit", "Trumpet", "Trombone", "Tuba", "Muted Trumpet",
+  "French Horn", "Brass Section", "Synth Brass 1", "Synth Brass 2", "Soprano Sax", "Alto Sax",
+  "Tenor Sax", "Baritone Sax", "Oboe", "English Horn", "Bassoon", "Clarinet", "Piccolo",
+  "Flute", "Recorder", "Pan Flute", "Blown Bottle", "Shakuhachi", "Whistle", "Ocarina",
+  "Lead 1 (square)", "Lead 2 (sawtooth)", "Lead 3 (calliope)", "Lead 4 (chiff)",
+  "Lead 5 (charang)", "Lead 6 (voice)", "Lead 7 (fifths)", "Lead 8 (bass + lead)",
+  "Pad 1 (new age)", "Pad 2 (warm)", "Pad 3 (polysynth)", "Pad 4 (choir)", "Pad 5 (bowed)",
+  "Pad 6 (metallic)", "Pad 7 (halo)", "Pad 8 (sweep)", "FX 1 (rain)", "FX 2 (soundtrack)",
+  "FX 3 (crystal)", "FX 4 (atmosphere)", "FX 5 (brightness)", "FX 6 (goblins)",
+  "FX 7 (echoes)", "FX 8 (sci-fi)", "Sitar", "Banjo", "Shamisen", "Koto", "Kalimba",
+  "Bagpipe", "Fiddle", "Shanai", "Tinkle Bell", "Agogo", "Steel Drums", "Woodblock",
+  "Taiko Drum", "Melodic Tom", "Synth Drum", "Reverse Cymbal", "Guitar Fret Noise",
+  "Breath Noise", "Seashore", "Bird Tweet", "Telephone Ring", "Helicopter", "Applause",
+  "Gunshot",
+];
+const MODE_HINTS = {
+  compose: "The model continues a held-out piece it never heard, or starts from silence.",
+  continue: "The model carries on from your MIDI file.",
+  harmonise: "Your file is the melody; the model writes the other voices around it.",
+  infill: "The bars you name are composed again; the rest of your file is kept.",
+};
+const TEXT_FIELDS = ["key", "pitch_range", "density", "form", "ending", "infill", "voice"];
+const INT_FIELDS = ["bpm", "max_polyphony", "phrase_bars", "top_k", "primer_bars"];
+const FLOAT_FIELDS = ["key_strength", "variation", "humanise", "threshold", "top_p"];
+const MODE_FIELDS = { primer_bars: "continue", voice: "harmonise", below_only: "harmonise",
+  infill: "infill" };
+
 const state = {
   models: [],
+  upload: null, // the uploaded file: {id, name, notes, bars, key, ...}
   current: null, // id of the composition shown in the result panel
   polling: null, // id being polled after Compose
   historyTimer: null,
@@ -17,10 +59,9 @@ const state = {
 
 // -- small helpers -------------------------------------------------------------------------
 async function api(path, options = {}) {
-  const response = await fetch(path, {
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    ...options,
-  });
+  const headers = { Accept: "application/json" };
+  if (typeof options.body === "string") headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { headers, ...options });
   let body = null;
   try {
     body = await response.json();
@@ -61,9 +102,15 @@ function formatWhen(iso) {
 }
 
 function describe(job) {
-  const who = job.composer ? `primer by ${job.composer}` : "any primer";
+  let who = job.composer ? `primer by ${job.composer}` : "any primer";
+  if (job.mode && job.mode !== "compose") who = `${job.mode} ${job.upload || "an upload"}`;
   return `${job.model} · ${who} · ${job.bars} bar${job.bars === 1 ? "" : "s"} · ` +
     `temperature ${job.temperature} · seed ${job.seed}`;
+}
+
+function currentMode() {
+  const checked = document.querySelector('input[name="mode"]:checked');
+  return checked ? checked.value : "compose";
 }
 
 function setStatus(text) {
@@ -99,8 +146,12 @@ async function loadModels() {
   }
 }
 
+function currentModel() {
+  return state.models.find((m) => m.id === $("model").value);
+}
+
 function onModelChange() {
-  const model = state.models.find((m) => m.id === $("model").value);
+  const model = currentModel();
   const composer = $("composer");
   composer.replaceChildren(el("option", { value: "", text: "Any composer" }));
   if (!model) return;
@@ -109,30 +160,105 @@ function onModelChange() {
   const corpus = model.corpus || {};
   const pieces = corpus.pieces ? `, ${corpus.pieces} pieces` : "";
   const primers = model.primers ? "" : " No primers: it starts from silence.";
+  const total = model.training_steps || model.step;
+  const steps = total === model.step ? `${total.toLocaleString()} training steps` :
+    `${total.toLocaleString()} training steps in all; this checkpoint from step ` +
+    `${model.step.toLocaleString()} of its last run`;
   $("model-info").textContent =
-    `${model.preset}, trained on ${corpus.name || "unknown data"}${pieces} ` +
-    `(step ${model.step}).${primers}`;
+    `${model.preset} (${model.family}), trained on ${corpus.name || "unknown data"}${pieces}; ` +
+    `${steps}.${primers}`;
+  applyFamily(model);
+}
+
+// Controls a family cannot honour are disabled, with the reason as their title.
+function applyFamily(model) {
+  const controls = new Set(model.controls || []);
+  for (const input of document.querySelectorAll("[data-control]")) {
+    const ok = controls.has(input.dataset.control);
+    input.disabled = !ok;
+    const reason = `The ${model.family} family cannot honour this control.`;
+    if (ok) input.removeAttribute("title");
+    else input.title = reason;
+    const label = document.querySelector(`label[for="${input.id}"]`);
+    if (label) label.title = ok ? "" : reason;
+  }
+  const modes = new Set(model.modes || ["compose", "continue"]);
+  for (const radio of document.querySelectorAll('input[name="mode"]')) {
+    radio.disabled = !modes.has(radio.value);
+    radio.parentElement.title = radio.disabled ?
+      `The ${model.family} family cannot ${radio.value}; choose a biaxial or piano-roll model.` :
+      "";
+  }
+  if (!modes.has(currentMode())) {
+    document.querySelector('input[name="mode"][value="compose"]').checked = true;
+    onModeChange();
+  }
+}
+
+function onModeChange() {
+  const mode = currentMode();
+  $("mode-hint").textContent = MODE_HINTS[mode];
+  $("upload-field").hidden = mode === "compose";
+  $("upload-file").required = mode !== "compose" && !state.upload;
+  $("composer-field").hidden = mode !== "compose";
+  for (const row of document.querySelectorAll(".mode-only")) {
+    row.hidden = row.dataset.mode !== mode;
+  }
+}
+
+async function onUploadChange() {
+  const input = $("upload-file");
+  const file = input.files && input.files[0];
+  state.upload = null;
+  showError("");
+  if (!file) {
+    $("upload-info").textContent = "At most 1 MB. It stays on this machine.";
+    return;
+  }
+  $("upload-info").textContent = `Reading ${file.name}…`;
+  const data = new FormData();
+  data.append("file", file, file.name);
+  try {
+    state.upload = await api("/api/uploads", { method: "POST", body: data });
+    const u = state.upload;
+    $("upload-info").textContent =
+      `${u.name}: ${u.notes} notes, ${u.bars} bars, ${Math.round(u.seconds)} s, ${u.key}.`;
+  } catch (error) {
+    input.value = "";
+    $("upload-info").textContent = "At most 1 MB. It stays on this machine.";
+    showError(`Could not use that file: ${error.message}`);
+  }
+  onModeChange();
 }
 
 // -- composing -----------------------------------------------------------------------------
 function readForm() {
   const seedText = $("seed").value.trim();
+  const mode = currentMode();
   const body = {
     model: $("model").value,
-    composer: $("composer").value || null,
+    mode,
     bars: Number.parseInt($("bars").value, 10),
     temperature: Number.parseFloat($("temperature").value),
     seed: seedText === "" ? null : Number.parseInt(seedText, 10),
   };
-  // The "More" controls: sent only when filled in.
-  for (const name of ["key", "pitch_range", "form", "ending"]) {
-    const text = $(name).value.trim();
-    if (text !== "") body[name] = text;
+  if (mode === "compose") body.composer = $("composer").value || null;
+  else if (state.upload) body.upload = state.upload.id;
+  // The other controls: sent only when filled in, enabled and meant for this mode.
+  const wanted = (name) => !$(name).disabled && (!MODE_FIELDS[name] || MODE_FIELDS[name] === mode);
+  const parsers = [[TEXT_FIELDS, (t) => t], [INT_FIELDS, (t) => Number.parseInt(t, 10)],
+    [FLOAT_FIELDS, (t) => Number.parseFloat(t)]];
+  for (const [names, parse] of parsers) {
+    for (const name of names) {
+      const text = $(name).value.trim();
+      if (text !== "" && wanted(name)) body[name] = parse(text);
+    }
   }
-  for (const name of ["bpm", "max_polyphony", "velocity"]) {
-    const text = $(name).value.trim();
-    if (text !== "") body[name] = Number.parseInt(text, 10);
-  }
+  if (mode === "harmonise" && $("below_only").checked) body.below_only = true;
+  if ($("ritardando").checked) body.ritardando = true;
+  const program = Number.parseInt($("program").value, 10);
+  if (program > 0) body.program = program;
+  if ($("velocity_mode").value === "fixed") body.velocity = Number.parseInt($("velocity").value, 10);
   return body;
 }
 
@@ -141,6 +267,11 @@ async function onCompose(event) {
   const form = $("compose-form");
   showError("");
   if (!form.reportValidity()) return;
+  if (currentMode() !== "compose" && !state.upload) {
+    showError("Choose your MIDI file first.");
+    $("upload-file").focus();
+    return;
+  }
   const button = $("compose-button");
   button.disabled = true;
   try {
@@ -150,6 +281,8 @@ async function onCompose(event) {
     bar.hidden = false;
     bar.removeAttribute("value"); // indeterminate until the first step is reported
     state.polling = job.id;
+    $("cancel-button").hidden = false;
+    $("cancel-button").disabled = false;
     refreshHistory();
     poll(job.id);
   } catch (error) {
@@ -176,7 +309,8 @@ async function poll(id) {
     if (job.progress.total > 0) {
       bar.value = job.progress.fraction;
       const percent = Math.round(job.progress.fraction * 100);
-      setStatus(job.stage === "rendering" ? "Rendering audio…" :
+      const stages = { rendering: "Rendering audio…", engraving: "Engraving the score…" };
+      setStatus(stages[job.stage] ||
         `Composing: step ${job.progress.done} of ${job.progress.total} (${percent}%)`);
     } else {
       setStatus("Loading the model…");
@@ -188,6 +322,8 @@ async function poll(id) {
       bar.value = 1;
       setStatus("Done.");
       await showComposition(job, false);
+    } else if (job.status === "cancelled") {
+      setStatus("Cancelled.");
     } else {
       setStatus("");
       showError(`The composition failed: ${job.error}`);
@@ -200,7 +336,20 @@ async function poll(id) {
 function finishPolling() {
   state.polling = null;
   $("compose-button").disabled = false;
+  $("cancel-button").hidden = true;
   $("progress").hidden = true;
+}
+
+async function onCancel() {
+  const id = state.polling;
+  if (!id) return;
+  $("cancel-button").disabled = true;
+  try {
+    await api(`/api/compositions/${id}/cancel`, { method: "POST" });
+    setStatus("Cancelling…");
+  } catch (error) {
+    showError(`Could not cancel: ${error.message}`);
+  }
 }
 
 // -- the result ----------------------------------------------------------------------------
@@ -221,7 +370,8 @@ async function showComposition(job, play) {
   state.current = job.id;
   const panel = $("result");
   panel.hidden = false;
-  $("result-meta").textContent = describe(job) + (job.primer ? ` · primer ${job.primer}` : "");
+  const primer = job.primer && (!job.mode || job.mode === "compose") ? ` · primer ${job.primer}` : "";
+  $("result-meta").textContent = describe(job) + primer;
   const player = $("player");
   const missing = $("wav-missing");
   if (job.urls.wav) {
@@ -238,6 +388,19 @@ async function showComposition(job, play) {
   }
   setDownload($("download-midi"), job.urls.midi, job.downloads.midi);
   setDownload($("download-wav"), job.urls.wav, job.downloads.wav);
+  setDownload($("download-musicxml"), job.urls.musicxml, job.downloads.musicxml);
+  const score = $("score");
+  const scoreMissing = $("score-missing");
+  if (job.urls.score) {
+    score.hidden = false;
+    score.src = job.urls.score;
+    scoreMissing.hidden = true;
+  } else {
+    score.removeAttribute("src");
+    score.hidden = true;
+    scoreMissing.hidden = false;
+    scoreMissing.textContent = `No sheet music for this one: ${job.score_error || "not engraved"}.`;
+  }
   markCurrent();
   try {
     state.notes = await api(job.urls.notes);
@@ -376,11 +539,32 @@ async function refreshHistory() {
       button.addEventListener("click", () => showComposition(job, true));
       item.append(button);
     }
+    if (["done", "failed", "cancelled"].includes(job.status)) {
+      const remove = el("button", { type: "button", class: "delete", text: "Delete" });
+      remove.setAttribute("aria-label", `Delete: ${describe(job)}`);
+      remove.addEventListener("click", () => deleteComposition(job));
+      item.append(remove);
+    }
     list.append(item);
   }
   markCurrent();
   clearTimeout(state.historyTimer);
   if (busy) state.historyTimer = setTimeout(refreshHistory, HISTORY_POLL_MS);
+}
+
+async function deleteComposition(job) {
+  try {
+    await api(`/api/compositions/${job.id}`, { method: "DELETE" });
+  } catch (error) {
+    showError(`Could not delete: ${error.message}`);
+    return;
+  }
+  if (state.current === job.id) {
+    state.current = null;
+    state.notes = null;
+    $("result").hidden = true;
+  }
+  refreshHistory();
 }
 
 function markCurrent() {
@@ -393,6 +577,19 @@ function markCurrent() {
 function start() {
   $("model").addEventListener("change", onModelChange);
   $("compose-form").addEventListener("submit", onCompose);
+  $("cancel-button").addEventListener("click", onCancel);
+  $("upload-file").addEventListener("change", onUploadChange);
+  for (const radio of document.querySelectorAll('input[name="mode"]')) {
+    radio.addEventListener("change", onModeChange);
+  }
+  $("velocity_mode").addEventListener("change", () => {
+    $("velocity").disabled = $("velocity_mode").value !== "fixed";
+  });
+  const program = $("program");
+  GM_PROGRAMS.forEach((name, number) => {
+    program.append(el("option", { value: String(number), text: `${number} ${name}` }));
+  });
+  onModeChange();
   const player = $("player");
   player.addEventListener("play", animatePlayhead);
   player.addEventListener("seeked", updatePlayhead);
