@@ -116,7 +116,7 @@ def test_form_with_no_variation_repeats_phrase_a_exactly(tmp_path: Path, model: 
     """AABA over 1-bar phrases: the second and fourth phrases are the first, note for note."""
     request = ComposeRequest(checkpoint=model, out_dir=tmp_path, bars=4, seed=11,
                              composer="Mozart", form="AABA", phrase_bars=1, variation=0.0,
-                             max_hold_steps=0)
+                             max_hold_steps=0, ending="none")  # a cadence takes 2 bars
     piece = compose(request).pieces[0]
     notes = piece.score.notes
     start = piece.generated_start_tick
@@ -366,7 +366,8 @@ def test_token_families_keep_a_key_by_masking_their_vocabulary(preset: str) -> N
 def test_density_keeps_onsets_per_beat_in_a_band(tmp_path: Path) -> None:
     def onsets_per_beat(density: str | None) -> float:
         request = ComposeRequest(checkpoint="biaxial-piano", out_dir=tmp_path, bars=8, seed=4,
-                                 composer="Mozart", density=density, write_files=False)
+                                 composer="Mozart", density=density, write_files=False,
+                                 ending="none")
         piece = compose(request).pieces[0]
         notes = piece.score.notes
         generated = notes[notes["start"] >= piece.generated_start_tick]
@@ -378,3 +379,21 @@ def test_density_keeps_onsets_per_beat_in_a_band(tmp_path: Path) -> None:
     assert 2.5 < onsets_per_beat("3..4") < 5.0
     with pytest.raises(ConfigError, match="density"):
         ComposeRequest(density="many")
+
+
+def test_grid_models_end_on_a_cadence_by_default_and_within_the_range(tmp_path: Path) -> None:
+    """--ending auto (the default): the held tonic chord with the tonic in the bass closes a
+    grid piece; with a --range it is voiced inside the range; --ending none leaves it out."""
+    def last_bar(**options: object) -> set[int]:
+        piece = compose(ComposeRequest(checkpoint="biaxial-piano", out_dir=tmp_path, bars=4,
+                                       seed=5, composer="Mozart", key="G major",
+                                       write_files=False, **options)).pieces[0]
+        notes = piece.score.notes
+        bar = 4 * piece.score.ticks_per_quarter
+        end = piece.generated_start_tick + 4 * bar
+        return {int(p) for p in notes["pitch"][notes["start"] >= end - bar]}
+
+    assert last_bar() == {55, 67, 71, 74}  # G3 G4 B4 D5: the open tonic chord
+    # The nearest close triad inside the range, the tonic in the bass.
+    assert last_bar(pitch_range="C4-C6") == {67, 71, 74}
+    assert last_bar(ending="none") != {55, 67, 71, 74}

@@ -44,7 +44,7 @@ from cadenza.tempo_shape import shaped_tempo
 log = logging.getLogger(__name__)
 
 MAX_BARS = 256
-ENDINGS = ("none", "cadence")
+ENDINGS = ("auto", "cadence", "none")
 SEED_MARKER = "cadenza seed "  # a MIDI marker in every composed piece: "cadenza seed 1234"
 
 
@@ -82,7 +82,9 @@ class ComposeRequest:
     form: str | None = None  # e.g. "AABA": a repeated letter returns to its first phrase
     phrase_bars: int = 4
     variation: float = 0.0  # the model's share in a repeat (0: an exact repeat)
-    ending: str = "none"  # "cadence": dominant seventh, then the held tonic chord
+    # "cadence": dominant seventh, then the held tonic chord; "auto": a cadence for a grid
+    # model composing a number of bars (not --length) when its keys hold the final chord
+    ending: str = "auto"
     melody_file: Path | None = None  # harmonise: its notes are clamped, the rest generated
     below_only: bool = False  # harmonise: no note above the melody
     voice: str = "all"  # harmonise: "all" (the file is the melody) or "top" (its top voice)
@@ -395,7 +397,11 @@ def _plan(request: ComposeRequest, loaded: LoadedCheckpoint, primer: Primer | No
     form = (FormPlan(request.form, request.phrase_bars * bar, request.variation)
             if request.form else None)
     ending = None
-    if request.ending == "cadence":
+    automatic = (request.ending == "auto" and request.length is None
+                 and "ending" in get_family(loaded.model.family).controls)
+    if request.ending == "cadence" or automatic:
+        if primer is None and request.melody_file is not None:  # harmonise: the melody's key
+            primer = primer_from_file(request.melody_file, loaded.representation)
         if request.key is not None:
             key = parse_key(request.key)
         elif primer is not None:
@@ -404,7 +410,16 @@ def _plan(request: ComposeRequest, loaded: LoadedCheckpoint, primer: Primer | No
         else:
             key = parse_key("C major")
         low = int(getattr(loaded.representation.config, "low", 21))
-        ending = EndingPlan(key, length, bar, low, loaded.representation.feature_shape[0])
+        try:
+            allowed = (request.pitch_weights.weights > 0
+                       if request.pitch_range is not None and request.pitch_weights else None)
+            ending = EndingPlan(key, length, bar, low, loaded.representation.feature_shape[0],
+                                allowed=allowed, max_notes=request.max_polyphony)
+        except ConfigError:
+            if not automatic:
+                raise
+            log.info("no automatic cadence: the piece is too short or the final chord of %s "
+                     "lies outside the model's keys", key)
     return combine(form, ending)
 
 
@@ -443,7 +458,7 @@ def check_controls(request: ComposeRequest, family: str) -> None:
     """Refuse a composing control the model's family cannot honour (never ignore it)."""
     asked = {"key": request.key is not None, "range": request.pitch_range is not None,
              "max_polyphony": request.max_polyphony > 0, "form": request.form is not None,
-             "ending": request.ending != "none", "melody": request.melody_file is not None,
+             "ending": request.ending == "cadence", "melody": request.melody_file is not None,
              "infill": request.infill is not None, "density": request.density is not None}
     record = get_family(family)
     refused = [name for name, on in asked.items() if on and name not in record.controls]

@@ -79,8 +79,9 @@ def generate_command(
     variation: float = typer.Option(
         0.0, "--variation", help="0..1: the model's share in a repeat (0: exact)."),
     ending: str = typer.Option(
-        "none", "--ending", help="Grid models: 'cadence' ends on V7 then the held tonic "
-        "chord (key from --key or the primer); 'none'."),
+        "auto", "--ending", help="Grid models: 'cadence' ends on V7 then the held tonic "
+        "chord (key from --key or the primer); 'none'; 'auto' (default): a cadence when "
+        "composing --bars with a grid model, none otherwise."),
     density: str = typer.Option(
         None, "--density", help="Grid models: keep note onsets per beat in LOW..HIGH."),
     ritardando: bool = typer.Option(

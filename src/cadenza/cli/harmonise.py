@@ -22,7 +22,9 @@ def harmonise_command(
     voice: str = typer.Option(
         "all", "--voice", help="'all': the file is the melody; 'top': its highest voice."),
     key: str = typer.Option(None, "--key", help='Keep the accompaniment to a key, "D minor".'),
-    ending: str = typer.Option("none", "--ending", help="'cadence' or 'none'."),
+    ending: str = typer.Option(
+        "auto", "--ending",
+        help="'cadence', 'none' or 'auto' (default: a cadence in the melody's key)."),
     temperature: float = typer.Option(1.0, "--temperature", "-t", help="Sampling temperature."),
     seed: int = typer.Option(None, "--seed", help="Seed: the same seed gives the same piece."),
     wav: bool = typer.Option(False, "--wav", help="Also render WAV through FluidSynth."),

@@ -91,20 +91,38 @@ class EndingPlan(Plan):
     low: int  # MIDI pitch of note 0 of the representation
     num_notes: int
     strength: float = 0.95
+    allowed: np.ndarray | None = None  # (128,) bool: pitches the chord may use (a --range)
+    max_notes: int = 0  # at most this many notes in the final chord (0: four)
 
     def __post_init__(self) -> None:
         if self.total_steps < 2 * self.steps_per_bar:
             raise ConfigError("an ending needs at least two bars")
         tonic = self.key.tonic
-        third = 3 if self.key.mode == "minor" else 4
-        bass = 48 + tonic if 48 + tonic <= 55 else 36 + tonic  # tonic in octave 3 (C3..G3)
-        self.final_chord = [bass, bass + 12, bass + 12 + third, bass + 19]
+        self.final_chord = self._voicing(tonic, 3 if self.key.mode == "minor" else 4)
         dominant = (tonic + 7) % 12
         self.dominant_classes = {dominant, (dominant + 4) % 12, (dominant + 7) % 12,
                                  (dominant + 10) % 12}
-        for pitch in self.final_chord:
-            if not self.low <= pitch < self.low + self.num_notes:
-                raise ConfigError(f"the final chord's {pitch} is outside the model's keys")
+
+    def _voicing(self, tonic: int, third: int) -> list[int]:
+        """The final chord: the tonic in the bass, open in octave 3 when it fits (C3..G3),
+        else the first close triad that fits the model's keys, ``allowed`` and
+        ``max_notes``.
+
+        Raises:
+            ConfigError: no voicing fits.
+        """
+        bass = 48 + tonic if 48 + tonic <= 55 else 36 + tonic
+        candidates = [[bass, bass + 12, bass + 12 + third, bass + 19]]
+        for octave_bass in sorted(range(tonic, 128, 12), key=lambda b: abs(b - bass)):
+            candidates.append([octave_bass, octave_bass + third, octave_bass + 7])
+        for chord in candidates:
+            if self.max_notes:
+                chord = chord[: max(self.max_notes, 1)]
+            fits = all(self.low <= p < self.low + self.num_notes and p < 128 for p in chord)
+            if fits and (self.allowed is None or all(self.allowed[p] for p in chord)):
+                return chord
+        raise ConfigError(f"the final chord of {self.key} does not fit in the model's keys "
+                          "and the asked range")
 
     def step(self, index: int, generated: Sequence[np.ndarray]) -> StepPrior | None:
         bar = self.steps_per_bar
