@@ -47,3 +47,18 @@ def test_compose_is_reproducible_and_honours_its_controls(tmp_path: Path) -> Non
     assert isinstance(drawn.seed, int)  # drawn, and kept
     with pytest.raises(DataError, match="unknown composer"):
         cadenza.compose("pianoroll-piano", bars=1, composer="Nobody")
+
+
+def test_compose_files_writes_what_generate_writes_and_options_are_checked(
+    tmp_path: Path
+) -> None:
+    result = cadenza.compose_files("pianoroll-piano", out_dir=tmp_path, bars=2, count=2,
+                                   seed=4, composer="Mozart", program=42)
+    assert [p.stem for p in result.pieces] == [p.files[0].stem for p in result.pieces]
+    names = sorted(path.name for piece in result.pieces for path in piece.files)
+    assert len(names) == 4 and all(n.endswith((".mid", ".json")) for n in names)
+    assert read_midi(result.pieces[0].files[0]).program == 42
+    with pytest.raises(ConfigError, match="unknown composing option"):
+        cadenza.compose_request("pianoroll-piano", colour="blue")
+    with pytest.raises(ConfigError, match="program"):
+        cadenza.compose_request("pianoroll-piano", program=128)

@@ -8,9 +8,9 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """``cadenza.load``, ``cadenza.compose`` and ``cadenza.Piece`` (imported on first use, so
-    that ``import cadenza`` stays light)."""
-    if name in ("load", "compose", "harmonise", "Piece"):
+    """``cadenza.load``, ``cadenza.compose``, ``cadenza.compose_files``, ``cadenza.harmonise``
+    and ``cadenza.Piece`` (imported on first use, so that ``import cadenza`` stays light)."""
+    if name in ("load", "compose", "compose_files", "compose_request", "harmonise", "Piece"):
         from cadenza import api
 
         return getattr(api, name)
@@ -27,6 +27,8 @@ __all__ = [
     "Score",
     "__version__",
     "compose",
+    "compose_files",
+    "compose_request",
     "harmonise",
     "load",
 ]

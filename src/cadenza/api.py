@@ -5,8 +5,10 @@
 >>> piece.save("out/piece.mid")                               # also out/piece.json
 >>> piece.to_wav("out/piece.wav"); piece.plot("out/piece.png")
 
-The CLI's ``cadenza generate`` composes through the same request
-(:class:`cadenza.composing.ComposeRequest`).
+``cadenza generate``, ``cadenza harmonise`` and the web server compose through this module
+too: :func:`compose_request` is the one place a request is made from options
+(:class:`cadenza.composing.ComposeRequest` checks them), :func:`compose_files` composes and
+writes files, :func:`compose` keeps the piece in memory.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from cadenza.midi import write_midi
 from cadenza.score import Score
 from cadenza.sidecar import write_sidecar
 
-__all__ = ["Piece", "compose", "harmonise", "load"]
+__all__ = ["Piece", "compose", "compose_files", "compose_request", "harmonise", "load"]
 
 
 def load(name_or_path: str | Path | None = None) -> LoadedCheckpoint:
@@ -88,8 +90,40 @@ def harmonise(
     """Keep ``melody`` (a MIDI file; ``voice="top"`` takes its highest voice) note for note
     and compose every other note around it with a grid model. ``options`` are those of
     :func:`compose` (``key``, ``ending``, ``seed``, ``temperature``, ...)."""
-    return compose(model, melody_file=Path(melody), below_only=below_only, voice=voice,
-                   **options)
+    return compose(model, melody=melody, below_only=below_only, voice=voice, **options)
+
+
+def compose_request(
+    model: str | Path | LoadedCheckpoint | None = None,
+    *,
+    primer: str | Path | None = None,
+    melody: str | Path | None = None,
+    **options: Any,
+) -> composing.ComposeRequest:
+    """The composing request for ``model`` and ``options`` (the fields of
+    :class:`cadenza.composing.ComposeRequest`; ``primer`` and ``melody`` name MIDI files).
+
+    Raises:
+        ConfigError: an option is unknown or out of range (the message names it).
+    """
+    checkpoint = model.path if isinstance(model, LoadedCheckpoint) else model
+    if primer is not None:
+        options["primer_file"] = Path(primer)
+    if melody is not None:
+        options["melody_file"] = Path(melody)
+    try:
+        return composing.ComposeRequest(checkpoint=checkpoint, **options)
+    except TypeError as exc:  # an unknown keyword
+        raise ConfigError(f"unknown composing option: {exc}") from None
+
+
+def compose_files(
+    model: str | Path | LoadedCheckpoint | None = None, **options: Any
+) -> composing.ComposeResult:
+    """Compose ``count`` pieces (default 1) and write each one's files into ``out_dir``:
+    the MIDI file, the ``.json`` that makes it again, and the WAV and PNG files asked for
+    with ``wav=True`` and ``plot=True``. Nothing that exists is overwritten."""
+    return composing.compose(compose_request(model, **options))
 
 
 def compose(
@@ -119,13 +153,13 @@ def compose(
         temperature: > 1 bolder, < 1 more conservative.
         velocity: every note at this MIDI velocity (default: as the model says).
         options: any other field of :class:`cadenza.composing.ComposeRequest`
-            (``threshold``, ``top_k``, ``max_hold_steps``, ``bpm``, ...).
+            (``threshold``, ``top_k``, ``max_hold_steps``, ``bpm``, ``ending``, ``form``,
+            ``program``, ...).
     """
-    checkpoint = model.path if isinstance(model, LoadedCheckpoint) else model
-    request = composing.ComposeRequest(
-        checkpoint=checkpoint, bars=bars, primer_file=Path(primer) if primer else None,
-        composer=composer, key=key, key_strength=key_strength, pitch_range=pitch_range,
-        seed=seed, temperature=temperature, velocity=velocity, write_files=False, **options)
+    request = compose_request(
+        model, bars=bars, primer=primer, composer=composer, key=key, key_strength=key_strength,
+        pitch_range=pitch_range, seed=seed, temperature=temperature, velocity=velocity,
+        write_files=False, **options)
     result = composing.compose(request)
     if result.seed is None:  # compose always draws one
         raise ConfigError("composing returned no seed")

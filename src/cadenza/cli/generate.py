@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from cadenza.api import compose_request
 from cadenza.cli.app import app, console, friendly_errors
 from cadenza.composing import MAX_BARS, ComposeRequest, compose, list_composers
 from cadenza.errors import ConfigError
@@ -111,8 +112,8 @@ def generate_command(
         request = replay_request(replay, ComposeRequest, out_dir=out, wav=wav, plot=plot,
                                  threads=threads)
     else:
-        request = ComposeRequest(
-            checkpoint=checkpoint, out_dir=out, bars=bars, length=length, primer_file=primer,
+        request = compose_request(
+            checkpoint, out_dir=out, bars=bars, length=length, primer=primer,
             composer=composer, random_primer=random_primer, no_primer=no_primer,
             primer_length=primer_length, primer_bars=primer_bars, temperature=temperature,
             threshold=threshold,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
+from cadenza.api import compose_files
 from cadenza.cli.app import app, console, friendly_errors
 from cadenza.cli.options import set_threads
-from cadenza.composing import ComposeRequest, compose
 
 
 @app.command("harmonise")
@@ -34,12 +34,10 @@ def harmonise_command(
     """Harmonise a melody with a grid model (biaxial or piano roll): the melody's notes are
     clamped while the model samples every other note, conditioned on them."""
     set_threads(threads)
-    request = ComposeRequest(
-        checkpoint=model, out_dir=out, melody_file=melody, below_only=below_only, voice=voice,
-        key=key, ending=ending, temperature=temperature, seed=seed, wav=wav, plot=plot,
-        threads=threads,
+    result = compose_files(
+        model, out_dir=out, melody=melody, below_only=below_only, voice=voice, key=key,
+        ending=ending, temperature=temperature, seed=seed, wav=wav, plot=plot, threads=threads,
     )
-    result = compose(request)
     console.print(f"model: {result.checkpoint}", highlight=False)
     console.print(f"melody: {melody} ({voice}); seed {result.seed}", highlight=False)
     for piece in result.pieces:

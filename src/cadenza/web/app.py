@@ -45,7 +45,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from cadenza.composing import ComposeRequest, check_controls
+from cadenza.api import compose_request
+from cadenza.composing import check_controls
 from cadenza.errors import ConfigError
 from cadenza.web.catalog import ModelCatalog
 from cadenza.web.jobs import (
@@ -326,9 +327,9 @@ def create_app(
         options = body.options()
         try:  # the controls are checked here, once, as composing will read them
             inputs = mode_inputs(body.mode, upload_file) if upload_file is not None else {}
-            request = ComposeRequest(checkpoint=entry.checkpoint, bars=body.bars,
-                                     temperature=float(body.temperature), seed=seed,
-                                     **inputs, **options)
+            request = compose_request(entry.checkpoint, bars=body.bars,
+                                      temperature=float(body.temperature), seed=seed,
+                                      **inputs, **options)
             check_controls(request, entry.family)
         except ConfigError as exc:
             field = next((name for name in options if name in str(exc).replace("-", "_")),

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cadenza.api import compose_request
 from cadenza.composing import ComposeRequest, ComposeResult, compose
 from cadenza.errors import CadenzaError, ConfigError
 from cadenza.fileio import write_bytes_atomic
@@ -317,8 +318,8 @@ class JobRunner:
             job.stage, job.progress_done, job.progress_total = "generating", done, total
 
         folder = self.store.folder(job.id)
-        request = ComposeRequest(
-            checkpoint=entry.checkpoint, out_dir=folder, bars=job.bars, composer=job.composer,
+        request = compose_request(
+            entry.checkpoint, out_dir=folder, bars=job.bars, composer=job.composer,
             no_primer=job.mode == "compose" and job.composer is None and not primers.available,
             temperature=job.temperature, seed=job.seed, name=PIECE_NAME, progress=progress,
             **mode_inputs(job.mode, folder / FILE_NAMES["input"]), **job.options,
