@@ -348,3 +348,35 @@ def test_a_cut_off_json_body_says_so(checkpoints: Path, tmp_path: Path,  # noqa:
     assert answer.status_code == 422
     assert answer.json()["field"] == "body"
     assert "not valid JSON at character" in answer.json()["detail"]
+
+
+# -- a full disk ------------------------------------------------------------------------------
+def test_a_full_disk_fails_the_job_or_refuses_with_507(
+    checkpoints: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    import errno
+
+    from cadenza.web import store as store_module
+
+    def full(request: ComposeRequest) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with make_client(checkpoints, tmp_path, compose_fn=fake_compose(full),
+                     engrave=False) as client:
+        job = wait_for(client, post(client).json()["id"], FINISHED)
+        assert job["status"] == "failed"
+        assert "no space left on the disk" in job["error"] and "MB free" in job["error"]
+        before = client.get("/api/compositions").json()["counts"]
+
+        def no_room(path: Any, data: Any, **kw: Any) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(store_module, "write_json_atomic", no_room)
+        refused = post(client)
+        assert refused.status_code == 507 and "no space left" in refused.json()["detail"]
+        monkeypatch.setattr(uploads_module, "write_bytes_atomic", no_room)
+        kept = upload(client, melody_bytes())
+        assert kept.status_code == 507
+        after = client.get("/api/compositions").json()
+        assert after["counts"] == before and after["queue"]["waiting"] == 0
+    assert not [p for p in (tmp_path / "uploads").glob("*") if p.is_dir()]

@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import wave
 from pathlib import Path
 
@@ -175,6 +176,48 @@ def encode_wav(samples: np.ndarray, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
+# -- temporary folders -----------------------------------------------------------------------
+TEMP_PREFIX = "cadenza-audio-"
+_cleaned = False
+
+
+def remove_stale_renders(min_age: float | None = None, folder: str | Path | None = None) -> int:
+    """Delete the temporary ``cadenza-audio-*`` folders that killed renders left behind.
+
+    Only this user's folders older than ``min_age`` seconds (default: twice the longest a
+    render may take) are removed, so a render running now is never disturbed. Returns how
+    many were removed.
+    """
+    age = 2 * RENDER_TIMEOUT_SECONDS if min_age is None else min_age
+    root = Path(folder or tempfile.gettempdir())
+    now = time.time()
+    removed = 0
+    try:
+        candidates = list(root.glob(f"{TEMP_PREFIX}*"))
+    except OSError:
+        return 0
+    for path in candidates:
+        try:
+            info = path.lstat()
+            if (not path.is_dir() or path.is_symlink() or info.st_uid != os.getuid()
+                    or now - info.st_mtime < age):
+                continue
+            shutil.rmtree(path)
+            removed += 1
+        except OSError as exc:
+            log.debug("could not remove %s: %s", path, exc)
+    if removed:
+        log.info("removed %d leftover render folder(s) in %s", removed, root)
+    return removed
+
+
+def _clean_once() -> None:
+    global _cleaned
+    if not _cleaned:
+        _cleaned = True
+        remove_stale_renders()
+
+
 # -- rendering -------------------------------------------------------------------------------
 def render_samples(
     score_or_midi_path: Score | str | Path,
@@ -201,7 +244,8 @@ def render_samples(
         read_midi(score_or_midi_path)  # FluidSynth would render silence from a bad file
     program = find_fluidsynth()
     font = find_soundfont(soundfont).resolve()
-    with tempfile.TemporaryDirectory(prefix="cadenza-audio-") as tmp:
+    _clean_once()
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
         if isinstance(score_or_midi_path, Score):
             midi_path = Path(tmp) / "score.mid"
             midi_path.write_bytes(midi_bytes(score_or_midi_path))

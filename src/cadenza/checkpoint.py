@@ -30,7 +30,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from cadenza.errors import CheckpointError, ConfigError, DataError
-from cadenza.fileio import read_json_object, sha256_file, write_json_atomic
+from cadenza.fileio import (
+    disk_full_message,
+    is_disk_full,
+    read_json_object,
+    sha256_file,
+    write_json_atomic,
+)
 from cadenza.models.base import ModelConfig, SequenceModel
 from cadenza.models.registry import build_model, config_from_dict
 from cadenza.representations.base import Representation, load_representation
@@ -111,8 +117,14 @@ def save_checkpoint(
         os.replace(tmp, path)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(exc):  # the previous checkpoint (if any) is untouched
+            needed = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+            factor = 3 if trainer is not None else 1  # Adam keeps two moments per weight
+            raise CheckpointError(
+                f"saving the checkpoint failed: {disk_full_message(path.parent, needed * factor)}"
+                "; nothing half-written was kept, resume with --resume") from None
         raise
     return path
 

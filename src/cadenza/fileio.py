@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,25 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, durable: bool = True) -
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the user's quota) is full: an ``OSError`` with
+    ``ENOSPC``/``EDQUOT``, or a library's error that carries the system's message."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "Disk quota exceeded" in text
+
+
+def disk_full_message(folder: str | Path, needed_bytes: int | None = None) -> str:
+    """One line: the disk holding ``folder`` is full, how much is free and what is needed."""
+    try:
+        free = f"{shutil.disk_usage(folder).free / 1e6:,.0f} MB free"
+    except OSError:
+        free = "free space unknown"
+    need = f"; about {needed_bytes / 1e6:,.1f} MB is needed" if needed_bytes else ""
+    return f"{folder}: no space left on the disk ({free}{need}); free some space and try again"
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:

@@ -107,7 +107,8 @@ def find_midi_files(folder: str | Path) -> list[Path]:
 
     Linked folders are followed, each real folder once, under the first of its paths in
     sorted order (so a link back up the tree cannot loop, and the listing does not depend on
-    the order the file system lists folders in).
+    the order the file system lists folders in). A sub-folder that cannot be read is named
+    in a warning and skipped.
     """
     root = Path(folder)
     if not root.exists():
@@ -116,7 +117,12 @@ def find_midi_files(folder: str | Path) -> list[Path]:
         return [root]
     found: list[tuple[str, Path]] = []
     seen: set[str] = set()
-    for here, dirs, names in os.walk(root, followlinks=True):
+
+    def unreadable(error: OSError) -> None:
+        log.warning("skipping the folder %s: %s; its files are not read", error.filename,
+                    error.strerror or error)
+
+    for here, dirs, names in os.walk(root, followlinks=True, onerror=unreadable):
         real = os.path.realpath(here)
         if real in seen:
             dirs.clear()

@@ -48,6 +48,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from cadenza.api import compose_request
 from cadenza.composing import check_controls
 from cadenza.errors import ConfigError
+from cadenza.fileio import disk_full_message, is_disk_full
 from cadenza.web.catalog import ModelCatalog
 from cadenza.web.jobs import (
     ComposeFn,
@@ -290,6 +291,10 @@ def create_app(
             stored = await run_in_threadpool(uploads.add, data, name)
         except UploadError as exc:
             return _error(exc.status, str(exc), "file")
+        except OSError as exc:
+            log.warning("cannot store an upload: %s", exc)
+            return _error(507, "the server cannot store uploads now: "
+                          + (disk_full_message(uploads.root) if is_disk_full(exc) else str(exc)))
         return stored.view()
 
     @app.get("/api/uploads/{upload_id}", response_model=None)
@@ -346,6 +351,10 @@ def create_app(
             runner.submit(job, files)
         except QueueFull as exc:
             return _error(429, str(exc), headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        except OSError as exc:  # the data folder cannot take the job's folder or record
+            log.warning("cannot record a composition: %s", exc)
+            return _error(507, "the server cannot store compositions now: "
+                          + (disk_full_message(store.root) if is_disk_full(exc) else str(exc)))
         return {"id": job.id, "status": job.status, "url": f"/api/compositions/{job.id}"}
 
     @app.get("/api/compositions")

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from cadenza.api import compose_request
 from cadenza.composing import ComposeRequest, ComposeResult, compose
 from cadenza.errors import CadenzaError, ConfigError
-from cadenza.fileio import write_bytes_atomic
+from cadenza.fileio import disk_full_message, is_disk_full, write_bytes_atomic
 from cadenza.score import Score
 
 if TYPE_CHECKING:
@@ -213,11 +213,15 @@ class JobRunner:
             self._waiting += 1
         try:
             self.store.add(job)
-            for kind, data in (files or {}).items():
-                write_bytes_atomic(self.store.folder(job.id) / FILE_NAMES[kind], data)
-                job.files = {**job.files, kind: FILE_NAMES[kind]}
-            if files:
-                self.store.save(job)
+            try:
+                for kind, data in (files or {}).items():
+                    write_bytes_atomic(self.store.folder(job.id) / FILE_NAMES[kind], data)
+                    job.files = {**job.files, kind: FILE_NAMES[kind]}
+                if files:
+                    self.store.save(job)
+            except BaseException:
+                self.store.remove(job.id)  # no half-made job stays in the history
+                raise
         except BaseException:
             with self._lock:
                 self._waiting -= 1
@@ -286,6 +290,13 @@ class JobRunner:
             error = active.reason or "aborted"
         except CadenzaError as exc:
             error = str(exc)
+        except OSError as exc:
+            if is_disk_full(exc):
+                error = f"the server could not store the composition: " \
+                        f"{disk_full_message(self.store.root)}"
+            else:
+                error = f"the server could not store the composition ({exc})"
+            log.warning("composition %s: %s", job.id, error)
         except Exception as exc:  # a job's bug must become its error, not a dead worker
             log.exception("composition %s failed", job.id)
             error = f"internal error ({type(exc).__name__}: {exc})"

@@ -163,9 +163,14 @@ class JobStore:
     def add(self, job: Job) -> None:
         """Create the job's folder and record it."""
         with self._lock:
-            self.folder(job.id).mkdir(parents=True, exist_ok=False)
+            folder = self.folder(job.id)
+            folder.mkdir(parents=True, exist_ok=False)
+            try:
+                self.save(job)
+            except BaseException:  # e.g. a full disk: no half-made job is left behind
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
             self._jobs[job.id] = job
-            self.save(job)
 
     def save(self, job: Job) -> None:
         """Write ``job.json`` atomically."""

@@ -117,8 +117,12 @@ class UploadStore:
         upload = check_midi(data, clean_name(client_name))
         folder = self.root / upload.id
         folder.mkdir(parents=True, exist_ok=False)
-        write_bytes_atomic(folder / UPLOAD_FILE, data)
-        write_json_atomic(folder / UPLOAD_INFO, upload.view())
+        try:
+            write_bytes_atomic(folder / UPLOAD_FILE, data)
+            write_json_atomic(folder / UPLOAD_INFO, upload.view())
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # nothing half-kept
+            raise
         self._prune()
         return upload
 
