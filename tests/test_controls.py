@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itertools import pairwise
+import json
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,22 @@ def test_key_at_full_strength_gives_only_notes_in_the_key(tmp_path: Path, model:
     assert {int(p) % 12 for p in pitches} <= D_MINOR
     free = _generated_pitches(tmp_path / "free", model)
     assert {int(p) % 12 for p in free} - D_MINOR  # without the key, other notes do come
+
+
+def test_key_auto_keeps_to_the_primers_key(tmp_path: Path) -> None:
+    """--key auto: the key the primer's pitch classes suggest, at the given strength; the
+    replay file records the key that was detected."""
+    from cadenza.controls import parse_key
+
+    request = ComposeRequest(checkpoint="biaxial-piano", out_dir=tmp_path, bars=4, seed=5,
+                             composer="Bach", key="auto")
+    result = compose(request)
+    piece = result.pieces[0]
+    sidecar = json.loads(piece.files[0].with_suffix(".json").read_text())
+    assert sidecar["settings"]["key"] != "auto"
+    key = parse_key(sidecar["settings"]["key"])
+    generated = piece.score.notes[piece.score.notes["start"] >= piece.generated_start_tick]
+    assert len(generated) and {int(p) % 12 for p in generated["pitch"]} <= key.pitch_classes
 
 
 @pytest.mark.parametrize("model", ["biaxial-piano", "pianoroll-piano"])

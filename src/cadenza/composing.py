@@ -17,7 +17,8 @@ from pathlib import Path, PurePath
 import numpy as np
 
 from cadenza.checkpoint import LoadedCheckpoint, load_checkpoint, resolve_checkpoint
-from cadenza.controls import PitchWeights, detect_key, parse_key, pitch_weights
+from cadenza.controls import AUTO_KEY, PitchWeights, detect_key, parse_key, pitch_weights
+from cadenza.degeneration import degeneration_warnings
 from cadenza.errors import ConfigError
 from cadenza.families import get_family
 from cadenza.generation import GenerationConfig, GenerationResult, generate
@@ -74,7 +75,8 @@ class ComposeRequest:
     threads: int | None = None  # torch threads; None: 1 for a single grid piece, else as set
     velocity: int | None = None  # every note at this MIDI velocity; None: as the model says
     program: int = 0  # the General MIDI instrument the piece is written for (0: piano)
-    key: str | None = None  # e.g. "D minor": out-of-key notes weighted by 1 - key_strength
+    # e.g. "D minor": out-of-key notes weighted by 1 - key_strength; "auto": the primer's key
+    key: str | None = None
     key_strength: float = 1.0
     pitch_range: str | None = None  # e.g. "C2-C6": no note outside it
     max_polyphony: int = 0  # grid families: at most this many notes at once (0: no limit)
@@ -168,6 +170,7 @@ class ComposedPiece:
     probabilities: np.ndarray | None = None
     stem: str = "cadenza"  # the file name the piece is (or would be) saved under
     index: int = 0  # its place in the request's batch
+    warnings: list[str] = field(default_factory=list)  # degeneration, in one line each
 
 
 @dataclass
@@ -265,6 +268,8 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         return _infill(request, loaded)
     model, rep = loaded.model, loaded.representation
     primer = _choose_primer(request)
+    if request.key == AUTO_KEY:
+        request = replace(request, key=_detected_key(primer, request, loaded))
     primer_array = None
     first_step = 0
     if primer is not None:
@@ -305,6 +310,7 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
             markers=(*piece.score.markers, Marker(0, f"{SEED_MARKER}{request.seed}")))
         piece.stem = base if request.count == 1 else f"{base}-{index + 1}"
         piece.index = index
+        piece.warnings = _warnings(piece, request, loaded, melody is not None)
         if request.write_files:
             piece.files = _write_outputs(piece, request, piece.stem, loaded)
             piece.files.append(write_sidecar(
@@ -321,6 +327,8 @@ def _infill(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult:
     piece = primer_from_file(request.primer_file, rep)
     check_meter(piece, loaded)
     bars = parse_bars(request.infill)
+    if request.key == AUTO_KEY:
+        request = replace(request, key=_detected_key(piece, request, loaded))
     config = GenerationConfig(
         temperature=request.temperature, threshold=request.threshold, adaptive=request.adaptive,
         seed=request.seed, max_hold_steps=request.max_hold_steps,
@@ -370,11 +378,39 @@ def _finish_piece(result: GenerationResult, index: int, loaded: LoadedCheckpoint
     return ComposedPiece(score, start, probabilities=probs)
 
 
+def _warnings(piece: ComposedPiece, request: ComposeRequest, loaded: LoadedCheckpoint,
+              harmonised: bool) -> list[str]:
+    """Degeneration warnings for a piece's generated part (see cadenza.degeneration)."""
+    bar = 4 * piece.score.ticks_per_quarter
+    if request.length is None and not harmonised:
+        bars = float(request.bars)
+    else:
+        bars = max(1.0, (piece.score.end_tick - piece.generated_start_tick) / bar)
+    found = degeneration_warnings(piece.score, piece.generated_start_tick, bars, loaded.info)
+    for line in found:
+        log.warning("%s: %s", piece.stem, line)
+    return found
+
+
 def _cut(score: Score, end_tick: int) -> Score:
     """Drop notes starting at or after ``end_tick`` and shorten those that cross it."""
     notes = score.notes[score.notes["start"] < end_tick].copy()
     notes["duration"] = np.minimum(notes["start"] + notes["duration"], end_tick) - notes["start"]
     return score.copy_with(notes=notes)
+
+
+def _detected_key(primer: Primer | None, request: ComposeRequest,
+                  loaded: LoadedCheckpoint) -> str | None:
+    """``--key auto``: the key of the primer (or of the melody to harmonise); none without
+    either."""
+    if primer is None and request.melody_file is not None:
+        primer = primer_from_file(request.melody_file, loaded.representation)
+    if primer is None or primer.score.num_notes == 0:
+        return None
+    notes = primer.score.notes
+    key = str(detect_key(notes["pitch"], notes["duration"]))
+    log.info("key: %s (detected from %s)", key, primer.source)
+    return key
 
 
 def _melody_plan(request: ComposeRequest, loaded: LoadedCheckpoint) -> MelodyPlan | None:

@@ -111,9 +111,14 @@ class PitchWeights:
         return self.weights[low : low + count]
 
 
+AUTO_KEY = "auto"  # the key the primer's (or melody's) pitch classes suggest
+
+
 def pitch_weights(key: str | None = None, key_strength: float = 1.0,
                   pitch_range: str | None = None) -> PitchWeights | None:
     """The weights for a key and a range, or ``None`` when neither is asked for."""
+    if key == AUTO_KEY:  # resolved once the primer is known (cadenza.composing)
+        key = None
     if key is None and pitch_range is None:
         return None
     if not 0.0 <= key_strength <= 1.0:

@@ -95,6 +95,7 @@ class Job:
     options: dict[str, Any] = field(default_factory=dict)  # composing controls asked for
     mode: str = "compose"  # compose, continue, harmonise or infill
     upload: str | None = None  # the uploaded file's display name (its bytes are input.mid)
+    warnings: list[str] = field(default_factory=list)  # the piece degenerated (one line each)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,6 +126,8 @@ class Job:
             raise ConfigError(f"job record has files {job.files!r}, not a mapping")
         if not isinstance(job.options, dict):
             raise ConfigError(f"job record has options {job.options!r}, not a mapping")
+        if not isinstance(job.warnings, list):
+            job.warnings = []
         job.files = {k: v for k, v in dict(job.files).items() if FILE_NAMES.get(k) == v}
         return job
 

@@ -386,6 +386,9 @@ async function showComposition(job, play) {
     missing.textContent = `No audio for this one: ${job.wav_error || "the WAV is missing"}. ` +
       "The MIDI file plays in any MIDI player.";
   }
+  const warned = $("piece-warnings");
+  warned.hidden = !(job.warnings && job.warnings.length);
+  warned.textContent = warned.hidden ? "" : `Note: ${job.warnings.join("; ")}.`;
   setDownload($("download-midi"), job.urls.midi, job.downloads.midi);
   setDownload($("download-wav"), job.urls.wav, job.downloads.wav);
   setDownload($("download-musicxml"), job.urls.musicxml, job.downloads.musicxml);

@@ -1,0 +1,38 @@
+"""Shared by the benchmark scripts that judge composed music: compose pieces one at a time
+with the Python API, and score a folder of them with ``cadenza evaluate``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def compose_pieces(model: str, folder: Path, pieces: int, bars: int, seed: int,
+                   options: dict[str, Any]) -> tuple[list[float], list[int]]:
+    """Compose one piece at a time; the seconds of each call and its generated note count."""
+    import cadenza
+
+    loaded = cadenza.load(model)
+    cadenza.compose(loaded, bars=1, seed=seed + pieces, **options)  # warm-up: primer bank, caches
+    folder.mkdir(parents=True, exist_ok=True)
+    seconds, notes = [], []
+    for index in range(pieces):
+        start = time.perf_counter()
+        piece = cadenza.compose(loaded, bars=bars, seed=seed + index, **options)
+        seconds.append(time.perf_counter() - start)
+        notes.append(int((piece.notes["start"] >= piece.generated_start_tick).sum()))
+        piece.save(folder / f"piece-{index:03d}.mid", overwrite=True)
+    return seconds, notes
+
+
+def evaluate(folder: Path, reference: Path) -> dict[str, Any]:
+    """``cadenza evaluate`` on the generated parts of ``folder``; its metrics.json."""
+    out = folder / "evaluation"
+    subprocess.run([sys.executable, "-m", "cadenza", "evaluate", str(folder), "--reference",
+                    str(reference), "--out", str(out), "--overwrite", "--no-progress"],
+                   check=True, stdout=subprocess.DEVNULL)
+    return dict(json.loads((out / "metrics.json").read_text()))
