@@ -41,11 +41,12 @@ def test_attention_model_is_refused() -> None:
 
 
 def test_cli_inspect_with_the_shipped_model(tmp_path: Path) -> None:
-    out = tmp_path / "act.png"
     primer = primers_dir() / "bach_1.mid"
+    folder = tmp_path / "pictures"
+    out = folder / "bach_1-activations.png"
     result = runner.invoke(app, ["inspect", "--primer", str(primer), "--length", "16",
-                                 "--out", str(out)])
+                                 "--out", str(folder)])
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    again = runner.invoke(app, ["inspect", "--primer", str(primer), "--out", str(out)])
+    again = runner.invoke(app, ["inspect", "--primer", str(primer), "--out", str(folder)])
     assert again.exit_code == 2  # never overwrites

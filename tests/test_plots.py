@@ -152,8 +152,10 @@ def test_plot_command(tiny_score: Score, tmp_path: Path) -> None:
     assert orange_pixels(out.read_bytes()) > 0  # the marker split primer from generated
     again = runner.invoke(app, ["plot", str(midi)])
     assert again.exit_code == 2 and "already exists" in again.output
-    custom = runner.invoke(app, ["plot", str(midi), "--out", str(tmp_path / "x.png")])
-    assert custom.exit_code == 0 and (tmp_path / "x.png").is_file()
+    custom = runner.invoke(app, ["plot", str(midi), "--out", str(tmp_path / "pictures")])
+    assert custom.exit_code == 0 and (tmp_path / "pictures" / "piece.png").is_file()
+    named = runner.invoke(app, ["plot", str(midi), "--out", str(tmp_path / "x.png")])
+    assert named.exit_code == 2 and "--out is a folder on every cadenza command" in named.output
 
 
 @pytest.mark.parametrize("command", ["plot", "render"])
@@ -181,5 +183,5 @@ def test_render_command(tiny_score: Score, tmp_path: Path) -> None:
     assert str(out) in result.output and out.read_bytes()[8:12] == b"WAVE"
     again = runner.invoke(app, ["render", str(midi)])
     assert again.exit_code == 2 and "already exists" in again.output
-    forced = runner.invoke(app, ["render", str(midi), "--overwrite", "-o", str(tmp_path / "o.wav")])
-    assert forced.exit_code == 0 and (tmp_path / "o.wav").is_file()
+    forced = runner.invoke(app, ["render", str(midi), "--overwrite", "-o", str(tmp_path / "o")])
+    assert forced.exit_code == 0 and (tmp_path / "o" / "piece.wav").is_file()

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from cadenza.cli.app import app, console, friendly_errors
+from cadenza.cli.options import output_path
 from cadenza.composing import load
 from cadenza.generation.primerbank import encode_primer, primer_from_file
 
@@ -17,7 +18,9 @@ def inspect_command(
     checkpoint: str = typer.Argument(None, help="Run, checkpoint or shipped model (default)."),
     primer: Path = typer.Option(..., "--primer", help="MIDI file the network reads."),
     length: int = typer.Option(64, "--length", help="Steps/tokens of the primer to read."),
-    out: Path = typer.Option(None, "--out", "-o", help="PNG (default: PRIMER-activations.png)."),
+    out: Path = typer.Option(
+        None, "--out", "-o",
+        help="Folder for PRIMER-activations.png (default: beside the primer)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing PNG."),
 ) -> None:
     """Hidden activations and memory cells of each LSTM layer while reading a primer."""
@@ -28,7 +31,7 @@ def inspect_command(
     piece = primer_from_file(primer, loaded.representation)
     array, first_step = encode_primer(piece, loaded.representation, length)
     layers = lstm_activations(loaded.model, loaded.representation, array, first_step)
-    target = out or primer.with_name(f"{primer.stem}-activations.png")
+    target = output_path(out, primer, f"{primer.stem}-activations.png")
     written = plot_activations(layers, target, overwrite=overwrite,
                                title=f"{loaded.preset or loaded.model.family}: {primer.name}")
     console.print(f"wrote {written}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -49,3 +50,24 @@ def parse_range(text: str, option: str) -> tuple[int, int]:
     except ValueError:
         pass
     raise ConfigError(f"{option} must look like LOW,HIGH with LOW <= HIGH, got {text!r}")
+
+
+def output_path(out: Path | None, beside: Path, name: str) -> Path:
+    """Where a command writes its file ``name``: inside the folder ``--out`` (as on every
+    cadenza command), else beside the input file ``beside``.
+
+    Raises:
+        ConfigError: ``--out`` names a file of the kind written (``x.png``) rather than a
+            folder.
+    """
+    if out is None:
+        return beside.with_name(name)
+    suffix = Path(name).suffix
+    if out.suffix.lower() == suffix.lower() and not out.is_dir():
+        raise ConfigError(
+            f"--out {out}: --out is a folder on every cadenza command; {name} is written "
+            "inside it (give the folder, e.g. --out out)")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return out / name

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from cadenza.cli.app import app, console, friendly_errors
+from cadenza.cli.options import output_path
 from cadenza.score import Score
 
 GENERATED_PREFIX = "cadenza: generated"  # start of compose.GENERATED_MARKER's text
@@ -22,7 +23,8 @@ def generated_start(score: Score) -> int | None:
 @friendly_errors
 def render_command(
     midi_file: Path = typer.Argument(..., help="MIDI file to render."),
-    out: Path = typer.Option(None, "--out", "-o", help="WAV file (default: FILE with .wav)."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Folder for FILE.wav (default: beside FILE)."),
     soundfont: Path = typer.Option(
         None, "--soundfont", help="General MIDI .sf2 (default: $CADENZA_SOUNDFONT or Debian's)."
     ),
@@ -31,7 +33,7 @@ def render_command(
     """Render a MIDI file to a normalised 16-bit WAV through FluidSynth and a SoundFont."""
     from cadenza.audio import render_wav
 
-    target = out if out is not None else midi_file.with_suffix(".wav")
+    target = output_path(out, midi_file, f"{midi_file.stem}.wav")
     written = render_wav(midi_file, target, soundfont=soundfont, overwrite=overwrite)
     console.print(f"wrote {written}", highlight=False, soft_wrap=True)
 
@@ -40,14 +42,15 @@ def render_command(
 @friendly_errors
 def plot_command(
     midi_file: Path = typer.Argument(..., help="MIDI file to draw."),
-    out: Path = typer.Option(None, "--out", "-o", help="PNG file (default: FILE with .png)."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Folder for FILE.png (default: beside FILE)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing PNG."),
 ) -> None:
     """Draw a MIDI file as a piano roll; cadenza's generated part is shown apart from its primer."""
     from cadenza.midi import read_midi
     from cadenza.plots import plot_piano_roll
 
-    target = out if out is not None else midi_file.with_suffix(".png")
+    target = output_path(out, midi_file, f"{midi_file.stem}.png")
     score = read_midi(midi_file)
     written = plot_piano_roll(
         score, target, primer_end_tick=generated_start(score), title=midi_file.name,
