@@ -39,6 +39,7 @@ from rich.table import Table
 
 from cadenza.experiment import prepare_experiment
 from cadenza.midi import write_midi
+from cadenza.training import native_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 PIANO = ROOT.parent / "shared" / "data" / "piano-midi.de" / "midis"
@@ -108,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="debug preset, synthetic data, 4 steps (a smoke test)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if not native_bf16(torch.device("cpu")):
+        console.print("this CPU has no native bfloat16 (AVX512-BF16 or AMX): cadenza trains "
+                      "in fp32 here and refuses --precision bf16; nothing to compare")
+        return 2
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -279,6 +279,12 @@ def test_init_from_a_shipped_model_by_name() -> None:
 def test_bf16_autocast_trains_close_to_fp32(tmp_path: Path) -> None:
     """bfloat16 autocast runs the forward pass in bf16 (losses differ from fp32 in the
     low bits) while the curve stays close; a bad setting is refused."""
+    with pytest.raises(ConfigError, match="precision"):
+        TrainConfig(precision="fp16")
+    if not native_bf16(torch.device("cpu")):
+        with pytest.raises(ConfigError, match="no native bfloat16"):
+            _trainer(tmp_path / "refused", steps=2, precision="bf16")
+        pytest.skip("this CPU has no native bfloat16 (AVX512-BF16 or AMX): bf16 is refused")
     curves = {}
     for precision in ("fp32", "bf16"):
         trainer = _trainer(tmp_path / precision, steps=6, precision=precision)

@@ -180,8 +180,18 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of the training forward pass, or ``None`` for plain float32."""
-    if precision == "bf16" or (precision == "auto" and native_bf16(device)):
+    """The autocast dtype of the training forward pass, or ``None`` for plain float32.
+
+    Raises:
+        ConfigError: ``bf16`` asked for on a device without native bfloat16 (oneDNN has no
+            bfloat16 LSTM for such CPUs; it fails deep inside the first step).
+    """
+    native = native_bf16(device)
+    if precision == "bf16" and not native:
+        raise ConfigError(
+            f"--precision bf16: this {device.type.upper()} has no native bfloat16 (AVX512-BF16 "
+            "or AMX on a CPU); use --precision auto or fp32")
+    if precision == "bf16" or (precision == "auto" and native):
         return torch.bfloat16
     return None
 
