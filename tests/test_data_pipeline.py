@@ -24,7 +24,7 @@ from cadenza.data import (
     build_corpus,
     default_cache_dir,
 )
-from cadenza.data.cache import array_entry
+from cadenza.data.cache import array_entry, unseal
 from cadenza.data.entries import unpack_entry
 from cadenza.errors import DataError, MidiError
 from cadenza.midi import midi_bytes, write_midi
@@ -364,6 +364,28 @@ def test_cache_entry_of_the_wrong_shape_counts_as_damaged(tmp_path: Path) -> Non
     assert PieceCache.array_name("ab" * 32) not in reopened.store.index()
 
 
+def test_swapped_or_flipped_cache_entries_are_caught_by_their_checksum(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each entry carries a CRC-32 of its name and bytes: the bytes of one entry stored under
+    another's name, or one flipped bit, count as damage and are rebuilt."""
+    cache = PieceCache(tmp_path)
+    first, second = "ab" * 32, "cd" * 32
+    cache.save_array(first, array_entry(np.zeros((4, 8), np.uint8)))
+    cache.save_array(second, array_entry(np.ones((6, 8), np.uint8)))
+    name_a, name_b = PieceCache.array_name(first), PieceCache.array_name(second)
+    stored_a, stored_b = cache.store.get(name_a), cache.store.get(name_b)
+    assert stored_a is not None and stored_b is not None
+    cache.store.put(name_a, stored_b)  # swapped: valid entry bytes under the wrong name
+    flipped = bytearray(stored_b)
+    flipped[-12] ^= 0x01
+    cache.store.put(name_b, bytes(flipped))
+    with caplog.at_level(logging.WARNING, logger="cadenza.data.cache"):
+        assert cache.load_array(first, (8,)) is None
+        assert cache.load_array(second, (8,)) is None
+    assert sum("checksum mismatch" in r.getMessage() for r in caplog.records) == 2
+
+
 @pytest.mark.parametrize("rep_class", [PianoRoll, NoteTokens], ids=lambda c: c.name)
 def test_cache_entries_hold_only_plain_numbers(
     tmp_path: Path, tiny_score: Score, rep_class: type[Representation]
@@ -375,7 +397,7 @@ def test_cache_entries_hold_only_plain_numbers(
     stored = {}
     for name, pack in members.items():
         with zipfile.ZipFile(pack) as handle:
-            arrays, meta = unpack_entry(handle.read(name))
+            arrays, meta = unpack_entry(unseal(name, handle.read(name)))
         assert all(a.dtype.kind in "biuf" for a in arrays.values())
         if name.startswith("scores/"):
             assert {"start", "duration", "pitch", "velocity"} <= set(arrays)

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +40,7 @@ from cadenza.tempomap import TempoMap, as_tempo_map
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "CADENZA_CACHE_DIR"
-CACHE_FORMAT = 4  # bump when the layout or the meaning of an entry changes
+CACHE_FORMAT = 5  # bump when the layout or the meaning of an entry changes
 # What reading a pack member and the checks below raise on damaged or tampered bytes.
 _DAMAGE = (
     OSError, ValueError, EOFError, KeyError, TypeError, MemoryError, zipfile.BadZipFile,
@@ -119,7 +121,8 @@ class PieceCache:
 
     def _read(self, name: str) -> bytes | None:
         try:
-            return self.store.get(name)
+            data = self.store.get(name)
+            return None if data is None else unseal(name, data)
         except _DAMAGE as exc:
             self._discard(name, exc)
             return None
@@ -139,7 +142,8 @@ class PieceCache:
 
     def save_score(self, key: str, entry: bytes) -> None:
         """Store the bytes of :func:`score_entry` under ``key``."""
-        self.store.put(self.score_name(key), entry)
+        name = self.score_name(key)
+        self.store.put(name, seal(name, entry))
 
     # -- arrays --------------------------------------------------------------------------
     def load_array(self, key: str, feature_shape: tuple[int, ...]) -> np.ndarray | None:
@@ -159,11 +163,37 @@ class PieceCache:
 
     def save_array(self, key: str, entry: bytes) -> None:
         """Store the bytes of :func:`array_entry` under ``key``."""
-        self.store.put(self.array_name(key), entry)
+        name = self.array_name(key)
+        self.store.put(name, seal(name, entry))
 
     def _discard(self, name: str, exc: BaseException) -> None:
         log.warning("damaged cache entry %s in %s (%s); rebuilding it", name, self.folder, exc)
         self.store.discard(name)
+
+
+# -- checksums ---------------------------------------------------------------------------------
+_SEAL = struct.Struct("<I")
+
+
+def seal(name: str, entry: bytes) -> bytes:
+    """``entry`` with a CRC-32 of its name and bytes appended: a flipped byte and an entry
+    stored under another entry's name (swapped) are both caught by :func:`unseal`."""
+    return entry + _SEAL.pack(zlib.crc32(name.encode() + entry))
+
+
+def unseal(name: str, data: bytes) -> bytes:
+    """The entry bytes of ``seal(name, entry)``.
+
+    Raises:
+        EntryError: the checksum does not match (damaged, or another entry's bytes).
+    """
+    if len(data) < _SEAL.size:
+        raise EntryError(f"entry of {len(data)} bytes has no checksum")
+    entry = data[: -_SEAL.size]
+    (stored,) = _SEAL.unpack(data[-_SEAL.size:])
+    if zlib.crc32(name.encode() + entry) != stored:
+        raise EntryError("checksum mismatch: the entry is damaged or holds another entry's bytes")
+    return entry
 
 
 # -- scores and arrays <-> entries ------------------------------------------------------------
