@@ -34,6 +34,7 @@ from cadenza.generation.primerbank import (
     primer_from_file,
 )
 from cadenza.generation.primers import default_primer_length
+from cadenza.generation.token_ending import TokenEnding
 from cadenza.machine import torch_threads
 from cadenza.midi import write_midi
 from cadenza.representations.base import Representation
@@ -296,6 +297,7 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         first_step=first_step if get_family(model.family).grid else 0, progress=request.progress,
         bars=request.bars if get_family(model.family).stops_at_bars
         and request.length is None and melody is None else None,
+        ending=_token_ending(request, loaded, primer),
     )
     result = generate(model, rep, primer_array, config)
     qpm = request.bpm or (score_qpm(primer.score) if primer is not None else 120.0)
@@ -399,6 +401,20 @@ def _cut(score: Score, end_tick: int) -> Score:
     return score.copy_with(notes=notes)
 
 
+def _token_ending(request: ComposeRequest, loaded: LoadedCheckpoint,
+                  primer: Primer | None) -> TokenEnding | None:
+    """``--ending cadence`` for a token family: its last elements (or bars) steered to the
+    dominant, then the tonic triad, in ``--key`` or the primer's key (see token_ending)."""
+    if request.ending != "cadence" or get_family(loaded.model.family).grid:
+        return None
+    if request.key is not None:
+        return TokenEnding(parse_key(request.key))
+    if primer is not None and primer.score.num_notes:
+        notes = primer.score.notes
+        return TokenEnding(detect_key(notes["pitch"], notes["duration"]))
+    return TokenEnding(parse_key("C major"))
+
+
 def _detected_key(primer: Primer | None, request: ComposeRequest,
                   loaded: LoadedCheckpoint) -> str | None:
     """``--key auto``: the key of the primer (or of the melody to harmonise); none without
@@ -433,9 +449,10 @@ def _plan(request: ComposeRequest, loaded: LoadedCheckpoint, primer: Primer | No
     form = (FormPlan(request.form, request.phrase_bars * bar, request.variation)
             if request.form else None)
     ending = None
+    grid = get_family(loaded.model.family).grid  # token families: see _token_ending
     automatic = (request.ending == "auto" and request.length is None
                  and "ending" in get_family(loaded.model.family).controls)
-    if request.ending == "cadence" or automatic:
+    if grid and (request.ending == "cadence" or automatic):
         if primer is None and request.melody_file is not None:  # harmonise: the melody's key
             primer = primer_from_file(request.melody_file, loaded.representation)
         if request.key is not None:

@@ -109,7 +109,8 @@ class Family:
 GRID_CONTROLS = frozenset({"temperature", "threshold", "adaptive", "max_hold_steps", "key",
                            "range", "max_polyphony", "form", "ending", "melody",
                            "infill", "density"})
-TOKEN_CONTROLS = frozenset({"temperature", "top_k", "top_p", "max_repeats", "key", "range"})
+TOKEN_CONTROLS = frozenset({"temperature", "top_k", "top_p", "max_repeats", "key", "range",
+                            "ending"})
 
 FAMILIES: dict[str, Family] = {
     family.name: family

@@ -65,6 +65,8 @@ class GenerationConfig:
             the middle of a bar (an anacrusis) has ``first_step`` > 0.
         bars: families that count bars in their tokens (the transformer): end every piece at
             the bar line this many bars after the primer; ``length`` is then an upper bound.
+        ending: token families: a :class:`cadenza.generation.token_ending.TokenEnding` that
+            steers the last elements (or bars) to the dominant, then the tonic triad.
         progress: called as ``progress(done, total)`` with the steps (or messages / tokens)
             of the generation loop done so far and their total; may raise to abort.
     """
@@ -85,6 +87,7 @@ class GenerationConfig:
     max_polyphony: int = 0
     density: tuple[float, float] | None = None
     bars: int | None = None
+    ending: Any = field(default=None, repr=False, compare=False)  # TokenEnding
     plan: Any = field(default=None, repr=False, compare=False)  # generation.plan.Plan
     progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
 

@@ -25,6 +25,7 @@ import torch
 
 from cadenza.errors import DataError
 from cadenza.generation.base import GenerationConfig, GenerationResult
+from cadenza.generation.token_ending import TokenEnding
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
 from cadenza.representations.remi import (
@@ -90,6 +91,23 @@ class _Grammar:
         return torch.where(last == KIND_END, kind == KIND_END, allowed)
 
 
+def ending_bias(ending: TokenEnding, bars: torch.Tensor, stop_bar: int | None, done: int,
+                length: int, rep: Remi) -> torch.Tensor:
+    """(B, V) logit bias of a cadence on the pitch tokens: by bar when the piece stops at a
+    bar line, else by the tokens left."""
+    lay, low = rep.layout, rep.config.low
+    bias = torch.zeros(len(bars), rep.vocab_size)
+    for row, bar in enumerate(bars.tolist()):
+        table = (ending.weights_in_bar(bar, stop_bar) if stop_bar is not None
+                 else ending.weights_at(done, length))
+        if table is not None:
+            weights = torch.from_numpy(table[low:low + lay.pitches].copy())
+            bias[row, lay.pitch:lay.pitch + lay.pitches] = torch.where(
+                weights > 0, torch.log(weights.clamp_min(1e-30)),
+                torch.full_like(weights, BLOCKED))
+    return bias
+
+
 def _primer(primer: np.ndarray | None) -> np.ndarray:
     if primer is None or len(primer) == 0:
         return np.array([BAR], dtype=np.int64)  # no primer: start at a bar line
@@ -136,6 +154,9 @@ def generate_transformer(
     for done in range(config.length):
         config.report(done, config.length)
         logits = outputs["logits"].cpu().float() + pitch_bias
+        if config.ending is not None:
+            logits = logits + ending_bias(config.ending, grammar.bar, stop_bar, done,
+                                          config.length, rep)
         logits = logits.masked_fill(~grammar.allowed(), BLOCKED)
         if config.max_repeats:
             stuck = run_length >= config.max_repeats

@@ -31,10 +31,18 @@ def _log_weights(weights: np.ndarray) -> torch.Tensor:
 def element_weights(representation: Representation, config: GenerationConfig) -> np.ndarray:
     """The key and range weights of every note-token element: the product of its pitches'
     weights (a rest or an unknown element: 1)."""
+    assert config.pitch_weights is not None
+    return elements_weighted(representation, config.pitch_weights.weights)
+
+
+def _ending_bias(table: np.ndarray | None, low: int, count: int) -> torch.Tensor | None:
+    return None if table is None else _log_weights(table[low:low + count])
+
+
+def elements_weighted(representation: Representation, table: np.ndarray) -> np.ndarray:
+    """Every note-token element's weight under per-MIDI-pitch weights ``table`` (128,)."""
     from cadenza.representations.notetokens import REST, UNKNOWN, element_pitches
 
-    assert config.pitch_weights is not None
-    table = config.pitch_weights.weights
     elements = representation.elements  # type: ignore[attr-defined]
     return np.array([1.0 if e in (REST, UNKNOWN)
                      else float(np.prod(table[element_pitches(e)])) for e in elements],
@@ -82,6 +90,8 @@ def generate_events(
              if config.pitch_weights is not None else None)  # key and range, note-ons only
     for done in range(config.length):
         config.report(done, config.length)
+        ending = (_ending_bias(config.ending.weights_at(done, config.length), low, num_pitches)
+                  if config.ending is not None else None)
         window = seq[:, -window_len:].clone()
         window[..., 0] -= low
         outputs, _ = model.step(window.to(device), None)
@@ -90,8 +100,9 @@ def generate_events(
         is_on = torch.where(sounding.any(-1), is_on, torch.ones_like(is_on))  # nothing to release
         logits = outputs["pitch_logits"].cpu().float()
         # note_off only for sounding pitches; note_on not for the pitch repeated too often.
+        on_bias = keyed if ending is None else ending if keyed is None else keyed + ending
         logits = torch.where(is_on[:, None] == 0, logits.masked_fill(~sounding, -1e9),
-                             logits if keyed is None else logits + keyed)
+                             logits if on_bias is None else logits + on_bias)
         if config.max_repeats:
             too_many = (run_length >= config.max_repeats) & (is_on == 1)
             if bool(too_many.any()):
@@ -137,11 +148,17 @@ def generate_notetokens(
     repeats_broken = 0
     keyed = (_log_weights(element_weights(representation, config))
              if config.pitch_weights is not None else None)  # key and range by element
+    endings: dict[int, torch.Tensor] = {}  # id of a weight table -> its element bias
     for done in range(config.length):
         config.report(done, config.length)
         element_logits = outputs["element_logits"].cpu().float()
         if keyed is not None:
             element_logits = element_logits + keyed
+        table = config.ending.weights_at(done, config.length) if config.ending else None
+        if table is not None:
+            if id(table) not in endings:  # two tables, each computed once
+                endings[id(table)] = _log_weights(elements_weighted(representation, table))
+            element_logits = element_logits + endings[id(table)]
         element_logits[:, UNKNOWN_ELEMENT] = -1e9
         if config.max_repeats and seq.shape[1] >= config.max_repeats:
             recent = seq[:, -config.max_repeats:, 0]
