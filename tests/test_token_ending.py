@@ -81,3 +81,66 @@ def test_the_transformer_ends_its_last_bar_on_the_tonic_triad() -> None:
     assert sum(bool(c) for c in steered) >= 3 and all(c <= C_TRIAD for c in steered)
     plain = last_bar_classes(replace(config, ending=None))
     assert any(not classes <= C_TRIAD for classes in plain)
+
+
+# -- --density for the events and note-token families ------------------------------------------
+def test_onset_rate_window_and_states() -> None:
+    from cadenza.generation.token_density import DENSE, FREE, SPARSE, OnsetRate
+
+    rate = OnsetRate((1.0, 3.0), 3, steps_per_beat=4)
+    for _ in range(8):  # row 0: one note a beat; row 1: four a beat; row 2: nothing
+        rate.add(0, 1, 4)
+        rate.add(1, 4, 4)
+        rate.add(2, 0, 4)
+    assert [rate.rate(r) for r in range(3)] == [1.0, 4.0, 0.0]
+    assert list(rate.states()) == [FREE, DENSE, SPARSE]
+    values = np.array([0, 1, 2, 4, 8])
+    assert list(rate.allowed_steps(values, SPARSE)) == [True, True, True, False, False]
+    assert list(rate.allowed_steps(values, DENSE)) == [False, False, True, True, True]
+    assert rate.allowed_steps(np.array([8]), SPARSE).all()  # never leave no choice
+
+
+def _onsets_per_beat(rep: object, arrays: list[np.ndarray], primer_length: int,
+                     steps_per_beat: int) -> float:
+    rates = []
+    for array in arrays:
+        generated = array[primer_length:]
+        notes = rep.decode(array).notes  # type: ignore[attr-defined]
+        end = int((notes["start"] + notes["duration"]).max())
+        start = int(rep.decode(array[:primer_length]).notes["start"].max())  # type: ignore[attr-defined]
+        onsets = notes[notes["start"] > start]
+        rates.append(len(onsets) / max((end - start) / steps_per_beat, 1e-9))
+        assert len(generated)
+    return float(np.mean(rates))
+
+
+def test_note_tokens_keep_their_onsets_in_the_band() -> None:
+    rep, encoded = fitted_notetokens()
+    torch.manual_seed(0)
+    model = build_model(config_for(TOKEN_PRESETS["notetokens-debug"], rep)).eval()
+    spb = rep.config.steps_per_quarter
+    rates = {}
+    for band in (None, (0.2, 0.6), (3.0, 6.0)):
+        config = GenerationConfig(length=120, count=4, seed=4, density=band)
+        arrays = generate(model, rep, encoded[:8], config).arrays
+        rates[band] = _onsets_per_beat(rep, arrays, 8, spb)
+    assert rates[(0.2, 0.6)] < rates[None] < rates[(3.0, 6.0)]
+
+
+def test_events_keep_their_onsets_in_the_band() -> None:
+    rep = Events(EventsConfig(steps_per_quarter=4))
+    gaps = [1, 2, 4, 8, 16] * 6  # deltas of every size are known
+    starts = np.cumsum([0, *gaps[:-1]]).tolist()
+    score = Score(make_notes(starts, [1] * len(starts),
+                             [60 + (i * 5) % 12 for i in range(len(starts))]), 4)
+    rep.fit([score])
+    torch.manual_seed(0)
+    model = build_model(fit_config(EVENTS_PRESETS["events-debug"], rep)).eval()
+    rates = {}
+    for band in (None, (0.0, 0.05), (1.0, 3.0)):
+        config = GenerationConfig(length=120, count=4, seed=4, density=band)
+        arrays = generate(model, rep, None, config).arrays
+        rates[band] = _onsets_per_beat(rep, arrays, 1, 4)
+    # This model's own deltas are long already (0.15 onsets a beat): the low band cannot
+    # thin it further, the high one brings the notes on.
+    assert rates[(0.0, 0.05)] <= rates[None] < 0.5 * rates[(1.0, 3.0)]

@@ -150,7 +150,7 @@ FAMILIES: dict[str, Family] = {
             grid=False,
             primer_config_field="seq_len",
             primer_default=150,
-            controls=TOKEN_CONTROLS,
+            controls=TOKEN_CONTROLS | {"density"},
         ),
         Family(
             name="notetokens",
@@ -162,7 +162,7 @@ FAMILIES: dict[str, Family] = {
             grid=False,
             primer_config_field="primer_tokens",
             primer_default=50,
-            controls=TOKEN_CONTROLS,
+            controls=TOKEN_CONTROLS | {"density"},
         ),
         Family(
             name="transformer",

@@ -15,6 +15,7 @@ import torch
 
 from cadenza.errors import DataError
 from cadenza.generation.base import GenerationConfig, GenerationResult
+from cadenza.generation.token_density import DENSE, FREE, SPARSE, OnsetRate
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
 from cadenza.sampling import categorical
@@ -47,6 +48,40 @@ def elements_weighted(representation: Representation, table: np.ndarray) -> np.n
     return np.array([1.0 if e in (REST, UNKNOWN)
                      else float(np.prod(table[element_pitches(e)])) for e in elements],
                     dtype=np.float32)
+
+
+def _notes_in(element: str) -> int:
+    """Onsets of a note-token element (a rest or an unknown element: none)."""
+    from cadenza.representations.notetokens import REST, UNKNOWN, element_pitches
+
+    return 0 if element in (REST, UNKNOWN) else len(element_pitches(element))
+
+
+def _steer_shifts(rate: OnsetRate, shifts: np.ndarray, element_logits: torch.Tensor,
+                  shift_logits: torch.Tensor, elements: tuple[str, ...]) -> None:
+    """``--density``: refuse the shifts (and, when sparse, the rest) that would take a row
+    further out of its band; in place."""
+    from cadenza.representations.notetokens import REST
+
+    states = rate.states()
+    rest = elements.index(REST) if REST in elements else None
+    for row in np.flatnonzero(states != FREE):
+        allowed = torch.from_numpy(rate.allowed_steps(shifts, int(states[row])))
+        shift_logits[row] = shift_logits[row].masked_fill(~allowed, -1e9)
+        if states[row] == SPARSE and rest is not None:
+            element_logits[row, rest] = -1e9
+
+
+def _steered_deltas(ticks: np.ndarray, states: np.ndarray, rate: OnsetRate,
+                    representation: Representation) -> np.ndarray:
+    """``--density`` for the events: a sparse row's next delta at most half a beat, a dense
+    row's at least half a beat (snapped to the known deltas)."""
+    half = rate.steps_per_beat / 2
+    steered = ticks.astype(np.float64).copy()
+    steered[states == SPARSE] = np.minimum(steered[states == SPARSE], np.floor(half))
+    steered[states == DENSE] = np.maximum(steered[states == DENSE], np.ceil(half))
+    snapped = representation.snap_delta(steered.astype(np.int64))  # type: ignore[attr-defined]
+    return np.asarray(snapped, dtype=np.int64)
 
 
 def _check_primer(primer: np.ndarray | None, name: str) -> np.ndarray:
@@ -88,6 +123,8 @@ def generate_events(
     repeats_broken = 0
     keyed = (_log_weights(config.pitch_weights.for_notes(low, num_pitches))
              if config.pitch_weights is not None else None)  # key and range, note-ons only
+    rate = (OnsetRate(config.density, b, int(rep_cfg.steps_per_quarter))
+            if config.density is not None else None)  # ticks are steps of the score
     for done in range(config.length):
         config.report(done, config.length)
         ending = (_ending_bias(config.ending.weights_at(done, config.length), low, num_pitches)
@@ -97,6 +134,9 @@ def generate_events(
         outputs, _ = model.step(window.to(device), None)
         on_logits = torch.log(outputs["on_probs"].cpu().float().clamp_min(1e-9))
         is_on = categorical(on_logits, temperature=config.temperature, generator=gen)
+        states = rate.states() if rate is not None else None
+        if states is not None:  # too few onsets lately: a note-on now
+            is_on = torch.where(torch.from_numpy(states == SPARSE), torch.ones_like(is_on), is_on)
         is_on = torch.where(sounding.any(-1), is_on, torch.ones_like(is_on))  # nothing to release
         logits = outputs["pitch_logits"].cpu().float()
         # note_off only for sounding pitches; note_on not for the pitch repeated too often.
@@ -111,9 +151,12 @@ def generate_events(
                 logits[rows, run_pitch[rows]] = -1e9
         pitch = categorical(logits, temperature=config.temperature, top_k=config.top_k,
                             top_p=config.top_p, generator=gen)
-        delta = torch.from_numpy(
-            duration_to_ticks(outputs["duration"], representation)  # type: ignore[arg-type]
-        )
+        ticks = duration_to_ticks(outputs["duration"], representation)  # type: ignore[arg-type]
+        if rate is not None and states is not None:
+            ticks = _steered_deltas(ticks, states, rate, representation)
+            for row in range(b):
+                rate.add(row, int(is_on[row]), float(ticks[row]))
+        delta = torch.from_numpy(ticks)
         rows = torch.arange(b)
         sounding[rows, pitch] = is_on == 1
         same = (pitch == run_pitch) & (is_on == 1)
@@ -149,6 +192,10 @@ def generate_notetokens(
     keyed = (_log_weights(element_weights(representation, config))
              if config.pitch_weights is not None else None)  # key and range by element
     endings: dict[int, torch.Tensor] = {}  # id of a weight table -> its element bias
+    shifts = np.array(representation.shift_values, dtype=np.float64)  # type: ignore[attr-defined]
+    elements = representation.elements  # type: ignore[attr-defined]
+    rate = (OnsetRate(config.density, b, int(representation.config.steps_per_quarter))
+            if config.density is not None else None)
     for done in range(config.length):
         config.report(done, config.length)
         element_logits = outputs["element_logits"].cpu().float()
@@ -167,16 +214,20 @@ def generate_notetokens(
                 repeats_broken += int(stuck.sum())
                 rows = torch.nonzero(stuck).squeeze(-1)
                 element_logits[rows, recent[rows, 0]] = -1e9
+        shift_logits = outputs["shift_logits"].cpu().float()
+        if rate is not None:
+            _steer_shifts(rate, shifts, element_logits, shift_logits, elements)
         picks = [
             categorical(logits, temperature=config.temperature, top_k=config.top_k,
                         top_p=config.top_p, generator=gen)
-            for logits in (
-                element_logits,
-                outputs["duration_logits"].cpu().float(),
-                outputs["shift_logits"].cpu().float(),
-            )
+            for logits in (element_logits, outputs["duration_logits"].cpu().float(),
+                           shift_logits)
         ]
         token = torch.stack(picks, dim=-1)  # (B, 3)
+        if rate is not None:
+            for row in range(b):
+                rate.add(row, _notes_in(elements[int(token[row, 0])]),
+                         float(shifts[int(token[row, 2])]))
         seq = torch.cat([seq, token[:, None]], dim=1)
         outputs, state = model.step(token.to(device), state)
     config.report(config.length, config.length)
