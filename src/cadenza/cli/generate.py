@@ -80,11 +80,13 @@ def generate_command(
     variation: float = typer.Option(
         0.0, "--variation", help="0..1: the model's share in a repeat (0: exact)."),
     ending: str = typer.Option(
-        "auto", "--ending", help="Grid models: 'cadence' ends on V7 then the held tonic "
-        "chord (key from --key or the primer); 'none'; 'auto' (default): a cadence when "
-        "composing --bars with a grid model, none otherwise."),
+        "auto", "--ending", help="'cadence': V7 then the tonic (key from --key or the "
+        "primer; grid models hold the tonic chord exactly, token models steer their last "
+        "elements to it); 'none'; 'auto' (default): a cadence when a grid model composes "
+        "--bars, none otherwise."),
     density: str = typer.Option(
-        None, "--density", help="Grid models: keep note onsets per beat in LOW..HIGH."),
+        None, "--density", help="Grid, events and note-token models: keep note onsets "
+        "per beat in LOW..HIGH."),
     ritardando: bool = typer.Option(
         False, "--ritardando", help="Slow down over the last two bars (to 70%)."),
     humanise: float = typer.Option(
