@@ -55,3 +55,15 @@ def test_composing_near_silence_warns(tmp_path: Path, caplog: pytest.LogCaptureF
     assert len(piece.warnings) == 1 and "near silence" in piece.warnings[0]
     assert "--threshold" in piece.warnings[0]
     assert any("near silence" in r.getMessage() for r in caplog.records)
+
+
+def test_a_training_run_records_its_pieces_statistics(web_runs: Path) -> None:
+    """Runs record the percentiles the warnings compare with (not only shipped models)."""
+    import json
+
+    info = json.loads((web_runs / "pianoroll-debug" / "run.json").read_text())
+    stats = info["data"]["stats"]
+    assert set(stats) == {"notes_per_bar", "polyphony"}
+    for low, middle, high in stats.values():
+        assert 0 < low <= middle <= high
+    assert corpus_ranges(info)[1] == "the training pieces'"

@@ -69,3 +69,31 @@ def degeneration_warnings(score: Score, start_tick: int, bars: float,
         found.append(f"{value:.1f} {LABELS[name]}, far {where} {whose} {low:.1f}-{high:.1f}: "
                      f"{ADVICE[(name, side)]}")
     return found
+
+
+STATS_PIECES = 200  # training pieces measured for a run's statistics (evenly spaced)
+
+
+def corpus_stats(representation: Any, arrays: list[Any]) -> dict[str, list[float]] | None:
+    """The 5th, 50th and 95th percentile of notes per bar and polyphony over (up to
+    :data:`STATS_PIECES` of) the encoded training pieces, as a run records them under
+    ``data.stats``; ``None`` when no piece can be measured."""
+    import numpy as np
+
+    if not arrays:
+        return None
+    step = max(1, len(arrays) // STATS_PIECES)
+    values: dict[str, list[float]] = {name: [] for name in GENERIC}
+    for array in arrays[::step]:
+        try:
+            score = representation.decode(array)
+            if score.num_notes == 0:
+                continue
+            values["notes_per_bar"].append(rhythm.notes_per_bar(score))
+            values["polyphony"].append(rhythm.polyphony(score))
+        except Exception:
+            continue
+    if not values["notes_per_bar"]:
+        return None
+    return {name: [round(float(v), 3) for v in np.percentile(found, [5, 50, 95])]
+            for name, found in values.items()}
