@@ -50,6 +50,7 @@ def serve_command(
         import uvicorn
 
         from cadenza.web.app import ServerSettings, create_app, default_data_dir
+        from cadenza.web.protocol import HeadDeadlineProtocol
     except ImportError as exc:
         fail(f"the web server needs FastAPI and uvicorn ({exc.name} is missing); "
              "install them with: pip install 'cadenza[web]'")
@@ -82,5 +83,6 @@ def serve_command(
                   highlight=False, soft_wrap=True)
     level = "info" if logging.getLogger().level <= logging.INFO else "warning"
     # Idle keep-alive connections close after 5 s; at most 64 connections at once.
+    # A client must send each request's head within 10 s (cadenza.web.protocol).
     uvicorn.run(web_app, host=host, port=port, log_level=level, workers=1,
-                timeout_keep_alive=5, limit_concurrency=64)
+                timeout_keep_alive=5, limit_concurrency=64, http=HeadDeadlineProtocol)
