@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from cadenza.errors import ConfigError
@@ -169,6 +170,13 @@ def parse_density(text: str) -> tuple[float, float]:
     if len(parts) != 2 or not 0 <= low <= high:
         raise ConfigError(f"density must be LOW..HIGH with 0 <= LOW <= HIGH, got {text!r}")
     return low, high
+
+
+def log_weights(weights: np.ndarray) -> torch.Tensor:
+    """Logit biases from per-choice weights in [0, 1]: ``log(w)``, and a very large negative
+    number where ``w`` is 0 (never chosen)."""
+    w = torch.from_numpy(np.asarray(weights, dtype=np.float32))
+    return torch.where(w > 0, torch.log(w.clamp_min(1e-30)), torch.full_like(w, -1e9))
 
 
 def categorical(

@@ -39,7 +39,7 @@ from cadenza.representations.remi import (
     KIND_VEL,
     Remi,
 )
-from cadenza.sampling import categorical
+from cadenza.sampling import categorical, log_weights
 
 __all__ = ["generate_transformer"]
 
@@ -91,21 +91,15 @@ class _Grammar:
         return torch.where(last == KIND_END, kind == KIND_END, allowed)
 
 
-def ending_bias(ending: TokenEnding, bars: torch.Tensor, stop_bar: int | None, done: int,
-                length: int, rep: Remi) -> torch.Tensor:
-    """(B, V) logit bias of a cadence on the pitch tokens: by bar when the piece stops at a
-    bar line, else by the tokens left."""
+def ending_biases(ending: TokenEnding, rep: Remi) -> torch.Tensor:
+    """(3, V) logit biases of a cadence on the pitch tokens, one row per phase of the ending
+    (none, dominant, tonic)."""
     lay, low = rep.layout, rep.config.low
-    bias = torch.zeros(len(bars), rep.vocab_size)
-    for row, bar in enumerate(bars.tolist()):
-        table = (ending.weights_in_bar(bar, stop_bar) if stop_bar is not None
-                 else ending.weights_at(done, length))
-        if table is not None:
-            weights = torch.from_numpy(table[low:low + lay.pitches].copy())
-            bias[row, lay.pitch:lay.pitch + lay.pitches] = torch.where(
-                weights > 0, torch.log(weights.clamp_min(1e-30)),
-                torch.full_like(weights, BLOCKED))
-    return bias
+    biases = torch.zeros(3, rep.vocab_size)
+    for phase, table in enumerate(ending.tables(), start=1):
+        biases[phase, lay.pitch:lay.pitch + lay.pitches] = log_weights(
+            table[low:low + lay.pitches])
+    return biases
 
 
 def _primer(primer: np.ndarray | None) -> np.ndarray:
@@ -143,9 +137,9 @@ def generate_transformer(
     pitch_bias = torch.zeros(rep.vocab_size)
     if config.pitch_weights is not None:  # key and range, on the pitch tokens
         lay, low = rep.layout, rep.config.low
-        weights = torch.from_numpy(config.pitch_weights.for_notes(low, lay.pitches).copy())
-        pitch_bias[lay.pitch:lay.pitch + lay.pitches] = torch.where(
-            weights > 0, torch.log(weights.clamp_min(1e-30)), torch.full_like(weights, BLOCKED))
+        pitch_bias[lay.pitch:lay.pitch + lay.pitches] = log_weights(
+            config.pitch_weights.for_notes(low, lay.pitches))
+    endings = ending_biases(config.ending, rep) if config.ending is not None else None
     run_pitch = torch.full((b,), -1, dtype=torch.long)
     run_length = torch.zeros(b, dtype=torch.long)
     repeats_broken = 0
@@ -154,9 +148,10 @@ def generate_transformer(
     for done in range(config.length):
         config.report(done, config.length)
         logits = outputs["logits"].cpu().float() + pitch_bias
-        if config.ending is not None:
-            logits = logits + ending_bias(config.ending, grammar.bar, stop_bar, done,
-                                          config.length, rep)
+        if endings is not None and config.ending is not None:  # by bar, else tokens left
+            phases = ([config.ending.phase_in_bar(bar, stop_bar) for bar in grammar.bar.tolist()]
+                      if stop_bar is not None else config.ending.phase_at(done, config.length))
+            logits = logits + endings[phases]
         logits = logits.masked_fill(~grammar.allowed(), BLOCKED)
         if config.max_repeats:
             stuck = run_length >= config.max_repeats

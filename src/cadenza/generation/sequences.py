@@ -8,6 +8,7 @@ note_off messages meaningful: it only releases pitches that are sounding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,15 +19,9 @@ from cadenza.generation.base import GenerationConfig, GenerationResult
 from cadenza.generation.token_density import DENSE, FREE, SPARSE, OnsetRate
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
-from cadenza.sampling import categorical
+from cadenza.sampling import categorical, log_weights
 
 UNKNOWN_ELEMENT = 0  # id of "<unk>" in the note-token vocabulary
-
-
-def _log_weights(weights: np.ndarray) -> torch.Tensor:
-    """log of per-choice weights in [0, 1], with 0 as a very large negative number."""
-    w = torch.from_numpy(np.asarray(weights, dtype=np.float32))
-    return torch.where(w > 0, torch.log(w.clamp_min(1e-30)), torch.full_like(w, -1e9))
 
 
 def element_weights(representation: Representation, config: GenerationConfig) -> np.ndarray:
@@ -34,10 +29,6 @@ def element_weights(representation: Representation, config: GenerationConfig) ->
     weights (a rest or an unknown element: 1)."""
     assert config.pitch_weights is not None
     return elements_weighted(representation, config.pitch_weights.weights)
-
-
-def _ending_bias(table: np.ndarray | None, low: int, count: int) -> torch.Tensor | None:
-    return None if table is None else _log_weights(table[low:low + count])
 
 
 def elements_weighted(representation: Representation, table: np.ndarray) -> np.ndarray:
@@ -48,6 +39,23 @@ def elements_weighted(representation: Representation, table: np.ndarray) -> np.n
     return np.array([1.0 if e in (REST, UNKNOWN)
                      else float(np.prod(table[element_pitches(e)])) for e in elements],
                     dtype=np.float32)
+
+
+def _ending_biases(config: GenerationConfig,
+                   bias: Callable[[np.ndarray], torch.Tensor]) -> list[torch.Tensor]:
+    """The logit bias of each phase of ``config.ending`` (none, dominant, tonic), made once
+    from its per-pitch weights by ``bias``; all zero without an ending."""
+    if config.ending is None:
+        return []
+    return [torch.zeros(()), *(bias(table) for table in config.ending.tables())]
+
+
+def _ending_bias(config: GenerationConfig, biases: list[torch.Tensor],
+                 done: int) -> torch.Tensor | float:
+    """The bias of element ``done``: its phase's (0.0 before the ending or without one)."""
+    if config.ending is None:
+        return 0.0
+    return biases[config.ending.phase_at(done, config.length)]
 
 
 def _notes_in(element: str) -> int:
@@ -121,14 +129,14 @@ def generate_events(
     run_pitch = torch.full((b,), -1, dtype=torch.long)
     run_length = torch.zeros(b, dtype=torch.long)
     repeats_broken = 0
-    keyed = (_log_weights(config.pitch_weights.for_notes(low, num_pitches))
-             if config.pitch_weights is not None else None)  # key and range, note-ons only
+    keyed = (log_weights(config.pitch_weights.for_notes(low, num_pitches))
+             if config.pitch_weights is not None else torch.zeros(num_pitches))  # note-ons
+    endings = _ending_biases(config, lambda table: log_weights(table[low:low + num_pitches]))
     rate = (OnsetRate(config.density, b, int(rep_cfg.steps_per_quarter))
             if config.density is not None else None)  # ticks are steps of the score
     for done in range(config.length):
         config.report(done, config.length)
-        ending = (_ending_bias(config.ending.weights_at(done, config.length), low, num_pitches)
-                  if config.ending is not None else None)
+        on_bias = keyed + _ending_bias(config, endings, done)
         window = seq[:, -window_len:].clone()
         window[..., 0] -= low
         outputs, _ = model.step(window.to(device), None)
@@ -140,9 +148,8 @@ def generate_events(
         is_on = torch.where(sounding.any(-1), is_on, torch.ones_like(is_on))  # nothing to release
         logits = outputs["pitch_logits"].cpu().float()
         # note_off only for sounding pitches; note_on not for the pitch repeated too often.
-        on_bias = keyed if ending is None else ending if keyed is None else keyed + ending
         logits = torch.where(is_on[:, None] == 0, logits.masked_fill(~sounding, -1e9),
-                             logits if on_bias is None else logits + on_bias)
+                             logits + on_bias)
         if config.max_repeats:
             too_many = (run_length >= config.max_repeats) & (is_on == 1)
             if bool(too_many.any()):
@@ -189,9 +196,10 @@ def generate_notetokens(
     for t in range(t0):  # warm the recurrent state on the primer
         outputs, state = model.step(seq[:, t].to(device), state)
     repeats_broken = 0
-    keyed = (_log_weights(element_weights(representation, config))
+    keyed = (log_weights(element_weights(representation, config))
              if config.pitch_weights is not None else None)  # key and range by element
-    endings: dict[int, torch.Tensor] = {}  # id of a weight table -> its element bias
+    endings = _ending_biases(config, lambda table: log_weights(
+        elements_weighted(representation, table)))
     shifts = np.array(representation.shift_values, dtype=np.float64)  # type: ignore[attr-defined]
     elements = representation.elements  # type: ignore[attr-defined]
     rate = (OnsetRate(config.density, b, int(representation.config.steps_per_quarter))
@@ -201,11 +209,7 @@ def generate_notetokens(
         element_logits = outputs["element_logits"].cpu().float()
         if keyed is not None:
             element_logits = element_logits + keyed
-        table = config.ending.weights_at(done, config.length) if config.ending else None
-        if table is not None:
-            if id(table) not in endings:  # two tables, each computed once
-                endings[id(table)] = _log_weights(elements_weighted(representation, table))
-            element_logits = element_logits + endings[id(table)]
+        element_logits = element_logits + _ending_bias(config, endings, done)
         element_logits[:, UNKNOWN_ELEMENT] = -1e9
         if config.max_repeats and seq.shape[1] >= config.max_repeats:
             recent = seq[:, -config.max_repeats:, 0]

@@ -22,6 +22,7 @@ from cadenza.controls import Key
 TAIL_SHARE = 0.15  # of the elements generated: the stretch the ending steers
 MIN_TAIL = 8
 OUTSIDE = 0.02  # weight of a pitch outside the chord in the dominant part (like a key at 0.98)
+NONE, DOMINANT, TONIC = 0, 1, 2  # the phases of an ending
 
 
 @dataclass(frozen=True)
@@ -53,20 +54,33 @@ class TokenEnding:
         """Elements of a ``length``-element generation the ending steers."""
         return min(length, max(MIN_TAIL, round(TAIL_SHARE * length)))
 
-    def weights_at(self, done: int, length: int) -> np.ndarray | None:
-        """The weights for element ``done`` (0-based) of ``length``; ``None`` before the
-        ending's stretch. Its first two thirds favour the dominant, the rest the tonic."""
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """The weights of :data:`DOMINANT` and :data:`TONIC`, in that order (a generator
+        turns each into a bias once and picks one by :meth:`phase_at`)."""
+        return self.dominant, self.tonic
+
+    def phase_at(self, done: int, length: int) -> int:
+        """:data:`NONE` before the ending's stretch of element ``done`` (0-based) of
+        ``length``; in it, :data:`DOMINANT` for its first two thirds, then :data:`TONIC`."""
         tail = self.tail(length)
         left = length - done
         if left > tail:
-            return None
-        return self.dominant if left > tail // 3 else self.tonic
+            return NONE
+        return DOMINANT if left > tail // 3 else TONIC
+
+    @staticmethod
+    def phase_in_bar(bar: int, stop_bar: int) -> int:
+        """Bar-counting families: :data:`DOMINANT` in the second-to-last bar, :data:`TONIC` in
+        the last (bars ``stop_bar - 2`` and ``stop_bar - 1``), else :data:`NONE`."""
+        return TONIC if bar == stop_bar - 1 else DOMINANT if bar == stop_bar - 2 else NONE
+
+    def _table(self, phase: int) -> np.ndarray | None:
+        return None if phase == NONE else self.tables()[phase - 1]
+
+    def weights_at(self, done: int, length: int) -> np.ndarray | None:
+        """The weights for element ``done`` of ``length`` (``None`` before the stretch)."""
+        return self._table(self.phase_at(done, length))
 
     def weights_in_bar(self, bar: int, stop_bar: int) -> np.ndarray | None:
-        """Bar-counting families: the dominant in the second-to-last bar, the tonic in the
-        last (bars ``stop_bar - 2`` and ``stop_bar - 1``)."""
-        if bar == stop_bar - 1:
-            return self.tonic
-        if bar == stop_bar - 2:
-            return self.dominant
-        return None
+        """The weights for bar ``bar`` of a piece ending at ``stop_bar`` (or ``None``)."""
+        return self._table(self.phase_in_bar(bar, stop_bar))
