@@ -17,7 +17,14 @@ from pathlib import Path, PurePath
 import numpy as np
 
 from cadenza.checkpoint import LoadedCheckpoint, load_checkpoint, resolve_checkpoint
-from cadenza.controls import AUTO_KEY, PitchWeights, detect_key, parse_key, pitch_weights
+from cadenza.controls import (
+    AUTO_KEY,
+    Key,
+    PitchWeights,
+    detect_key,
+    parse_key,
+    pitch_weights,
+)
 from cadenza.degeneration import degeneration_warnings
 from cadenza.errors import ConfigError
 from cadenza.families import get_family
@@ -269,8 +276,12 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         return _infill(request, loaded)
     model, rep = loaded.model, loaded.representation
     primer = _choose_primer(request)
+    melody_piece = (primer_from_file(request.melody_file, rep)
+                    if request.melody_file is not None else None)
+    # What --key auto and a cadence's key are detected from.
+    key_source = primer if primer is not None else melody_piece
     if request.key == AUTO_KEY:
-        request = replace(request, key=_detected_key(primer, request, loaded))
+        request = replace(request, key=_auto_key(key_source))
     primer_array = None
     first_step = 0
     if primer is not None:
@@ -283,7 +294,7 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     if primer_array is not None:
         primer_ticks = rep.onset_tick(primer_array, len(primer_array) - 1)
     length = _length(request, loaded, primer_array, primer_ticks)
-    melody = _melody_plan(request, loaded)
+    melody = _melody_plan(request, loaded, melody_piece)
     if melody is not None:
         length = melody.length
     config = GenerationConfig(
@@ -293,11 +304,11 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         max_hold_steps=request.max_hold_steps, max_repeats=request.max_repeats,
         pitch_weights=request.pitch_weights, max_polyphony=request.max_polyphony,
         density=parse_density(request.density) if request.density else None,
-        plan=combine(_plan(request, loaded, primer, length), melody),  # the melody wins
+        plan=combine(_plan(request, loaded, key_source, length), melody),  # the melody wins
         first_step=first_step if get_family(model.family).grid else 0, progress=request.progress,
         bars=request.bars if get_family(model.family).stops_at_bars
         and request.length is None and melody is None else None,
-        ending=_token_ending(request, loaded, primer),
+        ending=_token_ending(request, loaded, key_source),
     )
     result = generate(model, rep, primer_array, config)
     qpm = request.bpm or (score_qpm(primer.score) if primer is not None else 120.0)
@@ -330,7 +341,7 @@ def _infill(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult:
     check_meter(piece, loaded)
     bars = parse_bars(request.infill)
     if request.key == AUTO_KEY:
-        request = replace(request, key=_detected_key(piece, request, loaded))
+        request = replace(request, key=_auto_key(piece))
     config = GenerationConfig(
         temperature=request.temperature, threshold=request.threshold, adaptive=request.adaptive,
         seed=request.seed, max_hold_steps=request.max_hold_steps,
@@ -402,38 +413,43 @@ def _cut(score: Score, end_tick: int) -> Score:
 
 
 def _token_ending(request: ComposeRequest, loaded: LoadedCheckpoint,
-                  primer: Primer | None) -> TokenEnding | None:
+                  key_source: Primer | None) -> TokenEnding | None:
     """``--ending cadence`` for a token family: its last elements (or bars) steered to the
-    dominant, then the tonic triad, in ``--key`` or the primer's key (see token_ending)."""
+    dominant, then the tonic triad, in the cadence's key (see token_ending)."""
     if request.ending != "cadence" or get_family(loaded.model.family).grid:
         return None
+    return TokenEnding(_cadence_key(request, key_source))
+
+
+def _source_key(source: Primer | None) -> Key | None:
+    """The key a primer's (or a melody's) pitch classes suggest; ``None`` without notes."""
+    if source is None or source.score.num_notes == 0:
+        return None
+    notes = source.score.notes
+    return detect_key(notes["pitch"], notes["duration"])
+
+
+def _auto_key(source: Primer | None) -> str | None:
+    """``--key auto``: the key of the primer, or of the melody to harmonise."""
+    key = _source_key(source)
+    if key is not None and source is not None:
+        log.info("key: %s (detected from %s)", key, source.source)
+    return None if key is None else str(key)
+
+
+def _cadence_key(request: ComposeRequest, source: Primer | None) -> Key:
+    """A cadence's key: ``--key``, else the primer's (or melody's), else C major."""
     if request.key is not None:
-        return TokenEnding(parse_key(request.key))
-    if primer is not None and primer.score.num_notes:
-        notes = primer.score.notes
-        return TokenEnding(detect_key(notes["pitch"], notes["duration"]))
-    return TokenEnding(parse_key("C major"))
+        return parse_key(request.key)
+    return _source_key(source) or parse_key("C major")
 
 
-def _detected_key(primer: Primer | None, request: ComposeRequest,
-                  loaded: LoadedCheckpoint) -> str | None:
-    """``--key auto``: the key of the primer (or of the melody to harmonise); none without
-    either."""
-    if primer is None and request.melody_file is not None:
-        primer = primer_from_file(request.melody_file, loaded.representation)
-    if primer is None or primer.score.num_notes == 0:
+def _melody_plan(request: ComposeRequest, loaded: LoadedCheckpoint,
+                 source: Primer | None) -> MelodyPlan | None:
+    """The clamped melody of a harmonise request (``source``: its file, read), on the
+    model's grid."""
+    if source is None:
         return None
-    notes = primer.score.notes
-    key = str(detect_key(notes["pitch"], notes["duration"]))
-    log.info("key: %s (detected from %s)", key, primer.source)
-    return key
-
-
-def _melody_plan(request: ComposeRequest, loaded: LoadedCheckpoint) -> MelodyPlan | None:
-    """The clamped melody of a harmonise request, on the model's grid."""
-    if request.melody_file is None:
-        return None
-    source = primer_from_file(request.melody_file, loaded.representation)
     notes = melody_of(source.score, request.voice)
     if len(notes) == 0:
         raise ConfigError(f"{request.melody_file}: no melody notes to harmonise")
@@ -441,7 +457,7 @@ def _melody_plan(request: ComposeRequest, loaded: LoadedCheckpoint) -> MelodyPla
     return MelodyPlan(notes, low, loaded.representation.feature_shape[0], request.below_only)
 
 
-def _plan(request: ComposeRequest, loaded: LoadedCheckpoint, primer: Primer | None,
+def _plan(request: ComposeRequest, loaded: LoadedCheckpoint, key_source: Primer | None,
           length: int) -> Plan | None:
     """The form and ending of a grid piece as one plan (``None`` when neither is asked)."""
     spq = loaded.representation.config.steps_per_quarter
@@ -453,15 +469,7 @@ def _plan(request: ComposeRequest, loaded: LoadedCheckpoint, primer: Primer | No
     automatic = (request.ending == "auto" and request.length is None
                  and "ending" in get_family(loaded.model.family).controls)
     if grid and (request.ending == "cadence" or automatic):
-        if primer is None and request.melody_file is not None:  # harmonise: the melody's key
-            primer = primer_from_file(request.melody_file, loaded.representation)
-        if request.key is not None:
-            key = parse_key(request.key)
-        elif primer is not None:
-            notes = primer.score.notes
-            key = detect_key(notes["pitch"], notes["duration"])
-        else:
-            key = parse_key("C major")
+        key = _cadence_key(request, key_source)
         low = int(getattr(loaded.representation.config, "low", 21))
         try:
             allowed = (request.pitch_weights.weights > 0
