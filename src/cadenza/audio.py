@@ -26,14 +26,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import wave
 from pathlib import Path
 
 import numpy as np
 
 from cadenza.errors import AudioError, ConfigError
-from cadenza.fileio import write_bytes_atomic
+from cadenza.fileio import remove_stale, write_bytes_atomic
 from cadenza.midi import midi_bytes, read_midi
 from cadenza.score import Score
 
@@ -190,22 +189,11 @@ def remove_stale_renders(min_age: float | None = None, folder: str | Path | None
     """
     age = 2 * RENDER_TIMEOUT_SECONDS if min_age is None else min_age
     root = Path(folder or tempfile.gettempdir())
-    now = time.time()
-    removed = 0
     try:
         candidates = list(root.glob(f"{TEMP_PREFIX}*"))
     except OSError:
         return 0
-    for path in candidates:
-        try:
-            info = path.lstat()
-            if (not path.is_dir() or path.is_symlink() or info.st_uid != os.getuid()
-                    or now - info.st_mtime < age):
-                continue
-            shutil.rmtree(path)
-            removed += 1
-        except OSError as exc:
-            log.debug("could not remove %s: %s", path, exc)
+    removed = remove_stale(candidates, age, own_folders_only=True)
     if removed:
         log.info("removed %d leftover render folder(s) in %s", removed, root)
     return removed

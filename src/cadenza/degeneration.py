@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from cadenza.metrics import rhythm
 from cadenza.score import Score
 
@@ -78,8 +80,6 @@ def corpus_stats(representation: Any, arrays: list[Any]) -> dict[str, list[float
     """The 5th, 50th and 95th percentile of notes per bar and polyphony over (up to
     :data:`STATS_PIECES` of) the encoded training pieces, as a run records them under
     ``data.stats``; ``None`` when no piece can be measured."""
-    import numpy as np
-
     if not arrays:
         return None
     step = max(1, len(arrays) // STATS_PIECES)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +46,13 @@ class Experiment:
     valid_batches: BatchMaker | None
     source: Path
 
+    @cached_property
     def stats(self) -> dict[str, list[float]] | None:
         """Notes per bar and polyphony of the training pieces (5th, 50th, 95th percentile),
         measured once; composing warns of pieces far outside them."""
-        if not hasattr(self, "_stats"):
-            from cadenza.degeneration import corpus_stats
+        from cadenza.degeneration import corpus_stats
 
-            self._stats = corpus_stats(self.representation, self.corpus.arrays(TRAIN_SPLIT))
-        return self._stats
+        return corpus_stats(self.representation, self.corpus.arrays(TRAIN_SPLIT))
 
     def run_info(self, train_config: dict[str, Any]) -> dict[str, Any]:
         """The JSON saved as ``run.json`` and inside every checkpoint."""
@@ -67,7 +67,7 @@ class Experiment:
                 "corpus": self.corpus.config.to_dict(),
                 "splits": self.corpus.split_counts(),
                 "composers": sorted(self.corpus.composers()),
-                **({"stats": self.stats()} if self.stats() else {}),
+                **({"stats": self.stats} if self.stats else {}),
             },
             "train": train_config,
         }

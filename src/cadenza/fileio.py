@@ -6,11 +6,17 @@ import contextlib
 import errno
 import hashlib
 import json
+import logging
 import os
 import secrets
 import shutil
+import stat
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes, *, durable: bool = True) -> None:
@@ -60,6 +66,38 @@ def disk_full_message(folder: str | Path, needed_bytes: int | None = None) -> st
         free = "free space unknown"
     need = f"; about {needed_bytes / 1e6:,.1f} MB is needed" if needed_bytes else ""
     return f"{folder}: no space left on the disk ({free}{need}); free some space and try again"
+
+
+def remove_stale(paths: Iterable[Path], min_age: float, *,
+                 own_folders_only: bool = False) -> int:
+    """Delete each of ``paths`` last changed more than ``min_age`` seconds ago: a folder with
+    what it holds, a file or a link itself (``own_folders_only``: only folders, not links,
+    that this user owns). Leftovers of killed processes go this way, while those of a
+    process writing right now are younger and kept. Returns how many were removed; a path
+    that cannot be removed is logged and skipped."""
+    now = time.time()
+    removed = 0
+    for path in paths:
+        try:
+            info = path.lstat()
+            folder = stat.S_ISDIR(info.st_mode)  # lstat: a link is never a folder here
+            if now - info.st_mtime < min_age or (
+                    own_folders_only and (not folder or info.st_uid != os.getuid())):
+                continue
+            if folder:
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed += 1
+        except OSError as exc:
+            log.warning("could not remove leftover %s: %s", path, exc)
+    return removed
+
+
+def write_error_message(exc: OSError, folder: str | Path) -> str:
+    """One line for an error writing under ``folder``: how full the disk is when it is full,
+    else the system's message."""
+    return disk_full_message(folder) if is_disk_full(exc) else str(exc)
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import time
 from pathlib import Path
 
 from cadenza.errors import ConfigError
-from cadenza.fileio import read_json_object
+from cadenza.fileio import read_json_object, remove_stale
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +59,9 @@ def remove_leftovers(run_dir: Path, min_age: float = LEFTOVER_AGE_SECONDS) -> in
     run writing into the same folder right now (a torchrun rank) is never disturbed.
     Returns how many were removed.
     """
-    now = time.time()
     candidates = [*run_dir.glob(".*.tmp"), *(run_dir / "checkpoints").glob(".step-*.tmp-*"),
                   *(run_dir / "checkpoints").glob(".step-*.old-*")]
-    removed = 0
-    for path in candidates:
-        try:
-            if now - path.lstat().st_mtime < min_age:
-                continue
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-            removed += 1
-        except OSError as exc:
-            log.warning("could not remove leftover %s: %s", path, exc)
+    removed = remove_stale(candidates, min_age)
     if removed:
         log.info("removed %d leftover temporary file(s) in %s", removed, run_dir)
     return removed

@@ -48,7 +48,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from cadenza.api import compose_request
 from cadenza.composing import check_controls
 from cadenza.errors import ConfigError
-from cadenza.fileio import disk_full_message, is_disk_full
+from cadenza.fileio import write_error_message
 from cadenza.web.catalog import ModelCatalog
 from cadenza.web.jobs import (
     ComposeFn,
@@ -295,7 +295,7 @@ def create_app(
         except OSError as exc:
             log.warning("cannot store an upload: %s", exc)
             return _error(507, "the server cannot store uploads now: "
-                          + (disk_full_message(uploads.root) if is_disk_full(exc) else str(exc)))
+                          + write_error_message(exc, uploads.root))
         return stored.view()
 
     @app.get("/api/uploads/{upload_id}", response_model=None)
@@ -325,10 +325,11 @@ def create_app(
         problem = check_mode(body, entry.family)
         if problem is not None:
             return _error(422, problem[1], problem[0])
-        upload_file = uploads.file(body.upload) if body.upload is not None else None
-        upload_about = uploads.get(body.upload) if body.upload is not None else None
-        if body.upload is not None and (upload_file is None or upload_about is None):
-            return _error(422, "upload: no such upload; upload the file again", "upload")
+        upload_file = upload_about = None
+        if body.upload is not None:
+            upload_file, upload_about = uploads.file(body.upload), uploads.get(body.upload)
+            if upload_file is None or upload_about is None:
+                return _error(422, "upload: no such upload; upload the file again", "upload")
         seed = body.seed if body.seed is not None else secrets.randbelow(MAX_SEED + 1)
         options = body.options()
         try:  # the controls are checked here, once, as composing will read them
@@ -355,7 +356,7 @@ def create_app(
         except OSError as exc:  # the data folder cannot take the job's folder or record
             log.warning("cannot record a composition: %s", exc)
             return _error(507, "the server cannot store compositions now: "
-                          + (disk_full_message(store.root) if is_disk_full(exc) else str(exc)))
+                          + write_error_message(exc, store.root))
         return {"id": job.id, "status": job.status, "url": f"/api/compositions/{job.id}"}
 
     @app.get("/api/compositions")
@@ -416,28 +417,15 @@ def create_app(
         return FileResponse(path, media_type=MEDIA_TYPES[kind],
                             filename=download_name(job, kind))
 
-    @app.api_route("/api/compositions/{job_id}/midi", methods=["GET", "HEAD"])
-    def midi(job_id: str) -> Response:
-        return serve_file(job_id, "midi")
+    def file_route(kind: str) -> Any:
+        def serve(job_id: str) -> Response:
+            return serve_file(job_id, kind)
 
-    @app.api_route("/api/compositions/{job_id}/wav", methods=["GET", "HEAD"])
-    def wav(job_id: str) -> Response:
-        return serve_file(job_id, "wav")
+        serve.__name__ = f"{kind}_file"
+        return serve
 
-    @app.api_route("/api/compositions/{job_id}/notes", methods=["GET", "HEAD"])
-    def notes(job_id: str) -> Response:
-        return serve_file(job_id, "notes")
-
-    @app.api_route("/api/compositions/{job_id}/musicxml", methods=["GET", "HEAD"])
-    def musicxml(job_id: str) -> Response:
-        return serve_file(job_id, "musicxml")
-
-    @app.api_route("/api/compositions/{job_id}/score", methods=["GET", "HEAD"])
-    def score(job_id: str) -> Response:
-        return serve_file(job_id, "score")
-
-    @app.api_route("/api/compositions/{job_id}/input", methods=["GET", "HEAD"])
-    def input_file(job_id: str) -> Response:
-        return serve_file(job_id, "input")
+    for kind in MEDIA_TYPES:  # midi, wav, notes, musicxml, score, input
+        app.add_api_route(f"/api/compositions/{{job_id}}/{kind}", file_route(kind),
+                          methods=["GET", "HEAD"])
 
     return app

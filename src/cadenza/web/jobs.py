@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from cadenza.api import compose_request
 from cadenza.composing import ComposeRequest, ComposeResult, compose
 from cadenza.errors import CadenzaError, ConfigError
-from cadenza.fileio import disk_full_message, is_disk_full, write_bytes_atomic
+from cadenza.fileio import write_bytes_atomic, write_error_message
 from cadenza.score import Score
 
 if TYPE_CHECKING:
@@ -291,11 +291,8 @@ class JobRunner:
         except CadenzaError as exc:
             error = str(exc)
         except OSError as exc:
-            if is_disk_full(exc):
-                error = f"the server could not store the composition: " \
-                        f"{disk_full_message(self.store.root)}"
-            else:
-                error = f"the server could not store the composition ({exc})"
+            error = ("the server could not store the composition: "
+                     + write_error_message(exc, self.store.root))
             log.warning("composition %s: %s", job.id, error)
         except Exception as exc:  # a job's bug must become its error, not a dead worker
             log.exception("composition %s failed", job.id)
@@ -345,7 +342,7 @@ class JobRunner:
         compact = json.dumps(notes, separators=(",", ":")).encode()
         write_bytes_atomic(folder / FILE_NAMES["notes"], compact)
         job.primer = short_source(result.primer_source)
-        job.warnings = [str(line) for line in getattr(piece, "warnings", [])]
+        job.warnings = list(piece.warnings)
         job.files = {**job.files, "midi": FILE_NAMES["midi"], "notes": FILE_NAMES["notes"]}
         if self.config.engrave:
             job.stage = "engraving"
