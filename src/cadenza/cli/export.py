@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from cadenza.cli.app import app, console, friendly_errors
+from cadenza.cli.options import output_path
 from cadenza.errors import ConfigError
 
 
@@ -51,22 +52,20 @@ def export_command(
 
     if not (musicxml or svg):
         musicxml = True
-    folder = out if out is not None else midi_file.parent
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"--out {folder} is a file; give a folder")
     stem = midi_file.stem
+    xml_path = output_path(out, midi_file, f"{stem}.musicxml")  # --out as on every command
     if musicxml:  # fail before the work when the obvious name is taken
-        check_targets([folder / f"{stem}.musicxml"], overwrite)
+        check_targets([xml_path], overwrite)
     score = read_midi(midi_file)
     xml = musicxml_bytes(score)
     outputs: list[tuple[Path, bytes]] = []
     if musicxml:
-        outputs.append((folder / f"{stem}.musicxml", xml))
+        outputs.append((xml_path, xml))
     if svg:
         pages = svg_pages(xml)
         names = svg_names(stem, len(pages))
-        outputs.extend((folder / name, page.encode()) for name, page in zip(names, pages,
-                                                                            strict=True))
+        outputs.extend((xml_path.with_name(name), page.encode())
+                       for name, page in zip(names, pages, strict=True))
     check_targets([path for path, _ in outputs], overwrite)
     for path, data in outputs:
         write_bytes_atomic(path, data)
