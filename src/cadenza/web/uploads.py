@@ -25,7 +25,7 @@ from cadenza.errors import MidiError
 from cadenza.fileio import write_bytes_atomic, write_json_atomic
 from cadenza.midi import ReadOptions, check_length, parse_midi_bytes
 from cadenza.midiscan import count_note_ons
-from cadenza.score import ticks_to_seconds
+from cadenza.score import TimeSignature, bar_ticks
 from cadenza.web.store import is_job_id, new_id
 
 log = logging.getLogger(__name__)
@@ -89,18 +89,11 @@ def check_midi(data: bytes, name: str) -> Upload:
         check_length(score, ReadOptions(max_quarters=MAX_UPLOAD_QUARTERS), name)
     except MidiError as exc:
         raise UploadError(422, str(exc)) from None
-    quarters = score.end_tick / score.ticks_per_quarter
-    numerator, denominator = 4, 4
-    if score.time_signatures:
-        numerator, denominator = (score.time_signatures[0].numerator,
-                                  score.time_signatures[0].denominator)
-    bar_quarters = numerator * 4 / denominator
-    notes_array = score.notes
-    key = detect_key(notes_array["pitch"], notes_array["duration"])
+    signature = score.time_signatures[0] if score.time_signatures else TimeSignature(0, 4, 4)
+    bar = bar_ticks(signature, score.ticks_per_quarter)  # of the first metre
+    key = detect_key(score.notes["pitch"], score.notes["duration"])
     return Upload(id=new_id(), name=name, size=len(data), notes=score.num_notes,
-                  bars=round(quarters / bar_quarters, 2),
-                  seconds=round(ticks_to_seconds(score.end_tick, score.ticks_per_quarter,
-                                                 score.tempos), 2),
+                  bars=round(float(score.end_tick / bar), 2), seconds=round(score.seconds(), 2),
                   key=str(key), created=time.time())
 
 
