@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -306,19 +307,44 @@ def step_index(frame: np.ndarray, shift: int = 0) -> int:
 
 def test_batch_maker_windows_are_bar_aligned_and_match_features() -> None:
     rep = NoteState()
-    pieces = [counting_piece(100), counting_piece(37), counting_piece(20)]  # last: too short
+    pieces = [counting_piece(100), counting_piece(37)]
     maker = NoteStateBatchMaker(pieces, rep, batch_size=8, seq_len=32)
     assert len(maker.arrays) == 2
     batch = maker.training_batch(np.random.default_rng(0))
     assert batch["features"].shape == (8, 32, N, NUM_FEATURES)
     assert batch["target"].shape == (8, 32, N, 2)
     assert batch["features"].dtype == torch.float32 and batch["target"].dtype == torch.float32
+    assert torch.equal(batch["mask"], torch.ones(8, 32))
     for features, target in zip(batch["features"].numpy(), batch["target"].numpy(), strict=True):
         start = step_index(target[0]) - 1
         assert start % 16 == 0
         assert [step_index(row) for row in target] == list(range(start + 1, start + 33))
         window = counting_piece(100)[start : start + 33]
         np.testing.assert_array_equal(features, rep.input_features(window[:-1], first_step=start))
+
+
+def test_short_pieces_are_padded_and_masked_out_of_the_loss() -> None:
+    """A piece shorter than a window is kept: padded with silence, its padding masked, and
+    its loss the same as that of a window cut to its own length."""
+    rep = NoteState()
+    short = counting_piece(20)  # 19 predicted steps in a 32-step window
+    maker = NoteStateBatchMaker([short], rep, batch_size=2, seq_len=32)
+    assert len(maker.arrays) == 1
+    batch = maker.training_batch(np.random.default_rng(0))
+    assert batch["mask"][0].tolist() == [1.0] * 19 + [0.0] * 13
+    assert [step_index(row) for row in batch["target"][0, :19].numpy()] == list(range(1, 20))
+    assert not batch["target"][0, 19:].any()
+    (valid,) = list(maker.eval_batches())
+    assert valid["mask"].shape == (1, 32) and valid["mask"].sum() == 19
+    torch.manual_seed(0)
+    model = build(replace(PRESETS["biaxial-debug"], seq_len=32)).eval()
+    exact = NoteStateBatchMaker([short], rep, batch_size=1, seq_len=19)
+    (cut,) = list(exact.eval_batches())
+    padded_loss, padded = model.loss(valid)
+    cut_loss, whole = model.loss(cut)
+    assert float(padded_loss) == pytest.approx(float(cut_loss), rel=1e-5)
+    assert padded["nll_per_step"] == pytest.approx(whole["nll_per_step"], rel=1e-5)
+    assert model.summed_cost_terms(valid) == model.summed_cost_terms(cut) == 19 * N
 
 
 def test_batch_maker_transposes_training_windows_only() -> None:
@@ -368,7 +394,7 @@ def test_eval_batches_are_deterministic_consecutive_and_capped() -> None:
 def test_batch_maker_rejects_bad_input() -> None:
     rep = NoteState()
     with pytest.raises(DataError, match="long enough"):
-        NoteStateBatchMaker([counting_piece(10)], rep, 2, 16)
+        NoteStateBatchMaker([counting_piece(1)], rep, 2, 16)
     with pytest.raises(DataError, match=r"\(10, 78\)"):
         NoteStateBatchMaker([np.zeros((10, 78))], rep, 2, 4)
 

@@ -95,12 +95,17 @@ def make_representation(family: str, source: str | Path | None = None,
     return cls(config)
 
 
-def fit_window(config: ModelConfig, arrays: list[np.ndarray]) -> ModelConfig:
+def fit_window(
+    config: ModelConfig, arrays: list[np.ndarray], *, pads_short_pieces: bool = False
+) -> ModelConfig:
     """Shorten ``seq_len`` when most training pieces are shorter than one window.
 
     Benchmark sets such as JSB chorales (one step per quarter, ~50 steps a piece) are much
-    shorter than the 128-step windows of the biaxial presets; the window then becomes the
-    median piece length minus one, rounded down to a multiple of 8 (at least 8).
+    shorter than the 128-step windows of the biaxial presets. Where the batch maker drops
+    pieces shorter than a window, the window becomes the median piece length minus one,
+    rounded down to a multiple of 8 (at least 8), so half the pieces still fit. Where it pads
+    them (``pads_short_pieces``), the window becomes the 75th-percentile length minus one,
+    rounded up to a multiple of 8, so three pieces in four are trained on whole.
     """
     seq_len = int(getattr(config, "seq_len", 0))
     if not seq_len or not arrays:
@@ -108,7 +113,10 @@ def fit_window(config: ModelConfig, arrays: list[np.ndarray]) -> ModelConfig:
     lengths = np.array([len(a) for a in arrays])
     if np.mean(lengths > seq_len) >= 0.5:
         return config
-    new_len = max(8, (int(np.median(lengths)) - 1) // 8 * 8)
+    if pads_short_pieces:
+        new_len = max(8, -(-(int(np.percentile(lengths, 75)) - 1) // 8) * 8)
+    else:
+        new_len = max(8, (int(np.median(lengths)) - 1) // 8 * 8)
     if new_len >= seq_len:
         return config
     log.warning(
@@ -159,13 +167,17 @@ def prepare_experiment(
     train_arrays = corpus.arrays(TRAIN_SPLIT)
     if not train_arrays:
         raise DataError(f"{source}: no piece landed in the training split")
-    config = fit_window(fit_config(config, representation), train_arrays)
+    family = get_family(config.family)
+    maker_class = family.batch_maker_class()
+    config = fit_config(config, representation)
+    if "seq_len" not in (overrides or {}):  # a window the user chose is kept
+        config = fit_window(
+            config, train_arrays, pads_short_pieces=maker_class.pads_short_pieces
+        )
     transpose = corpus_config.transpose_range
     if transpose == (0, 0):
         low, high = getattr(config, "transpose_range", (0, 0))
         transpose = (int(low), int(high))
-    family = get_family(config.family)
-    maker_class = family.batch_maker_class()
     batch_size = int(config.batch_size)
     seq_len = int(config.seq_len)
     extra = family.batch_maker_options(config)  # e.g. biaxial windows start on bar lines

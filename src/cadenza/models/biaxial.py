@@ -163,6 +163,18 @@ def bernoulli_notes(
     return torch.stack([play, articulate], dim=-1).to(probs.dtype)  # (B, 2)
 
 
+def _step_mask(batch: Batch, target: torch.Tensor) -> torch.Tensor:
+    """The batch's (B, T) step mask, or all ones for a batch without one."""
+    mask = batch.get("mask")
+    if mask is None:
+        return target.new_ones(target.shape[:2])
+    if mask.shape != target.shape[:2]:
+        raise DataError(
+            f"biaxial: mask must be (B, T) = {tuple(target.shape[:2])}, got {tuple(mask.shape)}"
+        )
+    return mask.to(target.dtype)
+
+
 def _variational_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """Dropout on x (S, L, H) with one mask per sequence S, shared along the L axis."""
     if not training or p == 0.0:
@@ -252,19 +264,25 @@ class BiaxialLSTM(SequenceModel):
 
         Both sums (articulate only where the target note plays) are divided by the number of
         (sequence, step, note) cells, so the loss is the original's negative log-likelihood
-        scaled by a constant. ``nll_per_step`` is the same sum per time step (nats).
+        scaled by a constant. ``nll_per_step`` is the same sum per time step (nats). Steps
+        whose ``batch["mask"]`` is 0 (padding after a short piece) are left out of every sum
+        and count.
         """
         target = batch["target"]
         self._check_batch(batch["features"], target)
+        step_mask = _step_mask(batch, target)  # (B, T)
         time_out = self.time_forward(batch["features"])
         logits = self.note_logits(time_out, target)
         play_target = target[..., 0]
-        play = F.binary_cross_entropy_with_logits(logits[..., 0], play_target, reduction="sum")
-        artic = F.binary_cross_entropy_with_logits(
-            logits[..., 1], target[..., 1], weight=play_target, reduction="sum"
+        cell_mask = step_mask[..., None].expand_as(play_target)
+        play = F.binary_cross_entropy_with_logits(
+            logits[..., 0], play_target, weight=cell_mask, reduction="sum"
         )
-        b, t, n = play_target.shape
-        cells = b * t * n
+        artic = F.binary_cross_entropy_with_logits(
+            logits[..., 1], target[..., 1], weight=play_target * cell_mask, reduction="sum"
+        )
+        steps = max(float(step_mask.sum()), 1.0)
+        cells = steps * play_target.shape[2]
         total = play + artic
         metrics = {
             "play_bce": float(play.detach()) / cells,
@@ -277,12 +295,13 @@ class BiaxialLSTM(SequenceModel):
                                        reduction="sum")
             total = total + velocity
             metrics["velocity_ce"] = float(velocity.detach()) / max(int(started.sum()), 1)
-        metrics["nll_per_step"] = float(total.detach()) / (b * t)
+        metrics["nll_per_step"] = float(total.detach()) / steps
         return total / cells, metrics
 
     def summed_cost_terms(self, batch: Batch) -> float:
-        """(sequence, step, note) cells the loss is averaged over."""
-        return float(batch["target"][..., 0].numel())
+        """(sequence, step, note) cells the loss is averaged over (padding left out)."""
+        target = batch["target"]
+        return max(float(_step_mask(batch, target).sum()), 1.0) * target.shape[2]
 
     # -- generation ---------------------------------------------------------------------
     def init_state(self, batch_size: int) -> list[LSTMState]:

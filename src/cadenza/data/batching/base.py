@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ Batch = dict[str, torch.Tensor]
 
 class BatchMaker(ABC):
     """Turns a split's encoded arrays into batches for one model family."""
+
+    #: True where a piece shorter than a window is padded (and masked) instead of dropped.
+    pads_short_pieces: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -6,7 +6,13 @@ training example is a window of ``seq_len + 1`` steps starting on a multiple of
 
 * ``features``: (B, T, N, 80) float32, ``representation.input_features(window[:-1],
   first_step=start)`` so the beat features count from the piece's first step;
-* ``target``: (B, T, N, 2) float32, ``window[1:]``: the notes each step's features predict.
+* ``target``: (B, T, N, 2) float32, ``window[1:]``: the notes each step's features predict;
+* ``mask``: (B, T) float32, 1 where a step of the piece is predicted, 0 on padding.
+
+A piece shorter than a window (most JSB chorales, at one step per quarter note) is not
+dropped: its one window starts at its first step and is padded with silence after its last,
+and the padded steps are masked out of the loss. Since both LSTM axes run forward in time
+or up the keyboard, padding after a piece never changes what its real steps predict.
 
 Training windows may be transposed first (``representation.transpose_array``, a shift along
 the note axis with zero fill) by a random number of semitones within ``transpose_range``.
@@ -38,6 +44,8 @@ class _NoteStateLike(Protocol):
 class NoteStateBatchMaker(BatchMaker):
     """Random bar-aligned windows (training) and consecutive windows (evaluation)."""
 
+    pads_short_pieces = True
+
     def __init__(
         self,
         arrays: Sequence[np.ndarray],
@@ -68,19 +76,29 @@ class NoteStateBatchMaker(BatchMaker):
         )
         self.segment_step = segment_step
         self.notes = cast(_NoteStateLike, representation)
-        # Number of allowed starts 0, step, 2*step, ... with start + seq_len + 1 <= length.
+        # Number of allowed starts 0, step, 2*step, ... with start + seq_len + 1 <= length;
+        # a piece shorter than a window has the one start 0 (padded).
+        window = self.seq_len + 1
         self.start_counts = np.array(
-            [(len(a) - self.min_length) // segment_step + 1 for a in self.arrays], dtype=np.int64
+            [max(len(a) - window, 0) // segment_step + 1 for a in self.arrays], dtype=np.int64
         )
         self._piece_probs = self.start_counts / self.start_counts.sum()
 
     @property
     def min_length(self) -> int:
-        return self.seq_len + 1
+        """Two steps: one to read and one to predict (shorter windows are padded)."""
+        return 2
 
-    def example(self, piece: int, start: int, semitones: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Features (T, N, 80) float32 and target (T, N, 2) float32 of one window."""
-        window = self.arrays[piece][start : start + self.seq_len + 1]  # (T + 1, N, 2)
+    def example(
+        self, piece: int, start: int, semitones: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Features (T, N, 80) float32, target (T, N, 2) float32 and mask (T,) float32 of
+        one window, padded with silent steps (mask 0) where the piece ends inside it."""
+        window = self.arrays[piece][start : start + self.seq_len + 1]  # (<= T + 1, N, 2)
+        real = len(window) - 1  # predicted steps that belong to the piece
+        if real < self.seq_len:
+            pad = np.zeros((self.seq_len - real, *window.shape[1:]), dtype=window.dtype)
+            window = np.concatenate([window, pad])
         if semitones:
             moved = np.asarray(self.notes.transpose_array(window, semitones))
             if moved.shape != window.shape:
@@ -92,13 +110,16 @@ class NoteStateBatchMaker(BatchMaker):
         features = np.asarray(
             self.notes.input_features(window[:-1], first_step=start), dtype=np.float32
         )
-        return features, window[1:].astype(np.float32)
+        mask = np.zeros(self.seq_len, dtype=np.float32)
+        mask[:real] = 1.0
+        return features, window[1:].astype(np.float32), mask
 
     @staticmethod
-    def _collate(examples: list[tuple[np.ndarray, np.ndarray]]) -> Batch:
+    def _collate(examples: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Batch:
         return {
-            "features": torch.from_numpy(np.stack([f for f, _ in examples])),  # (B, T, N, 80)
-            "target": torch.from_numpy(np.stack([t for _, t in examples])),  # (B, T, N, 2)
+            "features": torch.from_numpy(np.stack([f for f, _, _ in examples])),  # (B, T, N, 80)
+            "target": torch.from_numpy(np.stack([t for _, t, _ in examples])),  # (B, T, N, 2)
+            "mask": torch.from_numpy(np.stack([m for _, _, m in examples])),  # (B, T)
         }
 
     def training_batch(self, rng: np.random.Generator) -> Batch:
@@ -114,7 +135,7 @@ class NoteStateBatchMaker(BatchMaker):
     def eval_batches(self) -> Iterator[Batch]:
         """Consecutive windows (stride ``seq_len``, so every predicted step appears once) over
         every piece in order, evenly thinned to at most ``max_eval_batches`` batches."""
-        counts = [(len(a) - self.min_length) // self.seq_len + 1 for a in self.arrays]
+        counts = [max(len(a) - self.seq_len - 1, 0) // self.seq_len + 1 for a in self.arrays]
         chosen = evenly_spaced_windows(counts, self.max_eval_batches * self.batch_size)
         for first in range(0, len(chosen), self.batch_size):
             group = chosen[first : first + self.batch_size]
