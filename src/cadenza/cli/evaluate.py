@@ -2,150 +2,22 @@
 
 from __future__ import annotations
 
-import logging
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from cadenza.cli.app import app, console, err_console, friendly_errors, is_tty, print_table
-from cadenza.data.benchmark import is_benchmark_file, load_benchmark
-from cadenza.errors import ConfigError, DataError, MidiError
-from cadenza.evaluation import SetComparison, compare_sets, generated_part, write_distributions_png
+from cadenza.errors import ConfigError
+from cadenza.evaluation import SetComparison, compare_sets, write_distributions_png
 from cadenza.fileio import write_json_atomic
-from cadenza.metrics import METRICS, compute_all
-from cadenza.midi import ReadOptions, find_midi_files, load_piece
-from cadenza.score import Score, quantise
+from cadenza.metrics import METRICS
+from cadenza.pieceset import measure_set
 
-log = logging.getLogger(__name__)
-
-BENCHMARK_SPLIT = "test"
 METRICS_FILE = "metrics.json"
 FIGURE_FILE = "distributions.png"
-
-
-@dataclass
-class PieceSet:
-    """The metric values of every measured piece of one set, and what was skipped."""
-
-    source: Path
-    names: list[str] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
-    values: list[dict[str, float]] = field(default_factory=list)
-    found: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
-    skipped_files: list[tuple[str, str]] = field(default_factory=list)
-
-    def skip(self, path: str, reason: str, message: str) -> None:
-        self.skipped[reason] += 1
-        self.skipped_files.append((path, message))
-
-    def describe(self) -> str:
-        """``"5 pieces measured of 7 (skipped 2: not-midi 1, no-notes 1)"``."""
-        text = f"{len(self.values)} pieces measured of {self.found}"
-        if self.skipped:
-            reasons = ", ".join(f"{reason} {n}" for reason, n in self.skipped.most_common())
-            text += f" (skipped {sum(self.skipped.values())}: {reasons})"
-        return text
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "source": str(self.source),
-            "found": self.found,
-            "measured": len(self.values),
-            "skipped": dict(self.skipped),
-            "skipped_files": [list(item) for item in self.skipped_files],
-            "pieces": [
-                {"name": name, "path": path, "metrics": values}
-                for name, path, values in zip(self.names, self.paths, self.values, strict=True)
-            ],
-        }
-
-
-def _benchmark_test_split(path: Path) -> list[Score]:
-    """The test split of a benchmark file, as scores at the file's own grid."""
-    splits = load_benchmark(path)
-    if BENCHMARK_SPLIT not in splits:
-        raise DataError(f"{path}: benchmark file has no {BENCHMARK_SPLIT!r} split "
-                        f"(splits: {', '.join(splits) or 'none'})")
-    return splits[BENCHMARK_SPLIT]
-
-
-def _regrid(score: Score, steps_per_quarter: int) -> Score:
-    """``score`` on a grid of ``steps_per_quarter`` (benchmark files have their own)."""
-    if score.ticks_per_quarter == steps_per_quarter:
-        return score
-    return quantise(score, steps_per_quarter)
-
-
-def _midi_scores(
-    files: list[Path], steps_per_quarter: int, pieces: PieceSet
-) -> Iterator[tuple[str, Score]]:
-    """Each readable file of ``files`` quantised, every metre kept; bad files go to ``pieces``."""
-    options = ReadOptions(steps_per_quarter=steps_per_quarter, time_signatures=None)
-    for path in files:
-        try:
-            score, _ = load_piece(path, options)
-        except MidiError as err:
-            log.warning("skipping %s", err)
-            pieces.skip(str(path), err.reason, str(err))
-            continue
-        yield str(path), score
-
-
-def measure_set(
-    source: Path,
-    steps_per_quarter: int,
-    limit: int | None = None,
-    crop_primer: bool = False,
-    progress: Progress | None = None,
-) -> PieceSet:
-    """Metric values of the pieces of a MIDI folder or of a benchmark file's test split.
-
-    Reads at most ``limit`` readable pieces; ``crop_primer`` keeps only the generated part
-    of pieces carrying cadenza's start marker. Unreadable files and pieces with no notes are
-    skipped and counted.
-
-    Raises:
-        DataError: no piece could be measured.
-        MidiError: ``source`` does not exist.
-    """
-    pieces = PieceSet(source)
-    scores: Iterator[tuple[str, Score]]
-    if is_benchmark_file(source):
-        test = _benchmark_test_split(source)
-        pieces.found = len(test)
-        scores = ((f"{source}#{s.name}", _regrid(s, steps_per_quarter)) for s in test)
-    else:
-        files = find_midi_files(source)
-        pieces.found = len(files)
-        scores = _midi_scores(files, steps_per_quarter, pieces)
-    total = min(limit, pieces.found) if limit else pieces.found
-    task = progress.add_task(source.name, total=total) if progress else None
-    for path, score in scores:
-        if crop_primer:
-            score = generated_part(score)
-        try:
-            values = compute_all(score)
-        except DataError as exc:
-            log.warning("skipping %s: %s", path, exc)
-            pieces.skip(path, "no-notes", f"{path}: {exc}")
-            continue
-        pieces.names.append(score.name or Path(path).stem)
-        pieces.paths.append(path)
-        pieces.values.append(values)
-        if progress is not None and task is not None:
-            progress.advance(task)
-        if limit is not None and len(pieces.values) >= limit:
-            break
-    if not pieces.values:
-        raise DataError(f"{source}: no readable pieces to evaluate ({pieces.describe()})")
-    return pieces
 
 
 def _number(value: float | None, digits: int = 3) -> str:
