@@ -17,7 +17,7 @@ import numpy as np
 
 from cadenza.errors import ConfigError
 from cadenza.keysort import sort_rows
-from cadenza.tempomap import DEFAULT_QPM, TempoMap, as_tempo_map
+from cadenza.tempomap import DEFAULT_QPM, Tempo, TempoMap, as_tempo_map
 
 NOTE_DTYPE = np.dtype(
     [("start", np.int64), ("duration", np.int64), ("pitch", np.int16), ("velocity", np.int16)]
@@ -44,14 +44,6 @@ __all__ = [
 
 GENERATED_MARKER = "cadenza: generated music starts here"  # where a piece's generated part begins
 MARKER_PITCH = 108  # the original's very high note marking where generation begins
-
-@dataclass(frozen=True)
-class Tempo:
-    """A tempo change at ``tick``, in quarter notes per minute."""
-
-    tick: int
-    qpm: float
-
 
 @dataclass(frozen=True)
 class TimeSignature:

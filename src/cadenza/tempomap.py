@@ -4,28 +4,35 @@ Real MIDI files encode rubato as thousands of tempo changes (a piano-midi.de pie
 to tens of thousands), so a tempo map built from one Python object per change dominated the
 time of reading a folder. :class:`TempoMap` keeps the ticks and tempi as arrays, does the
 work the pipeline needs (rescaling to a grid, cutting sections, converting ticks to seconds)
-column-wise, and still behaves as a read-only sequence of :class:`cadenza.score.Tempo` for
-code that iterates over it.
+column-wise, and still behaves as a read-only sequence of :class:`Tempo` for
+code that iterates over it. :class:`Tempo` (one change) lives here too; ``cadenza.score``
+re-exports it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from dataclasses import dataclass
+from typing import Any, overload
 
 import numpy as np
 
 from cadenza.errors import ConfigError
 
-if TYPE_CHECKING:
-    from cadenza.score import Tempo
-
-__all__ = ["DEFAULT_QPM", "TempoMap", "as_tempo_map"]
+__all__ = ["DEFAULT_QPM", "Tempo", "TempoMap", "as_tempo_map"]
 
 DEFAULT_QPM = 120.0
 
 
-class TempoMap(Sequence["Tempo"]):
+@dataclass(frozen=True)
+class Tempo:
+    """A tempo change at ``tick``, in quarter notes per minute."""
+
+    tick: int
+    qpm: float
+
+
+class TempoMap(Sequence[Tempo]):
     """Tempo changes sorted by tick: ``ticks`` (int64) and ``qpm`` (float64), read-only.
 
     Only the last change of each tick is kept. Before the first change the tempo is
@@ -80,13 +87,9 @@ class TempoMap(Sequence["Tempo"]):
     def __getitem__(self, index: int | slice) -> Tempo | TempoMap:
         if isinstance(index, slice):
             return TempoMap(self.ticks[index], self.qpm[index])
-        from cadenza.score import Tempo
-
         return Tempo(int(self.ticks[index]), float(self.qpm[index]))
 
     def __iter__(self) -> Iterator[Tempo]:
-        from cadenza.score import Tempo
-
         return map(Tempo, self.ticks.tolist(), self.qpm.tolist())
 
     def __eq__(self, other: object) -> bool:
