@@ -45,6 +45,7 @@ from rich.console import Console
 from rich.table import Table
 
 HOST = "127.0.0.1"
+TESTS_DIR = Path(__file__).resolve().parent.parent / "tests"  # holds debug_run.py, the test model
 MAX_REQUESTS = 200
 PROBE_INTERVAL_SECONDS = 0.2
 POLL_SECONDS = 0.4  # as often as the page asks
@@ -221,8 +222,9 @@ def run(args: argparse.Namespace, work: Path) -> int:
         # threads do not add pauses to the latencies it measures.
         subprocess.run(
             [sys.executable, "-c", "import sys; from pathlib import Path; "
-             "from cadenza.web.smoke import make_debug_run; make_debug_run(Path(sys.argv[1]))",
-             str(work)],
+             "sys.path.insert(0, sys.argv[2]); "
+             "from debug_run import make_debug_run; make_debug_run(Path(sys.argv[1]))",
+             str(work), str(TESTS_DIR)],
             check=True,
         )
         checkpoints = work / "runs"

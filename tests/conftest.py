@@ -74,7 +74,7 @@ def tiny_score() -> Score:
 @pytest.fixture(scope="session")
 def web_runs(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A folder holding one trained debug run for the web server (``pianoroll-debug``)."""
-    from cadenza.web.smoke import make_debug_run
+    from debug_run import make_debug_run
 
     root = tmp_path_factory.mktemp("web-model")
     with pytest.MonkeyPatch.context() as patch:

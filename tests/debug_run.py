@@ -1,4 +1,4 @@
-"""A tiny trained model for smoke tests of the web server and its load benchmark.
+"""A tiny trained model for tests of the web server and its load benchmark (a test fixture).
 
 :func:`make_debug_run` writes a small corpus of built-in pieces (arpeggios over a held bass,
 two composer folders) and trains the ``pianoroll-debug`` preset on it for a few steps. The

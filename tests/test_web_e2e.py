@@ -76,7 +76,7 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``cadenza serve`` on a free localhost port with a freshly trained debug model."""
     _require_tools()
-    from cadenza.web.smoke import make_debug_run
+    from debug_run import make_debug_run
 
     root = tmp_path_factory.mktemp("web-e2e")
     make_debug_run(root, cache_dir=root / "cache")
