@@ -58,8 +58,8 @@ from rich.table import Table
 
 from cadenza.families import get_family
 from cadenza.models.base import Batch, ModelConfig
+from cadenza.models.notetokens import NoteTokensLSTMConfig
 from cadenza.models.registry import build_model, fit_config, get_preset
-from cadenza.models.token_lstm import TokenLSTMConfig
 from cadenza.representations.base import Representation
 
 PRESETS = (
@@ -140,7 +140,7 @@ def model_config(name: str, representation: Representation, real_vocab: bool) ->
     """
     preset = get_preset(name)
     config = fit_config(preset, representation)
-    if isinstance(config, TokenLSTMConfig) and isinstance(preset, TokenLSTMConfig) \
+    if isinstance(config, NoteTokensLSTMConfig) and isinstance(preset, NoteTokensLSTMConfig) \
             and not real_vocab:
         config = replace(
             config,
@@ -218,7 +218,7 @@ def measure(
         notes=notes,
         loss=loss_value,
     )
-    if isinstance(config, TokenLSTMConfig):
+    if isinstance(config, NoteTokensLSTMConfig):
         source = notes if real_vocab else "preset placeholder sizes (no corpus read)"
         result.notes = (f"vocabulary {source}: {config.num_elements} elements, "
                         f"{config.num_durations} durations, {config.num_shifts} shifts")

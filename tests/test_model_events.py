@@ -14,15 +14,15 @@ from cadenza.data.batching.base import evenly_spaced_windows
 from cadenza.data.batching.events import EventsBatchMaker
 from cadenza.errors import ConfigError, DataError
 from cadenza.midi import ReadOptions, load_piece
-from cadenza.models.attention_lstm import (
+from cadenza.models.base import ModelConfig
+from cadenza.models.events import (
     PRESETS,
-    AttentionLSTM,
-    AttentionLSTMConfig,
+    EventsLSTM,
+    EventsLSTMConfig,
     build,
     config_for,
     duration_to_ticks,
 )
-from cadenza.models.base import ModelConfig
 from cadenza.representations.events import Events, EventsConfig
 from cadenza.score import Score, make_notes
 
@@ -46,7 +46,7 @@ def scale_score(steps_per_quarter: int, length: int = 40) -> Score:
     return Score(notes=notes, ticks_per_quarter=steps_per_quarter, name="scale")
 
 
-def random_batch(config: AttentionLSTMConfig, batch: int = 3, seed: int = 0) -> dict:
+def random_batch(config: EventsLSTMConfig, batch: int = 3, seed: int = 0) -> dict:
     gen = torch.Generator().manual_seed(seed)
     w = config.seq_len
     window = torch.stack(
@@ -77,7 +77,7 @@ def test_presets_build_and_round_trip_json(name: str) -> None:
     assert model.family == "events" and model.representation == "events"
     assert model.num_parameters() > 0
     data = json.loads(json.dumps(config.to_dict()))
-    assert AttentionLSTMConfig.from_dict(data) == config
+    assert EventsLSTMConfig.from_dict(data) == config
 
 
 def test_original_preset_keeps_the_original_shape() -> None:
@@ -109,8 +109,8 @@ def test_config_rejects_bad_values(changes: dict, fragment: str) -> None:
 def test_from_dict_rejects_other_family() -> None:
     data = DEBUG.to_dict() | {"family": "notetokens"}
     with pytest.raises(ConfigError, match="notetokens"):
-        AttentionLSTMConfig.from_dict(data)
-    assert isinstance(AttentionLSTMConfig.from_dict(DEBUG.to_dict()), ModelConfig)
+        EventsLSTMConfig.from_dict(data)
+    assert isinstance(EventsLSTMConfig.from_dict(DEBUG.to_dict()), ModelConfig)
 
 
 def test_config_for_takes_range_and_delta_scale_from_representation() -> None:
@@ -348,7 +348,7 @@ def test_real_pieces_train_one_step() -> None:
     batch = maker.training_batch(np.random.default_rng(0))
     assert batch["window"][..., 0].max() < config.num_pitches
     assert batch["window"][..., 2].max() <= config.max_delta
-    model: AttentionLSTM = build(config)
+    model: EventsLSTM = build(config)
     loss, _ = model.loss(batch)
     loss.backward()
     assert torch.isfinite(loss)

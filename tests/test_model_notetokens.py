@@ -13,11 +13,11 @@ from conftest import real_piece_paths
 from cadenza.data.batching.notetokens import NoteTokensBatchMaker, supports_transposition
 from cadenza.errors import ConfigError, DataError
 from cadenza.midi import ReadOptions, load_piece
-from cadenza.models.token_lstm import (
+from cadenza.models.notetokens import (
     HEADS,
     PRESETS,
-    TokenLSTM,
-    TokenLSTMConfig,
+    NoteTokensLSTM,
+    NoteTokensLSTMConfig,
     build,
     config_for,
 )
@@ -59,7 +59,7 @@ def fitted_notetokens() -> tuple[NoteTokens, np.ndarray]:
     return rep, rep.encode(score)
 
 
-def random_batch(config: TokenLSTMConfig, batch: int = 3, seed: int = 0) -> dict:
+def random_batch(config: NoteTokensLSTMConfig, batch: int = 3, seed: int = 0) -> dict:
     gen = torch.Generator().manual_seed(seed)
     sizes = (config.num_elements, config.num_durations, config.num_shifts)
     tokens = torch.stack(
@@ -77,7 +77,7 @@ def test_presets_build_and_round_trip_json(name: str) -> None:
     assert model.family == "notetokens" and model.representation == "notetokens"
     assert model.num_parameters() > 0
     data = json.loads(json.dumps(config.to_dict()))
-    assert TokenLSTMConfig.from_dict(data) == config
+    assert NoteTokensLSTMConfig.from_dict(data) == config
 
 
 def test_original_preset_keeps_the_original_shape() -> None:
@@ -302,7 +302,7 @@ def test_real_pieces_train_one_step() -> None:
     batch = maker.training_batch(np.random.default_rng(0))
     for column, size in enumerate((config.num_elements, config.num_durations, config.num_shifts)):
         assert batch["inputs"][..., column].min() >= 0 and batch["inputs"][..., column].max() < size
-    model: TokenLSTM = build(config)
+    model: NoteTokensLSTM = build(config)
     loss, _ = model.loss(batch)
     loss.backward()
     assert torch.isfinite(loss)

@@ -11,7 +11,7 @@ from conftest import real_piece_paths
 
 from cadenza.data.batching.pianoroll import PianoRollBatchMaker
 from cadenza.errors import ConfigError, DataError
-from cadenza.models.pianoroll_lstm import (
+from cadenza.models.pianoroll import (
     PRESETS,
     PianoRollLSTM,
     PianoRollLSTMConfig,

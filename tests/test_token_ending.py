@@ -13,10 +13,10 @@ from test_model_transformer import _trained_debug, little_piece
 from cadenza.controls import parse_key
 from cadenza.generation import GenerationConfig, generate
 from cadenza.generation.token_ending import TokenEnding
-from cadenza.models.attention_lstm import PRESETS as EVENTS_PRESETS
+from cadenza.models.events import PRESETS as EVENTS_PRESETS
+from cadenza.models.notetokens import PRESETS as TOKEN_PRESETS
+from cadenza.models.notetokens import config_for
 from cadenza.models.registry import build_model, fit_config
-from cadenza.models.token_lstm import PRESETS as TOKEN_PRESETS
-from cadenza.models.token_lstm import config_for
 from cadenza.representations.events import Events, EventsConfig
 from cadenza.representations.notetokens import REST, element_pitches
 from cadenza.representations.remi import Remi

@@ -131,7 +131,7 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             name="pianoroll",
-            model_module="cadenza.models.pianoroll_lstm",
+            model_module="cadenza.models.pianoroll",
             representation="pianoroll",
             batch_maker="cadenza.data.batching.pianoroll:PianoRollBatchMaker",
             generator="cadenza.generation.notes:generate_pianoroll",
@@ -142,7 +142,7 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             name="events",
-            model_module="cadenza.models.attention_lstm",
+            model_module="cadenza.models.events",
             representation="events",
             batch_maker="cadenza.data.batching.events:EventsBatchMaker",
             generator="cadenza.generation.sequences:generate_events",
@@ -154,7 +154,7 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             name="notetokens",
-            model_module="cadenza.models.token_lstm",
+            model_module="cadenza.models.notetokens",
             representation="notetokens",
             batch_maker="cadenza.data.batching.notetokens:NoteTokensBatchMaker",
             generator="cadenza.generation.sequences:generate_notetokens",

@@ -112,7 +112,7 @@ def generate_events(
     config: GenerationConfig,
 ) -> GenerationResult:
     """Continue a (T0, 3) message primer ``[pitch, is_on, delta]`` by ``config.length``."""
-    from cadenza.models.attention_lstm import duration_to_ticks
+    from cadenza.models.events import duration_to_ticks
 
     rep_cfg: Any = representation.config
     low = int(rep_cfg.low)

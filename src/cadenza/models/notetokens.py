@@ -36,7 +36,7 @@ from cadenza.models.base import (
 )
 from cadenza.transpose import check_transpose_range
 
-__all__ = ["HEADS", "PRESETS", "TokenLSTM", "TokenLSTMConfig", "build", "config_for"]
+__all__ = ["HEADS", "PRESETS", "NoteTokensLSTM", "NoteTokensLSTMConfig", "build", "config_for"]
 
 HEADS = ("element", "duration", "shift")  # column order of the token arrays
 
@@ -55,7 +55,7 @@ class _NoteTokensLike(Protocol):
 
 
 @dataclass
-class TokenLSTMConfig(ModelConfig):
+class NoteTokensLSTMConfig(ModelConfig):
     """Sizes of the token LSTM and the shape of its training data.
 
     Attributes:
@@ -114,10 +114,10 @@ class TokenLSTMConfig(ModelConfig):
         check_transpose_range(self.transpose_range)
 
 
-PRESETS: dict[str, TokenLSTMConfig] = {
+PRESETS: dict[str, NoteTokensLSTMConfig] = {
     # Classical-Piano-Composer sizes with the MSOE-style separate duration/shift inputs.
-    "notetokens-lstm": TokenLSTMConfig(),
-    "notetokens-small": TokenLSTMConfig(
+    "notetokens-lstm": NoteTokensLSTMConfig(),
+    "notetokens-small": NoteTokensLSTMConfig(
         batch_size=64,
         seq_len=64,
         transpose_range=(-3, 3),
@@ -129,7 +129,7 @@ PRESETS: dict[str, TokenLSTMConfig] = {
         dense_size=128,
         dropout=0.2,
     ),
-    "notetokens-debug": TokenLSTMConfig(
+    "notetokens-debug": NoteTokensLSTMConfig(
         batch_size=4,
         seq_len=16,
         element_embed_dim=8,
@@ -145,7 +145,9 @@ PRESETS: dict[str, TokenLSTMConfig] = {
 }
 
 
-def config_for(config: TokenLSTMConfig, representation: _NoteTokensLike) -> TokenLSTMConfig:
+def config_for(
+    config: NoteTokensLSTMConfig, representation: _NoteTokensLike
+) -> NoteTokensLSTMConfig:
     """Copy of ``config`` with the vocabulary sizes of a fitted ``representation``."""
     num_elements = int(representation.num_elements)
     num_durations = int(representation.num_durations)
@@ -163,7 +165,7 @@ def config_for(config: TokenLSTMConfig, representation: _NoteTokensLike) -> Toke
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 
 
-class TokenLSTM(SequenceModel):
+class NoteTokensLSTM(SequenceModel):
     """Stacked LSTM over ``[element, duration, shift]`` tokens with one softmax head each.
 
     Batches (from :class:`cadenza.data.batching.notetokens.NoteTokensBatchMaker`):
@@ -172,9 +174,9 @@ class TokenLSTM(SequenceModel):
 
     family: ClassVar[str] = "notetokens"
     representation: ClassVar[str] = "notetokens"
-    config: TokenLSTMConfig
+    config: NoteTokensLSTMConfig
 
-    def __init__(self, config: TokenLSTMConfig) -> None:
+    def __init__(self, config: NoteTokensLSTMConfig) -> None:
         super().__init__()
         self.config = config
         c = config
@@ -291,6 +293,6 @@ class TokenLSTM(SequenceModel):
         return self.flops_per_batch(batch)
 
 
-def build(config: TokenLSTMConfig) -> TokenLSTM:
+def build(config: NoteTokensLSTMConfig) -> NoteTokensLSTM:
     """The model for ``config`` (call :func:`config_for` first to match a representation)."""
-    return TokenLSTM(config)
+    return NoteTokensLSTM(config)

@@ -14,7 +14,7 @@ heads::
     -> pitch head (num_pitches logits) fed features + on/off probs + duration
 
 There is no positional encoding: the LSTM after the self-attention layer supplies the order.
-Self-attention over a sliding window is not incremental, so :meth:`AttentionLSTM.step` re-runs
+Self-attention over a sliding window is not incremental, so :meth:`EventsLSTM.step` re-runs
 the whole window for every generated message; it keeps no recurrent state.
 """
 
@@ -41,8 +41,8 @@ from cadenza.transpose import check_transpose_range
 
 __all__ = [
     "PRESETS",
-    "AttentionLSTM",
-    "AttentionLSTMConfig",
+    "EventsLSTM",
+    "EventsLSTMConfig",
     "build",
     "config_for",
     "duration_to_ticks",
@@ -59,7 +59,7 @@ class _EventsLike(Protocol):
 
 
 @dataclass
-class AttentionLSTMConfig(ModelConfig):
+class EventsLSTMConfig(ModelConfig):
     """Sizes of the attention LSTM and the shape of its training data.
 
     Attributes:
@@ -131,11 +131,11 @@ class AttentionLSTMConfig(ModelConfig):
             )
 
 
-PRESETS: dict[str, AttentionLSTMConfig] = {
+PRESETS: dict[str, EventsLSTMConfig] = {
     # The original project: 150-message windows, one Keras-sized LSTM of 256 units,
     # heads that are single dense layers.
-    "events-attention": AttentionLSTMConfig(),
-    "events-small": AttentionLSTMConfig(
+    "events-attention": EventsLSTMConfig(),
+    "events-small": EventsLSTMConfig(
         batch_size=32,
         seq_len=64,
         transpose_range=(-3, 3),
@@ -147,7 +147,7 @@ PRESETS: dict[str, AttentionLSTMConfig] = {
         head_hidden=64,
         dropout=0.1,
     ),
-    "events-debug": AttentionLSTMConfig(
+    "events-debug": EventsLSTMConfig(
         batch_size=4,
         seq_len=12,
         pitch_embed_dim=8,
@@ -162,7 +162,7 @@ PRESETS: dict[str, AttentionLSTMConfig] = {
 }
 
 
-def config_for(config: AttentionLSTMConfig, representation: _EventsLike) -> AttentionLSTMConfig:
+def config_for(config: EventsLSTMConfig, representation: _EventsLike) -> EventsLSTMConfig:
     """Copy of ``config`` whose pitch range and delta scale match ``representation``."""
     rep_config = representation.config
     return replace(
@@ -190,7 +190,7 @@ def _head(in_features: int, hidden: int, out_features: int) -> nn.Module:
     return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, out_features))
 
 
-class AttentionLSTM(SequenceModel):
+class EventsLSTM(SequenceModel):
     """Self-attention + LSTM + additive attention with cascaded type/duration/pitch heads.
 
     Batches (from :class:`cadenza.data.batching.events.EventsBatchMaker`):
@@ -200,9 +200,9 @@ class AttentionLSTM(SequenceModel):
 
     family: ClassVar[str] = "events"
     representation: ClassVar[str] = "events"
-    config: AttentionLSTMConfig
+    config: EventsLSTMConfig
 
-    def __init__(self, config: AttentionLSTMConfig) -> None:
+    def __init__(self, config: EventsLSTMConfig) -> None:
         super().__init__()
         self.config = config
         c = config
@@ -338,6 +338,6 @@ class AttentionLSTM(SequenceModel):
         return self.flops_per_batch(batch)
 
 
-def build(config: AttentionLSTMConfig) -> AttentionLSTM:
+def build(config: EventsLSTMConfig) -> EventsLSTM:
     """The model for ``config`` (call :func:`config_for` first to match a representation)."""
-    return AttentionLSTM(config)
+    return EventsLSTM(config)
