@@ -111,7 +111,7 @@ def test_biaxial_nll_matches_the_trainers_loss_on_the_same_window() -> None:
     state = _state_from_play(play)
     steps = 19
     maker = NoteStateBatchMaker([state], rep, batch_size=1, seq_len=steps, segment_step=1)
-    features, target, _ = maker.example(0, 15)
+    features, target, _ = maker.example(maker.window(0, 15), 15)
     batch = {"features": torch.from_numpy(features)[None],
              "target": torch.from_numpy(target)[None]}
     with torch.no_grad():

@@ -216,10 +216,10 @@ def test_transposed_windows_keep_every_note() -> None:
     maker = RemiBatchMaker([array], rep, batch_size=4, seq_len=len(array) - 1,
                            transpose_range=(-5, 5))
     rng = np.random.default_rng(3)
-    window = maker._window(0, 0)
+    window = maker.window(0, 0)
     pitch_at = rep.kinds(window) == KIND_PITCH
     for _ in range(40):
-        moved = maker._transposed(window, rng)
+        moved = maker.transpose_window(window, rng)
         assert len(moved) == len(window)
         shift = set((moved[pitch_at] - window[pitch_at]).tolist())
         assert len(shift) == 1 and -2 <= shift.pop() <= 3

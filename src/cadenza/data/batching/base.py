@@ -13,8 +13,9 @@ keys the family's ``loss(batch)`` reads.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from typing import ClassVar
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -26,8 +27,21 @@ Batch = dict[str, torch.Tensor]
 
 
 class BatchMaker(ABC):
-    """Turns a split's encoded arrays into batches for one model family."""
+    """Turns a split's encoded arrays into batches for one model family (a template).
 
+    The base class owns what every family shares: checking and keeping the pieces, drawing
+    pieces in proportion to their training starts, the training and evaluation loops, and
+    transposing a window through the representation. A family supplies
+
+    * :meth:`check_piece` (the shape of one encoded piece) and, if needed, :meth:`prepare`;
+    * :meth:`starts` (where a training window may begin) and, if not every ``seq_len``
+      steps, :meth:`eval_starts`;
+    * :meth:`example` (one window -> the arrays of one example) and :meth:`collate`;
+    * optionally :meth:`transpose_window` (which interval a window may move by).
+    """
+
+    #: The family's name, used in error messages.
+    family: ClassVar[str] = "model"
     #: True where a piece shorter than a window is padded (and masked) instead of dropped.
     pads_short_pieces: ClassVar[bool] = False
 
@@ -48,29 +62,129 @@ class BatchMaker(ABC):
         self.seq_len = seq_len
         self.transpose_range = transpose_range
         self.max_eval_batches = max_eval_batches
-        self.arrays = [a for a in arrays if len(a) >= self.min_length]
-        if not self.arrays:
+        self.transpositions: Counter[int] = Counter()  # intervals used by training batches
+        for index, array in enumerate(arrays):
+            self.check_piece(index, np.asarray(array))
+        kept = [(index, a) for index, a in enumerate(arrays) if len(a) >= self.min_length]
+        if not kept:
             raise DataError(
                 f"no piece is long enough: need at least {self.min_length} steps/tokens "
                 f"(got {len(arrays)} pieces, longest {max((len(a) for a in arrays), default=0)})"
             )
+        self.arrays = [self.prepare(index, array) for index, array in kept]
+        self.training_starts = [np.asarray(self.starts(a), dtype=np.int64) for a in self.arrays]
+        counts = np.array([len(s) for s in self.training_starts], dtype=np.float64)
+        if counts.sum() == 0:
+            raise DataError(f"no {self.family} piece has room for a whole training window")
+        self._piece_probs = counts / counts.sum()
 
+    # -- what a family supplies ---------------------------------------------------------
     @property
-    @abstractmethod
     def min_length(self) -> int:
         """Shortest encoded piece (along axis 0) that can give one training example."""
+        return self.seq_len + 1
 
     @abstractmethod
-    def training_batch(self, rng: np.random.Generator) -> Batch:
-        """A random training batch drawn with ``rng``."""
+    def check_piece(self, index: int, array: np.ndarray) -> None:
+        """Raise :class:`DataError` naming piece ``index`` when its array has the wrong shape."""
+
+    def prepare(self, index: int, array: np.ndarray) -> np.ndarray:
+        """The array kept for piece ``index`` (by default the array itself)."""
+        return array
+
+    def starts(self, array: np.ndarray) -> np.ndarray:
+        """Where a training window of ``array`` may start (default: anywhere it fits)."""
+        return np.arange(max(len(array) - self.seq_len, 0))
+
+    def eval_starts(self, array: np.ndarray) -> np.ndarray:
+        """Starts of the evaluation windows (default: consecutive, stride ``seq_len``, so
+        every predicted position appears once)."""
+        count = max(len(array) - self.seq_len - 1, 0) // self.seq_len + 1
+        return np.arange(count) * self.seq_len
 
     @abstractmethod
-    def eval_batches(self) -> Iterator[Batch]:
-        """Deterministic validation batches covering the split (at most ``max_eval_batches``)."""
+    def example(self, window: np.ndarray, start: int) -> Any:
+        """One example from ``window``: up to ``seq_len + 1`` rows starting at ``start``."""
+
+    @abstractmethod
+    def collate(self, examples: list[Any]) -> Batch:
+        """A batch of tensors from a list of :meth:`example` results."""
+
+    # -- shared machinery ---------------------------------------------------------------
+    def window(self, piece: int, start: int) -> np.ndarray:
+        """Rows ``start .. start + seq_len`` of ``piece`` (fewer where the piece ends)."""
+        return self.arrays[piece][start : start + self.seq_len + 1]
+
+    def moved(self, window: np.ndarray, semitones: int) -> np.ndarray:
+        """``window`` transposed by the representation; a change of shape is an error."""
+        moved = np.asarray(self.representation.transpose_array(window, semitones))
+        if moved.shape != window.shape:
+            raise DataError(
+                f"{self.family} transposition by {semitones} changed a window's shape from "
+                f"{window.shape} to {moved.shape}"
+            )
+        return moved
 
     def random_transposition(self, rng: np.random.Generator) -> int:
         low, high = self.transpose_range
         return int(rng.integers(low, high + 1)) if high > low else low
+
+    def transpose_window(self, window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``window`` moved by a random interval of ``transpose_range`` (default: any)."""
+        semitones = self.random_transposition(rng)
+        self.transpositions[semitones] += 1
+        return self.moved(window, semitones) if semitones else window
+
+    def first_acceptable(
+        self,
+        window: np.ndarray,
+        rng: np.random.Generator,
+        accept: Callable[[np.ndarray], bool],
+    ) -> np.ndarray:
+        """``window`` moved by the first interval, in random order, whose result ``accept``
+        takes; unmoved when 0 comes first or nothing qualifies."""
+        low, high = self.transpose_range
+        for semitones in rng.permutation(np.arange(low, high + 1)):
+            if semitones == 0:
+                break
+            moved = np.asarray(self.representation.transpose_array(window, int(semitones)))
+            if accept(moved):
+                self.transpositions[int(semitones)] += 1
+                return moved
+        self.transpositions[0] += 1
+        return window
+
+    @property
+    def transposes(self) -> bool:
+        """True when training windows are transposed."""
+        return tuple(self.transpose_range) != (0, 0)
+
+    def training_batch(self, rng: np.random.Generator) -> Batch:
+        """``batch_size`` random windows; pieces drawn in proportion to their start count."""
+        pieces = rng.choice(len(self.arrays), size=self.batch_size, p=self._piece_probs)
+        examples = []
+        for piece in pieces:
+            starts = self.training_starts[int(piece)]
+            start = int(starts[rng.integers(0, len(starts))])
+            window = self.window(int(piece), start)
+            if self.transposes:
+                window = self.transpose_window(window, rng)
+            examples.append(self.example(window, start))
+        return self.collate(examples)
+
+    def eval_batches(self) -> Iterator[Batch]:
+        """Deterministic validation batches over every piece in order (same batches every
+        call), evenly thinned to at most ``max_eval_batches`` batches."""
+        starts = [self.eval_starts(a) for a in self.arrays]
+        chosen = evenly_spaced_windows(
+            [len(s) for s in starts], self.max_eval_batches * self.batch_size
+        )
+        for first in range(0, len(chosen), self.batch_size):
+            group = chosen[first : first + self.batch_size]
+            yield self.collate([
+                self.example(self.window(piece, int(starts[piece][i])), int(starts[piece][i]))
+                for piece, i in group
+            ])
 
 
 def evenly_spaced_windows(counts: Sequence[int], limit: int) -> list[tuple[int, int]]:

@@ -14,12 +14,12 @@ example on the keyboard, through ``representation.transpose_array``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from cadenza.data.batching.base import Batch, BatchMaker, evenly_spaced_windows
+from cadenza.data.batching.base import Batch, BatchMaker
 from cadenza.errors import DataError
 from cadenza.representations.base import PIANO_HIGH, PIANO_LOW, Representation
 
@@ -28,6 +28,8 @@ __all__ = ["EventsBatchMaker"]
 
 class EventsBatchMaker(BatchMaker):
     """Random (training) and evenly spaced (evaluation) message windows plus next message."""
+
+    family = "events"
 
     def __init__(
         self,
@@ -39,31 +41,19 @@ class EventsBatchMaker(BatchMaker):
         transpose_range: tuple[int, int] = (0, 0),
         max_eval_batches: int = 50,
     ) -> None:
-        for index, array in enumerate(arrays):
-            if array.ndim != 2 or array.shape[1] != 3:
-                raise DataError(
-                    f"events piece {index}: expected an array of shape (L, 3), got {array.shape}"
-                )
-        super().__init__(
-            arrays,
-            representation,
-            batch_size,
-            seq_len,
-            transpose_range=transpose_range,
-            max_eval_batches=max_eval_batches,
-        )
         config = representation.config
         self.low = int(getattr(config, "low", PIANO_LOW))
         self.high = int(getattr(config, "high", PIANO_HIGH))
-        self.arrays = [self._prepare(index, array) for index, array in enumerate(self.arrays)]
-        self.window_counts = np.array([len(a) - seq_len for a in self.arrays], dtype=np.int64)
-        self._piece_probs = self.window_counts / self.window_counts.sum()
+        super().__init__(arrays, representation, batch_size, seq_len,
+                         transpose_range=transpose_range, max_eval_batches=max_eval_batches)
 
-    @property
-    def min_length(self) -> int:
-        return self.seq_len + 1
+    def check_piece(self, index: int, array: np.ndarray) -> None:
+        if array.ndim != 2 or array.shape[1] != 3:
+            raise DataError(
+                f"events piece {index}: expected an array of shape (L, 3), got {array.shape}"
+            )
 
-    def _prepare(self, index: int, array: np.ndarray) -> np.ndarray:
+    def prepare(self, index: int, array: np.ndarray) -> np.ndarray:
         """int64 copy of piece ``index`` with deltas snapped to the representation's values."""
         out = np.array(array, dtype=np.int64)
         pitches = out[:, 0]
@@ -77,54 +67,27 @@ class EventsBatchMaker(BatchMaker):
             out[:, 2] = np.asarray(snap(out[:, 2]), dtype=np.int64)
         return out
 
-    def _example(self, piece: int, start: int, semitones: int = 0) -> np.ndarray:
-        """Messages ``start .. start + W`` of ``piece`` (W + 1 rows), pitch as an index."""
-        chunk = self.arrays[piece][start : start + self.seq_len + 1]
-        if semitones:
-            chunk = np.asarray(
-                self.representation.transpose_array(chunk, semitones),
-                dtype=np.int64,
-            )
-            if chunk.shape != (self.seq_len + 1, 3):
-                raise DataError(
-                    f"events transposition by {semitones} changed a window's shape to {chunk.shape}"
-                )
-        else:
-            chunk = chunk.copy()
+    def eval_starts(self, array: np.ndarray) -> np.ndarray:
+        """Every window (thinned evenly by :meth:`eval_batches`)."""
+        return self.starts(array)
+
+    def transpose_window(self, window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``window`` moved by an interval of ``transpose_range`` that keeps it on the keyboard."""
+        low, high = self.transpose_range
+        low = max(low, self.low - int(window[:, 0].min()))
+        high = min(high, self.high - int(window[:, 0].max()))
+        semitones = int(rng.integers(low, high + 1)) if low <= high else 0
+        self.transpositions[semitones] += 1
+        if not semitones:
+            return window
+        return np.asarray(self.moved(window, semitones), dtype=np.int64)
+
+    def example(self, window: np.ndarray, start: int) -> np.ndarray:
+        """Messages ``start .. start + W`` (W + 1 rows), pitch as an index from ``low``."""
+        chunk = window.copy()
         chunk[:, 0] -= self.low
         return chunk
 
-    def _transposition(self, chunk: np.ndarray, rng: np.random.Generator) -> int:
-        """An interval from ``transpose_range`` that keeps ``chunk`` on the keyboard."""
-        low, high = self.transpose_range
-        low = max(low, self.low - int(chunk[:, 0].min()))
-        high = min(high, self.high - int(chunk[:, 0].max()))
-        if low > high:
-            return 0
-        return int(rng.integers(low, high + 1))
-
-    def _collate(self, examples: list[np.ndarray]) -> Batch:
+    def collate(self, examples: list[np.ndarray]) -> Batch:
         stacked = torch.from_numpy(np.stack(examples))  # (B, W + 1, 3)
         return {"window": stacked[:, :-1].contiguous(), "target": stacked[:, -1].contiguous()}
-
-    def training_batch(self, rng: np.random.Generator) -> Batch:
-        """``batch_size`` random windows; pieces drawn in proportion to their window count."""
-        pieces = rng.choice(len(self.arrays), size=self.batch_size, p=self._piece_probs)
-        examples = []
-        for piece in pieces:
-            start = int(rng.integers(0, self.window_counts[piece]))
-            semitones = 0
-            if tuple(self.transpose_range) != (0, 0):
-                raw = self.arrays[piece][start : start + self.seq_len + 1]
-                semitones = self._transposition(raw, rng)
-            examples.append(self._example(int(piece), start, semitones))
-        return self._collate(examples)
-
-    def eval_batches(self) -> Iterator[Batch]:
-        """Windows evenly spaced over every piece, at most ``max_eval_batches`` batches."""
-        chosen = evenly_spaced_windows(
-            self.window_counts.tolist(), self.max_eval_batches * self.batch_size
-        )
-        for first in range(0, len(chosen), self.batch_size):
-            group = chosen[first : first + self.batch_size]
-            yield self._collate([self._example(piece, start) for piece, start in group])

@@ -13,15 +13,11 @@ always qualifies), so windows keep their length and no note is lost to augmentat
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator, Sequence
-
 import numpy as np
 import torch
 
-from cadenza.data.batching.base import Batch, BatchMaker, evenly_spaced_windows
+from cadenza.data.batching.base import Batch, BatchMaker
 from cadenza.errors import DataError
-from cadenza.representations.base import Representation
 from cadenza.representations.remi import BAR
 
 __all__ = ["RemiBatchMaker"]
@@ -30,74 +26,28 @@ __all__ = ["RemiBatchMaker"]
 class RemiBatchMaker(BatchMaker):
     """Random (training) and evenly spaced, non-overlapping (evaluation) token windows."""
 
-    def __init__(
-        self,
-        arrays: Sequence[np.ndarray],
-        representation: Representation,
-        batch_size: int,
-        seq_len: int,
-        *,
-        transpose_range: tuple[int, int] = (0, 0),
-        max_eval_batches: int = 50,
-    ) -> None:
-        for index, array in enumerate(arrays):
-            if np.asarray(array).ndim != 1:
-                raise DataError(f"remi piece {index}: expected a 1-D array of token ids, got "
-                                f"shape {np.asarray(array).shape}")
-        super().__init__(arrays, representation, batch_size, seq_len,
-                         transpose_range=transpose_range, max_eval_batches=max_eval_batches)
-        self.arrays = [np.asarray(a, dtype=np.int64) for a in self.arrays]
-        # Windows start at BAR tokens that leave room for a whole window.
-        self.starts = [np.flatnonzero(a[: len(a) - seq_len] == BAR) for a in self.arrays]
-        counts = np.array([len(s) for s in self.starts], dtype=np.float64)
-        if counts.sum() == 0:
-            raise DataError("no remi piece has a bar line with a whole window after it")
-        self._piece_probs = counts / counts.sum()
-        self.transpositions: Counter[int] = Counter()
+    family = "remi"
 
-    @property
-    def min_length(self) -> int:
-        return self.seq_len + 1
+    def check_piece(self, index: int, array: np.ndarray) -> None:
+        if array.ndim != 1:
+            raise DataError(f"remi piece {index}: expected a 1-D array of token ids, got "
+                            f"shape {array.shape}")
 
-    def _window(self, piece: int, start: int) -> np.ndarray:
-        return self.arrays[piece][start : start + self.seq_len + 1]
+    def prepare(self, index: int, array: np.ndarray) -> np.ndarray:
+        return np.asarray(array, dtype=np.int64)
 
-    def _transposed(self, window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def starts(self, array: np.ndarray) -> np.ndarray:
+        """``BAR`` tokens that leave room for a whole window."""
+        return np.flatnonzero(array[: len(array) - self.seq_len] == BAR)
+
+    def transpose_window(self, window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``window`` moved by a random interval that keeps all its notes."""
-        low, high = self.transpose_range
-        for semitones in rng.permutation(np.arange(low, high + 1)):
-            if semitones == 0:
-                break
-            moved = self.representation.transpose_array(window, int(semitones))
-            if len(moved) == len(window):
-                self.transpositions[int(semitones)] += 1
-                return np.asarray(moved, dtype=np.int64)
-        self.transpositions[0] += 1
+        moved = self.first_acceptable(window, rng, lambda moved: len(moved) == len(window))
+        return np.asarray(moved, dtype=np.int64)
+
+    def example(self, window: np.ndarray, start: int) -> np.ndarray:
         return window
 
-    @staticmethod
-    def _collate(windows: list[np.ndarray]) -> Batch:
-        stacked = torch.from_numpy(np.stack(windows))  # (B, T + 1)
+    def collate(self, examples: list[np.ndarray]) -> Batch:
+        stacked = torch.from_numpy(np.stack(examples))  # (B, T + 1)
         return {"inputs": stacked[:, :-1].contiguous(), "targets": stacked[:, 1:].contiguous()}
-
-    def training_batch(self, rng: np.random.Generator) -> Batch:
-        """``batch_size`` random windows; pieces drawn in proportion to their bar lines."""
-        pieces = rng.choice(len(self.arrays), size=self.batch_size, p=self._piece_probs)
-        windows = []
-        for piece in pieces:
-            starts = self.starts[int(piece)]
-            window = self._window(int(piece), int(starts[rng.integers(0, len(starts))]))
-            if tuple(self.transpose_range) != (0, 0):
-                window = self._transposed(window, rng)
-            windows.append(window)
-        return self._collate(windows)
-
-    def eval_batches(self) -> Iterator[Batch]:
-        """Non-overlapping windows (stride ``seq_len``) over every piece, evenly thinned to
-        at most ``max_eval_batches`` batches."""
-        counts = [(len(a) - self.seq_len - 1) // self.seq_len + 1 for a in self.arrays]
-        chosen = evenly_spaced_windows(counts, self.max_eval_batches * self.batch_size)
-        for first in range(0, len(chosen), self.batch_size):
-            group = chosen[first : first + self.batch_size]
-            yield self._collate(
-                [self._window(piece, index * self.seq_len) for piece, index in group])
