@@ -23,6 +23,7 @@ from cadenza.representations import PianoRoll
 from cadenza.representations.pianoroll import PianoRollConfig
 from cadenza.runfolder import remove_leftovers
 from cadenza.training import (
+    LoopState,
     TrainConfig,
     Trainer,
     autocast_dtype,
@@ -438,3 +439,16 @@ def test_preset_overrides_from_the_command_line() -> None:
         "dropout": 0.2, "time_sizes": (64, 64), "name": "x"}
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_overrides(["dropout"])
+
+
+def test_loop_state_round_trips_and_refuses_damage() -> None:
+    state = LoopState()
+    assert state.record_valid(100, 0.5) and state.first_valid == 0.5
+    assert not state.record_valid(200, 0.6) and state.bad_evals == 1
+    assert state.record_valid(300, 0.4) and (state.best, state.best_step) == (0.4, 300)
+    state.step = 300
+    data = json.loads(json.dumps(state.to_dict()))  # as a checkpoint stores it
+    assert LoopState.from_dict(data) == state
+    for damage in ({"best": "low"}, {"valid_history": [[1]]}, {"step": None}):
+        with pytest.raises(CheckpointError, match="trainer state is damaged"):
+            LoopState.from_dict({**data, **damage})

@@ -1,4 +1,5 @@
-"""A training run's folder: checked before a run starts, cleaned of what killed processes left.
+"""A training run's folder: checked before a run starts, cleaned of what killed processes left,
+its CSV log, its ``latest.json`` / ``best.json`` pointers and the pruning of old checkpoints.
 
 The layout is described in :mod:`cadenza.training`; checkpoints and pointers are written by
 :mod:`cadenza.checkpoint`.
@@ -6,16 +7,32 @@ The layout is described in :mod:`cadenza.training`; checkpoints and pointers are
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import os
+import shutil
 from pathlib import Path
 
+from cadenza.checkpoint import read_pointer, write_pointer
 from cadenza.errors import ConfigError
-from cadenza.fileio import read_json_object, remove_stale
+from cadenza.fileio import read_json_object, remove_stale, write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LEFTOVER_AGE_SECONDS", "check_run_folder", "remove_leftovers"]
+__all__ = [
+    "LEFTOVER_AGE_SECONDS",
+    "LOG_FILE",
+    "append_log_row",
+    "check_run_folder",
+    "point_at",
+    "prune_checkpoints",
+    "remove_leftovers",
+    "truncate_log",
+]
+
+LOG_FILE = "log.csv"
+LOG_HEADER = ["step", "split", "loss", "lr", "metrics"]
 
 
 def check_run_folder(run_dir: Path, preset: str, resume: bool) -> None:
@@ -65,3 +82,61 @@ def remove_leftovers(run_dir: Path, min_age: float = LEFTOVER_AGE_SECONDS) -> in
     if removed:
         log.info("removed %d leftover temporary file(s) in %s", removed, run_dir)
     return removed
+
+
+def append_log_row(
+    run_dir: Path, step: int, split: str, loss: float, metrics: dict[str, float], lr: float
+) -> None:
+    """One row of ``log.csv`` (the header first in a new file)."""
+    path = run_dir / LOG_FILE
+    new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new:
+            writer.writerow(LOG_HEADER)
+        extras = ";".join(f"{k}={v:.6g}" for k, v in sorted(metrics.items()))
+        writer.writerow([step, split, f"{loss:.6f}", f"{lr:.6g}", extras])
+
+
+def truncate_log(run_dir: Path, step: int) -> None:
+    """Drop the ``log.csv`` rows after ``step`` (a resumed run writes them again); rows whose
+    step is not a number are dropped too, with a warning."""
+    path = run_dir / LOG_FILE
+    if not path.exists():
+        return
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    kept = rows[:1]
+    for row in rows[1:]:
+        if not row:
+            continue
+        try:
+            row_step = int(row[0])
+        except ValueError:
+            log.warning("%s: dropping a row with a bad step %r", path, row[0])
+            continue
+        if row_step <= step:
+            kept.append(row)
+    data = io.StringIO()
+    csv.writer(data).writerows(kept)
+    write_bytes_atomic(path, data.getvalue().encode())
+
+
+def point_at(
+    run_dir: Path, checkpoint: Path, step: int, best: bool, valid_loss: float | None
+) -> None:
+    """``latest.json`` names ``checkpoint``; ``best.json`` too when it is the best so far
+    (or when there is no best yet)."""
+    write_pointer(run_dir, "latest.json", checkpoint, step=step)
+    if best or read_pointer(run_dir, "best.json") is None:
+        write_pointer(run_dir, "best.json", checkpoint, step=step, valid_loss=valid_loss)
+
+
+def prune_checkpoints(run_dir: Path, keep_recent: int) -> None:
+    """Delete checkpoint folders other than the ``keep_recent`` newest, the best and the latest."""
+    keep = {read_pointer(run_dir, "best.json"), read_pointer(run_dir, "latest.json")}
+    folders = sorted((run_dir / "checkpoints").glob("step-*"))
+    recent = set(folders[-keep_recent:]) if keep_recent > 0 else set()
+    for folder in folders:
+        if folder not in recent and folder not in keep:
+            shutil.rmtree(folder, ignore_errors=True)

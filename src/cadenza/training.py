@@ -20,14 +20,11 @@ loop wraps the model in ``DistributedDataParallel`` when ``WORLD_SIZE > 1`` (see
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import math
 import os
 import random
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -50,10 +47,18 @@ from cadenza.checkpoint import (
 )
 from cadenza.data.batching.base import BatchMaker
 from cadenza.errors import CheckpointError, ConfigError
-from cadenza.fileio import write_bytes_atomic, write_json_atomic
+from cadenza.fileio import write_json_atomic
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
-from cadenza.runfolder import check_run_folder, remove_leftovers
+from cadenza.runfolder import (
+    LOG_FILE,
+    append_log_row,
+    check_run_folder,
+    point_at,
+    prune_checkpoints,
+    remove_leftovers,
+    truncate_log,
+)
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +237,64 @@ class TrainSummary:
     start_step: int = 0  # the step this call began at (> 0 after a resume)
 
 
+@dataclass
+class LoopState:
+    """What the training loop carries from step to step, saved in every checkpoint.
+
+    Attributes:
+        step: updates done.
+        best: the lowest validation loss so far (``None`` before the first evaluation).
+        best_step: the step of ``best``.
+        bad_evals: evaluations in a row without a new best (for early stopping).
+        first_valid: the first validation loss of the run.
+        valid_history: ``(step, validation loss)`` of every evaluation.
+    """
+
+    step: int = 0
+    best: float | None = None
+    best_step: int | None = None
+    bad_evals: int = 0
+    first_valid: float | None = None
+    valid_history: list[tuple[int, float]] = field(default_factory=list)
+
+    def record_valid(self, step: int, valid: float) -> bool:
+        """Note a validation loss; True when it is the best so far."""
+        self.valid_history.append((step, valid))
+        if self.first_valid is None:
+            self.first_valid = valid
+        if self.best is None or valid < self.best:
+            self.best, self.best_step, self.bad_evals = valid, step, 0
+            return True
+        self.bad_evals += 1
+        return False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The checkpoint's ``extra`` record (JSON-ready)."""
+        data = asdict(self)
+        data["valid_history"] = [[int(s), float(v)] for s, v in self.valid_history]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LoopState:
+        """The state saved by :meth:`to_dict`.
+
+        Raises:
+            CheckpointError: a field is missing or of the wrong type.
+        """
+        try:
+            return cls(
+                step=int(data["step"]),
+                best=None if data.get("best") is None else float(data["best"]),
+                best_step=None if data.get("best_step") is None else int(data["best_step"]),
+                bad_evals=int(data.get("bad_evals", 0)),
+                first_valid=(None if data.get("first_valid") is None
+                             else float(data["first_valid"])),
+                valid_history=[(int(s), float(v)) for s, v in data.get("valid_history", [])],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"trainer state is damaged: {exc!r}") from None
+
+
 class Trainer:
     """Runs the training loop for any :class:`SequenceModel`."""
 
@@ -284,16 +347,13 @@ class Trainer:
         rng = np.random.default_rng(self.config.seed + self.rank)
         self.model.to(self.device)
         optimizer = make_optimizer(self.model, self.config)
-        state: dict[str, Any] = {"step": 0, "best": None, "best_step": None, "bad_evals": 0,
-                                 "first_valid": None, "valid_history": []}
-        if resume:
-            state = self._restore(optimizer, rng, state)
+        state = self._restore(optimizer, rng) if resume else LoopState()
         net: nn.Module = LossModule(self.model)
         if self.world_size > 1:
             net = self._wrap_distributed()
         interrupted = stopped = False
         last_loss = float("nan")
-        step = first_step = int(state["step"])
+        step = first_step = state.step
         bar = self._progress_bar(step)
         cfg_seconds = self.config.max_seconds
         try:
@@ -334,24 +394,24 @@ class Trainer:
         except KeyboardInterrupt:
             interrupted = True
             self._say(f"interrupted at step {step}; saving a checkpoint to resume from")
-            if self.rank == 0 and step > int(state["step"]):
+            if self.rank == 0 and step > state.step:
                 self._checkpoint(step, optimizer, rng, state)
         finally:
             if bar is not None:
                 bar.close()
-        if self.rank == 0 and not interrupted and step > int(state["step"]):
+        if self.rank == 0 and not interrupted and step > state.step:
             self._checkpoint(step, optimizer, rng, state)
         self._leave_distributed()
         return TrainSummary(
             steps_done=step,
             last_train_loss=last_loss,
-            first_valid_loss=state["first_valid"],
-            best_valid_loss=state["best"],
-            best_step=state["best_step"],
+            first_valid_loss=state.first_valid,
+            best_valid_loss=state.best,
+            best_step=state.best_step,
             stopped_early=stopped,
             interrupted=interrupted,
             seconds=time.perf_counter() - start_time,
-            valid_history=[(int(s), float(v)) for s, v in state["valid_history"]],
+            valid_history=list(state.valid_history),
             start_step=first_step,
         )
 
@@ -383,31 +443,23 @@ class Trainer:
         factor: float,
         optimizer: torch.optim.Optimizer,
         rng: np.random.Generator,
-        state: dict[str, Any],
+        state: LoopState,
     ) -> bool:
         cfg = self.config
         lr = cfg.lr * factor
         if self.rank == 0 and cfg.log_every and step % cfg.log_every == 0:
-            self._log_row(step, "train", loss, metrics, lr)
+            append_log_row(self.run_dir, step, "train", loss, metrics, lr)
             self._say(f"step {step}: train loss {loss:.4f}")
         stop = False
         if cfg.eval_every and step % cfg.eval_every == 0 and self.rank == 0:
             result = self.evaluate()
             if result is not None:
                 valid = result.pop("loss")
-                self._log_row(step, "valid", valid, result, lr)
-                state["valid_history"].append((step, valid))
-                if state["first_valid"] is None:
-                    state["first_valid"] = valid
-                if state["best"] is None or valid < state["best"]:
-                    state.update(best=valid, best_step=step, bad_evals=0)
-                    marker = " (best)"
-                else:
-                    state["bad_evals"] += 1
-                    marker = ""
+                append_log_row(self.run_dir, step, "valid", valid, result, lr)
+                marker = " (best)" if state.record_valid(step, valid) else ""
                 self._say(f"step {step}: valid loss {valid:.4f}{marker}")
                 patience = cfg.early_stopping_patience
-                if patience and state["bad_evals"] >= patience:
+                if patience and state.bad_evals >= patience:
                     self._say(f"early stopping: no improvement in {patience} evaluations")
                     stop = True
         stop = self._agree(stop)
@@ -422,17 +474,17 @@ class Trainer:
         step: int,
         optimizer: torch.optim.Optimizer,
         rng: np.random.Generator,
-        state: dict[str, Any],
+        state: LoopState,
     ) -> None:
-        state["step"] = step
+        state.step = step
         trainer_state = TrainerState(
             optimizer=optimizer.state_dict(),
             torch_rng=torch.get_rng_state(),
             numpy_rng=dict(rng.bit_generator.state),
-            extra={k: v for k, v in state.items()},
+            extra=state.to_dict(),
         )
         info = dict(self.run_info)
-        info.update(step=step, best_valid_loss=state["best"], best_step=state["best_step"])
+        info.update(step=step, best_valid_loss=state.best, best_step=state.best_step)
         path = save_checkpoint(
             self.run_dir / "checkpoints" / f"step-{step:06d}",
             self.model,
@@ -440,18 +492,8 @@ class Trainer:
             info,
             trainer_state,
         )
-        write_pointer(self.run_dir, "latest.json", path, step=step)
-        if state["best_step"] == step or read_pointer(self.run_dir, "best.json") is None:
-            write_pointer(self.run_dir, "best.json", path, step=step, valid_loss=state["best"])
-        self._prune_checkpoints()
-
-    def _prune_checkpoints(self) -> None:
-        keep = {read_pointer(self.run_dir, "best.json"), read_pointer(self.run_dir, "latest.json")}
-        folders = sorted((self.run_dir / "checkpoints").glob("step-*"))
-        recent = set(folders[-self.config.keep_checkpoints :])
-        for folder in folders:
-            if folder not in recent and folder not in keep:
-                shutil.rmtree(folder, ignore_errors=True)
+        point_at(self.run_dir, path, step, state.best_step == step, state.best)
+        prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
 
     def _sample(self, step: int) -> None:
         if self.sample_fn is None:
@@ -468,9 +510,7 @@ class Trainer:
         finally:
             self.model.train(was_training)
 
-    def _restore(
-        self, optimizer: torch.optim.Optimizer, rng: np.random.Generator, state: dict[str, Any]
-    ) -> dict[str, Any]:
+    def _restore(self, optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> LoopState:
         """Continue from the newest intact checkpoint of the run folder.
 
         ``latest.json`` is only a hint: a kill between a checkpoint's rename and the pointer's
@@ -481,12 +521,12 @@ class Trainer:
         folders = sorted((self.run_dir / "checkpoints").glob("step-*"), reverse=True)
         if not folders:
             self._say(f"no checkpoint in {self.run_dir}; starting from step 0")
-            self._truncate_log(0)
-            return state
+            truncate_log(self.run_dir, 0)
+            return LoopState()
         problems = []
         for checkpoint in folders:
             try:
-                restored = self._load_checkpoint(checkpoint, optimizer, rng, state)
+                restored = self._load_checkpoint(checkpoint, optimizer, rng)
             except CheckpointError as exc:
                 if "differs from the one requested" in str(exc):
                     raise
@@ -495,11 +535,11 @@ class Trainer:
                 continue
             pointer = read_pointer(self.run_dir, "latest.json")
             if pointer != checkpoint:
-                write_pointer(self.run_dir, "latest.json", checkpoint, step=restored["step"])
+                write_pointer(self.run_dir, "latest.json", checkpoint, step=restored.step)
                 self._say(f"latest.json named {pointer.name if pointer else 'nothing usable'}; "
                           f"resuming from the newest intact checkpoint instead")
-            self._truncate_log(int(restored["step"]))
-            self._say(f"resumed from {checkpoint.name} (step {restored['step']})")
+            truncate_log(self.run_dir, restored.step)
+            self._say(f"resumed from {checkpoint.name} (step {restored.step})")
             return restored
         raise CheckpointError(
             f"{self.run_dir}: none of its {len(folders)} checkpoints is intact "
@@ -508,9 +548,8 @@ class Trainer:
         )
 
     def _load_checkpoint(
-        self, checkpoint: Path, optimizer: torch.optim.Optimizer, rng: np.random.Generator,
-        state: dict[str, Any],
-    ) -> dict[str, Any]:
+        self, checkpoint: Path, optimizer: torch.optim.Optimizer, rng: np.random.Generator
+    ) -> LoopState:
         """Weights, optimiser, random states and loop state of one checkpoint folder."""
         info = read_info(checkpoint)
         if saved_model_config(info) != json.loads(json.dumps(self.model.config.to_dict())):
@@ -528,11 +567,15 @@ class Trainer:
             self.model.load_state_dict(saved)  # leave nothing half-loaded
             raise CheckpointError(f"{checkpoint}: {exc}") from None
         if not isinstance(trainer.extra, dict) or "step" not in trainer.extra:
+            self.model.load_state_dict(saved)
             raise CheckpointError(f"{checkpoint}: trainer state has no step")
+        try:
+            restored = LoopState.from_dict(trainer.extra)
+        except CheckpointError as exc:
+            self.model.load_state_dict(saved)
+            raise CheckpointError(f"{checkpoint}: {exc}") from None
         torch.set_rng_state(trainer.torch_rng)
         rng.bit_generator.state = trainer.numpy_rng
-        restored = dict(state)
-        restored.update(trainer.extra)
         return restored
 
     def _prepare_run_dir(self, resume: bool) -> None:
@@ -553,40 +596,7 @@ class Trainer:
     # -- logging -------------------------------------------------------------------------
     @property
     def log_path(self) -> Path:
-        return self.run_dir / "log.csv"
-
-    def _log_row(
-        self, step: int, split: str, loss: float, metrics: dict[str, float], lr: float
-    ) -> None:
-        new = not self.log_path.exists()
-        with open(self.log_path, "a", newline="") as handle:
-            writer = csv.writer(handle)
-            if new:
-                writer.writerow(["step", "split", "loss", "lr", "metrics"])
-            extras = ";".join(f"{k}={v:.6g}" for k, v in sorted(metrics.items()))
-            writer.writerow([step, split, f"{loss:.6f}", f"{lr:.6g}", extras])
-
-    def _truncate_log(self, step: int) -> None:
-        """Drop the log rows after ``step`` (they will be written again); rows whose step is
-        not a number are dropped too, with a warning."""
-        if not self.log_path.exists():
-            return
-        with open(self.log_path, newline="") as handle:
-            rows = list(csv.reader(handle))
-        kept = rows[:1]
-        for row in rows[1:]:
-            if not row:
-                continue
-            try:
-                row_step = int(row[0])
-            except ValueError:
-                log.warning("%s: dropping a row with a bad step %r", self.log_path, row[0])
-                continue
-            if row_step <= step:
-                kept.append(row)
-        data = io.StringIO()
-        csv.writer(data).writerows(kept)
-        write_bytes_atomic(self.log_path, data.getvalue().encode())
+        return self.run_dir / LOG_FILE
 
     def _say(self, message: str) -> None:
         if self.rank == 0:
