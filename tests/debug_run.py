@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cadenza.data.split import GENERATION, TRAIN, assign_split
+from cadenza.generation.primerbank import corpus_primers
 from cadenza.midi import write_midi
 from cadenza.score import Score, Tempo, TimeSignature, make_notes
 
@@ -117,6 +118,7 @@ def make_debug_run(
     trainer = Trainer(
         experiment.model, experiment.representation, experiment.train_batches,
         experiment.valid_batches, config, run_dir, experiment.run_info(config.to_dict()),
+        primers=corpus_primers(experiment.corpus),
     )
     trainer.fit()
     log.info("trained %s for %d steps in %s", SMOKE_PRESET, steps, run_dir)

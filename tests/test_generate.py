@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from cadenza.composing import ComposeRequest
 from cadenza.errors import ConfigError
 from cadenza.experiment import prepare_experiment
 from cadenza.generation import GenerationConfig, generate
+from cadenza.generation.primerbank import corpus_primers
 from cadenza.midi import read_midi, write_midi
 from cadenza.models.registry import build_model, fit_config, get_preset
 from cadenza.representations import Events, NoteState, NoteTokens, PianoRoll
@@ -219,8 +221,32 @@ def debug_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = TrainConfig(steps=4, eval_every=0, sample_every=0, checkpoint_every=4,
                          device="cpu", log_every=0)
     Trainer(experiment.model, experiment.representation, experiment.train_batches,
-            experiment.valid_batches, config, run, experiment.run_info(config.to_dict())).fit()
+            experiment.valid_batches, config, run, experiment.run_info(config.to_dict()),
+            primers=corpus_primers(experiment.corpus)).fit()
     return run
+
+
+def test_a_checkpoint_carries_its_primers(
+    debug_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's held-out pieces travel inside every checkpoint: a copied checkpoint composes
+    from them, by composer, without rebuilding (or even having) the training corpus."""
+    checkpoint = next((debug_run / "checkpoints").glob("step-*"))
+    index = json.loads((checkpoint / "primers" / "index.json").read_text())
+    assert index and {entry["composer"] for entry in index} <= {"Alpha", "Beta"}
+    copy = shutil.copytree(checkpoint, tmp_path / "copied")
+
+    def no_corpus(*args: object, **kwargs: object) -> None:
+        raise AssertionError("composing rebuilt the training corpus")
+
+    monkeypatch.setattr("cadenza.generation.primerbank.build_corpus", no_corpus)
+    listed = runner.invoke(app, ["generate", str(copy), "--list-composers"])
+    assert listed.exit_code == 0, listed.output
+    assert set(listed.output.split()) == {entry["composer"] for entry in index}
+    made = runner.invoke(app, ["generate", str(copy), "--bars", "1", "--random-primer",
+                               "--out", str(tmp_path / "out")])
+    assert made.exit_code == 0, made.output
+    assert len(list((tmp_path / "out").glob("*.mid"))) == 1
 
 
 def test_cli_generate_writes_midi_with_marker(debug_run: Path, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,13 @@ def save_checkpoint(
     representation: Representation,
     info: dict[str, Any],
     trainer: TrainerState | None = None,
+    attachments: Sequence[Path] = (),
 ) -> Path:
-    """Write a checkpoint folder at ``path`` atomically (replacing an older one there)."""
+    """Write a checkpoint folder at ``path`` atomically (replacing an older one there).
+
+    ``attachments``: files or folders copied into the checkpoint under their own names (a
+    run's primer bank), so the folder is complete on its own.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
@@ -102,6 +108,11 @@ def save_checkpoint(
             weights_sha256=sha256_file(tmp / MODEL_FILE),
         )
         write_json_atomic(tmp / CONFIG_FILE, full)
+        for attachment in attachments:
+            if attachment.is_dir():
+                shutil.copytree(attachment, tmp / attachment.name)
+            elif attachment.is_file():
+                shutil.copy2(attachment, tmp / attachment.name)
         if trainer is not None:
             tensors, meta = _flatten_optimizer(trainer.optimizer)
             tensors["rng.torch"] = trainer.torch_rng.cpu()

@@ -12,6 +12,7 @@ Run folder layout::
     RUN_DIR/log.csv          # step, split, loss, metrics, lr, seconds
     RUN_DIR/checkpoints/step-000500/ ...   (see cadenza.checkpoint)
     RUN_DIR/latest.json, RUN_DIR/best.json
+    RUN_DIR/primers/         # the corpus' generation split (copied into every checkpoint)
     RUN_DIR/samples/step-000500.mid
 
 Multi-GPU / multi-machine: launch the same ``cadenza train`` command with ``torchrun``; the
@@ -26,7 +27,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,12 @@ from cadenza.checkpoint import (
 from cadenza.data.batching.base import BatchMaker
 from cadenza.errors import CheckpointError, ConfigError
 from cadenza.fileio import write_json_atomic
+from cadenza.generation.primerbank import (
+    PRIMER_FOLDER,
+    PRIMER_INDEX,
+    Primer,
+    write_primer_bank,
+)
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
 from cadenza.runfolder import (
@@ -311,8 +318,10 @@ class Trainer:
         sample_fn: SampleFn | None = None,
         print_fn: PrintFn | None = None,
         progress: bool = False,
+        primers: Sequence[Primer] = (),
     ) -> None:
         self.model = model
+        self.primers = primers
         self.representation = representation
         self.train_batches = train_batches
         self.valid_batches = valid_batches
@@ -491,6 +500,7 @@ class Trainer:
             self.representation,
             info,
             trainer_state,
+            attachments=[self.primer_dir] if self.primer_dir.is_dir() else [],
         )
         point_at(self.run_dir, path, step, state.best_step == step, state.best)
         prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
@@ -592,6 +602,13 @@ class Trainer:
         remove_leftovers(self.run_dir)
         if not run_json.exists():
             write_json_atomic(run_json, self.run_info)
+        if self.primers and not (self.primer_dir / PRIMER_INDEX).is_file():
+            write_primer_bank(self.primer_dir, self.primers)
+
+    @property
+    def primer_dir(self) -> Path:
+        """The run's primer bank, copied into every checkpoint."""
+        return self.run_dir / PRIMER_FOLDER
 
     # -- logging -------------------------------------------------------------------------
     @property

@@ -17,6 +17,7 @@ from cadenza.cli.options import parse_overrides, parse_range, set_threads
 from cadenza.data.cache import default_cache_dir
 from cadenza.data.corpus import CorpusConfig
 from cadenza.experiment import prepare_experiment
+from cadenza.generation.primerbank import corpus_primers
 from cadenza.generation.trainsample import checkpoint_sampler
 from cadenza.midi import ReadOptions
 from cadenza.runfolder import check_run_folder
@@ -111,6 +112,7 @@ def train_command(
         experiment.model, experiment.representation, experiment.train_batches,
         experiment.valid_batches, train_config, run_dir, info,
         sample_fn=checkpoint_sampler(experiment.corpus), print_fn=console.print, progress=show,
+        primers=corpus_primers(experiment.corpus),
     )
     summary = trainer.fit(resume=resume)
     code = 130 if summary.interrupted else 0

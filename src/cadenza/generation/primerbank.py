@@ -1,25 +1,33 @@
 """Where primers come from: pieces a model never trained on, chosen by composer.
 
-A checkpoint folder may carry its own primers (``primers/index.json`` plus MIDI files, as the
-shipped models do); otherwise the generation split of the corpus the model was trained on is
-rebuilt from the data source recorded in the checkpoint (cheap: the preprocessing cache).
+A checkpoint folder carries its own primers (``primers/index.json`` plus MIDI files): the
+trainer writes the generation split of its corpus there (:func:`write_primer_bank`, at most
+:data:`MAX_SAVED_PRIMERS` pieces), and the shipped models use the package's primers. So
+composing needs only the checkpoint. For a checkpoint without primers (made before they were
+saved), the generation split is rebuilt from the data source recorded in it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import random
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cadenza.checkpoint import LoadedCheckpoint
-from cadenza.data.corpus import CorpusConfig
+from cadenza.data.corpus import Corpus, CorpusConfig
 from cadenza.data.pipeline import build_corpus
 from cadenza.errors import DataError, MidiError, printable_path
-from cadenza.midi import ReadOptions, load_piece
+from cadenza.fileio import write_json_atomic
+from cadenza.midi import ReadOptions, load_piece, write_midi
 from cadenza.representations.base import Representation
 from cadenza.score import Score
 
@@ -27,6 +35,7 @@ log = logging.getLogger(__name__)
 
 PRIMER_FOLDER = "primers"
 PRIMER_INDEX = "index.json"
+MAX_SAVED_PRIMERS = 64  # pieces a run saves with its checkpoints
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,43 @@ class PrimerBank:
         pieces = corpus.primers()
         primers = [Primer(p.path, p.composer, p.score, f"{source}/{p.path}") for p in pieces]
         return cls(primers, str(source))
+
+
+def corpus_primers(corpus: Corpus) -> list[Primer]:
+    """The pieces of ``corpus``'s primer split as primers (none when the split is empty)."""
+    try:
+        pieces = corpus.primers()
+    except DataError:
+        return []
+    return [Primer(p.path, p.composer, p.score, f"{corpus.root}/{p.path}") for p in pieces]
+
+
+def write_primer_bank(
+    folder: Path, primers: Sequence[Primer], limit: int = MAX_SAVED_PRIMERS
+) -> int:
+    """Write ``primers`` (at most ``limit``, evenly spread) as MIDI files and an index into
+    ``folder``, all or nothing (a temporary folder renamed into place). Returns the count."""
+    if len(primers) > limit:
+        chosen = [primers[i] for i in np.linspace(0, len(primers) - 1, limit).round().astype(int)]
+    else:
+        chosen = list(primers)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+    try:
+        entries = []
+        for number, primer in enumerate(chosen):
+            stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(primer.name).stem)[:60] or "piece"
+            name = f"{number:03d}-{stem}.mid"
+            write_midi(primer.score, tmp / name)
+            entries.append({"file": name, "composer": primer.composer, "source": primer.source})
+        write_json_atomic(tmp / PRIMER_INDEX, entries)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return len(chosen)
 
 
 def primer_from_file(path: str | Path, representation: Representation) -> Primer:
