@@ -18,7 +18,7 @@ import torch
 
 from cadenza import __version__
 from cadenza.data.batching.base import BatchMaker
-from cadenza.data.benchmark import default_steps_per_quarter, is_benchmark_file
+from cadenza.data.boulanger import default_steps_per_quarter, is_benchmark_file
 from cadenza.data.corpus import Corpus, CorpusConfig
 from cadenza.data.pipeline import build_corpus
 from cadenza.errors import ConfigError, DataError

@@ -156,7 +156,7 @@ def result_row(result: LikelihoodResult) -> dict[str, Any]:
 def test_split(dataset: str | Path) -> str:
     """The split scored: a benchmark set's own ``test``; for a MIDI folder, split by cadenza's
     path hash, the ``generation`` pieces (never trained on, never used to pick a checkpoint)."""
-    from cadenza.data.benchmark import is_benchmark_file
+    from cadenza.data.boulanger import is_benchmark_file
 
     return "test" if is_benchmark_file(dataset) else "generation"
 

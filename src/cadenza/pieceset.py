@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.progress import Progress
 
-from cadenza.data.benchmark import is_benchmark_file, load_benchmark
+from cadenza.data.boulanger import is_benchmark_file, load_benchmark
 from cadenza.errors import DataError, MidiError
 from cadenza.evaluation import generated_part
 from cadenza.metrics import compute_all

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from cadenza.cli.app import app, console, friendly_errors, print_table
 from cadenza.cli.options import parse_overrides, set_threads
-from cadenza.data.benchmark import is_benchmark_file
+from cadenza.data.boulanger import is_benchmark_file
 from cadenza.data.corpus import CorpusConfig
 from cadenza.errors import ConfigError
 from cadenza.fileio import write_json_atomic

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from cadenza.cli.app import app, friendly_errors, print_table
-from cadenza.data.benchmark import default_steps_per_quarter, is_benchmark_file
+from cadenza.data.boulanger import default_steps_per_quarter, is_benchmark_file
 from cadenza.data.cache import default_cache_dir
 from cadenza.data.corpus import Corpus, CorpusConfig
 from cadenza.data.pipeline import build_corpus

@@ -6,7 +6,7 @@ they need torch).
 """
 
 from cadenza.data.augment import augmented_scores, transpose_range_for, transpose_score
-from cadenza.data.benchmark import RestrictedUnpickler, load_benchmark, safe_unpickle
+from cadenza.data.boulanger import RestrictedUnpickler, load_benchmark, safe_unpickle
 from cadenza.data.cache import CacheStats, PieceCache, default_cache_dir
 from cadenza.data.composers import ComposerIndex
 from cadenza.data.corpus import Corpus, CorpusConfig, Piece

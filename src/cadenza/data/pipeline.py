@@ -29,7 +29,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cadenza.data.benchmark import is_benchmark_file, load_benchmark
+from cadenza.data.boulanger import is_benchmark_file, load_benchmark
 from cadenza.data.cache import (
     CacheStats,
     PieceCache,
@@ -361,7 +361,7 @@ def build_corpus(
 
     Args:
         source: a folder of MIDI files (searched recursively), one MIDI file, or a benchmark
-            set (``.json`` / ``.pickle``, see :mod:`cadenza.data.benchmark`).
+            set (``.json`` / ``.pickle``, see :mod:`cadenza.data.boulanger`).
         representation: encodes the pieces; fitted on the training split first as ``fit``
             says (so it is modified in place).
         config: metres, split fractions, augmentation range (defaults: 4/4, 0.8/0.1/0.1).

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cadenza.data import build_corpus
-from cadenza.data.benchmark import (
+from cadenza.data.boulanger import (
     RestrictedUnpickler,
     default_steps_per_quarter,
     load_benchmark,
