@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +106,35 @@ def test_generate_meets_every_bad_primer_with_one_line(fuzz_folder: Path,
                                      "--bars", "1", "--seed", "1", "--out",
                                      str(tmp_path / "out")])
         _one_line_or_ok(result)
+
+
+MEMORY_BOUND_MIB = 1536  # the interpreter, torch and the readers take about 500 MiB
+
+
+def _peak_memory_mib(args: list[str], timeout: float = 300) -> tuple[int, str, int]:
+    """Exit code, output and peak resident memory (MiB, the largest process of the command
+    and its helpers) of ``python -m cadenza ARGS`` run in a fresh interpreter."""
+    wrapper = ("import resource, subprocess, sys; "
+               "done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss; "
+               "print(peak); print(done.stdout[-3000:] + done.stderr[-3000:]); "
+               "sys.exit(done.returncode)")
+    done = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "cadenza",
+                           *args], capture_output=True, text=True, timeout=timeout)
+    first, _, output = done.stdout.partition("\n")
+    return done.returncode, output, int(first) // 1024
+
+
+def test_memory_stays_bounded_on_every_bad_file(fuzz_folder: Path, tmp_path: Path) -> None:
+    """The whole folder (a note at tick 2**28 among them) is preprocessed, and the worst
+    files are met as primers, each in bounded memory and time."""
+    code, output, peak = _peak_memory_mib(["preprocess", str(fuzz_folder), "--meters", "all",
+                                           "--workers", "2", "--no-cache", "--no-progress"])
+    assert code == 0 and "Traceback" not in output, output
+    assert peak < MEMORY_BOUND_MIB, f"preprocess peaked at {peak} MiB"
+    for name in ("huge-delta.mid", "to-zero.mid", "fifo.mid"):
+        code, output, peak = _peak_memory_mib([
+            "generate", "pianoroll-piano", "--primer", str(fuzz_folder / name), "--bars", "1",
+            "--out", str(tmp_path / "out")], timeout=120)
+        assert code == 2 and "Traceback" not in output, (name, output)
+        assert peak < MEMORY_BOUND_MIB, f"generate --primer {name} peaked at {peak} MiB"
