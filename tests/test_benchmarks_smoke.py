@@ -15,6 +15,7 @@ import torch
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
+import cache_store  # noqa: E402
 import generate_speed  # noqa: E402
 import train_throughput  # noqa: E402
 
@@ -165,3 +166,13 @@ def test_train_precision_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str
     # Same weights and batches: the curves start together and differ only by rounding.
     assert losses["fp32"] != losses["bf16"]
     assert losses["bf16"][0] == pytest.approx(losses["fp32"][0], rel=2e-2)
+
+
+def test_both_cache_stores_give_back_what_they_took(tmp_path: Path) -> None:
+    entries = [(f"entry-{i}", bytes([i % 256]) * (100 + i)) for i in range(300)]
+    names = [name for name, _ in entries]
+    for number, (write, read) in enumerate(cache_store.STORES.values()):
+        target = tmp_path / f"store-{number}"
+        write(target, entries[:150], 64)
+        write(target, entries[150:], 64)  # a second writer's share
+        assert read(target, names) == sum(len(data) for _, data in entries)
