@@ -401,3 +401,16 @@ def test_models_lists_shipped_models_and_runs(tmp_path: Path) -> None:
     assert "biaxial-piano" in result.output and "shipped" in result.output
     assert "mine" in result.output and "pianoroll-debug" in result.output
     assert "biaxial-paper" in result.output  # the presets follow
+
+
+def test_a_model_brings_its_calibrated_threshold(tmp_path: Path) -> None:
+    """pianoroll-piano's config.json sets its piano-roll floor; a request without
+    --threshold uses it, an explicit one overrides it."""
+    from cadenza.api import compose
+
+    def notes(**options: object) -> list[tuple[int, ...]]:
+        piece = compose("pianoroll-piano", bars=2, no_primer=True, seed=5, **options)
+        return [tuple(row) for row in piece.score.notes.tolist()]
+
+    assert notes() == notes(threshold=0.02)
+    assert notes() != notes(threshold=0.1)

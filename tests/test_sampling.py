@@ -99,3 +99,14 @@ def test_snap_to_values() -> None:
     allowed = torch.tensor([0, 3, 6, 12])
     values = torch.tensor([1, 2, 5, 11, 40])
     assert snap_to_values(values, allowed).tolist() == [0, 3, 6, 12, 12]
+
+
+def test_the_anti_silence_exponent_lifts_probabilities_over_the_threshold() -> None:
+    """A key whose probability lies under the piano-roll threshold never fires at the plain
+    exponent, but does once the anti-silence rule has lowered it (the threshold is applied
+    to the lifted probability)."""
+    probs = torch.full((4000,), 0.05)
+    gen = torch.Generator().manual_seed(0)
+    assert bernoulli(probs, threshold=0.1, generator=gen).sum() == 0
+    lifted = bernoulli(probs, threshold=0.1, conservativity=0.5, generator=gen)
+    assert abs(float(lifted.mean()) - 0.05**0.5) < 0.03  # 0.224: over the threshold

@@ -68,6 +68,17 @@ class LoadedCheckpoint:
     def preset(self) -> str:
         return str(self.info.get("preset", ""))
 
+    def generation_default(self, name: str, fallback: float) -> float:
+        """A sampling setting calibrated for this model (``config.json`` ``"generation"``,
+        e.g. a piano-roll model's threshold), else ``fallback``."""
+        defaults = self.info.get("generation")
+        value = defaults.get(name) if isinstance(defaults, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if value is not None:
+            log.warning("%s: ignoring generation default %s=%r", self.path, name, value)
+        return fallback
+
 
 @dataclass
 class TrainerState:

@@ -29,7 +29,7 @@ from cadenza.degeneration import degeneration_warnings
 from cadenza.errors import ConfigError
 from cadenza.families import get_family
 from cadenza.generation import GenerationConfig, GenerationResult, generate
-from cadenza.generation.base import check_sampling
+from cadenza.generation.base import DEFAULT_THRESHOLD, check_sampling
 from cadenza.generation.decoding import generated_start_tick, result_to_score, score_qpm
 from cadenza.generation.infill import infill, parse_bars
 from cadenza.generation.melody import MelodyPlan, melody_of
@@ -72,7 +72,7 @@ class ComposeRequest:
     primer_length: int | None = None  # elements (default: a primer file whole, else 1 bar)
     primer_bars: int | None = None  # instead: the primer's last N bars
     temperature: float = 1.0
-    threshold: float = 0.1
+    threshold: float | None = None  # None: the model's calibrated floor, else 0.1
     top_k: int = 0
     top_p: float = 1.0
     adaptive: bool = True
@@ -128,7 +128,8 @@ class ComposeRequest:
             raise ConfigError(f"primer length must be positive, got {self.primer_length}")
         if self.primer_bars is not None and not 1 <= self.primer_bars <= MAX_BARS:
             raise ConfigError(f"primer bars must be in 1..{MAX_BARS}, got {self.primer_bars}")
-        check_sampling(self.temperature, self.threshold, self.top_k, self.top_p)
+        check_sampling(self.temperature, DEFAULT_THRESHOLD if self.threshold is None
+                       else self.threshold, self.top_k, self.top_p)
         if not 0 <= self.max_hold_steps <= 100_000 or not 0 <= self.max_repeats <= 100_000:
             raise ConfigError(
                 f"max hold steps and max repeats must be in 0..100000, got "
@@ -299,7 +300,7 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         length = melody.length
     config = GenerationConfig(
         length=length,
-        count=request.count, temperature=request.temperature, threshold=request.threshold,
+        count=request.count, temperature=request.temperature, threshold=_threshold(request, loaded),
         top_k=request.top_k, top_p=request.top_p, adaptive=request.adaptive, seed=request.seed,
         max_hold_steps=request.max_hold_steps, max_repeats=request.max_repeats,
         pitch_weights=request.pitch_weights, max_polyphony=request.max_polyphony,
@@ -333,6 +334,13 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     return ComposeResult(pieces, source, result.stats, loaded.path, request.seed, used)
 
 
+def _threshold(request: ComposeRequest, loaded: LoadedCheckpoint) -> float:
+    """The piano-roll floor: the request's, else the one calibrated for the model."""
+    if request.threshold is not None:
+        return request.threshold
+    return loaded.generation_default("threshold", DEFAULT_THRESHOLD)
+
+
 def _infill(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult:
     """Bars A..B of the primer file composed again, everything else kept (see infill)."""
     assert request.infill is not None and request.primer_file is not None
@@ -343,7 +351,8 @@ def _infill(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult:
     if request.key == AUTO_KEY:
         request = replace(request, key=_auto_key(piece))
     config = GenerationConfig(
-        temperature=request.temperature, threshold=request.threshold, adaptive=request.adaptive,
+        temperature=request.temperature, threshold=_threshold(request, loaded),
+        adaptive=request.adaptive,
         seed=request.seed, max_hold_steps=request.max_hold_steps,
         pitch_weights=request.pitch_weights, max_polyphony=request.max_polyphony,
         progress=request.progress,

@@ -48,14 +48,17 @@ def bernoulli(
         conservativity: the biaxial exponent: a bit is on when ``U < p ** conservativity``;
             a tensor broadcast against ``probs`` (one value per batch row) or a float.
         threshold: probabilities below it never fire (the piano-roll rule, default 0.1 there).
+            It applies after the conservativity, so the anti-silence rule, which lowers the
+            exponent while too few notes play, also lifts probabilities over the threshold
+            (otherwise a model whose note starts all lie under it stays silent for good).
     """
     if not 0 <= threshold < 1:
         raise ConfigError(f"threshold must be in [0, 1), got {threshold}")
     p = apply_temperature_bits(probs, temperature)
-    if threshold > 0:
-        p = torch.where(p < threshold, torch.zeros_like(p), p)
     if not isinstance(conservativity, float) or conservativity != 1.0:
         p = p.clamp_min(0) ** conservativity
+    if threshold > 0:
+        p = torch.where(p < threshold, torch.zeros_like(p), p)
     u = torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
     return (u < p).to(probs.dtype)
 

@@ -41,7 +41,9 @@ def generate_command(
         help="Primer length in the model's unit (default: a --primer file whole, else a bar)."),
     primer_bars: int = typer.Option(None, "--primer-bars", help="Use the primer's last N bars."),
     temperature: float = typer.Option(1.0, "--temperature", "-t", help="Sampling temperature."),
-    threshold: float = typer.Option(0.1, "--threshold", help="Piano-roll probability floor."),
+    threshold: float = typer.Option(
+        None, "--threshold",
+        help="Piano-roll probability floor (default: the model's calibrated one, else 0.1)."),
     top_k: int = typer.Option(0, "--top-k", help="Events/tokens: keep the k likeliest."),
     top_p: float = typer.Option(1.0, "--top-p", help="Events/tokens: nucleus mass."),
     no_adaptive: bool = typer.Option(False, "--no-adaptive", help="Disable anti-silence."),

@@ -22,6 +22,7 @@ from cadenza.sampling import AdaptiveSilenceConfig
 MAX_LENGTH = 100_000
 MIN_TEMPERATURE = 0.01  # below it every family's sampling is an argmax, with overflow risks
 MAX_TEMPERATURE = 5.0  # far past where every model's output is noise
+DEFAULT_THRESHOLD = 0.1  # the piano-roll floor when neither the user nor the model sets one
 
 
 def check_sampling(temperature: float, threshold: float, top_k: int, top_p: float) -> None:
@@ -74,7 +75,7 @@ class GenerationConfig:
     length: int = 128
     count: int = 1
     temperature: float = 1.0
-    threshold: float = 0.1
+    threshold: float = DEFAULT_THRESHOLD
     top_k: int = 0
     top_p: float = 1.0
     adaptive: bool = True
