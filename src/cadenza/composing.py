@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path, PurePath
+from typing import Any
 
 import numpy as np
 
@@ -299,14 +300,11 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     if melody is not None:
         length = melody.length
     config = GenerationConfig(
-        length=length,
-        count=request.count, temperature=request.temperature, threshold=_threshold(request, loaded),
-        top_k=request.top_k, top_p=request.top_p, adaptive=request.adaptive, seed=request.seed,
-        max_hold_steps=request.max_hold_steps, max_repeats=request.max_repeats,
-        pitch_weights=request.pitch_weights, max_polyphony=request.max_polyphony,
+        **_sampling(request, loaded), length=length, count=request.count,
+        top_k=request.top_k, top_p=request.top_p, max_repeats=request.max_repeats,
         density=parse_density(request.density) if request.density else None,
         plan=combine(_plan(request, loaded, key_source, length), melody),  # the melody wins
-        first_step=first_step if get_family(model.family).grid else 0, progress=request.progress,
+        first_step=first_step if get_family(model.family).grid else 0,
         bars=request.bars if get_family(model.family).stops_at_bars
         and request.length is None and melody is None else None,
         ending=_token_ending(request, loaded, key_source),
@@ -334,11 +332,17 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     return ComposeResult(pieces, source, result.stats, loaded.path, request.seed, used)
 
 
-def _threshold(request: ComposeRequest, loaded: LoadedCheckpoint) -> float:
-    """The piano-roll floor: the request's, else the one calibrated for the model."""
-    if request.threshold is not None:
-        return request.threshold
-    return loaded.generation_default("threshold", DEFAULT_THRESHOLD)
+def _sampling(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict[str, Any]:
+    """The generation settings every kind of request shares (checked once, by the request).
+
+    The piano-roll floor is the request's, else the one calibrated for the model."""
+    threshold = request.threshold
+    if threshold is None:
+        threshold = loaded.generation_default("threshold", DEFAULT_THRESHOLD)
+    return {"temperature": request.temperature, "threshold": threshold,
+            "adaptive": request.adaptive, "seed": request.seed,
+            "max_hold_steps": request.max_hold_steps, "pitch_weights": request.pitch_weights,
+            "max_polyphony": request.max_polyphony, "progress": request.progress}
 
 
 def _infill(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult:
@@ -350,13 +354,7 @@ def _infill(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult:
     bars = parse_bars(request.infill)
     if request.key == AUTO_KEY:
         request = replace(request, key=_auto_key(piece))
-    config = GenerationConfig(
-        temperature=request.temperature, threshold=_threshold(request, loaded),
-        adaptive=request.adaptive,
-        seed=request.seed, max_hold_steps=request.max_hold_steps,
-        pitch_weights=request.pitch_weights, max_polyphony=request.max_polyphony,
-        progress=request.progress,
-    )
+    config = GenerationConfig(**_sampling(request, loaded))
     score, stats = infill(loaded.model, rep, piece.score, bars, config,
                           request.infill_candidates)
     start = (bars[0] - 1) * 4 * rep.config.steps_per_quarter
