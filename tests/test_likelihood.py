@@ -234,6 +234,16 @@ def test_benchmark_command_reports_models_baseline_and_published(tmp_path: Path)
     (rescored,) = json.loads(rescored_file.read_text())["results"]
     assert rescored["test_nll_per_step"] == pytest.approx(row["test_nll_per_step"], rel=1e-6)
     assert rescored["best_step"] == row["best_step"]
+    # A model that fails (here: an unknown preset) costs only its own row.
+    mixed = CliRunner().invoke(app, [
+        "benchmark", "--dataset", str(data), "-m", "pianoroll-debug", "-m", "nosuch-debug",
+        "--steps", "2", "--eval-every", "2", "--threads", "1", "--out", str(tmp_path / "mixed"),
+    ])
+    assert mixed.exit_code != 0 and "1 of 2 model(s) failed" in mixed.output
+    (mixed_file,) = (tmp_path / "mixed").glob("*.json")
+    kept = json.loads(mixed_file.read_text())
+    assert [r["model"] for r in kept["results"]] == ["pianoroll-debug"]
+    assert "nosuch-debug" in kept["failures"][0]
 
 
 def test_hand_computed_value_for_a_coin_flipping_model() -> None:

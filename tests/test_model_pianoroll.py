@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -282,3 +283,19 @@ def test_config_for_follows_the_representation_range() -> None:
     model = build(config).eval()
     out, _ = model.step(torch.zeros(2, 48), model.init_state(2))
     assert out["probs"].shape == (2, 48)
+
+
+def test_a_confident_model_has_a_finite_loss_under_bf16_autocast() -> None:
+    """Under bfloat16, 1 - eps rounds to 1: a key predicted with certainty made the clamped
+    probability 1, log1p(-1) = -inf and the training loss NaN (seen after 25,892 steps of
+    pianoroll-small on piano music). The cost is computed in float32."""
+    model = build(PianoRollLSTMConfig(hidden_sizes=(8,)))
+    with torch.no_grad():
+        model.output.weight.zero_()
+        model.output.bias.fill_(30.0)  # every key certain to sound
+    frames = torch.ones(2, 5, K)
+    frames[:, :, :10] = 0  # ... but ten keys are silent
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, metrics = model.loss({"inputs": frames, "targets": frames})
+    assert torch.isfinite(loss) and math.isfinite(metrics["nll_per_step"])
+    assert loss.dtype == torch.float32

@@ -14,11 +14,11 @@ import torch
 import typer
 from rich.table import Table
 
-from cadenza.cli.app import app, console, friendly_errors, print_table
+from cadenza.cli.app import app, console, err_console, friendly_errors, print_table
 from cadenza.cli.options import parse_overrides, set_threads
 from cadenza.data.boulanger import is_benchmark_file
 from cadenza.data.corpus import CorpusConfig
-from cadenza.errors import ConfigError
+from cadenza.errors import CadenzaError, ConfigError
 from cadenza.fileio import write_json_atomic
 from cadenza.likelihood import PUBLISHED, benchmark_preset, score_run
 from cadenza.machine import cpu_model
@@ -69,27 +69,41 @@ def benchmark_command(
         raise ConfigError(f"--budget-minutes must be positive, got {budget_minutes}")
     set_threads(threads)
     results: list[dict[str, Any]] = [score_run(run, dataset) for run in score]
-    baseline = None
+    failures: list[str] = []
+    report: dict[str, Any] = {"dataset": str(dataset), "machine": machine_description(),
+                              "date": time.strftime("%Y-%m-%d"), "results": results}
+    report_path = out / f"{dataset.stem}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     for preset in [] if score else models:
         run_dir = out / f"{dataset.stem}-{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
         config = TrainConfig(steps=steps, lr=lr, eval_every=eval_every,
                              checkpoint_every=eval_every, sample_every=0, log_every=eval_every,
                              max_seconds=budget_minutes * 60, seed=seed, keep_checkpoints=1,
                              precision=precision, schedule=schedule)
-        row, baseline = benchmark_preset(
-            preset, dataset, config, run_dir, console.print, overrides=parse_overrides(sets),
-            corpus_config=CorpusConfig(meters=ReadOptions.parse_meters(meters)))
+        try:
+            row, baseline = benchmark_preset(
+                preset, dataset, config, run_dir, console.print,
+                overrides=parse_overrides(sets),
+                corpus_config=CorpusConfig(meters=ReadOptions.parse_meters(meters)))
+        except CadenzaError as exc:  # one model's failure does not cost the others' results
+            failures.append(f"{preset}: {exc}")
+            err_console.print(f"error: {preset}: {exc}; its run folder is {run_dir}")
+            continue
         row["settings"] = {"schedule": schedule, "lr": lr, **parse_overrides(sets)}
         results.append(row)
-    report: dict[str, Any] = {"dataset": str(dataset), "machine": machine_description(),
-                              "date": time.strftime("%Y-%m-%d"), "results": results}
-    if baseline is not None:
         report["independent_bernoulli"] = {"test_nll_per_step": baseline.nll_per_step,
                                            "frame_accuracy": baseline.frame_accuracy,
                                            "test_steps": baseline.steps}
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / f"{dataset.stem}-{time.strftime('%Y%m%d-%H%M%S')}.json", report)
-    _print_table(dataset, report)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(report_path, report)  # after every model, so nothing done is lost
+    if failures:
+        report["failures"] = failures
+    if results:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(report_path, report)
+        _print_table(dataset, report)
+    if failures:
+        raise ConfigError(f"{len(failures)} of {len(models)} model(s) failed: "
+                          + "; ".join(failures))
 
 
 def _print_table(dataset: Path, report: dict[str, Any]) -> None:

@@ -225,7 +225,9 @@ class PianoRollLSTM(SequenceModel):
         """The configured cost, summed over keys and averaged over frames."""
         targets = batch["targets"]
         self._check_frames(targets, "targets")
-        probs = torch.sigmoid(self.logits(batch["inputs"]))
+        # In float32 even under bfloat16 autocast: there 1 - eps rounds to 1, and the clamped
+        # probability of 1 made log1p(-p) = -inf and the loss NaN.
+        probs = torch.sigmoid(self.logits(batch["inputs"]).float())
         if probs.shape != targets.shape:
             raise DataError(
                 f"pianoroll: inputs {tuple(probs.shape)} and targets {tuple(targets.shape)} differ"
