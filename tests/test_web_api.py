@@ -24,6 +24,7 @@ from cadenza.composing import ComposedPiece, ComposeRequest, ComposeResult
 from cadenza.errors import AudioError, ConfigError, DataError
 from cadenza.midi import write_midi
 from cadenza.score import Score, Tempo, TimeSignature, make_notes
+from cadenza.shipped import models_dir
 from cadenza.web.app import ServerSettings, create_app, download_name
 from cadenza.web.notes import notes_json
 from cadenza.web.store import RESTART_ERROR, Job
@@ -540,4 +541,6 @@ def test_shipped_models_are_described_by_their_card(tmp_path: Path) -> None:
     settings = ServerSettings(data_dir=tmp_path, include_shipped=True, warm_models=False)
     with TestClient(create_app(settings)) as client:
         models = {m["id"]: m for m in client.get("/api/models").json()["models"]}
-    assert models["biaxial-piano"]["corpus"]["name"] == "piano-midi.de (4/4 sections)"
+    card = json.loads((models_dir() / "biaxial-piano" / "card.json").read_text())
+    assert models["biaxial-piano"]["corpus"]["name"] == card["data"]["corpus"]
+    assert models["biaxial-piano"]["corpus"]["name"].startswith("piano-midi.de")

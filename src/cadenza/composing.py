@@ -499,12 +499,14 @@ def check_meter(primer: Primer, loaded: LoadedCheckpoint) -> None:
     if not isinstance(meters, list) or not meters or not get_family(loaded.model.family).grid:
         return  # trained on every metre, or a family that reads any
     allowed = tuple(str(m) for m in meters)
+    original = allowed == (ORIGINAL_METERS,)
+    learned = "metres of 2 or 4 beats" if original else ", ".join(allowed)
     for sig in primer.score.time_signatures:
-        kept = (sig.numerator in (2, 4)) if allowed == (ORIGINAL_METERS,) else sig.label in allowed
+        kept = sig.numerator in (2, 4) if original else sig.label in allowed
         if not kept:
             raise ConfigError(
                 f"{primer.source}: the primer is in {sig.label}; this model learned "
-                f"{', '.join(allowed)} only (choose another primer or a model trained with "
+                f"{learned} only (choose another primer or a model trained with "
                 f"--meters all)")
 
 
