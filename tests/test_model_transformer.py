@@ -185,7 +185,7 @@ def test_loss_is_the_mean_token_cross_entropy_and_learns() -> None:
         model.loss(batch)[0].backward()
         optimizer.step()
     model.eval()
-    assert float(model.loss(batch)[0]) < 0.5 * float(loss)  # it can memorise four windows
+    assert model.loss(batch)[0].item() < 0.5 * loss.item()  # it can memorise four windows
 
 
 # -- batches --------------------------------------------------------------------------------
