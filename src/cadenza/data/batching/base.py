@@ -33,7 +33,8 @@ class BatchMaker(ABC):
     pieces in proportion to their training starts, the training and evaluation loops, and
     transposing a window through the representation. A family supplies
 
-    * :meth:`check_piece` (the shape of one encoded piece) and, if needed, :meth:`prepare`;
+    * if needed, :meth:`prepare` (the array kept for a piece, after the base class has
+      checked its shape against the representation's);
     * :meth:`starts` (where a training window may begin) and, if not every ``seq_len``
       steps, :meth:`eval_starts`;
     * :meth:`example` (one window -> the arrays of one example) and :meth:`collate`;
@@ -84,9 +85,14 @@ class BatchMaker(ABC):
         """Shortest encoded piece (along axis 0) that can give one training example."""
         return self.seq_len + 1
 
-    @abstractmethod
     def check_piece(self, index: int, array: np.ndarray) -> None:
-        """Raise :class:`DataError` naming piece ``index`` when its array has the wrong shape."""
+        """Raise :class:`DataError` naming piece ``index`` when its array is not (L, *the
+        representation's feature shape*)."""
+        shape = tuple(self.representation.feature_shape)
+        if array.ndim != 1 + len(shape) or array.shape[1:] != shape:
+            dims = ", ".join(["L", *map(str, shape)])
+            raise DataError(f"{self.family} piece {index}: expected a {1 + len(shape)}-D array "
+                            f"of shape ({dims}), got shape {array.shape}")
 
     def prepare(self, index: int, array: np.ndarray) -> np.ndarray:
         """The array kept for piece ``index`` (by default the array itself)."""
@@ -140,14 +146,18 @@ class BatchMaker(ABC):
         window: np.ndarray,
         rng: np.random.Generator,
         accept: Callable[[np.ndarray], bool],
+        *,
+        keeps_shape: bool = False,
     ) -> np.ndarray:
         """``window`` moved by the first interval, in random order, whose result ``accept``
-        takes; unmoved when 0 comes first or nothing qualifies."""
+        takes; unmoved when 0 comes first or nothing qualifies. With ``keeps_shape`` a
+        transposition that changes the window's shape is an error (see :meth:`moved`)."""
         low, high = self.transpose_range
         for semitones in rng.permutation(np.arange(low, high + 1)):
             if semitones == 0:
                 break
-            moved = np.asarray(self.representation.transpose_array(window, int(semitones)))
+            moved = (self.moved(window, int(semitones)) if keeps_shape else
+                     np.asarray(self.representation.transpose_array(window, int(semitones))))
             if accept(moved):
                 self.transpositions[int(semitones)] += 1
                 return moved
@@ -180,11 +190,9 @@ class BatchMaker(ABC):
             [len(s) for s in starts], self.max_eval_batches * self.batch_size
         )
         for first in range(0, len(chosen), self.batch_size):
-            group = chosen[first : first + self.batch_size]
-            yield self.collate([
-                self.example(self.window(piece, int(starts[piece][i])), int(starts[piece][i]))
-                for piece, i in group
-            ])
+            group = [(piece, int(starts[piece][i]))
+                     for piece, i in chosen[first : first + self.batch_size]]
+            yield self.collate([self.example(self.window(p, start), start) for p, start in group])
 
 
 def evenly_spaced_windows(counts: Sequence[int], limit: int) -> list[tuple[int, int]]:

@@ -47,12 +47,6 @@ class EventsBatchMaker(BatchMaker):
         super().__init__(arrays, representation, batch_size, seq_len,
                          transpose_range=transpose_range, max_eval_batches=max_eval_batches)
 
-    def check_piece(self, index: int, array: np.ndarray) -> None:
-        if array.ndim != 2 or array.shape[1] != 3:
-            raise DataError(
-                f"events piece {index}: expected an array of shape (L, 3), got {array.shape}"
-            )
-
     def prepare(self, index: int, array: np.ndarray) -> np.ndarray:
         """int64 copy of piece ``index`` with deltas snapped to the representation's values."""
         out = np.array(array, dtype=np.int64)

@@ -70,14 +70,6 @@ class NoteStateBatchMaker(BatchMaker):
         """Two steps: one to read and one to predict (shorter windows are padded)."""
         return 2
 
-    def check_piece(self, index: int, array: np.ndarray) -> None:
-        expected = tuple(self.representation.feature_shape)  # (N, 2)
-        if array.shape[1:] != expected:
-            raise DataError(
-                f"notestate piece {index}: expected an array of shape "
-                f"(L, {', '.join(map(str, expected))}), got {array.shape}"
-            )
-
     def starts(self, array: np.ndarray) -> np.ndarray:
         """0, step, 2 * step, ... while a whole window fits; 0 alone in a shorter piece."""
         count = max(len(array) - self.seq_len - 1, 0) // self.segment_step + 1

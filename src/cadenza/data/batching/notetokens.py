@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 from cadenza.data.batching.base import Batch, BatchMaker
-from cadenza.errors import DataError
 from cadenza.representations.base import Representation
 from cadenza.representations.notetokens import UNKNOWN_ID
 
@@ -61,12 +60,6 @@ class NoteTokensBatchMaker(BatchMaker):
                 getattr(representation, "name", type(representation).__name__),
             )
 
-    def check_piece(self, index: int, array: np.ndarray) -> None:
-        if array.ndim != 2 or array.shape[1] != 3:
-            raise DataError(
-                f"notetokens piece {index}: expected an array of shape (L, 3), got {array.shape}"
-            )
-
     def prepare(self, index: int, array: np.ndarray) -> np.ndarray:
         return np.array(array, dtype=np.int64)
 
@@ -77,14 +70,10 @@ class NoteTokensBatchMaker(BatchMaker):
         unknown = int(np.count_nonzero(window[:, 0] == UNKNOWN_ID))
 
         def adds_no_unknown(moved: np.ndarray) -> bool:
-            if moved.shape != window.shape:
-                raise DataError(
-                    f"notetokens transposition changed a window's shape from {window.shape} "
-                    f"to {moved.shape}"
-                )
             return bool(np.count_nonzero(moved[:, 0] == UNKNOWN_ID) <= unknown)
 
-        return np.asarray(self.first_acceptable(window, rng, adds_no_unknown), dtype=np.int64)
+        moved = self.first_acceptable(window, rng, adds_no_unknown, keeps_shape=True)
+        return np.asarray(moved, dtype=np.int64)
 
     def example(self, window: np.ndarray, start: int) -> np.ndarray:
         return window

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from cadenza.data.batching.base import Batch, BatchMaker
-from cadenza.errors import DataError
 
 __all__ = ["PianoRollBatchMaker"]
 
@@ -26,14 +25,6 @@ class PianoRollBatchMaker(BatchMaker):
     """Random (training) and consecutive (evaluation) windows of frames."""
 
     family = "pianoroll"
-
-    def check_piece(self, index: int, array: np.ndarray) -> None:
-        expected = tuple(self.representation.feature_shape)  # (K,)
-        if array.shape[1:] != expected:
-            raise DataError(
-                f"pianoroll piece {index}: expected an array of shape (L, {expected[0]}), "
-                f"got {array.shape}"
-            )
 
     def example(self, window: np.ndarray, start: int) -> np.ndarray:
         """Frames ``start .. start + T`` as float32 (T + 1, keys)."""

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from cadenza.data.batching.base import Batch, BatchMaker
-from cadenza.errors import DataError
 from cadenza.representations.remi import BAR
 
 __all__ = ["RemiBatchMaker"]
@@ -27,11 +26,6 @@ class RemiBatchMaker(BatchMaker):
     """Random (training) and evenly spaced, non-overlapping (evaluation) token windows."""
 
     family = "remi"
-
-    def check_piece(self, index: int, array: np.ndarray) -> None:
-        if array.ndim != 1:
-            raise DataError(f"remi piece {index}: expected a 1-D array of token ids, got "
-                            f"shape {array.shape}")
 
     def prepare(self, index: int, array: np.ndarray) -> np.ndarray:
         return np.asarray(array, dtype=np.int64)
