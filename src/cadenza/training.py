@@ -58,7 +58,6 @@ from cadenza.generation.primerbank import (
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
 from cadenza.runfolder import (
-    LOG_FILE,
     append_log_row,
     check_run_folder,
     point_at,
@@ -298,7 +297,7 @@ class LoopState:
                              else float(data["first_valid"])),
                 valid_history=[(int(s), float(v)) for s, v in data.get("valid_history", [])],
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CheckpointError(f"trainer state is damaged: {exc!r}") from None
 
 
@@ -571,18 +570,11 @@ class Trainer:
         try:
             load_weights(self.model, checkpoint, info.get("weights_sha256"))
             trainer = load_trainer_state(checkpoint)
+            restored = LoopState.from_dict(trainer.extra)
             optimizer.load_state_dict(trainer.optimizer)
         except (CheckpointError, ValueError, KeyError, RuntimeError, TypeError,
                 AttributeError, IndexError) as exc:  # whatever a damaged trainer state raises
             self.model.load_state_dict(saved)  # leave nothing half-loaded
-            raise CheckpointError(f"{checkpoint}: {exc}") from None
-        if not isinstance(trainer.extra, dict) or "step" not in trainer.extra:
-            self.model.load_state_dict(saved)
-            raise CheckpointError(f"{checkpoint}: trainer state has no step")
-        try:
-            restored = LoopState.from_dict(trainer.extra)
-        except CheckpointError as exc:
-            self.model.load_state_dict(saved)
             raise CheckpointError(f"{checkpoint}: {exc}") from None
         torch.set_rng_state(trainer.torch_rng)
         rng.bit_generator.state = trainer.numpy_rng
@@ -611,10 +603,6 @@ class Trainer:
         return self.run_dir / PRIMER_FOLDER
 
     # -- logging -------------------------------------------------------------------------
-    @property
-    def log_path(self) -> Path:
-        return self.run_dir / LOG_FILE
-
     def _say(self, message: str) -> None:
         if self.rank == 0:
             self.print_fn(message)
