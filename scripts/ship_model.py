@@ -67,18 +67,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--threshold", type=float, default=None,
                         help="the model's calibrated piano-roll threshold (its default)")
+    parser.add_argument("--velocity-temperature", type=float, default=None,
+                        help="the model's calibrated temperature of its dynamics output")
     parser.add_argument("--card-only", action="store_true",
                         help="only replace the shipped model's card.json and CARD.md "
-                        "(and its --threshold)")
+                        "(and its calibrated --threshold / --velocity-temperature)")
     args = parser.parse_args(argv)
+    calibrated = {name: value for name, value in (
+        ("threshold", args.threshold), ("velocity_temperature", args.velocity_temperature))
+        if value is not None}
     if args.card_only:
         target = models_dir() / args.name
         card = json.loads(args.card.read_text())
         write_json_atomic(target / "card.json", card)
         write_bytes_atomic(target / "CARD.md", card_markdown(args.name, card).encode())
-        if args.threshold is not None:
+        if calibrated:
             info = json.loads((target / CONFIG_FILE).read_text())
-            info["generation"] = {"threshold": args.threshold}
+            info["generation"] = {**info.get("generation", {}), **calibrated}
             write_json_atomic(target / CONFIG_FILE, info)
         print(f"card of {target} rewritten")
         return 0
@@ -96,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     corpus = str(card.get("data", {}).get("corpus", "unknown corpus"))  # type: ignore[union-attr]
     info["data"]["source"] = corpus
     info["shipped_name"] = args.name
-    if args.threshold is not None:
-        info["generation"] = {"threshold": args.threshold}
+    if calibrated:
+        info["generation"] = calibrated
     write_json_atomic(target / CONFIG_FILE, info)
     write_json_atomic(target / "card.json", card)
     write_bytes_atomic(target / "CARD.md", card_markdown(args.name, card).encode())

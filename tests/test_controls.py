@@ -153,6 +153,36 @@ def test_form_with_no_variation_repeats_phrase_a_exactly(tmp_path: Path, model: 
     assert phrase(2) != first  # B is free
 
 
+def test_auto_form_is_drawn_from_the_seed() -> None:
+    """The default form: the same seed, the same form; through-composed (None) about three
+    times in seven, and each of the listed forms drawn."""
+    from cadenza.generation.plan import AUTO_FORMS, auto_form
+
+    drawn = [auto_form(seed) for seed in range(700)]
+    assert drawn == [auto_form(seed) for seed in range(700)]
+    assert set(drawn) == {form for form, _ in AUTO_FORMS}
+    assert 0.33 < drawn.count(None) / len(drawn) < 0.53
+
+
+def test_the_default_form_repeats_what_it_draws(tmp_path: Path) -> None:
+    """``form="auto"`` (the default) composes to the form the seed draws, reports it, and
+    repeats a phrase exactly; ``"none"`` composes none; a token model is not refused."""
+    from cadenza.generation.plan import auto_form
+
+    seed = next(s for s in range(100) if auto_form(s) == "AABA")
+    options = dict(checkpoint="biaxial-piano", out_dir=tmp_path, bars=4, seed=seed,
+                   composer="Mozart", phrase_bars=1, max_hold_steps=0, ending="none")
+    result = compose(ComposeRequest(**options))  # type: ignore[arg-type]
+    assert result.form == "AABA"
+    exact = compose(ComposeRequest(**{**options, "form": "AABA"}))  # type: ignore[arg-type]
+    assert np.array_equal(result.pieces[0].score.notes, exact.pieces[0].score.notes)
+    free = compose(ComposeRequest(**{**options, "form": "none"}))  # type: ignore[arg-type]
+    assert free.form is None
+    assert not np.array_equal(free.pieces[0].score.notes, exact.pieces[0].score.notes)
+    # a --length, not a number of bars: no form is drawn
+    assert compose(ComposeRequest(**{**options, "length": 64})).form is None  # type: ignore[arg-type]
+
+
 def test_ending_cadence_ends_on_the_held_tonic_chord(tmp_path: Path) -> None:
     request = ComposeRequest(checkpoint="biaxial-piano", out_dir=tmp_path, bars=4, seed=2,
                              composer="Bach", key="D minor", ending="cadence")

@@ -174,3 +174,48 @@ def test_generate_with_a_fixed_velocity(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "--velocity must be" in bad.output
     high = runner.invoke(app, ["generate", "--velocity", "300", "--out", str(tmp_path)])
     assert high.exit_code == 2 and "1..127" in high.output
+
+
+def test_the_velocity_temperature_sharpens_the_drawn_bins() -> None:
+    """Near 0 every started note takes its most likely bin; at 1 the bins follow the model's
+    distribution; notes that do not start take none."""
+    from cadenza.generation.notes import _velocity_bins
+
+    probs = torch.tensor([0.1, 0.2, 0.6, 0.1]).expand(1, 400, 4).clone()
+    probs[0, 1::2] = torch.tensor([0.5, 0.3, 0.1, 0.1])
+    notes = torch.zeros(1, 400, 2)
+    notes[0, :390] = 1.0  # 390 struck notes, 10 silent
+    before = torch.zeros(1, 400, dtype=torch.bool)
+    outputs = {"velocity_probs": probs}
+    sharp = _velocity_bins(outputs, notes, before, torch.Generator().manual_seed(0), 0.01)
+    expected = torch.where(torch.arange(400) % 2 == 0, 3.0, 1.0)[None]
+    expected[0, 390:] = 0.0
+    assert torch.equal(sharp, expected)
+    loose = _velocity_bins(outputs, notes, before, torch.Generator().manual_seed(0), 1.0)
+    assert set(loose[0, :390].tolist()) == {1.0, 2.0, 3.0, 4.0}
+    assert (loose[0, 390:] == 0).all()
+    share = float((loose[0, 0:390:2] == 3.0).float().mean())
+    assert 0.45 < share < 0.75  # about 0.6
+
+
+def test_the_velocity_temperature_changes_loudness_not_notes(tmp_path: Path) -> None:
+    """The velocity draws come from the same generator, so a piece keeps its notes; a model
+    without a dynamics output refuses the setting; the shipped model carries its own."""
+    from cadenza.composing import ComposeRequest, compose, load
+    from cadenza.errors import ConfigError
+
+    def piece(**options: object) -> np.ndarray:
+        request = ComposeRequest(checkpoint="biaxial-piano", out_dir=tmp_path, bars=2, seed=4,
+                                 composer="Bach", write_files=False, **options)  # type: ignore[arg-type]
+        return compose(request).pieces[0].score.notes
+
+    steady, lively = piece(velocity_temperature=0.05), piece(velocity_temperature=2.0)
+    for field in ("start", "pitch", "duration"):
+        assert np.array_equal(steady[field], lively[field])
+    assert np.std(steady["velocity"]) < np.std(lively["velocity"])
+    with pytest.raises(ConfigError, match="no dynamics output"):
+        compose(ComposeRequest(checkpoint="pianoroll-piano", out_dir=tmp_path, bars=1,
+                               velocity_temperature=0.5))
+    with pytest.raises(ConfigError, match="velocity temperature"):
+        ComposeRequest(velocity_temperature=0.0)
+    assert load("biaxial-piano").generation_default("velocity_temperature", 1.0) < 1.0

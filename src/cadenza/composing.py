@@ -30,11 +30,23 @@ from cadenza.degeneration import degeneration_warnings
 from cadenza.errors import ConfigError
 from cadenza.families import get_family
 from cadenza.generation import GenerationConfig, GenerationResult, generate
-from cadenza.generation.base import DEFAULT_THRESHOLD, check_sampling
+from cadenza.generation.base import (
+    DEFAULT_THRESHOLD,
+    check_sampling,
+    check_velocity_temperature,
+)
 from cadenza.generation.decoding import generated_start_tick, result_to_score, score_qpm
 from cadenza.generation.infill import infill, parse_bars
 from cadenza.generation.melody import MelodyPlan, melody_of
-from cadenza.generation.plan import EndingPlan, FormPlan, Plan, combine
+from cadenza.generation.plan import (
+    AUTO_FORM,
+    NO_FORM,
+    EndingPlan,
+    FormPlan,
+    Plan,
+    auto_form,
+    combine,
+)
 from cadenza.generation.primerbank import (
     Primer,
     PrimerBank,
@@ -83,6 +95,8 @@ class ComposeRequest:
     count: int = 1
     threads: int | None = None  # torch threads; None: 1 for a single grid piece, else as set
     velocity: int | None = None  # every note at this MIDI velocity; None: as the model says
+    # models with a dynamics output: < 1 steadier dynamics; None: the model's calibrated one
+    velocity_temperature: float | None = None
     program: int = 0  # the General MIDI instrument the piece is written for (0: piano)
     # e.g. "D minor": out-of-key notes weighted by 1 - key_strength; "auto": the primer's key
     key: str | None = None
@@ -90,7 +104,9 @@ class ComposeRequest:
     pitch_range: str | None = None  # e.g. "C2-C6": no note outside it
     max_polyphony: int = 0  # grid families: at most this many notes at once (0: no limit)
     density: str | None = None  # "2..4": note onsets per beat kept in that band
-    form: str | None = None  # e.g. "AABA": a repeated letter returns to its first phrase
+    # e.g. "AABA": a repeated letter returns to its first phrase; "auto": a grid model
+    # composing a number of bars draws a form from the seed (AUTO_FORMS); "none" or None: none
+    form: str | None = AUTO_FORM
     phrase_bars: int = 4
     variation: float = 0.0  # the model's share in a repeat (0: an exact repeat)
     # "cadence": dominant seventh, then the held tonic chord; "auto": a cadence for a grid
@@ -155,7 +171,9 @@ class ComposeRequest:
             raise ConfigError(f"voice must be 'all' or 'top', got {self.voice!r}")
         if self.ending not in ENDINGS:
             raise ConfigError(f"ending must be one of {', '.join(ENDINGS)}, got {self.ending!r}")
-        if self.form is not None:
+        if self.form == NO_FORM:
+            self.form = None
+        if self.form is not None and self.form != AUTO_FORM:
             FormPlan(self.form, max(self.phrase_bars, 1), self.variation)  # checks them
         if not 1 <= self.phrase_bars <= MAX_BARS:
             raise ConfigError(f"phrase bars must be in 1..{MAX_BARS}, got {self.phrase_bars}")
@@ -164,6 +182,8 @@ class ComposeRequest:
                               f"{self.program}")
         if self.velocity is not None and not 1 <= self.velocity <= 127:
             raise ConfigError(f"velocity must be in 1..127, got {self.velocity}")
+        if self.velocity_temperature is not None:
+            check_velocity_temperature(self.velocity_temperature)
         if self.threads is not None and not 1 <= self.threads <= 256:
             raise ConfigError(f"threads must be in 1..256, got {self.threads}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
@@ -191,6 +211,7 @@ class ComposeResult:
     checkpoint: Path
     seed: int | None = None
     primer_used: str = ""  # what of the primer was used: bars, metre, key, tempo
+    form: str | None = None  # the form composed to (drawn when the request said "auto")
 
 
 def default_checkpoint() -> Path:
@@ -299,6 +320,7 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     melody = _melody_plan(request, loaded, melody_piece)
     if melody is not None:
         length = melody.length
+    request = replace(request, form=_form(request, loaded, melody is not None))
     config = GenerationConfig(
         **_sampling(request, loaded), length=length, count=request.count,
         top_k=request.top_k, top_p=request.top_p, max_repeats=request.max_repeats,
@@ -329,20 +351,45 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
                 piece.files[0].with_suffix(".json"), request=request, checkpoint=loaded.path,
                 weights_sha256=loaded.info.get("weights_sha256"), primer=source, piece=index))
         pieces.append(piece)
-    return ComposeResult(pieces, source, result.stats, loaded.path, request.seed, used)
+    return ComposeResult(pieces, source, result.stats, loaded.path, request.seed, used,
+                         request.form)
+
+
+def _form(request: ComposeRequest, loaded: LoadedCheckpoint, harmonising: bool) -> str | None:
+    """The form to compose to: the asked one, or for ``"auto"`` one drawn from the seed when a
+    grid model composes a number of bars of its own (not a --length, not a harmonisation)."""
+    if request.form != AUTO_FORM:
+        return request.form
+    if (harmonising or request.length is not None or request.seed is None
+            or "form" not in get_family(loaded.model.family).controls):
+        return None
+    return auto_form(request.seed)
 
 
 def _sampling(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict[str, Any]:
     """The generation settings every kind of request shares (checked once, by the request).
 
-    The piano-roll floor is the request's, else the one calibrated for the model."""
+    The piano-roll floor and the dynamics' temperature are the request's, else the ones
+    calibrated for the model."""
     threshold = request.threshold
     if threshold is None:
         threshold = loaded.generation_default("threshold", DEFAULT_THRESHOLD)
+    velocity_temperature = request.velocity_temperature
+    if velocity_temperature is not None and not has_dynamics(loaded):
+        raise ConfigError(f"{model_name(loaded)} has no dynamics output for a velocity "
+                          "temperature to act on (a biaxial model trained with velocity_bins)")
+    if velocity_temperature is None:
+        velocity_temperature = loaded.generation_default("velocity_temperature", 1.0)
     return {"temperature": request.temperature, "threshold": threshold,
+            "velocity_temperature": velocity_temperature,
             "adaptive": request.adaptive, "seed": request.seed,
             "max_hold_steps": request.max_hold_steps, "pitch_weights": request.pitch_weights,
             "max_polyphony": request.max_polyphony, "progress": request.progress}
+
+
+def has_dynamics(loaded: LoadedCheckpoint) -> bool:
+    """Whether the model predicts a velocity for the notes it starts."""
+    return int(getattr(loaded.model.config, "velocity_bins", 0) or 0) > 0
 
 
 def _infill(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult:
@@ -527,7 +574,8 @@ def describe_primer(primer: Primer, rep: Representation, array: np.ndarray,
 def check_controls(request: ComposeRequest, family: str) -> None:
     """Refuse a composing control the model's family cannot honour (never ignore it)."""
     asked = {"key": request.key is not None, "range": request.pitch_range is not None,
-             "max_polyphony": request.max_polyphony > 0, "form": request.form is not None,
+             "max_polyphony": request.max_polyphony > 0,
+             "form": request.form not in (None, AUTO_FORM),
              "ending": request.ending == "cadence", "melody": request.melody_file is not None,
              "infill": request.infill is not None, "density": request.density is not None}
     record = get_family(family)

@@ -65,6 +65,10 @@ def generate_command(
     velocity: str = typer.Option(
         "model", "--velocity",
         help="'model': each note as the model (or its primer) says; N: every note at N."),
+    velocity_temperature: float = typer.Option(
+        None, "--velocity-temperature",
+        help="Models with dynamics: < 1 steadier, > 1 livelier loudness (default: the "
+        "model's own, else 1)."),
     program: int = typer.Option(
         0, "--program", min=0, max=127,
         help="General MIDI instrument of the written track (0: piano, 40: violin, 73: flute)."),
@@ -76,8 +80,9 @@ def generate_command(
     max_polyphony: int = typer.Option(
         0, "--max-polyphony", help="Grid models: at most N notes at once (0: no limit)."),
     form: str = typer.Option(
-        None, "--form", help="Grid models: a form such as AABA; a repeated letter returns "
-        "to its first phrase."),
+        "auto", "--form", help="Grid models: a form such as AABA; a repeated letter returns "
+        "to its first phrase. 'auto' (default): drawn from the seed when composing --bars "
+        "(through-composed in three pieces of seven); 'none': no form."),
     phrase_bars: int = typer.Option(4, "--phrase-bars", help="Bars per phrase of --form."),
     variation: float = typer.Option(
         0.0, "--variation", help="0..1: the model's share in a repeat (0: exact)."),
@@ -128,12 +133,17 @@ def generate_command(
             form=form, phrase_bars=phrase_bars, variation=variation, ending=ending,
             infill=infill, infill_candidates=candidates, ritardando=ritardando,
             humanise=humanise, density=density, program=program,
+            velocity_temperature=velocity_temperature,
         )
     result = compose(request)
     console.print(f"model: {result.checkpoint}", highlight=False)
     console.print(f"primer: {result.primer_used or result.primer_source}", highlight=False)
     console.print(f"seed: {result.seed} (the .json beside each piece replays it: "
                   f"cadenza generate --replay FILE.json)", highlight=False)
+    if result.form is not None:
+        drawn = " (drawn from the seed; --form none for none)" if form == "auto" else ""
+        console.print(f"form: {result.form} in phrases of {phrase_bars} bars{drawn}",
+                      highlight=False)
     for piece in result.pieces:
         for path in piece.files:
             console.print(f"wrote {path}")

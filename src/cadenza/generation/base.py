@@ -68,6 +68,9 @@ class GenerationConfig:
             the bar line this many bars after the primer; ``length`` is then an upper bound.
         ending: token families: a :class:`cadenza.generation.token_ending.TokenEnding` that
             steers the last elements (or bars) to the dominant, then the tonic triad.
+        velocity_temperature: models with a dynamics output: each started note's velocity bin
+            is drawn from the model's distribution raised to ``1 / velocity_temperature`` and
+            renormalised (< 1: steadier dynamics, nearer the most likely loudness).
         progress: called as ``progress(done, total)`` with the steps (or messages / tokens)
             of the generation loop done so far and their total; may raise to abort.
     """
@@ -88,6 +91,7 @@ class GenerationConfig:
     max_polyphony: int = 0
     density: tuple[float, float] | None = None
     bars: int | None = None
+    velocity_temperature: float = 1.0
     ending: Any = field(default=None, repr=False, compare=False)  # TokenEnding
     plan: Any = field(default=None, repr=False, compare=False)  # generation.plan.Plan
     progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
@@ -106,6 +110,7 @@ class GenerationConfig:
             raise ConfigError(f"bars must be in 1..4096, got {self.bars}")
         if self.first_step < 0:
             raise ConfigError(f"first_step must be >= 0, got {self.first_step}")
+        check_velocity_temperature(self.velocity_temperature)
 
     def report(self, done: int, total: int) -> None:
         """Tell :attr:`progress` (when set) that ``done`` of ``total`` loop steps are done."""
@@ -119,6 +124,12 @@ class GenerationConfig:
         else:
             gen.manual_seed(self.seed)
         return gen
+
+
+def check_velocity_temperature(value: float) -> None:
+    """Raise ConfigError unless ``value`` is a velocity temperature in (0, 10]."""
+    if not 0 < value <= 10:
+        raise ConfigError(f"velocity temperature must be in (0, 10], got {value}")
 
 
 @dataclass

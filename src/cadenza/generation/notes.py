@@ -163,7 +163,7 @@ def generate_biaxial(
             notes = notes * kept[..., None]
         if channels == 3:  # a velocity bin for every note started here
             before = torch.from_numpy(np.ascontiguousarray(current[..., 0])) > 0
-            bins = _velocity_bins(outputs, notes, before, gen)
+            bins = _velocity_bins(outputs, notes, before, gen, config.velocity_temperature)
             notes = torch.cat([notes, bins[..., None]], dim=-1)
         if not forced:
             probs_seen.append(outputs["probs"][..., 0].cpu())
@@ -191,10 +191,14 @@ def generate_biaxial(
 
 
 def _velocity_bins(outputs: dict[str, torch.Tensor], notes: torch.Tensor,
-                   sounding_before: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """(B, N) bins 1..bins drawn from the model's velocity distribution where a note starts
-    (struck, or sounding after silence), 0 elsewhere."""
+                   sounding_before: torch.Tensor, gen: torch.Generator,
+                   temperature: float = 1.0) -> torch.Tensor:
+    """(B, N) bins 1..bins drawn from the model's velocity distribution (raised to
+    ``1 / temperature``) where a note starts (struck, or sounding after silence), 0
+    elsewhere."""
     probs = outputs["velocity_probs"].cpu().float()  # (B, N, bins)
+    if temperature != 1.0:  # in log space: a small probability to a large power underflows
+        probs = torch.softmax(torch.log(probs.clamp_min(1e-30)) / temperature, dim=-1)
     drawn = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=gen)
     bins = drawn.reshape(probs.shape[:2]).float() + 1
     starts = (notes[..., 0] > 0) & ((notes[..., 1] > 0) | ~sounding_before)

@@ -10,6 +10,7 @@ so a repeated phrase can follow the phrase it repeats.
 * :class:`FormPlan`: ``form="AABA"``, ``phrase_steps``: the first phrase of each letter is
   free; a later phrase with the same letter takes the first one's notes as its prior, step
   for step, with the model's share ``variation`` (0 = an exact repeat).
+* :func:`auto_form`: the default form of a piece, drawn from its seed (see ``AUTO_FORMS``).
 * :class:`EndingPlan`: the bar before the last leans on the dominant seventh chord of the key
   (other pitch classes weighted ``1 - strength``); the last bar is the tonic triad, tonic in
   the bass, struck on its first step and held to the end, and nothing else sounds.
@@ -25,7 +26,17 @@ import numpy as np
 from cadenza.controls import Key
 from cadenza.errors import ConfigError
 
-__all__ = ["EndingPlan", "FormPlan", "Plan", "StepPrior", "combine"]
+__all__ = ["AUTO_FORM", "AUTO_FORMS", "NO_FORM", "EndingPlan", "FormPlan", "Plan", "StepPrior",
+           "auto_form", "combine"]
+
+AUTO_FORM = "auto"  # the form value that draws one of AUTO_FORMS from the piece's seed
+NO_FORM = "none"  # the form value that asks for none (through-composed)
+# The forms the default draws from, with their weights: three in seven pieces through-composed
+# (None), the others one of four common four-phrase forms with exact repeats. The real piano
+# pieces of the held-out set repeat about a fifth of their bars exactly; a model composing
+# bar after bar repeats none (docs/benchmarks.md, "Music gates").
+AUTO_FORMS: tuple[tuple[str | None, int], ...] = (
+    (None, 3), ("AABA", 1), ("ABAC", 1), ("AABB", 1), ("ABAB", 1))
 
 
 @dataclass
@@ -51,6 +62,15 @@ class Plan:
         """The change at generated step ``index`` (0 = the first after the primer), given the
         generated steps so far, each (B, N, C)."""
         return None
+
+
+def auto_form(seed: int) -> str | None:
+    """The form the default draws for a piece composed with ``seed`` (the same seed, the same
+    form; ``None``: through-composed)."""
+    forms = [form for form, _ in AUTO_FORMS]
+    weights = np.array([weight for _, weight in AUTO_FORMS], dtype=np.float64)
+    choice = np.random.default_rng([seed, 0x466F726D]).choice(len(forms), p=weights / weights.sum())
+    return forms[int(choice)]
 
 
 @dataclass
