@@ -5,9 +5,9 @@ Usage::
     python scripts/card_metrics.py GENERATED/evaluation/metrics.json [--card card.json]
 
 Prints, for each metric, the generated and held-out reference mean ± standard deviation and
-Yang & Lerch's overlap area and KL divergence of the inter-set distances against the
-reference's intra-set distances. With ``--card`` the card's ``evaluation.metrics`` is
-replaced in place (written atomically).
+Yang & Lerch's overlap area of the inter-set distances against each set's own distances (both
+sides), and the KL divergence on the reference side. With ``--card`` the card's
+``evaluation.metrics`` is replaced in place (written atomically).
 """
 
 from __future__ import annotations
@@ -26,16 +26,24 @@ def _mean_std(stats: dict[str, float]) -> str:
 
 
 def card_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, object]]:
-    """metric -> {generated, held_out_reference, overlap_area, kl_divergence}."""
+    """metric -> {generated, held_out_reference, overlap_area_generated_side,
+    overlap_area_reference_side, kl_divergence_reference_side}: the generated side scores a
+    model (its own distances against the distances between the sets), the reference side the
+    real pieces' distances against the same."""
     out: dict[str, dict[str, object]] = {}
     for name, entry in sorted(metrics["comparison"]["metrics"].items()):
         out[name] = {
             "generated": _mean_std(entry["generated"]),
             "held_out_reference": _mean_std(entry["reference"]),
-            "overlap_area": round(float(entry["overlap_area"]["reference"]), 3),
-            "kl_divergence": round(float(entry["kl_divergence"]["reference"]), 3),
+            "overlap_area_generated_side": _rounded(entry["overlap_area"]["generated"]),
+            "overlap_area_reference_side": _rounded(entry["overlap_area"]["reference"]),
+            "kl_divergence_reference_side": _rounded(entry["kl_divergence"]["reference"]),
         }
     return out
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 3)
 
 
 def main(argv: list[str] | None = None) -> int:

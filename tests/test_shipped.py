@@ -70,5 +70,6 @@ def test_card_metrics_reads_an_evaluation(tmp_path: Path) -> None:
     assert card["evaluation"]["note"] == "n"
     assert card["evaluation"]["metrics"]["dissonance_rate"] == {
         "generated": "0.31 ± 0.057", "held_out_reference": "0.152 ± 0.046",
-        "overlap_area": 0.345, "kl_divergence": 1.274,
+        "overlap_area_generated_side": 0.5, "overlap_area_reference_side": 0.345,
+        "kl_divergence_reference_side": 1.274,
     }
