@@ -36,3 +36,13 @@ def evaluate(folder: Path, reference: Path) -> dict[str, Any]:
                     str(reference), "--out", str(out), "--overwrite", "--no-progress"],
                    check=True, stdout=subprocess.DEVNULL)
     return dict(json.loads((out / "metrics.json").read_text()))
+
+
+def primers_in_reference(model: str, reference: Path) -> list[str]:
+    """The model's primers that are files of the reference folder (by file name): a run's
+    checkpoint primes from its corpus' generation split, which a held-out reference may hold,
+    and a continuation is then scored against the piece it was primed from."""
+    from cadenza.composing import primer_bank
+
+    names = {path.name for path in reference.iterdir() if path.is_file()}
+    return sorted({Path(p.name).name for p in primer_bank(model).primers} & names)

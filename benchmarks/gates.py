@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from _machine import cpu_model, usable_cores
-from _pieces import compose_pieces, evaluate
+from _pieces import compose_pieces, evaluate, primers_in_reference
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,11 @@ def judge(label: str, model: str, options: dict[str, Any], args: argparse.Namesp
           ) -> dict[str, Any]:
     folder = args.out / label
     started = time.perf_counter()
+    shared = primers_in_reference(model, args.reference)
+    if shared:
+        print(f"warning: {label}: {len(shared)} of its primers are pieces of {args.reference} "
+              f"({', '.join(shared[:3])}...): its pieces are scored against what primed them",
+              file=sys.stderr)
     seconds, notes = compose_pieces(model, folder, args.pieces, args.bars, args.seed, options)
     result = evaluate(folder, args.reference)["comparison"]["metrics"]
     rows: dict[str, Any] = {}
@@ -103,6 +108,7 @@ def judge(label: str, model: str, options: dict[str, Any], args: argparse.Namesp
                                       "pass": overlap >= MIN_OVERLAP}
     return {"model": model, "options": options, "rows": rows,
             "passed": sum(r["pass"] for r in rows.values()), "gates": len(rows),
+            "primers_in_reference": shared,
             "seconds_per_piece": statistics.median(seconds),
             "notes_per_piece": statistics.mean(notes),
             "minutes": (time.perf_counter() - started) / 60}

@@ -176,3 +176,22 @@ def test_both_cache_stores_give_back_what_they_took(tmp_path: Path) -> None:
         write(target, entries[:150], 64)
         write(target, entries[150:], 64)  # a second writer's share
         assert read(target, names) == sum(len(data) for _, data in entries)
+
+
+def test_gates_see_primers_taken_from_the_reference(web_runs: Path, tmp_path: Path) -> None:
+    """A run primes from its corpus' generation split; a reference folder holding those
+    pieces is reported, a folder of other files is not."""
+    import _pieces
+
+    from cadenza.composing import primer_bank
+
+    run = web_runs / "pianoroll-debug"
+    names = sorted({Path(p.name).name for p in primer_bank(run).primers})
+    assert names
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    (reference / names[0]).write_bytes(b"")
+    (reference / "other.mid").write_bytes(b"")
+    assert _pieces.primers_in_reference(str(run), reference) == [names[0]]
+    (reference / names[0]).unlink()
+    assert _pieces.primers_in_reference(str(run), reference) == []
