@@ -141,8 +141,8 @@ def generate_command(
     console.print(f"seed: {result.seed} (the .json beside each piece replays it: "
                   f"cadenza generate --replay FILE.json)", highlight=False)
     if result.form is not None:
-        drawn = " (drawn from the seed; --form none for none)" if form == "auto" else ""
-        console.print(f"form: {result.form} in phrases of {phrase_bars} bars{drawn}",
+        drawn = " (drawn from the seed; --form none for none)" if request.form == "auto" else ""
+        console.print(f"form: {result.form} in phrases of {request.phrase_bars} bars{drawn}",
                       highlight=False)
     for piece in result.pieces:
         for path in piece.files:
