@@ -181,15 +181,17 @@ def test_the_default_form_repeats_what_it_draws(tmp_path: Path) -> None:
     assert not np.array_equal(free.pieces[0].score.notes, exact.pieces[0].score.notes)
     # a --length, not a number of bars: no form is drawn
     assert compose(ComposeRequest(**{**options, "length": 64})).form is None  # type: ignore[arg-type]
-    said = runner.invoke(app, ["generate", "--bars", "2", "--seed", str(seed), "--composer",
-                               "Mozart", "--out", str(tmp_path / "cli")])
+    # no second phrase (4 bars of 4-bar phrases): nothing to repeat, no form reported
+    assert compose(ComposeRequest(**{**options, "phrase_bars": 4})).form is None  # type: ignore[arg-type]
+    said = runner.invoke(app, ["generate", "--bars", "2", "--phrase-bars", "1", "--seed",
+                               str(seed), "--composer", "Mozart", "--out", str(tmp_path / "cli")])
     assert said.exit_code == 0, said.output
-    assert "form: AABA in phrases of 4 bars (drawn from the seed" in said.output
+    assert "form: AABA in phrases of 1 bar (drawn from the seed" in said.output
     replayed = runner.invoke(app, ["generate", "--replay",
                                    str(next((tmp_path / "cli").glob("*.json"))),
                                    "--out", str(tmp_path / "again")])
     assert replayed.exit_code == 0, replayed.output
-    assert "form: AABA in phrases of 4 bars" in replayed.output
+    assert "form: AABA in phrases of 1 bar" in replayed.output
     assert "drawn from the seed" not in replayed.output  # the replay file names the form
 
 

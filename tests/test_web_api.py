@@ -139,6 +139,7 @@ def test_compose_progress_and_downloads(checkpoints: Path, tmp_path: Path) -> No
         assert job["composer"] == "Bach" and job["bars"] == 2 and job["seed"] == 7
         assert job["temperature"] == 0.8 and job["seed_given"] is True
         assert job["primer"].startswith("Bach/")
+        assert job["form"] is None  # 2 bars: no second phrase for a drawn form to repeat
         assert job["progress"]["total"] > 0
         assert job["progress"]["done"] == job["progress"]["total"]
         assert job["progress"]["fraction"] == 1.0

@@ -357,10 +357,12 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
 
 def _form(request: ComposeRequest, loaded: LoadedCheckpoint, harmonising: bool) -> str | None:
     """The form to compose to: the asked one, or for ``"auto"`` one drawn from the seed when a
-    grid model composes a number of bars of its own (not a --length, not a harmonisation)."""
+    grid model composes a number of bars of its own (not a --length, not a harmonisation)
+    long enough for a second phrase."""
     if request.form != AUTO_FORM:
         return request.form
     if (harmonising or request.length is not None or request.seed is None
+            or request.bars <= request.phrase_bars
             or "form" not in get_family(loaded.model.family).controls):
         return None
     return auto_form(request.seed)

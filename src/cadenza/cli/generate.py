@@ -142,8 +142,8 @@ def generate_command(
                   f"cadenza generate --replay FILE.json)", highlight=False)
     if result.form is not None:
         drawn = " (drawn from the seed; --form none for none)" if request.form == "auto" else ""
-        console.print(f"form: {result.form} in phrases of {request.phrase_bars} bars{drawn}",
-                      highlight=False)
+        bars_each = f"{request.phrase_bars} bar{'s' if request.phrase_bars != 1 else ''}"
+        console.print(f"form: {result.form} in phrases of {bars_each}{drawn}", highlight=False)
     for piece in result.pieces:
         for path in piece.files:
             console.print(f"wrote {path}")

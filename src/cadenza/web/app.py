@@ -244,7 +244,7 @@ def create_app(
             "progress": {"done": job.progress_done, "total": total,
                          "fraction": round(job.progress_done / total, 4) if total else 0.0},
             "error": job.error, "wav_error": job.wav_error, "score_error": job.score_error,
-            "primer": job.primer, "mode": job.mode, "upload": job.upload,
+            "primer": job.primer, "form": job.form, "mode": job.mode, "upload": job.upload,
             "warnings": job.warnings,
             "options": job.options, "urls": urls,
             "downloads": {k: download_name(job, k) for k in SUFFIXES if k in urls},

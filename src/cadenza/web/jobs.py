@@ -342,6 +342,7 @@ class JobRunner:
         compact = json.dumps(notes, separators=(",", ":")).encode()
         write_bytes_atomic(folder / FILE_NAMES["notes"], compact)
         job.primer = short_source(result.primer_source)
+        job.form = result.form
         job.warnings = list(piece.warnings)
         job.files = {**job.files, "midi": FILE_NAMES["midi"], "notes": FILE_NAMES["notes"]}
         if self.config.engrave:

@@ -89,6 +89,7 @@ class Job:
     wav_error: str | None = None
     score_error: str | None = None  # why there is no sheet music (music21/verovio missing)
     primer: str | None = None
+    form: str | None = None  # the form composed to (drawn from the seed unless asked)
     family: str | None = None
     preset: str | None = None
     files: dict[str, str] = field(default_factory=dict)

@@ -371,7 +371,8 @@ async function showComposition(job, play) {
   const panel = $("result");
   panel.hidden = false;
   const primer = job.primer && (!job.mode || job.mode === "compose") ? ` · primer ${job.primer}` : "";
-  $("result-meta").textContent = describe(job) + primer;
+  const form = job.form ? ` · form ${job.form}` : "";
+  $("result-meta").textContent = describe(job) + primer + form;
   const player = $("player");
   const missing = $("wav-missing");
   if (job.urls.wav) {
