@@ -11,6 +11,7 @@ from cadenza.api import compose_request
 from cadenza.cli.app import app, console, friendly_errors
 from cadenza.composing import MAX_BARS, ComposeRequest, compose, list_composers
 from cadenza.errors import ConfigError
+from cadenza.generation.plan import AUTO_FORM
 from cadenza.sidecar import replay_request
 
 
@@ -80,7 +81,7 @@ def generate_command(
     max_polyphony: int = typer.Option(
         0, "--max-polyphony", help="Grid models: at most N notes at once (0: no limit)."),
     form: str = typer.Option(
-        "auto", "--form", help="Grid models: a form such as AABA; a repeated letter returns "
+        AUTO_FORM, "--form", help="Grid models: a form such as AABA; a repeated letter returns "
         "to its first phrase. 'auto' (default): drawn from the seed when composing --bars "
         "(through-composed in three pieces of seven); 'none': no form."),
     phrase_bars: int = typer.Option(4, "--phrase-bars", help="Bars per phrase of --form."),
@@ -141,7 +142,7 @@ def generate_command(
     console.print(f"seed: {result.seed} (the .json beside each piece replays it: "
                   f"cadenza generate --replay FILE.json)", highlight=False)
     if result.form is not None:
-        drawn = " (drawn from the seed; --form none for none)" if request.form == "auto" else ""
+        drawn = " (drawn from the seed; --form none for none)" if request.form == AUTO_FORM else ""
         bars_each = f"{request.phrase_bars} bar{'s' if request.phrase_bars != 1 else ''}"
         console.print(f"form: {result.form} in phrases of {bars_each}{drawn}", highlight=False)
     for piece in result.pieces:

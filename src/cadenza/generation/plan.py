@@ -37,6 +37,7 @@ NO_FORM = "none"  # the form value that asks for none (through-composed)
 # bar after bar repeats none (docs/benchmarks.md, "Music gates").
 AUTO_FORMS: tuple[tuple[str | None, int], ...] = (
     (None, 3), ("AABA", 1), ("ABAC", 1), ("AABB", 1), ("ABAB", 1))
+_FORM_STREAM = 0x466F726D  # "Form": mixed into the seed so the draw has its own random stream
 
 
 @dataclass
@@ -69,7 +70,8 @@ def auto_form(seed: int) -> str | None:
     form; ``None``: through-composed)."""
     forms = [form for form, _ in AUTO_FORMS]
     weights = np.array([weight for _, weight in AUTO_FORMS], dtype=np.float64)
-    choice = np.random.default_rng([seed, 0x466F726D]).choice(len(forms), p=weights / weights.sum())
+    stream = np.random.default_rng([seed, _FORM_STREAM])  # not the sampler's own stream
+    choice = stream.choice(len(forms), p=weights / weights.sum())
     return forms[int(choice)]
 
 
