@@ -48,6 +48,7 @@ MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 TRAINER_FILE = "trainer.safetensors"
 TRAINER_JSON = "trainer.json"
+TRAINING_WEIGHT_PREFIX = "weights."  # training weights in the trainer state (averaged runs)
 FORMAT_VERSION = 1
 
 
@@ -88,6 +89,9 @@ class TrainerState:
     torch_rng: torch.Tensor
     numpy_rng: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
+    # The training weights when the checkpoint's own weights are a running average of them
+    # (see cadenza.averaging); empty otherwise.
+    weights: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -127,6 +131,8 @@ def save_checkpoint(
         if trainer is not None:
             tensors, meta = _flatten_optimizer(trainer.optimizer)
             tensors["rng.torch"] = trainer.torch_rng.cpu()
+            for name, value in trainer.weights.items():
+                tensors[f"{TRAINING_WEIGHT_PREFIX}{name}"] = value.detach().cpu().contiguous()
             save_file(tensors, str(tmp / TRAINER_FILE))
             write_json_atomic(
                 tmp / TRAINER_JSON,
@@ -378,7 +384,10 @@ def load_trainer_state(checkpoint: Path) -> TrainerState:
         tensors = load_file(str(tensor_path))
         meta = json.loads(json_path.read_text())
         optimizer = _unflatten_optimizer(tensors, meta["optimizer"])
-        return TrainerState(optimizer, tensors["rng.torch"], meta["numpy_rng"], meta["extra"])
+        weights = {name[len(TRAINING_WEIGHT_PREFIX):]: value for name, value in tensors.items()
+                   if name.startswith(TRAINING_WEIGHT_PREFIX)}
+        return TrainerState(optimizer, tensors["rng.torch"], meta["numpy_rng"], meta["extra"],
+                            weights)
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{checkpoint}: damaged trainer state ({exc})") from None
 

@@ -28,6 +28,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cadenza.averaging import WeightAverage, load_training_weights
 from cadenza.checkpoint import (
     TrainerState,
     load_trainer_state,
@@ -96,6 +98,8 @@ class TrainConfig:
     autocast, ``"fp32"`` never does, ``"auto"`` does on a CPU with native bfloat16 support
     (AVX512-BF16 / AMX) and on a GPU that supports it. Weights, gradients, the optimiser and
     validation stay in float32 either way.
+    ``ema``: when in ``(0, 1)``, the decay of a running average of the weights
+    (:mod:`cadenza.averaging`) that validation, samples and checkpoints use; 0 = off.
     """
 
     steps: int = 10_000
@@ -118,6 +122,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps <= 0:
@@ -143,6 +148,8 @@ class TrainConfig:
             raise ConfigError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"ema must be in [0, 1) (0: off), got {self.ema}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -344,6 +351,7 @@ class Trainer:
         self.autocast = autocast_dtype(config.precision, self.device)
         self._owns_group = False  # this trainer opened the process group (torchrun)
         self._ddp: nn.Module | None = None  # kept alive: see _leave_distributed
+        self.average: WeightAverage | None = None  # set up by fit() when config.ema > 0
 
     # -- public ------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainSummary:
@@ -354,6 +362,8 @@ class Trainer:
         random.seed(self.config.seed)
         rng = np.random.default_rng(self.config.seed + self.rank)
         self.model.to(self.device)
+        if self.config.ema:
+            self.average = WeightAverage(self.model, self.config.ema)
         optimizer = make_optimizer(self.model, self.config)
         state = self._restore(optimizer, rng) if resume else LoopState()
         net: nn.Module = LossModule(self.model)
@@ -389,6 +399,8 @@ class Trainer:
                 elif self.grad_clip:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
                 optimizer.step()
+                if self.average is not None:
+                    self.average.update(step)
                 step += 1
                 last_loss = float(loss.item())
                 if bar is not None:
@@ -431,16 +443,21 @@ class Trainer:
         self.model.eval()
         totals: dict[str, float] = {}
         count = 0
-        for batch in self.valid_batches.eval_batches():
-            loss, metrics = self.model.loss(to_device(batch, self.device))
-            totals["loss"] = totals.get("loss", 0.0) + float(loss.item())
-            for key, value in metrics.items():
-                totals[key] = totals.get(key, 0.0) + float(value)
-            count += 1
+        with self.averaged():
+            for batch in self.valid_batches.eval_batches():
+                loss, metrics = self.model.loss(to_device(batch, self.device))
+                totals["loss"] = totals.get("loss", 0.0) + float(loss.item())
+                for key, value in metrics.items():
+                    totals[key] = totals.get(key, 0.0) + float(value)
+                count += 1
         self.model.train()
         if count == 0:
             return None
         return {key: value / count for key, value in totals.items()}
+
+    def averaged(self) -> AbstractContextManager[None]:
+        """Within it the model holds the running average of its weights (if one is kept)."""
+        return self.average.swapped() if self.average is not None else nullcontext()
 
     # -- internals ---------------------------------------------------------------------------
     def _periodic(
@@ -490,17 +507,19 @@ class Trainer:
             torch_rng=torch.get_rng_state(),
             numpy_rng=dict(rng.bit_generator.state),
             extra=state.to_dict(),
+            weights=self.average.training_weights() if self.average is not None else {},
         )
         info = dict(self.run_info)
         info.update(step=step, best_valid_loss=state.best, best_step=state.best_step)
-        path = save_checkpoint(
-            self.run_dir / "checkpoints" / f"step-{step:06d}",
-            self.model,
-            self.representation,
-            info,
-            trainer_state,
-            attachments=[self.primer_dir] if self.primer_dir.is_dir() else [],
-        )
+        with self.averaged():
+            path = save_checkpoint(
+                self.run_dir / "checkpoints" / f"step-{step:06d}",
+                self.model,
+                self.representation,
+                info,
+                trainer_state,
+                attachments=[self.primer_dir] if self.primer_dir.is_dir() else [],
+            )
         point_at(self.run_dir, path, step, state.best_step == step, state.best)
         prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
 
@@ -511,7 +530,7 @@ class Trainer:
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.random.fork_rng(devices=[]):
+            with torch.random.fork_rng(devices=[]), self.averaged():
                 torch.manual_seed(self.config.seed * 1_000_003 + step)
                 self.sample_fn(self.model, self.representation, step, out)
         except Exception as exc:  # a failed sample must never kill a long training run
@@ -572,6 +591,10 @@ class Trainer:
             trainer = load_trainer_state(checkpoint)
             restored = LoopState.from_dict(trainer.extra)
             optimizer.load_state_dict(trainer.optimizer)
+            if self.average is not None:  # the saved weights are the average (or the model)
+                self.average.reset_from_model()
+            if trainer.weights:  # an averaged checkpoint: optimisation goes on from these
+                load_training_weights(self.model, trainer.weights, str(checkpoint))
         except (CheckpointError, ValueError, KeyError, RuntimeError, TypeError,
                 AttributeError, IndexError) as exc:  # whatever a damaged trainer state raises
             self.model.load_state_dict(saved)  # leave nothing half-loaded

@@ -61,6 +61,10 @@ def benchmark_command(
         [], "--set", help="Override a preset field, e.g. --set dropout=0.2 (repeat)."),
     score: list[Path] = typer.Option(
         [], "--score", help="Score this run's best checkpoint instead of training (repeat)."),
+    ema: float = typer.Option(
+        0.0, "--ema",
+        help="Keep a running average of the weights with this decay (e.g. 0.999) and "
+             "validate and save it; 0: off."),
 ) -> None:
     """Negative log-likelihood per time step on the test split (the literature's protocol)."""
     if not (is_benchmark_file(dataset) or dataset.is_dir()):
@@ -78,7 +82,7 @@ def benchmark_command(
         config = TrainConfig(steps=steps, lr=lr, eval_every=eval_every,
                              checkpoint_every=eval_every, sample_every=0, log_every=eval_every,
                              max_seconds=budget_minutes * 60, seed=seed, keep_checkpoints=1,
-                             precision=precision, schedule=schedule)
+                             precision=precision, schedule=schedule, ema=ema)
         try:
             row, baseline = benchmark_preset(
                 preset, dataset, config, run_dir, console.print,
@@ -88,7 +92,7 @@ def benchmark_command(
             failures.append(f"{preset}: {exc}")
             err_console.print(f"error: {preset}: {exc}; its run folder is {run_dir}")
             continue
-        row["settings"] = {"schedule": schedule, "lr": lr, **parse_overrides(sets)}
+        row["settings"] = {"schedule": schedule, "lr": lr, "ema": ema, **parse_overrides(sets)}
         results.append(row)
         report["independent_bernoulli"] = {"test_nll_per_step": baseline.nll_per_step,
                                            "frame_accuracy": baseline.frame_accuracy,

@@ -66,6 +66,10 @@ def train_command(
     precision: str = typer.Option(
         "auto", "--precision",
         help="auto|bf16|fp32: bfloat16 autocast for the forward pass (auto: where native)."),
+    ema: float = typer.Option(
+        0.0, "--ema",
+        help="Keep a running average of the weights with this decay (e.g. 0.999) and "
+             "validate and save it; 0: off."),
 ) -> None:
     """Train a model; every --checkpoint-every steps save a checkpoint and a sample."""
     set_threads(threads)
@@ -86,7 +90,7 @@ def train_command(
         grad_clip=grad_clip, log_every=log_every, eval_every=eval_every,
         checkpoint_every=checkpoint_every, sample_every=sample_every,
         early_stopping_patience=patience, seed=seed, device=device, precision=precision,
-        max_seconds=minutes * 60.0,
+        max_seconds=minutes * 60.0, ema=ema,
     )
     show = not no_progress and console.is_terminal
     experiment = prepare_experiment(
