@@ -11,7 +11,7 @@ import torch
 from conftest import real_piece_paths
 
 from cadenza.data.batching.notestate import NoteStateBatchMaker
-from cadenza.errors import ConfigError, DataError
+from cadenza.errors import CheckpointError, ConfigError, DataError
 from cadenza.models.biaxial import (
     PRESETS,
     BiaxialConfig,
@@ -21,6 +21,7 @@ from cadenza.models.biaxial import (
     build,
     config_for,
 )
+from cadenza.models.chordcontext import ChordWalk, chord_counts
 from cadenza.models.notewalk import NoteRule
 from cadenza.representations.notestate import NUM_FEATURES, NoteState, NoteStateConfig
 
@@ -142,10 +143,12 @@ def test_loss_goes_down_on_a_fixed_batch() -> None:
     assert float(last.detach()) < 0.7 * float(first.detach())
 
 
-def test_note_axis_is_causal_up_the_keyboard() -> None:
+@pytest.mark.parametrize("chord", [False, True])
+def test_note_axis_is_causal_up_the_keyboard(chord: bool) -> None:
     """A note's prediction sees only lower notes' actual values, never its own or higher."""
     torch.manual_seed(0)
-    model = build(BiaxialConfig(time_sizes=(8,), note_sizes=(6, 5), dropout=0.0)).eval()
+    model = build(BiaxialConfig(time_sizes=(8,), note_sizes=(6, 5), dropout=0.0,
+                                chord_inputs=chord)).eval()
     batch = make_batch(np.random.default_rng(3), b=1, t=4)
     base = model.logits(batch["features"], batch["target"])
     flipped = batch["target"].clone()
@@ -177,9 +180,11 @@ def test_time_axis_is_shift_equivariant_along_notes() -> None:
 
 
 # -- generation ------------------------------------------------------------------------
-def test_step_replay_matches_teacher_forced_probabilities() -> None:
+@pytest.mark.parametrize("chord", [False, True])
+def test_step_replay_matches_teacher_forced_probabilities(chord: bool) -> None:
     torch.manual_seed(0)
-    model = build(BiaxialConfig(time_sizes=(12, 10), note_sizes=(8, 6), dropout=0.5)).eval()
+    model = build(BiaxialConfig(time_sizes=(12, 10), note_sizes=(8, 6), dropout=0.5,
+                                chord_inputs=chord)).eval()
     b, t = 2, 9
     batch = make_batch(np.random.default_rng(5), b=b, t=t)
     expected = model.predict_probs(batch)  # (B, T, N, 2)
@@ -196,10 +201,15 @@ def test_step_replay_matches_teacher_forced_probabilities() -> None:
         assert torch.equal(out["notes"], truth)
 
 
-@pytest.mark.parametrize("note_sizes", [(8, 6), (7,), (9, 5, 4)])
-def test_numpy_walk_matches_teacher_forced_probabilities(note_sizes: tuple[int, ...]) -> None:
+@pytest.mark.parametrize(("note_sizes", "chord"),
+                         [((8, 6), False), ((7,), False), ((9, 5, 4), False), ((8, 6), True),
+                          ((7,), True)])
+def test_numpy_walk_matches_teacher_forced_probabilities(
+    note_sizes: tuple[int, ...], chord: bool
+) -> None:
     torch.manual_seed(1)
-    model = build(BiaxialConfig(time_sizes=(12, 10), note_sizes=note_sizes)).eval()
+    model = build(BiaxialConfig(time_sizes=(12, 10), note_sizes=note_sizes,
+                                chord_inputs=chord)).eval()
     b, t = 3, 7
     batch = make_batch(np.random.default_rng(8), b=b, t=t)
     expected = model.predict_probs(batch)
@@ -231,9 +241,10 @@ def test_note_rule_thresholds_temperature_and_release() -> None:
         NoteRule(thresholds=uniforms, temperature=0.0)
 
 
-def test_numpy_and_torch_walks_agree_with_temperature_and_rules() -> None:
+@pytest.mark.parametrize("chord", [False, True])
+def test_numpy_and_torch_walks_agree_with_temperature_and_rules(chord: bool) -> None:
     torch.manual_seed(2)
-    model = build(BiaxialConfig(time_sizes=(12,), note_sizes=(8, 6))).eval()
+    model = build(BiaxialConfig(time_sizes=(12,), note_sizes=(8, 6), chord_inputs=chord)).eval()
     b = 4
     features = make_batch(np.random.default_rng(9), b=b, t=1)["features"][:, 0]
     rng = np.random.default_rng(3)
@@ -436,3 +447,37 @@ def test_config_for_follows_the_representation_range() -> None:
     features = torch.from_numpy(rep.input_features(state[:, :1]))[:, 0]  # (1, 48, 80)
     out, _ = model.step(features, model.init_state(1))
     assert out["probs"].shape == (1, 48, 2)
+
+
+def test_chord_counts_are_the_notes_below_by_interval_class() -> None:
+    play = torch.zeros(2, N)
+    play[0, [10, 14, 17, 22]] = 1.0  # a chord of 4 notes, root at 10
+    counts = chord_counts(play)  # (2, N, 12)
+    assert counts.shape == (2, N, 12)
+    assert float(counts[1].sum()) == 0.0
+    # note 21 sees 10 (11 below), 14 (7 below) and 17 (4 below); 22 is above it
+    assert {k: int(v) for k, v in enumerate(counts[0, 21]) if v} == {11: 1, 7: 1, 4: 1}
+    # note 34 sees 10 and 22 both 12 or 24 below (class 0), 14 (8), 17 (5)
+    assert {k: int(v) for k, v in enumerate(counts[0, 34]) if v} == {0: 2, 8: 1, 5: 1}
+    assert float(counts[0, 10].sum()) == 0.0  # nothing below the lowest chosen note
+    walk = ChordWalk(2)
+    out = np.zeros((2, 12), np.float32)
+    for note in range(N):  # the incremental path gives the same numbers
+        walk.inputs(note, out)
+        np.testing.assert_array_equal(out, counts[:, note].numpy())
+        walk.add(note, play[:, note].numpy())
+
+
+def test_init_from_an_older_model_adds_silent_chord_inputs() -> None:
+    """Chord inputs added to a trained model start at zero weight: the model predicts what
+    it predicted before, and training can then learn to use them."""
+    torch.manual_seed(0)
+    old = build(BiaxialConfig(time_sizes=(8,), note_sizes=(6,), dropout=0.0)).eval()
+    new = build(BiaxialConfig(time_sizes=(8,), note_sizes=(6,), dropout=0.0,
+                              chord_inputs=True)).eval()
+    grown = new.adapt_weights(old.config.to_dict(), old.state_dict())
+    new.load_state_dict(grown)
+    batch = make_batch(np.random.default_rng(2), b=2, t=3)
+    torch.testing.assert_close(new.predict_probs(batch), old.predict_probs(batch))
+    with pytest.raises(CheckpointError, match="chord_inputs"):
+        old.adapt_weights(new.config.to_dict(), new.state_dict())

@@ -245,11 +245,14 @@ def read_info(checkpoint: Path) -> dict[str, Any]:
 
 
 def load_weights(model: SequenceModel, checkpoint: Path, expected_sha256: str | None,
-                 new_heads: tuple[str, ...] = ()) -> None:
+                 new_heads: tuple[str, ...] = (),
+                 saved_config: dict[str, Any] | None = None) -> None:
     """Load ``model.safetensors`` into ``model``, checking integrity and shapes.
 
     ``new_heads``: module names (``"velocity"``) the saved model lacked; their weights keep
-    their fresh initialisation, every other weight must be in the file.
+    their fresh initialisation, every other weight must be in the file. ``saved_config``:
+    the saved model's config, when the weights may be adapted to ``model``'s
+    (:meth:`SequenceModel.adapt_weights`, for ``--init``).
     """
     weights_path = checkpoint / MODEL_FILE
     if not weights_path.is_file():
@@ -260,6 +263,11 @@ def load_weights(model: SequenceModel, checkpoint: Path, expected_sha256: str | 
         weights = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{weights_path}: damaged safetensors file ({exc})") from None
+    if saved_config is not None:
+        try:
+            weights = model.adapt_weights(saved_config, weights)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{weights_path}: {exc}") from None
     own = model.state_dict()
     missing = sorted(k for k in set(own) - set(weights) if k.split(".")[0] not in new_heads)
     unexpected = sorted(set(weights) - set(own))
@@ -371,7 +379,8 @@ def init_from(
             raise CheckpointError(
                 f"{checkpoint}: its representation differs from this run's ({difference})"
             )
-    load_weights(model, checkpoint, info.get("weights_sha256"), tuple(new_heads))
+    load_weights(model, checkpoint, info.get("weights_sha256"), tuple(new_heads),
+                 info["model"] if isinstance(info["model"], dict) else None)
     return checkpoint
 
 

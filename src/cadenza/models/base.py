@@ -145,6 +145,17 @@ class SequenceModel(nn.Module, ABC):
         its epsilon). 1 where the loss is not an average of a known count."""
         return 1.0
 
+    def adapt_weights(
+        self, saved_config: dict[str, Any], weights: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Weights of a model saved with ``saved_config`` made to fit this one, for ``--init``
+        (a fine-tune that adds inputs the saved model lacked). Unchanged by default.
+
+        Raises:
+            CheckpointError: the saved model has something this one cannot take.
+        """
+        return weights
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

@@ -9,6 +9,8 @@ note of the next step, P(play) and P(articulate | play)::
        shared across notes                                            (B, T, N, Ht)
     -> concat the lower neighbour's actual [play, articulate] at the predicted step
        (zeros for the lowest note)                                    (B, T, N, Ht + 2)
+       and, with ``chord_inputs``, the notes playing below by interval class
+       (:mod:`cadenza.models.chordcontext`)                           (B, T, N, Ht + 14)
     -> note axis: LSTM stack up the N notes for each of the B*T (sequence, step) pairs
                                                                       (B, T, N, Hn)
     -> Linear(Hn, 2) -> sigmoid: [P(play), P(articulate | play)]       (B, T, N, 2)
@@ -34,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cadenza.errors import ConfigError, DataError
+from cadenza.errors import CheckpointError, ConfigError, DataError
 from cadenza.models.base import (
     Batch,
     LayerState,
@@ -44,6 +46,7 @@ from cadenza.models.base import (
     check_positive,
     check_probability,
 )
+from cadenza.models.chordcontext import CHORD_INPUTS, ChordWalk, chord_counts
 from cadenza.models.notewalk import NoteRule, walk_notes
 from cadenza.representations.notestate import NUM_FEATURES
 from cadenza.transpose import check_transpose_range
@@ -86,6 +89,9 @@ class BiaxialConfig(ModelConfig):
         velocity_bins: 0, or the number of velocity bins the model predicts for each note it
             starts (a dynamics output beside play and articulate, as DeepJ's "volume"); the
             note-state representation then carries the corpus' velocities in as many bins.
+        chord_inputs: the note axis also reads, for every note, how many notes already
+            chosen below it at the same step lie at each interval class (12 counts, see
+            :mod:`cadenza.models.chordcontext`); off in the original.
     """
 
     family: ClassVar[str] = "biaxial"
@@ -99,6 +105,7 @@ class BiaxialConfig(ModelConfig):
     segment_step: int = 16
     transpose_range: tuple[int, int] = (0, 0)
     velocity_bins: int = 0
+    chord_inputs: bool = False
 
     def __post_init__(self) -> None:
         self.time_sizes = tuple(self.time_sizes)
@@ -112,6 +119,13 @@ class BiaxialConfig(ModelConfig):
         if not isinstance(self.velocity_bins, int) or not 0 <= self.velocity_bins <= 127:
             raise ConfigError(f"velocity_bins must be an int in 0..127, got {self.velocity_bins!r}")
         check_transpose_range(self.transpose_range)
+        if not isinstance(self.chord_inputs, bool):
+            raise ConfigError(f"chord_inputs must be true or false, got {self.chord_inputs!r}")
+
+    @property
+    def note_inputs(self) -> int:
+        """Inputs of the first note-axis layer besides the time axis' output."""
+        return 2 + (CHORD_INPUTS if self.chord_inputs else 0)
 
 
 PRESETS: dict[str, BiaxialConfig] = {
@@ -203,7 +217,7 @@ class BiaxialLSTM(SequenceModel):
         self.time_layers = nn.ModuleList(
             nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(len(sizes) - 1)
         )
-        sizes = (config.time_sizes[-1] + 2, *config.note_sizes)
+        sizes = (config.time_sizes[-1] + config.note_inputs, *config.note_sizes)
         self.note_layers = nn.ModuleList(
             nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(len(sizes) - 1)
         )
@@ -242,8 +256,11 @@ class BiaxialLSTM(SequenceModel):
         """
         b, t, n, _ = time_out.shape
         lower = F.pad(target[:, :, :-1, :2], (0, 0, 1, 0))  # (B, T, N, 2), zeros for note 0
-        x = torch.cat([time_out, lower.to(time_out.dtype)], dim=-1)
-        x = x.reshape(b * t, n, -1)  # (B*T, N, Ht + 2)
+        parts = [time_out, lower.to(time_out.dtype)]
+        if self.config.chord_inputs:
+            parts.append(chord_counts(target[..., 0].float()).to(time_out.dtype))
+        x = torch.cat(parts, dim=-1)
+        x = x.reshape(b * t, n, -1)  # (B*T, N, Ht + note_inputs)
         for lstm in self.note_layers:
             x, _ = lstm(x)  # (B*T, N, H)
             x = _variational_dropout(x, self.config.dropout, self.training)
@@ -371,6 +388,7 @@ class BiaxialLSTM(SequenceModel):
                 (_numpy32(self.output.weight), _numpy32(self.output.bias)),
                 _numpy32(projected),
                 rule,
+                chord_inputs=self.config.chord_inputs,
             )
             probs = torch.from_numpy(probs_np).to(time_out.dtype)
             notes = torch.from_numpy(notes_np).to(time_out.dtype)
@@ -406,13 +424,16 @@ class BiaxialLSTM(SequenceModel):
         fused ``torch.lstm_cell``. The first layer's input is split: its time-output part, the
         same for every note's step, is projected for all notes at once and passed as the
         cell's per-row input bias, so the cell only multiplies the lower neighbour's
-        [play, articulate] (B, 2) by its slice of the input weights.
+        [play, articulate] (B, 2) (and the chord-so-far counts) by its slice of the input
+        weights.
         """
         b, n, ht = time_out.shape
         layers, projected = self._note_layers_and_projection(time_out)
         w_ih0, w_hh0, _, _ = layers[0]  # (4H, in), (4H, H)
         pre0 = projected.transpose(0, 1).contiguous()  # (N, B, 4 * H0)
-        w_lower = w_ih0[:, ht:].contiguous()  # (4 * H0, 2)
+        w_lower = w_ih0[:, ht:].contiguous()  # (4 * H0, note_inputs)
+        chord = ChordWalk(b) if self.config.chord_inputs else None
+        context = np.zeros((b, CHORD_INPUTS), np.float32)
         out_w = (self.output.weight.t() / temperature).contiguous()  # (Hn, 2)
         out_b = self.output.bias / temperature  # (2,)
         hs = [time_out.new_zeros(b, w_hh.shape[1]) for _, w_hh, _, _ in layers]
@@ -421,7 +442,11 @@ class BiaxialLSTM(SequenceModel):
         probs = time_out.new_empty(b, n, 2)
         notes = time_out.new_empty(b, n, 2)
         for note in range(n):
-            hs[0], cs[0] = torch.lstm_cell(lower, (hs[0], cs[0]), w_lower, w_hh0, pre0[note])
+            below = lower
+            if chord is not None:
+                chord.inputs(note, context)
+                below = torch.cat([lower, torch.from_numpy(context).to(lower)], dim=-1)
+            hs[0], cs[0] = torch.lstm_cell(below, (hs[0], cs[0]), w_lower, w_hh0, pre0[note])
             x = hs[0]
             for layer in range(1, len(layers)):
                 w_ih, w_hh, b_ih, b_hh = layers[layer]
@@ -438,6 +463,8 @@ class BiaxialLSTM(SequenceModel):
             probs[:, note] = p
             notes[:, note] = chosen
             lower = chosen
+            if chord is not None:
+                chord.add(note, chosen[:, 0].detach().float().cpu().numpy())
         return probs, notes
 
     # -- scoring and inspection --------------------------------------------------------
@@ -492,6 +519,24 @@ class BiaxialLSTM(SequenceModel):
         return [(h[0, :notes].mean(0).float().cpu().numpy(),
                  c[0, :notes].mean(0).float().cpu().numpy()) for h, c in state]
 
+    def adapt_weights(
+        self, saved_config: dict[str, Any], weights: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """A model saved without ``chord_inputs`` initialises one with them: the new input
+        columns of the first note layer start at zero, so the model predicts exactly what the
+        saved one did until training teaches it to use them."""
+        saved = bool(saved_config.get("chord_inputs", False))
+        if saved == self.config.chord_inputs:
+            return weights
+        if saved:
+            raise CheckpointError("the saved model reads chord_inputs and this one does not; "
+                                  "add --set chord_inputs=true")
+        name = "note_layers.0.weight_ih_l0"
+        old = weights[name]
+        grown = old.new_zeros(old.shape[0], old.shape[1] + CHORD_INPUTS)
+        grown[:, : old.shape[1]] = old
+        return {**weights, name: grown}
+
     # -- accounting ---------------------------------------------------------------------
     def flops_per_batch(self, batch: Batch) -> float:
         """Matmul FLOPs of forward + backward (3x forward) for ``batch``."""
@@ -500,7 +545,7 @@ class BiaxialLSTM(SequenceModel):
         sizes = (NUM_FEATURES, *self.config.time_sizes)
         for i in range(len(sizes) - 1):
             per_cell += 2 * 4 * sizes[i + 1] * (sizes[i] + sizes[i + 1])
-        sizes = (self.config.time_sizes[-1] + 2, *self.config.note_sizes)
+        sizes = (self.config.time_sizes[-1] + self.config.note_inputs, *self.config.note_sizes)
         for i in range(len(sizes) - 1):
             per_cell += 2 * 4 * sizes[i + 1] * (sizes[i] + sizes[i + 1])
         per_cell += 2 * 2 * self.config.note_sizes[-1]

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cadenza.errors import ConfigError, DataError
+from cadenza.models.chordcontext import CHORD_INPUTS, ChordWalk
 
 __all__ = ["NoteRule", "walk_notes"]
 
@@ -146,18 +147,22 @@ def walk_notes(
     output: tuple[np.ndarray, np.ndarray],
     projected: np.ndarray,
     rule: NoteRule,
+    chord_inputs: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run the note-axis stack up the keyboard, choosing each note with ``rule``.
 
     Args:
         layers: per note-axis LSTM layer, PyTorch's ``(w_ih (4H, in), w_hh (4H, H), b_ih,
             b_hh)``, except that the first layer's ``w_ih`` is only its lower-note part
-            (4H, 2) and its biases are already inside ``projected``.
+            (4H, 2), or (4H, 14) with ``chord_inputs``, and its biases are already inside
+            ``projected``.
         output: ``(weight (2, Hn), bias (2,))`` of the final linear layer.
         projected: (B, N, 4H) float32, the first layer's input projection of the time-axis
             output plus both its biases (``time_out @ w_ih[:, :Ht].T + b_ih + b_hh``, left to
             the caller: a large product belongs to PyTorch, which honours its thread setting).
         rule: how to choose each note.
+        chord_inputs: the first layer also reads the chord-so-far counts
+            (:mod:`cadenza.models.chordcontext`) after the lower note.
 
     Returns:
         ``(probs, notes)``, each (B, N, 2) float32: [P(play), P(articulate)] after the rule's
@@ -168,8 +173,13 @@ def walk_notes(
         raise DataError(f"note rule is for (N, B) = {rule.shape}, the step has {(n, b)}")
     sizes = [w_hh.shape[1] for _, w_hh, _, _ in layers]
     depth = len(layers)
-    # Buffers: xs[l] = [layer input | layer l's own h]; layer 0's input is the lower note.
-    xs = [np.zeros((b, sizes[0] + 2), np.float32)]
+    # Buffers: xs[l] = [layer input | layer l's own h]; layer 0's input is the lower note
+    # (and the chord so far).
+    extra = CHORD_INPUTS if chord_inputs else 0
+    if layers[0][0].shape[1] != 2 + extra:
+        raise DataError(f"the first note layer reads {layers[0][0].shape[1]} inputs besides "
+                        f"the time axis, the walk gives it {2 + extra}")
+    xs = [np.zeros((b, sizes[0] + 2 + extra), np.float32)]
     xs += [np.zeros((b, sizes[i - 1] + sizes[i]), np.float32) for i in range(1, depth)]
     weights, biases = [], []
     for i, (w_ih, w_hh, b_ih, b_hh) in enumerate(layers):
@@ -185,7 +195,9 @@ def walk_notes(
         biases.append(((b_ih + b_hh)[order] * scale).astype(np.float32))
     own = [xs[0][:, : sizes[0]]] + [xs[i][:, sizes[i - 1] :] for i in range(1, depth)]
     feeds = [xs[i + 1][:, : sizes[i]] for i in range(depth - 1)] + [None]
-    lower = xs[0][:, sizes[0] :]
+    lower = xs[0][:, sizes[0] : sizes[0] + 2]
+    context = xs[0][:, sizes[0] + 2 :]
+    chord = ChordWalk(b) if chord_inputs else None
     gates = [np.empty((b, 4 * h), np.float32) for h in sizes]
     views = [
         (g[:, : 3 * h], g[:, :h], g[:, h : 2 * h], g[:, 2 * h : 3 * h], g[:, 3 * h :])
@@ -202,6 +214,8 @@ def walk_notes(
     probs = np.empty((n, b, 2), np.float32)
     notes = np.empty((n, b, 2), np.float32)
     for note in range(n):
+        if chord is not None:
+            chord.inputs(note, context)
         for i in range(depth):
             g = gates[i]
             sig, gi, gf, go, gg = views[i]
@@ -227,5 +241,7 @@ def walk_notes(
         chosen = rule.choose(p, note)
         notes[note] = chosen
         lower[...] = chosen
+        if chord is not None:
+            chord.add(note, lower[:, 0])
     return (np.ascontiguousarray(probs.transpose(1, 0, 2)),
             np.ascontiguousarray(notes.transpose(1, 0, 2)))
