@@ -69,12 +69,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="the model's calibrated piano-roll threshold (its default)")
     parser.add_argument("--velocity-temperature", type=float, default=None,
                         help="the model's calibrated temperature of its dynamics output")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="the model's calibrated sampling temperature (its default)")
     parser.add_argument("--card-only", action="store_true",
                         help="only replace the shipped model's card.json and CARD.md "
-                        "(and its calibrated --threshold / --velocity-temperature)")
+                        "(and its calibrated --threshold / --temperature / "
+                        "--velocity-temperature)")
     args = parser.parse_args(argv)
     calibrated = {name: value for name, value in (
-        ("threshold", args.threshold), ("velocity_temperature", args.velocity_temperature))
+        ("threshold", args.threshold), ("temperature", args.temperature),
+        ("velocity_temperature", args.velocity_temperature))
         if value is not None}
     if args.card_only:
         target = models_dir() / args.name

@@ -414,3 +414,30 @@ def test_a_model_brings_its_calibrated_threshold(tmp_path: Path) -> None:
 
     assert notes() == notes(threshold=0.02)
     assert notes() != notes(threshold=0.1)
+
+
+def test_a_model_carries_its_calibrated_temperature(tmp_path: Path) -> None:
+    """Without a temperature the model's calibrated one is used (config.json "generation"),
+    in composing and in the model list the web page offers first."""
+    from cadenza.composing import compose
+    from cadenza.shipped import models_dir
+    from cadenza.web.catalog import ModelCatalog
+
+    folder = tmp_path / "models" / "calibrated"
+    shutil.copytree(models_dir() / "biaxial-piano", folder)
+    info = json.loads((folder / "config.json").read_text())
+    info["generation"] = {**info.get("generation", {}), "temperature": 0.6}
+    info.pop("shipped_name", None)
+    (folder / "config.json").write_text(json.dumps(info))
+
+    def notes(checkpoint: Path | str, **options: object) -> np.ndarray:
+        request = ComposeRequest(checkpoint=str(checkpoint), out_dir=tmp_path, bars=2, seed=5,
+                                 no_primer=True, write_files=False, **options)  # type: ignore[arg-type]
+        return compose(request).pieces[0].score.notes
+
+    calibrated = notes(folder)
+    assert np.array_equal(calibrated, notes("biaxial-piano", temperature=0.6))
+    assert not np.array_equal(calibrated, notes(folder, temperature=1.0))
+    catalog = ModelCatalog(tmp_path / "models", include_shipped=False)
+    described = [catalog.describe(entry) for entry in catalog.entries()]
+    assert [d["temperature"] for d in described] == [0.6]

@@ -136,7 +136,7 @@ def compose(
     key_strength: float = 1.0,
     pitch_range: str | None = None,
     seed: int | None = None,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     velocity: int | None = None,
     **options: Any,
 ) -> Piece:
@@ -150,7 +150,8 @@ def compose(
         key, key_strength, pitch_range: composing controls (grid families; see
             :mod:`cadenza.controls`): ``key="D minor"``, ``pitch_range="C2-C6"``.
         seed: the same seed gives the same piece (default: drawn, and kept in ``piece.seed``).
-        temperature: > 1 bolder, < 1 more conservative.
+        temperature: > 1 bolder, < 1 more conservative (default: the model's calibrated
+            temperature, else 1).
         velocity: every note at this MIDI velocity (default: as the model says).
         options: any other field of :class:`cadenza.composing.ComposeRequest`
             (``threshold``, ``top_k``, ``max_hold_steps``, ``bpm``, ``ending``, ``form``,

@@ -84,7 +84,7 @@ class ComposeRequest:
     no_primer: bool = False
     primer_length: int | None = None  # elements (default: a primer file whole, else 1 bar)
     primer_bars: int | None = None  # instead: the primer's last N bars
-    temperature: float = 1.0
+    temperature: float | None = None  # None: the model's calibrated temperature, else 1
     threshold: float | None = None  # None: the model's calibrated floor, else 0.1
     top_k: int = 0
     top_p: float = 1.0
@@ -145,8 +145,9 @@ class ComposeRequest:
             raise ConfigError(f"primer length must be positive, got {self.primer_length}")
         if self.primer_bars is not None and not 1 <= self.primer_bars <= MAX_BARS:
             raise ConfigError(f"primer bars must be in 1..{MAX_BARS}, got {self.primer_bars}")
-        check_sampling(self.temperature, DEFAULT_THRESHOLD if self.threshold is None
-                       else self.threshold, self.top_k, self.top_p)
+        check_sampling(1.0 if self.temperature is None else self.temperature,
+                       DEFAULT_THRESHOLD if self.threshold is None else self.threshold,
+                       self.top_k, self.top_p)
         if not 0 <= self.max_hold_steps <= 100_000 or not 0 <= self.max_repeats <= 100_000:
             raise ConfigError(
                 f"max hold steps and max repeats must be in 0..100000, got "
@@ -371,8 +372,8 @@ def _form(request: ComposeRequest, loaded: LoadedCheckpoint, harmonising: bool) 
 def _sampling(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict[str, Any]:
     """The generation settings every kind of request shares (checked once, by the request).
 
-    The piano-roll floor and the dynamics' temperature are the request's, else the ones
-    calibrated for the model."""
+    The temperature, the piano-roll floor and the dynamics' temperature are the request's,
+    else the ones calibrated for the model (``config.json`` ``"generation"``)."""
     threshold = request.threshold
     if threshold is None:
         threshold = loaded.generation_default("threshold", DEFAULT_THRESHOLD)
@@ -382,7 +383,10 @@ def _sampling(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict[str, An
                           "temperature to act on (a biaxial model trained with velocity_bins)")
     if velocity_temperature is None:
         velocity_temperature = loaded.generation_default("velocity_temperature", 1.0)
-    return {"temperature": request.temperature, "threshold": threshold,
+    temperature = request.temperature
+    if temperature is None:
+        temperature = loaded.generation_default("temperature", 1.0)
+    return {"temperature": temperature, "threshold": threshold,
             "velocity_temperature": velocity_temperature,
             "adaptive": request.adaptive, "seed": request.seed,
             "max_hold_steps": request.max_hold_steps, "pitch_weights": request.pitch_weights,

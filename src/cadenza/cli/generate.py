@@ -41,7 +41,9 @@ def generate_command(
         None, "--primer-length",
         help="Primer length in the model's unit (default: a --primer file whole, else a bar)."),
     primer_bars: int = typer.Option(None, "--primer-bars", help="Use the primer's last N bars."),
-    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Sampling temperature."),
+    temperature: float = typer.Option(
+        None, "--temperature", "-t",
+        help="Sampling temperature (default: the model's calibrated one, else 1)."),
     threshold: float = typer.Option(
         None, "--threshold",
         help="Piano-roll probability floor (default: the model's calibrated one, else 0.1)."),

@@ -25,7 +25,9 @@ def harmonise_command(
     ending: str = typer.Option(
         "auto", "--ending",
         help="'cadence', 'none' or 'auto' (default: a cadence in the melody's key)."),
-    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Sampling temperature."),
+    temperature: float = typer.Option(
+        None, "--temperature", "-t",
+        help="Sampling temperature (default: the model's calibrated one, else 1)."),
     seed: int = typer.Option(None, "--seed", help="Seed: the same seed gives the same piece."),
     wav: bool = typer.Option(False, "--wav", help="Also render WAV through FluidSynth."),
     plot: bool = typer.Option(False, "--plot", help="Also draw a PNG piano roll."),

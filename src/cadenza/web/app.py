@@ -331,11 +331,13 @@ def create_app(
             if upload_file is None or upload_about is None:
                 return _error(422, "upload: no such upload; upload the file again", "upload")
         seed = body.seed if body.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        temperature = (float(body.temperature) if body.temperature is not None
+                       else entry.temperature())  # absent: the model's calibrated one
         options = body.options()
         try:  # the controls are checked here, once, as composing will read them
             inputs = mode_inputs(body.mode, upload_file) if upload_file is not None else {}
             request = compose_request(entry.checkpoint, bars=body.bars,
-                                      temperature=float(body.temperature), seed=seed,
+                                      temperature=temperature, seed=seed,
                                       **inputs, **options)
             check_controls(request, entry.family)
         except ConfigError as exc:
@@ -344,7 +346,7 @@ def create_app(
             return _error(422, f"{field}: {exc}", field)
         job = Job(
             id=new_id(), model=entry.id, composer=composer, bars=body.bars,
-            temperature=float(body.temperature), seed=seed, seed_given=body.seed is not None,
+            temperature=temperature, seed=seed, seed_given=body.seed is not None,
             created=time.time(), family=entry.family, preset=entry.preset, options=options,
             mode=body.mode, upload=upload_about.name if upload_about else None,
         )

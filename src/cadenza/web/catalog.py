@@ -72,6 +72,15 @@ class ModelEntry:
             return int(match.group(1).replace(",", ""))
         return int(self.info.get("step", 0))
 
+    def temperature(self) -> float:
+        """The sampling temperature calibrated for the model (``config.json``
+        ``"generation"``), else 1: what the page offers first."""
+        defaults = self.info.get("generation")
+        value = defaults.get("temperature") if isinstance(defaults, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
+        return 1.0
+
     def corpus(self) -> dict[str, Any]:
         """Name of the training data, its split sizes and its composers (from the config)."""
         data = self.info.get("data") or {}
@@ -196,4 +205,5 @@ class ModelCatalog:
             "composers": primers.composers,
             "primers": primers.available,
             "description": str(entry.card.get("description", "")),
+            "temperature": entry.temperature(),
         }

@@ -37,8 +37,9 @@ class CompositionIn(BaseModel):
     upload: str | None = Field(default=None, max_length=64)
     composer: str | None = Field(default=None, max_length=300)
     bars: int = Field(default=16, ge=1, le=MAX_BARS)
-    temperature: float = Field(default=1.0, ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE,
-                               allow_inf_nan=False)
+    # None: the model's calibrated temperature (config.json "generation"), else 1
+    temperature: float | None = Field(default=None, ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE,
+                                      allow_inf_nan=False)
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     # Composing controls (cadenza.composing.ComposeRequest); absent = not asked for.
     bpm: float | None = Field(default=None, ge=10, le=400, allow_inf_nan=False)

@@ -157,6 +157,7 @@ function onModelChange() {
   if (!model) return;
   for (const name of model.composers) composer.append(el("option", { value: name, text: name }));
   composer.disabled = model.composers.length === 0;
+  $("temperature").value = String(model.temperature ?? 1);  // the model's calibrated one
   const corpus = model.corpus || {};
   const pieces = corpus.pieces ? `, ${corpus.pieces} pieces` : "";
   const primers = model.primers ? "" : " No primers: it starts from silence.";
