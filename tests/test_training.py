@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -268,7 +269,11 @@ def test_init_from_a_shipped_model_by_name() -> None:
     from cadenza.shipped import shipped_models
 
     rep = NoteState(NoteStateConfig(velocity_bins=8))  # the shipped model has dynamics
-    model = build_model(fit_config(get_preset("biaxial-small"), rep))
+    plain = build_model(fit_config(get_preset("biaxial-small"), rep))
+    with pytest.raises(CheckpointError, match="chord_inputs"):  # and chord inputs
+        init_from(plain, "biaxial-piano", rep)
+    config = fit_config(replace(get_preset("biaxial-small"), chord_inputs=True), rep)
+    model = build_model(config)
     assert init_from(model, "biaxial-piano", rep).name == "biaxial-piano"
     saved = load_file(str(shipped_models()["biaxial-piano"] / "model.safetensors"))
     state = model.state_dict()
