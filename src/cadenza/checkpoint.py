@@ -72,13 +72,7 @@ class LoadedCheckpoint:
     def generation_default(self, name: str, fallback: float) -> float:
         """A sampling setting calibrated for this model (``config.json`` ``"generation"``,
         e.g. a piano-roll model's threshold), else ``fallback``."""
-        defaults = self.info.get("generation")
-        value = defaults.get(name) if isinstance(defaults, dict) else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if value is not None:
-            log.warning("%s: ignoring generation default %s=%r", self.path, name, value)
-        return fallback
+        return generation_default(self.info, name, fallback, self.path)
 
 
 @dataclass
@@ -92,6 +86,20 @@ class TrainerState:
     # The training weights when the checkpoint's own weights are a running average of them
     # (see cadenza.averaging); empty otherwise.
     weights: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def generation_default(info: dict[str, Any], name: str, fallback: float,
+                       source: str | Path) -> float:
+    """The sampling setting ``name`` calibrated for a model, from its ``config.json`` record
+    ``info`` (``"generation"``), else ``fallback``; a value that is not a number is logged
+    (naming ``source``) and ignored."""
+    defaults = info.get("generation")
+    value = defaults.get(name) if isinstance(defaults, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if value is not None:
+        log.warning("%s: ignoring generation default %s=%r", source, name, value)
+    return fallback
 
 
 # -- writing ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cadenza.checkpoint import discover_checkpoints, read_info
+from cadenza.checkpoint import discover_checkpoints, generation_default, read_info
 from cadenza.errors import CadenzaError, CheckpointError
 
 log = logging.getLogger(__name__)
@@ -75,11 +75,8 @@ class ModelEntry:
     def temperature(self) -> float:
         """The sampling temperature calibrated for the model (``config.json``
         ``"generation"``), else 1: what the page offers first."""
-        defaults = self.info.get("generation")
-        value = defaults.get("temperature") if isinstance(defaults, dict) else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-            return float(value)
-        return 1.0
+        value = generation_default(self.info, "temperature", 1.0, self.checkpoint)
+        return value if value > 0 else 1.0
 
     def corpus(self) -> dict[str, Any]:
         """Name of the training data, its split sizes and its composers (from the config)."""
