@@ -116,7 +116,7 @@ def test_cache_info_and_clear(tmp_path: Path) -> None:
     from cadenza.score import TimeSignature, make_notes
 
     folder = tmp_path / "midi"
-    for i in range(3):
+    for i in range(1, 4):  # p1 valid, p2 test, p3 train
         starts = np.arange(0, 32, 2)
         write_midi(Score(make_notes(starts, np.full(16, 2), 60 + i + starts % 12), 4,
                          time_signatures=(TimeSignature(0, 4, 4),)), folder / f"p{i}.mid")

@@ -219,7 +219,7 @@ def test_vocabulary_is_fitted_on_the_training_split_only(
 
 def test_fitting_needs_training_pieces(tmp_path: Path, tiny_score: Score) -> None:
     write_corpus(tmp_path / "midi", tiny_score)
-    config = CorpusConfig(split=SplitConfig(train=0.0, valid=0.5, generation=0.5))
+    config = CorpusConfig(split=SplitConfig(train=0.0, valid=0.5, generation=0.5, test=0.0))
     with pytest.raises(DataError, match="training split"):
         build(tmp_path / "midi", PitchVocab(), config=config, use_cache=False)
     with pytest.raises(DataError, match="fit=False"):

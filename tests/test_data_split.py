@@ -12,7 +12,15 @@ from cadenza.data.augment import (
     transpose_score,
 )
 from cadenza.data.corpus import CorpusConfig
-from cadenza.data.split import GENERATION, SPLITS, TRAIN, VALID, SplitConfig, assign_split
+from cadenza.data.split import (
+    GENERATION,
+    SPLITS,
+    TEST,
+    TRAIN,
+    VALID,
+    SplitConfig,
+    assign_split,
+)
 from cadenza.errors import ConfigError
 from cadenza.score import Score
 
@@ -26,12 +34,12 @@ def test_split_is_deterministic() -> None:
 
 
 def test_split_fractions_are_roughly_respected() -> None:
-    config = SplitConfig(train=0.7, valid=0.2, generation=0.1)
+    config = SplitConfig(train=0.6, valid=0.2, generation=0.1, test=0.1)
     counts = {name: 0 for name in SPLITS}
     for path in PATHS:
         counts[assign_split(path, config)] += 1
     # 2000 draws: each fraction within 3.5 standard deviations of its expectation.
-    for name, fraction in ((TRAIN, 0.7), (VALID, 0.2), (GENERATION, 0.1)):
+    for name, fraction in ((TRAIN, 0.6), (VALID, 0.2), (GENERATION, 0.1), (TEST, 0.1)):
         sd = (len(PATHS) * fraction * (1 - fraction)) ** 0.5
         assert abs(counts[name] - len(PATHS) * fraction) < 3.5 * sd, counts
 
@@ -50,23 +58,24 @@ def test_split_depends_on_the_relative_path_and_salt_only() -> None:
 
 
 def test_split_edge_fractions() -> None:
-    all_train = SplitConfig(train=1.0, valid=0.0, generation=0.0)
+    all_train = SplitConfig(train=1.0, valid=0.0, generation=0.0, test=0.0)
     assert {assign_split(p, all_train) for p in PATHS} == {TRAIN}
-    no_train = SplitConfig(train=0.0, valid=0.5, generation=0.5)
+    no_train = SplitConfig(train=0.0, valid=0.5, generation=0.5, test=0.0)
     assert TRAIN not in {assign_split(p, no_train) for p in PATHS}
 
 
 @pytest.mark.parametrize(
-    "fractions", [(0.8, 0.1, 0.2), (0.5, 0.1, 0.1), (1.2, -0.1, -0.1), (-0.1, 0.6, 0.5)]
+    "fractions", [(0.8, 0.1, 0.2, 0.0), (0.5, 0.1, 0.1, 0.1), (1.2, -0.1, -0.1, 0.0),
+                  (-0.1, 0.6, 0.5, 0.0), (0.7, 0.1, 0.1, 0.2), (0.8, 0.1, 0.2, -0.1)]
 )
-def test_bad_split_fractions_are_refused(fractions: tuple[float, float, float]) -> None:
+def test_bad_split_fractions_are_refused(fractions: tuple[float, float, float, float]) -> None:
     with pytest.raises(ConfigError, match="split fraction"):
         SplitConfig(*fractions)
 
 
 def test_corpus_config_round_trips_and_validates() -> None:
     config = CorpusConfig(meters=("4/4", "2/4"), min_notes=5,
-                          split=SplitConfig(0.6, 0.2, 0.2), transpose_range=(-5, 6))
+                          split=SplitConfig(0.5, 0.2, 0.2, 0.1), transpose_range=(-5, 6))
     assert CorpusConfig.from_dict(config.to_dict()) == config
     assert CorpusConfig.from_dict(CorpusConfig(meters=None).to_dict()).meters is None
     options = config.read_options(12)
@@ -77,6 +86,26 @@ def test_corpus_config_round_trips_and_validates() -> None:
         CorpusConfig(transpose_range=(3, -3))
     with pytest.raises(ConfigError):
         CorpusConfig(min_notes=-1)
+
+
+def test_the_test_split_comes_from_the_former_training_split_only() -> None:
+    """The held-out test split took its pieces from the old training split (0.8 train, no
+    test): valid and generation are the same pieces, and nothing else moved."""
+    old = SplitConfig(train=0.8, valid=0.1, generation=0.1, test=0.0)
+    for path in PATHS:
+        before, now = assign_split(path, old), assign_split(path)
+        if now == TEST:
+            assert before == TRAIN
+        else:
+            assert now == before
+    assert sum(assign_split(p) == TEST for p in PATHS) > 100
+
+
+def test_a_split_saved_before_the_test_split_reads_with_no_test_pieces() -> None:
+    saved = {"train": 0.8, "valid": 0.1, "generation": 0.1, "salt": "cadenza-split-v1"}
+    config = CorpusConfig.from_dict({"split": saved}).split
+    assert config.test == 0.0 and config.train == 0.8
+    assert TEST not in {assign_split(p, config) for p in PATHS}
 
 
 # -- transposition ---------------------------------------------------------------------------

@@ -11,11 +11,12 @@ from cadenza.data.cache import CacheStats, PieceCache, default_cache_dir
 from cadenza.data.composers import ComposerIndex
 from cadenza.data.corpus import Corpus, CorpusConfig, Piece
 from cadenza.data.pipeline import build_corpus
-from cadenza.data.split import GENERATION, SPLITS, TRAIN, VALID, SplitConfig, assign_split
+from cadenza.data.split import GENERATION, SPLITS, TEST, TRAIN, VALID, SplitConfig, assign_split
 
 __all__ = [
     "GENERATION",
     "SPLITS",
+    "TEST",
     "TRAIN",
     "VALID",
     "CacheStats",

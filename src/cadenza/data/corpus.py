@@ -71,7 +71,7 @@ class CorpusConfig:
         return cls(
             meters=tuple(meters) if meters is not None else None,
             min_notes=int(data.get("min_notes", 1)),
-            split=SplitConfig(**data.get("split", {})),
+            split=SplitConfig.from_dict(data.get("split", {})),
             transpose_range=check_transpose_range(
                 tuple(data.get("transpose_range", NO_TRANSPOSITION))
             ),
