@@ -415,3 +415,16 @@ def test_filter_treats_missing_signature_as_four_four() -> None:
     assert filtered is score and report.dropped_ticks == 0
     _, report = filter_time_signatures(score, ("3/4",))
     assert report.dropped_signatures == ("4/4",)
+
+
+def test_a_score_named_after_a_file_name_that_is_not_utf8_is_written(tmp_path: Path) -> None:
+    """Names read from such a file hold surrogates (``os.fsdecode``); the track name gets
+    U+FFFD for them instead of the MIDI library refusing the whole file."""
+    import os
+
+    from cadenza.midi import read_midi, write_midi
+    from cadenza.score import Score, make_notes
+
+    score = Score(make_notes([0, 4], [4, 4], [60, 64]), 4, name=os.fsdecode(b"odd-\xff-name"))
+    path = write_midi(score, tmp_path / "odd.mid")
+    assert read_midi(path).num_notes == 2

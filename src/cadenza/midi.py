@@ -376,7 +376,11 @@ def to_symusic(score: Score, program: int | None = None) -> Any:
         )
     for marker in score.markers:
         sm.markers.append(symusic.TextMeta(int(marker.tick), marker.text))
-    track: Any = symusic.Track(name=score.name or "cadenza", program=program, is_drum=False)
+    # A name taken from a file name that is not valid UTF-8 holds surrogates, which the
+    # MIDI library refuses: those bytes become U+FFFD.
+    name = (score.name or "cadenza").encode("utf-8", "surrogateescape").decode("utf-8",
+                                                                             "replace")
+    track: Any = symusic.Track(name=name, program=program, is_drum=False)
     notes = score.notes
     if len(notes):
         track.notes.extend(
