@@ -215,6 +215,25 @@ def test_ending_cadence_ends_on_the_held_tonic_chord(tmp_path: Path) -> None:
         ComposeRequest(ending="fade")
 
 
+@pytest.mark.parametrize("model", ["biaxial-piano", "pianoroll-piano"])
+def test_a_form_ends_on_the_dominant_seventh_then_the_tonic(tmp_path: Path, model: str) -> None:
+    """AABA over 2-bar phrases in 8 bars: the last A would copy bars 1-2, but the cadence
+    keeps the bar before the last (V7: G B D F in C major) and the held tonic chord."""
+    request = ComposeRequest(checkpoint=model, out_dir=tmp_path, bars=8, seed=1,
+                             composer="Mozart", key="C major", form="AABA", phrase_bars=2,
+                             variation=0.0, ending="cadence")
+    piece = compose(request).pieces[0]
+    notes = piece.score.notes
+    end = piece.generated_start_tick + 8 * 16
+    ends = notes["start"] + notes["duration"]
+    dominant_bar = (notes["start"] >= end - 32) & (notes["start"] < end - 16)
+    assert dominant_bar.any()
+    assert {int(p) % 12 for p in notes["pitch"][dominant_bar]} <= {7, 11, 2, 5}
+    last = notes[ends > end - 16]
+    assert (last["start"] == end - 16).all()
+    assert {int(p) % 12 for p in last["pitch"]} == {0, 4, 7}
+
+
 def _melody_file(path: Path, chords: bool = False) -> Path:
     """An 8-note D minor melody in quarter notes (with a low chord under each when asked)."""
     from cadenza.midi import write_midi
@@ -251,10 +270,55 @@ def test_a_harmonised_melody_comes_back_note_for_note(tmp_path: Path, model: str
     assert wanted <= got  # every melody note, exactly
     others = [n for n in score.notes
               if (int(n["start"]), int(n["duration"]), int(n["pitch"])) not in wanted]
-    for note in others:  # --below-only: nothing above the melody while it sounds
+    melody = [74, 76, 77, 79, 81, 79, 77, 74]
+    assert others  # it did harmonise
+    for note in others:  # --below-only: nothing above the melody, the final chord included
         tick = int(note["start"])
-        if tick < 32:
-            assert int(note["pitch"]) <= [74, 76, 77, 79, 81, 79, 77, 74][tick // 4]
+        assert int(note["pitch"]) <= melody[min(tick // 4, len(melody) - 1)], note
+
+
+@pytest.mark.parametrize("model", ["biaxial-piano", "pianoroll-piano"])
+def test_below_only_keeps_the_final_chord_under_a_low_melody(tmp_path: Path, model: str) -> None:
+    """A melody ending on D4: the automatic D minor cadence voices its chord up to A4, so its
+    upper notes must give way to --below-only."""
+    import cadenza
+    from cadenza.midi import write_midi
+    from cadenza.score import Score, TimeSignature, make_notes
+
+    tune = [62, 65, 64, 62, 61, 62, 64, 62] * 2
+    path = write_midi(Score(make_notes([i * 4 for i in range(16)], [4] * 16, tune), 4,
+                            time_signatures=(TimeSignature(0, 4, 4),)), tmp_path / "low.mid")
+    piece = cadenza.harmonise(path, model, below_only=True, seed=2, key="D minor")
+    notes = piece.notes
+    assert len(notes) > len(tune)  # something was composed under it
+    for note in notes:
+        tick = int(note["start"])
+        assert int(note["pitch"]) <= tune[min(tick // 4, len(tune) - 1)], note
+
+
+def test_harmonise_keeps_the_melodys_tempo_length_and_name(tmp_path: Path) -> None:
+    """A 100 bpm melody of 2 bars comes back at 100 bpm, named after it, its sidecar saying
+    2 bars."""
+    import json
+
+    from cadenza.midi import write_midi
+    from cadenza.score import Score, Tempo, TimeSignature, make_notes
+
+    tune = [67, 69, 71, 72, 74, 72, 71, 67]
+    path = write_midi(Score(make_notes([i * 480 for i in range(8)], [480] * 8, tune), 480,
+                            tempos=(Tempo(0, 100.0),),
+                            time_signatures=(TimeSignature(0, 4, 4),)), tmp_path / "tune.mid")
+    result = runner.invoke(app, ["harmonise", str(path), "--model", "biaxial-piano", "--seed",
+                                 "3", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (piece,) = (tmp_path / "out").glob("*.mid")
+    assert piece.name.startswith("tune-harmonised")
+    from cadenza.midi import read_midi
+
+    assert [round(t.qpm) for t in read_midi(piece).tempos][:1] == [100]
+    sidecar = json.loads(piece.with_suffix(".json").read_text())
+    assert sidecar["settings"]["bars"] == 2
+    assert sidecar["checkpoint"] == "biaxial-piano"  # the shipped name, not a path
 
 
 def test_harmonise_the_top_voice_of_a_polyphonic_file(tmp_path: Path) -> None:

@@ -131,6 +131,11 @@ class ComposeRequest:
     progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # The public API takes ``str | Path`` for every path; the request holds Paths.
+        self.out_dir = Path(self.out_dir)
+        for name in ("primer_file", "melody_file"):
+            if getattr(self, name) is not None:
+                setattr(self, name, Path(getattr(self, name)))
         if not 1 <= self.bars <= MAX_BARS:
             raise ConfigError(f"bars must be in 1..{MAX_BARS}, got {self.bars}")
         if self.length is not None and not 1 <= self.length <= 100_000:
@@ -321,6 +326,8 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     melody = _melody_plan(request, loaded, melody_piece)
     if melody is not None:
         length = melody.length
+        bar_steps = 4 * rep.config.steps_per_quarter
+        request = replace(request, bars=max(1, -(-length // bar_steps)))  # the melody's bars
     request = replace(request, form=_form(request, loaded, melody is not None))
     config = GenerationConfig(
         **_sampling(request, loaded), length=length, count=request.count,
@@ -333,8 +340,9 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         ending=_token_ending(request, loaded, key_source),
     )
     result = generate(model, rep, primer_array, config)
-    qpm = request.bpm or (score_qpm(primer.score) if primer is not None else 120.0)
-    base = request.name or _base_name(loaded, primer)
+    timed = primer if primer is not None else melody_piece  # a harmonised melody keeps its tempo
+    qpm = request.bpm or (score_qpm(timed.score) if timed is not None else 120.0)
+    base = request.name or _base_name(loaded, primer, melody_piece)
     source = primer.source if primer is not None else "none (silence)"
     used = (describe_primer(primer, rep, primer_array, first_step)
             if primer is not None and primer_array is not None else source)
@@ -349,7 +357,8 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         if request.write_files:
             piece.files = _write_outputs(piece, request, piece.stem, loaded)
             piece.files.append(write_sidecar(
-                piece.files[0].with_suffix(".json"), request=request, checkpoint=loaded.path,
+                piece.files[0].with_suffix(".json"), request=request,
+                checkpoint=_replay_name(loaded),
                 weights_sha256=loaded.info.get("weights_sha256"), primer=source, piece=index))
         pieces.append(piece)
     return ComposeResult(pieces, source, result.stats, loaded.path, request.seed, used,
@@ -541,6 +550,8 @@ def _plan(request: ComposeRequest, loaded: LoadedCheckpoint, key_source: Primer 
                 raise
             log.info("no automatic cadence: the piece is too short or the final chord of %s "
                      "lies outside the model's keys", key)
+    if form is not None and ending is not None:  # the cadence's two bars are not copied
+        form.free_from = length - 2 * bar
     return combine(form, ending)
 
 
@@ -593,6 +604,13 @@ def check_controls(request: ComposeRequest, family: str) -> None:
         )
 
 
+def _replay_name(loaded: LoadedCheckpoint) -> str:
+    """What a sidecar records to load the model again: a shipped model's name (the same on
+    every machine), else the checkpoint's path."""
+    shipped = loaded.info.get("shipped_name")
+    return shipped if isinstance(shipped, str) and shipped else str(loaded.path)
+
+
 def model_name(loaded: LoadedCheckpoint) -> str:
     """What to call a model in file names: a shipped model's name, else its run folder's."""
     shipped = loaded.info.get("shipped_name")
@@ -602,10 +620,14 @@ def model_name(loaded: LoadedCheckpoint) -> str:
     return folder.name or loaded.preset or loaded.model.family
 
 
-def _base_name(loaded: LoadedCheckpoint, primer: Primer | None) -> str:
-    """``MODEL-COMPOSER-PRIMER`` (``MODEL-silence`` without a primer), safe as a file name."""
+def _base_name(loaded: LoadedCheckpoint, primer: Primer | None,
+               melody: Primer | None = None) -> str:
+    """``MODEL-COMPOSER-PRIMER`` (``MODEL-silence`` without a primer, ``MELODY-harmonised-MODEL``
+    for a harmonised melody), safe as a file name."""
     parts = [model_name(loaded)]
-    if primer is None:
+    if melody is not None:
+        parts = [PurePath(melody.name).stem, "harmonised", *parts]
+    elif primer is None:
         parts.append("silence")
     else:
         if primer.composer:

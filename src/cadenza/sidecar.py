@@ -37,7 +37,7 @@ def request_settings(request: Any) -> dict[str, Any]:
     return settings
 
 
-def write_sidecar(path: Path, *, request: Any, checkpoint: Path, weights_sha256: str | None,
+def write_sidecar(path: Path, *, request: Any, checkpoint: str | Path, weights_sha256: str | None,
                   primer: str, piece: int) -> Path:
     """Write the sidecar of piece ``piece`` (0-based) of a request's batch."""
     record = {

@@ -78,6 +78,11 @@ class MelodyPlan(Plan):
             self.prior[start:stop, column] = (1.0, 0.0)
             self.prior[start, column] = (1.0, 1.0)
             self.top[start:stop] = np.maximum(self.top[start:stop], column)
+        # Below-only: the ceiling is the sounding melody note, or the last one in a rest and
+        # after the melody's end (the final chord of an ending stays under it too).
+        sounding = np.where(self.top >= 0, np.arange(length), -1)
+        latest = np.maximum.accumulate(sounding)
+        self.ceiling = np.where(latest >= 0, self.top[np.maximum(latest, 0)], -1)
 
     @property
     def length(self) -> int:
@@ -85,11 +90,15 @@ class MelodyPlan(Plan):
         return len(self.prior) - 1
 
     def step(self, index: int, generated: Sequence[np.ndarray]) -> StepPrior | None:
-        if index >= len(self.prior):
+        inside = index < len(self.prior)
+        ceiling = int(self.ceiling[min(index, len(self.ceiling) - 1)]) if self.below_only else -1
+        if not inside and ceiling < 0:
             return None
-        prior = for_batch(self.prior[index], generated)
+        prior = (self.prior[index].copy() if inside
+                 else np.full((self.num_notes, 2), np.nan, dtype=np.float32))
         weights = None
-        if self.below_only and self.top[index] >= 0:
+        if ceiling >= 0:  # nothing above the melody, whatever another plan asks
             weights = np.ones(self.num_notes, dtype=np.float32)
-            weights[self.top[index] + 1 :] = 0.0
-        return StepPrior(weights=weights, prior=prior, prior_weight=0.0)
+            weights[ceiling + 1 :] = 0.0
+            prior[ceiling + 1 :] = 0.0
+        return StepPrior(weights=weights, prior=for_batch(prior, generated), prior_weight=0.0)

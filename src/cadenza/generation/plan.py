@@ -9,7 +9,8 @@ so a repeated phrase can follow the phrase it repeats.
 
 * :class:`FormPlan`: ``form="AABA"``, ``phrase_steps``: the first phrase of each letter is
   free; a later phrase with the same letter takes the first one's notes as its prior, step
-  for step, with the model's share ``variation`` (0 = an exact repeat).
+  for step, with the model's share ``variation`` (0 = an exact repeat). Steps from
+  ``free_from`` on are never copied: the cadence of an ending takes them.
 * :func:`auto_form`: the default form of a piece, drawn from its seed (see ``AUTO_FORMS``).
 * :class:`EndingPlan`: the bar before the last leans on the dominant seventh chord of the key
   (other pitch classes weighted ``1 - strength``); the last bar is the tonic triad, tonic in
@@ -82,6 +83,7 @@ class FormPlan(Plan):
     form: str
     phrase_steps: int
     variation: float = 0.0
+    free_from: int | None = None  # generated steps from here on are left to other plans
 
     def __post_init__(self) -> None:
         if not self.form or not self.form.isalpha() or not self.form.isupper():
@@ -92,6 +94,8 @@ class FormPlan(Plan):
             raise ConfigError(f"variation must be in [0, 1], got {self.variation}")
 
     def step(self, index: int, generated: Sequence[np.ndarray]) -> StepPrior | None:
+        if self.free_from is not None and index >= self.free_from:
+            return None
         phrase, offset = divmod(index, self.phrase_steps)
         letter = self.form[phrase % len(self.form)]
         first = next(j for j in range(phrase + 1) if self.form[j % len(self.form)] == letter)
