@@ -197,6 +197,48 @@ def test_compose_listen_and_download_in_the_browser(server: str) -> None:
     assert requests_elsewhere == []
 
 
+def test_every_model_composes_with_untouched_defaults(server: str) -> None:
+    """Choose each model, touch nothing else, press Compose: a piece comes back. Every field
+    must be valid with the values the page fills in (a calibrated temperature such as 1.07
+    once fell between the field's steps, and Chromium refused to submit)."""
+    from cadenza.shipped import shipped_models
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 1250})
+            page.goto(server)
+            page.wait_for_selector("#model option[value='pianoroll-debug']", state="attached")
+            offered = page.eval_on_selector_all("#model option", "o => o.map(x => x.value)")
+            assert set(shipped_models()) <= set(offered)
+            # Every model's own defaults make a valid form, runs included.
+            for model in offered:
+                page.select_option("#model", model)
+                invalid = page.evaluate(
+                    "() => [...document.querySelectorAll('#compose-form input')]"
+                    ".filter(i => !i.disabled && !i.validity.valid)"
+                    ".map(i => `${i.id}=${i.value}: ${i.validationMessage}`)"
+                )
+                assert invalid == [], f"{model}: {invalid}"
+            # Each shipped model composes its default piece from an untouched form.
+            for model in sorted(shipped_models()):
+                page.reload()
+                page.wait_for_selector(f"#model option[value='{model}']", state="attached")
+                page.select_option("#model", model)
+                previous = page.locator("#history li").count()
+                page.click("#compose-button")
+                page.wait_for_function(
+                    f"document.querySelectorAll('#history li').length > {previous} && "
+                    "document.getElementById('status').textContent === 'Done.'",
+                    timeout=4 * COMPOSE_TIMEOUT_MS,
+                )
+                assert page.is_hidden("#error"), page.inner_text("#error")
+                notes = page.eval_on_selector("#roll", "c => c.dataset.generatedNotes")
+                assert int(notes or 0) > 0, model
+        finally:
+            browser.close()
+
+
 def test_bad_input_shows_the_servers_message(server: str) -> None:
     if shutil.which("fluidsynth") is None:  # the module fixture skips first; kept explicit
         pytest.skip("fluidsynth is not installed")

@@ -123,6 +123,13 @@ function showError(message) {
   box.hidden = !message;
 }
 
+function onInvalidField(event) {
+  const field = event.target;
+  const label = document.querySelector(`label[for="${field.id}"]`);
+  const name = label ? label.textContent.trim() : field.name;
+  showError(`${name}: ${field.validationMessage}`);
+}
+
 // -- models --------------------------------------------------------------------------------
 async function loadModels() {
   const select = $("model");
@@ -582,6 +589,8 @@ function markCurrent() {
 function start() {
   $("model").addEventListener("change", onModelChange);
   $("compose-form").addEventListener("submit", onCompose);
+  // A field the browser refuses to submit gets a lasting message, not only its bubble.
+  $("compose-form").addEventListener("invalid", onInvalidField, true);
   $("cancel-button").addEventListener("click", onCancel);
   $("upload-file").addEventListener("change", onUploadChange);
   for (const radio of document.querySelectorAll('input[name="mode"]')) {
