@@ -228,9 +228,9 @@ def test_every_model_composes_with_untouched_defaults(server: str) -> None:
                 previous = page.locator("#history li").count()
                 page.click("#compose-button")
                 page.wait_for_function(
-                    f"document.querySelectorAll('#history li').length > {previous} && "
+                    "([n]) => document.querySelectorAll('#history li').length > n && "
                     "document.getElementById('status').textContent === 'Done.'",
-                    timeout=4 * COMPOSE_TIMEOUT_MS,
+                    arg=[previous], timeout=4 * COMPOSE_TIMEOUT_MS,
                 )
                 assert page.is_hidden("#error"), page.inner_text("#error")
                 notes = page.eval_on_selector("#roll", "c => c.dataset.generatedNotes")
