@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= out
 DATA ?= $(OUT)/bach-chorales
+PORT ?= 8000
 
 .PHONY: setup setup-dev system-deps browser-deps demo train-demo serve test lint bench clean
 
@@ -22,8 +23,12 @@ system-deps:
 	fi
 
 # The browser test drives Debian's Chromium (never a browser downloaded by a test tool).
+# CADENZA_SKIP_BROWSER=1 (in the environment or on the make line) skips this step; the
+# browser test then skips itself when Chromium is absent.
 browser-deps:
-	@if [ -x /usr/bin/chromium ]; then \
+	@if [ "$(CADENZA_SKIP_BROWSER)" = 1 ]; then \
+		echo "CADENZA_SKIP_BROWSER=1: not installing Chromium for the browser test"; \
+	elif [ -x /usr/bin/chromium ]; then \
 		true; \
 	elif command -v apt-get >/dev/null 2>&1; then \
 		echo "installing Chromium for the browser test: apt-get install chromium"; \
@@ -75,9 +80,10 @@ lint: setup-dev
 	$(BIN)/mypy
 
 # Runs trained into $(OUT) (make train-demo) appear on the page without a restart.
+# PORT=8080 serves on another port.
 serve: setup system-deps
 	@mkdir -p $(OUT)
-	$(BIN)/cadenza serve --checkpoints $(OUT)
+	$(BIN)/cadenza serve --checkpoints $(OUT) --port $(PORT)
 
 bench: setup-dev
 	$(BIN)/python benchmarks/preprocess.py

@@ -7,8 +7,10 @@ Usage::
 Only the weights (``model.safetensors``) and the configuration (``config.json``) are copied,
 never the optimizer state. Machine-specific paths in the configuration are replaced by the
 corpus name given in the card (``data.corpus``), and the model card (``card.json`` plus a
-readable ``CARD.md``) is written beside them. The checkpoint is reloaded from its new place
-to prove that it loads.
+readable ``CARD.md``) is written beside them. The run's best-so-far keys (``best_step``,
+``best_valid_loss``), which describe another checkpoint when the one shipped is not the run's
+best, become ``shipped_step`` and ``valid_loss_at_shipped_step``. The checkpoint is reloaded
+from its new place to prove that it loads.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from cadenza.checkpoint import CONFIG_FILE, MODEL_FILE, load_checkpoint, resolve_checkpoint
 from cadenza.fileio import write_bytes_atomic, write_json_atomic
-from cadenza.shipped import models_dir
+from cadenza.shipped import models_dir, shipped_config
 
 
 def card_markdown(name: str, card: dict[str, object]) -> str:
@@ -85,10 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         card = json.loads(args.card.read_text())
         write_json_atomic(target / "card.json", card)
         write_bytes_atomic(target / "CARD.md", card_markdown(args.name, card).encode())
+        info = json.loads((target / CONFIG_FILE).read_text())
         if calibrated:
-            info = json.loads((target / CONFIG_FILE).read_text())
             info["generation"] = {**info.get("generation", {}), **calibrated}
-            write_json_atomic(target / CONFIG_FILE, info)
+        write_json_atomic(target / CONFIG_FILE, shipped_config(info))  # and the step's keys
         print(f"card of {target} rewritten")
         return 0
     source = resolve_checkpoint(args.checkpoint)
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(target)
     target.mkdir(parents=True)
     shutil.copyfile(source / MODEL_FILE, target / MODEL_FILE)
-    info = json.loads((source / CONFIG_FILE).read_text())
+    info = shipped_config(json.loads((source / CONFIG_FILE).read_text()))
     corpus = str(card.get("data", {}).get("corpus", "unknown corpus"))  # type: ignore[union-attr]
     info["data"]["source"] = corpus
     info["shipped_name"] = args.name

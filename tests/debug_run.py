@@ -67,18 +67,20 @@ def _names_in_split(composer: str, split: str, count: int) -> list[str]:
     return names
 
 
-def write_smoke_corpus(folder: Path, seed: int = 0) -> Path:
+def write_smoke_corpus(folder: Path, seed: int = 0,
+                       generation_pieces: int = GENERATION_PIECES) -> Path:
     """Write the smoke corpus (``folder/<composer>/piece-NNN.mid``) and return ``folder``.
 
-    Each composer gets ``TRAIN_PIECES`` training pieces and ``GENERATION_PIECES`` pieces in
-    the held-out generation split, so primers by composer exist.
+    Each composer gets ``TRAIN_PIECES`` training pieces and ``generation_pieces`` pieces in
+    the held-out generation split, so primers by composer exist (0: a corpus too small to
+    hold any out).
     """
     rng = np.random.default_rng(seed)
     for composer in SMOKE_COMPOSERS:
         target = folder / composer
         target.mkdir(parents=True, exist_ok=True)
         names = _names_in_split(composer, TRAIN, TRAIN_PIECES)
-        names += _names_in_split(composer, GENERATION, GENERATION_PIECES)
+        names += _names_in_split(composer, GENERATION, generation_pieces)
         for name in names:
             base = int(rng.integers(52, 66))
             qpm = float(rng.choice([90.0, 100.0, 120.0]))
@@ -87,7 +89,8 @@ def write_smoke_corpus(folder: Path, seed: int = 0) -> Path:
 
 
 def make_debug_run(
-    folder: Path, *, steps: int = 5, cache_dir: Path | None = None, seed: int = 0
+    folder: Path, *, steps: int = 5, cache_dir: Path | None = None, seed: int = 0,
+    generation_pieces: int = GENERATION_PIECES,
 ) -> Path:
     """Write the smoke corpus under ``folder/corpus`` and train a debug model on it.
 
@@ -96,6 +99,7 @@ def make_debug_run(
         steps: training steps (a checkpoint is saved at the last one).
         cache_dir: preprocessing cache (default: cadenza's usual cache folder).
         seed: seed of the corpus and of the training run.
+        generation_pieces: held-out pieces per composer (0: none, primed from training).
 
     Returns:
         The run folder, which :func:`cadenza.checkpoint.resolve_checkpoint` accepts.
@@ -105,7 +109,7 @@ def make_debug_run(
     from cadenza.experiment import prepare_experiment
     from cadenza.training import TrainConfig, Trainer
 
-    corpus = write_smoke_corpus(folder / "corpus", seed)
+    corpus = write_smoke_corpus(folder / "corpus", seed, generation_pieces)
     torch.manual_seed(seed)
     experiment = prepare_experiment(
         SMOKE_PRESET, corpus, workers=1, cache_dir=cache_dir, progress=False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -200,6 +201,29 @@ def test_evaluate_refuses_to_overwrite(two_sets: tuple[Path, Path], tmp_path: Pa
     assert code == 0, out
     report = json.loads((out_dir / "metrics.json").read_text())
     assert report["generated"]["measured"] == 1 and report["options"]["limit"] == 1
+
+
+def test_evaluate_refuses_nested_sets_and_never_reads_its_own_output(
+        two_sets: tuple[Path, Path], tmp_path: Path) -> None:
+    """Issue 28: folders are read with their subfolders, so a reference inside the generated
+    folder was counted as generated; and the default output folder GENERATED/evaluation lies
+    inside GENERATED."""
+    generated, reference = two_sets
+    inner = shutil.copytree(reference, generated / "ref")
+    code, out = evaluate(str(generated), "-r", str(inner))
+    assert code == 2 and "lies inside the generated folder" in out
+    assert len(out.strip().splitlines()) == 1
+    code, out = evaluate(str(inner), "-r", str(generated), "-o", str(tmp_path / "o"))
+    assert code == 2 and "lie inside the reference folder" in out
+    shutil.rmtree(inner)
+    assert evaluate(str(generated), "-r", str(reference))[0] == 0
+    own = generated / "evaluation"  # written by the run above; a MIDI file put there too
+    _write_set(own / "midi", [Score(make_notes([0], [4], [60]), 4)])
+    code, out = evaluate(str(generated), "-r", str(reference), "--overwrite")
+    assert code == 0, out
+    report = json.loads((own / "metrics.json").read_text())
+    assert report["generated"]["found"] == 4 and report["generated"]["measured"] == 3
+    assert all("evaluation" not in piece["path"] for piece in report["generated"]["pieces"])
 
 
 def test_evaluate_crops_the_primer_unless_asked(tmp_path: Path, tiny_score: Score) -> None:

@@ -249,6 +249,48 @@ def test_a_checkpoint_carries_its_primers(
     assert len(list((tmp_path / "out").glob("*.mid"))) == 1
 
 
+def _primer_line(output: str) -> str:
+    """The ``primer:`` line of ``cadenza generate``'s output, whitespace normalised."""
+    text = " ".join(output.split())
+    return text[text.index("primer: "):text.index(" seed: ")]
+
+
+def test_a_run_that_held_out_no_piece_primes_from_training_pieces_else_silence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 28: a run trained on a folder too small for a generation split could not compose
+    by default ("no generation piece to use as a primer"). It primes from its training pieces
+    (saved with the run, or rebuilt from its corpus) and says so; with no piece at all, from
+    silence, and says so; a composer asked for is still refused."""
+    from debug_run import make_debug_run
+
+    monkeypatch.setenv("CADENZA_CACHE_DIR", str(tmp_path / "cache"))
+    run = make_debug_run(tmp_path / "made", steps=2, cache_dir=tmp_path / "cache",
+                         generation_pieces=0)
+    index = json.loads((run / "primers" / "index.json").read_text())
+    assert index and all(entry["held_out"] is False for entry in index)
+
+    def compose_with(folder: Path, *extra: str) -> str:
+        made = runner.invoke(app, ["generate", str(folder), "--bars", "1", "--seed", "1",
+                                   "--out", str(tmp_path / "out"), *extra])
+        assert made.exit_code == 0, made.output
+        return _primer_line(made.output)
+
+    saved = compose_with(run)
+    assert "corpus" in saved and "a training piece: the run holds out no generation piece" in saved
+    old = shutil.copytree(run, tmp_path / "old")  # a run made before primers were saved
+    for folder in [old / "primers", *old.glob("checkpoints/*/primers")]:
+        shutil.rmtree(folder)
+    assert "a training piece" in compose_with(old)
+    gone = shutil.copytree(old, tmp_path / "gone")
+    shutil.rmtree(tmp_path / "made" / "corpus")  # ... whose training data is gone
+    assert compose_with(gone) == ("primer: none (silence: the run keeps no held-out or "
+                                  "training piece to prime with)")
+    refused = runner.invoke(app, ["generate", str(gone), "--composer", "Bach", "--out",
+                                  str(tmp_path / "out")])
+    assert refused.exit_code == 2 and "is not here" in refused.output
+
+
 def test_cli_generate_writes_midi_with_marker(debug_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     args = ["generate", str(debug_run), "--bars", "2", "--out", str(out), "--seed", "3",
@@ -401,6 +443,65 @@ def test_models_lists_shipped_models_and_runs(tmp_path: Path) -> None:
     assert "biaxial-piano" in result.output and "shipped" in result.output
     assert "mine" in result.output and "pianoroll-debug" in result.output
     assert "biaxial-paper" in result.output  # the presets follow
+
+
+def test_output_to_a_file_or_pipe_is_not_wrapped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 28: off a terminal (a log file, a pipe, CliRunner) rich cut lines at 80 columns,
+    mid-phrase; printed lines and log records now stay one line each."""
+    import logging
+
+    from cadenza.cli.app import setup_logging
+
+    monkeypatch.setenv("COLUMNS", "80")
+    out = tmp_path / ("a-long-folder-name-" * 5)
+    result = runner.invoke(app, ["generate", "pianoroll-piano", "--no-primer", "--bars", "1",
+                                 "--seed", "7", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert ("seed: 7 (the .json beside each piece replays it: cadenza generate --replay "
+            "FILE.json)") in lines
+    assert f"wrote {out / 'pianoroll-piano-silence.mid'}" in lines
+    setup_logging(False)
+    message = ("a long warning that goes on " * 8).strip()
+    logging.getLogger("cadenza.test").warning(message)
+    assert capsys.readouterr().err.splitlines() == [f"WARNING  {message}"]
+
+
+@pytest.mark.parametrize("command", [[], ["generate"], ["cache"], ["cache", "clear"]])
+def test_help_shows_boolean_flags_as_plain_flags(command: list[str]) -> None:
+    """Issue 28: the help showed ``--verbose <bool>`` (every flag, --help too) as if a flag
+    took a value; options that do take one keep their type."""
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "--help" in result.output and "<bool>" not in result.output
+    if command == ["generate"]:
+        row = next(line for line in result.output.splitlines() if "--bars" in line)
+        assert "<int>" in row
+        assert "--wav" in result.output
+
+
+def test_flags_still_switch_on(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["-v", "generate", "pianoroll-piano", "--no-primer", "--bars",
+                                 "1", "--seed", "1", "--stats", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "guards:" in result.output  # --stats
+
+
+def test_models_shows_the_steps_a_model_was_trained_for_in_all(tmp_path: Path) -> None:
+    """Issue 28: biaxial-piano was listed at "step 1250", its last run's step, while it was
+    trained for 19,750 steps in all (its card; the web page already said so)."""
+    from cadenza.shipped import model_card, shipped_models, training_steps
+
+    result = runner.invoke(app, ["models", "--runs", str(tmp_path / "none")])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "biaxial-piano" in line)
+    assert "19,750" in row and "1250" not in row and "1,250" not in row
+    info = {"step": 1250}
+    assert training_steps(info, model_card("biaxial-piano")) == 19_750
+    assert training_steps(info, {}) == 1250  # a run: its checkpoint's step
+    assert "biaxial-piano" in shipped_models()
 
 
 def test_a_model_brings_its_calibrated_threshold(tmp_path: Path) -> None:

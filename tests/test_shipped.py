@@ -73,3 +73,47 @@ def test_card_metrics_reads_an_evaluation(tmp_path: Path) -> None:
         "overlap_area_generated_side": 0.5, "overlap_area_reference_side": 0.345,
         "kl_divergence_reference_side": 1.274,
     }
+
+
+def test_a_shipped_config_names_its_own_step_not_the_runs_best(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 28: biaxial-piano's config said ``best_step 1250, best_valid_loss 0.0715`` of a
+    checkpoint that was not its run's best (4,000 was). Shipped configs name the step shipped
+    and the validation loss there; a run's best-so-far keys never travel with a shipped
+    model, and older configs that have them still read."""
+    from cadenza.checkpoint import load_checkpoint, save_checkpoint
+    from cadenza.models.registry import build_model, get_preset
+    from cadenza.representations import PianoRoll
+    from cadenza.shipped import shipped_config, validation_at_step
+
+    for name, folder in shipped_models().items():
+        info = json.loads((folder / "config.json").read_text())
+        assert "best_step" not in info and "best_valid_loss" not in info, name
+        assert info["shipped_step"] == info["step"], name
+    biaxial = json.loads((shipped_models()["biaxial-piano"] / "config.json").read_text())
+    assert validation_at_step(biaxial) == (1250, pytest.approx(0.0715, abs=1e-4))
+    old = {"step": 1250, "best_step": 1250, "best_valid_loss": 0.0715}  # an older config
+    assert validation_at_step(old) == (1250, 0.0715)
+    assert shipped_config(old) == {"step": 1250, "shipped_step": 1250,
+                                   "valid_loss_at_shipped_step": 0.0715}
+    assert shipped_config(shipped_config(old)) == shipped_config(old)
+    # A run's checkpoint written after its best: the best's loss is not this one's.
+    later = {"step": 5, "best_step": 3, "best_valid_loss": 0.5}
+    assert validation_at_step(later) == (5, None)
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import ship_model
+
+    checkpoint = save_checkpoint(tmp_path / "run" / "step-000005",
+                                 build_model(get_preset("pianoroll-debug")), PianoRoll(),
+                                 {"preset": "pianoroll-debug", **later,
+                                  "data": {"source": "/home/me/midi"}})
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps({"data": {"corpus": "a corpus"}}))
+    monkeypatch.setattr(ship_model, "models_dir", lambda: tmp_path / "models")
+    assert ship_model.main([str(checkpoint), "mine", "--card", str(card)]) == 0
+    shipped = json.loads((tmp_path / "models" / "mine" / "config.json").read_text())
+    assert shipped["shipped_step"] == 5 and "valid_loss_at_shipped_step" not in shipped
+    assert "best_step" not in shipped and "best_valid_loss" not in shipped
+    assert load_checkpoint(tmp_path / "models" / "mine").step == 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import struct
 import threading
@@ -250,7 +251,11 @@ def test_every_control_reaches_the_composing_request(checkpoints: Path,  # noqa:
 
 
 # -- cancel and delete ------------------------------------------------------------------------
-def test_cancel_a_queued_and_a_running_job(checkpoints: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_cancel_a_queued_and_a_running_job(checkpoints: Path, tmp_path: Path,  # noqa: F811
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    """Both end cancelled; the server logs a cancel at INFO as "cancelled", never as a
+    failure (issue 28: it logged ``WARNING composition ... failed: cancelled``)."""
+    caplog.set_level(logging.INFO, logger="cadenza.web.jobs")
     release = threading.Event()
     calls: list[int] = []
 
@@ -285,6 +290,9 @@ def test_cancel_a_queued_and_a_running_job(checkpoints: Path, tmp_path: Path) ->
         assert state["queue"] == {"waiting": 0, "running": 0, "workers": 1, "capacity": 8}
         assert state["counts"]["cancelled"] == 2
         release.set()
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "cadenza.web.jobs"]
+    assert (logging.INFO, f"composition {running} cancelled") in said
+    assert not any("failed" in message or level >= logging.WARNING for level, message in said)
 
 
 def test_cancel_races_lose_no_job(checkpoints: Path, tmp_path: Path) -> None:  # noqa: F811

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,13 +19,13 @@ from typing import Any
 from rich.progress import Progress
 
 from cadenza.data.boulanger import is_benchmark_file, load_benchmark
-from cadenza.errors import DataError, MidiError
+from cadenza.errors import ConfigError, DataError, MidiError
 from cadenza.evaluation import generated_part
 from cadenza.metrics import compute_all
 from cadenza.midi import ReadOptions, find_midi_files, load_piece
 from cadenza.score import Score, quantise
 
-__all__ = ["BENCHMARK_SPLIT", "PieceSet", "measure_set"]
+__all__ = ["BENCHMARK_SPLIT", "PieceSet", "check_separate_sets", "measure_set"]
 
 log = logging.getLogger(__name__)
 
@@ -101,18 +101,46 @@ def _midi_scores(
         yield str(path), score
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies somewhere under it (links resolved)."""
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def check_separate_sets(generated: Path, reference: Path) -> None:
+    """Refuse two sets of which one lies inside the other (folders are read recursively, so
+    the inner set's pieces would be counted in the outer one too).
+
+    A benchmark file as the reference holds no MIDI file to be counted twice.
+
+    Raises:
+        ConfigError: the reference lies inside the generated folder, or the other way round.
+    """
+    if is_benchmark_file(reference):
+        return
+    if generated.is_dir() and _inside(reference, generated):
+        raise ConfigError(f"the reference {reference} lies inside the generated folder "
+                          f"{generated}, whose pieces are read with its subfolders; give two "
+                          "separate folders")
+    if reference.is_dir() and _inside(generated, reference):
+        raise ConfigError(f"the generated pieces {generated} lie inside the reference folder "
+                          f"{reference}, whose pieces are read with its subfolders; give two "
+                          "separate folders")
+
+
 def measure_set(
     source: Path,
     steps_per_quarter: int,
     limit: int | None = None,
     crop_primer: bool = False,
     progress: Progress | None = None,
+    skip: Sequence[Path] = (),
 ) -> PieceSet:
     """Metric values of the pieces of a MIDI folder or of a benchmark file's test split.
 
     Reads at most ``limit`` readable pieces; ``crop_primer`` keeps only the generated part
     of pieces carrying cadenza's start marker. Unreadable files and pieces with no notes are
-    skipped and counted.
+    skipped and counted. Files under the folders of ``skip`` (an evaluation's own output
+    folder) are not read at all.
 
     Raises:
         DataError: no piece could be measured.
@@ -125,7 +153,8 @@ def measure_set(
         pieces.found = len(test)
         scores = ((f"{source}#{s.name}", _regrid(s, steps_per_quarter)) for s in test)
     else:
-        files = find_midi_files(source)
+        files = [path for path in find_midi_files(source)
+                 if not any(_inside(path, folder) for folder in skip)]
         pieces.found = len(files)
         scores = _midi_scores(files, steps_per_quarter, pieces)
     total = min(limit, pieces.found) if limit else pieces.found

@@ -14,7 +14,7 @@ from cadenza.errors import ConfigError
 from cadenza.evaluation import SetComparison, compare_sets, write_distributions_png
 from cadenza.fileio import write_json_atomic
 from cadenza.metrics import METRICS
-from cadenza.pieceset import measure_set
+from cadenza.pieceset import check_separate_sets, measure_set
 
 METRICS_FILE = "metrics.json"
 FIGURE_FILE = "distributions.png"
@@ -92,6 +92,7 @@ def evaluate_command(
         "--no-progress", help="Hide the progress bar.")] = False,
 ) -> None:
     """Measure GENERATED and a reference set; compare them as Yang & Lerch (2018) do."""
+    check_separate_sets(generated, reference)
     out_dir = out or (generated if generated.is_dir() else generated.parent) / "evaluation"
     targets = [out_dir / METRICS_FILE, out_dir / FIGURE_FILE]
     existing = [path for path in targets if path.exists()]
@@ -100,8 +101,10 @@ def evaluate_command(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=err_console, transient=True,
                   disable=no_progress or not is_tty()) as progress:
-        gen = measure_set(generated, steps_per_quarter, limit, not include_primer, progress)
-        ref = measure_set(reference, steps_per_quarter, limit, False, progress)
+        # The command's own output folder (GENERATED/evaluation by default) is never read.
+        gen = measure_set(generated, steps_per_quarter, limit, not include_primer, progress,
+                          skip=[out_dir])
+        ref = measure_set(reference, steps_per_quarter, limit, False, progress, skip=[out_dir])
     comparison = compare_sets(gen.values, ref.values)
     print_table(comparison_table(comparison))
     console.print(summary_line(comparison), highlight=False, soft_wrap=True)

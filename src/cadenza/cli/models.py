@@ -12,13 +12,14 @@ from cadenza.models.registry import describe_presets
 
 
 def _ready_models(runs: Path) -> Table:
-    """Shipped models and the runs under ``runs``: name, family, preset, step, where."""
+    """Shipped models and the runs under ``runs``: name, family, preset, steps trained in all
+    (a shipped model's may span several runs), where."""
     from cadenza.checkpoint import discover_checkpoints, read_info
     from cadenza.errors import CadenzaError
-    from cadenza.shipped import shipped_models
+    from cadenza.shipped import model_card, shipped_models, training_steps
 
     table = Table(title="models ready to compose with (cadenza generate NAME_OR_PATH)")
-    for column in ("name or path", "family", "preset", "step", "kind"):
+    for column in ("name or path", "family", "preset", "steps trained", "kind"):
         table.add_column(column)
     found = [(name, path, "shipped") for name, path in shipped_models().items()]
     if runs.is_dir():
@@ -31,8 +32,9 @@ def _ready_models(runs: Path) -> Table:
             table.add_row(name, "-", "-", "-", f"unreadable: {exc}")
             continue
         family = info["model"].get("family", "?") if isinstance(info["model"], dict) else "?"
-        table.add_row(name, str(family), str(info.get("preset", "")), str(info.get("step", "")),
-                      kind)
+        card = model_card(name) if kind == "shipped" else {}
+        table.add_row(name, str(family), str(info.get("preset", "")),
+                      f"{training_steps(info, card):,}", kind)
     return table
 
 

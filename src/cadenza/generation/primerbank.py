@@ -5,6 +5,9 @@ trainer writes the generation split of its corpus there (:func:`write_primer_ban
 :data:`MAX_SAVED_PRIMERS` pieces), and the shipped models use the package's primers. So
 composing needs only the checkpoint. For a checkpoint without primers (made before they were
 saved), the generation split is rebuilt from the data source recorded in it.
+
+A corpus too small to hold out a generation piece primes from its training pieces instead
+(``Primer.held_out`` is then false, and the index says so), so such a run still composes.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 from cadenza.checkpoint import LoadedCheckpoint
 from cadenza.data.corpus import Corpus, CorpusConfig
 from cadenza.data.pipeline import build_corpus
+from cadenza.data.split import TRAIN
 from cadenza.errors import DataError, MidiError, printable_path
 from cadenza.fileio import write_json_atomic
 from cadenza.midi import ReadOptions, load_piece, write_midi
@@ -40,12 +44,14 @@ MAX_SAVED_PRIMERS = 64  # pieces a run saves with its checkpoints
 
 @dataclass(frozen=True)
 class Primer:
-    """One candidate primer: a quantised score and where it came from."""
+    """One candidate primer: a quantised score and where it came from (``held_out``: false
+    for a training piece, used when the corpus held out none)."""
 
     name: str
     composer: str | None
     score: Score
     source: str
+    held_out: bool = True
 
 
 class PrimerBank:
@@ -103,12 +109,14 @@ class PrimerBank:
                 log.warning("skipping shipped primer: %s", exc)
                 continue
             primers.append(Primer(path.stem, entry.get("composer"), score,
-                                  str(entry.get("source", path.name))))
+                                  str(entry.get("source", path.name)),
+                                  bool(entry.get("held_out", True))))
         return cls(primers, str(index_path))
 
     @classmethod
     def from_training_data(cls, checkpoint: LoadedCheckpoint) -> PrimerBank:
-        """The generation split of the corpus named in the checkpoint's config."""
+        """The generation split of the corpus named in the checkpoint's config (its training
+        split when that is empty)."""
         data = checkpoint.info.get("data", {})
         source = data.get("source")
         if not source or not Path(source).exists():
@@ -119,18 +127,21 @@ class PrimerBank:
         config = CorpusConfig.from_dict(data.get("corpus", {}))
         representation = checkpoint.representation
         corpus = build_corpus(source, representation, config, fit=False, progress=False)
-        pieces = corpus.primers()
-        primers = [Primer(p.path, p.composer, p.score, f"{source}/{p.path}") for p in pieces]
-        return cls(primers, str(source))
+        return cls(corpus_primers(corpus), str(source))
 
 
 def corpus_primers(corpus: Corpus) -> list[Primer]:
-    """The pieces of ``corpus``'s primer split as primers (none when the split is empty)."""
+    """The pieces of ``corpus``'s primer split as primers; when that split is empty (a small
+    folder), its training pieces, marked ``held_out=False`` (none when it has neither)."""
     try:
-        pieces = corpus.primers()
+        pieces, held_out = corpus.primers(), True
     except DataError:
-        return []
-    return [Primer(p.path, p.composer, p.score, f"{corpus.root}/{p.path}") for p in pieces]
+        pieces, held_out = corpus.split(TRAIN), False
+        if pieces:
+            log.info("%s: no %s piece held out; training pieces will prime generation",
+                     corpus.root, corpus.primer_split)
+    return [Primer(p.path, p.composer, p.score, f"{corpus.root}/{p.path}", held_out)
+            for p in pieces]
 
 
 def write_primer_bank(
@@ -145,12 +156,16 @@ def write_primer_bank(
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
     try:
-        entries = []
+        entries: list[dict[str, object]] = []
         for number, primer in enumerate(chosen):
             stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(primer.name).stem)[:60] or "piece"
             name = f"{number:03d}-{stem}.mid"
             write_midi(primer.score, tmp / name)
-            entries.append({"file": name, "composer": primer.composer, "source": primer.source})
+            entry: dict[str, object] = {"file": name, "composer": primer.composer,
+                                        "source": primer.source}
+            if not primer.held_out:
+                entry["held_out"] = False
+            entries.append(entry)
         write_json_atomic(tmp / PRIMER_INDEX, entries)
         if folder.exists():
             shutil.rmtree(folder)

@@ -12,7 +12,6 @@ to its current best, else latest, checkpoint).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -65,12 +64,9 @@ class ModelEntry:
     def training_steps(self) -> int:
         """Steps the model was trained for in all: the card's count for a shipped model
         (which may span several runs), else the checkpoint's step."""
-        training = self.card.get("training")
-        steps = training.get("steps") if isinstance(training, dict) else None
-        match = re.match(r"\s*([\d,]+)", str(steps)) if steps is not None else None
-        if match:
-            return int(match.group(1).replace(",", ""))
-        return int(self.info.get("step", 0))
+        from cadenza.shipped import training_steps
+
+        return training_steps(self.info, self.card)
 
     def temperature(self) -> float:
         """The sampling temperature calibrated for the model (``config.json``

@@ -309,7 +309,9 @@ class JobRunner:
             job.status = (CANCELLED if error == CANCEL_ERROR else FAILED) if error else DONE
             job.error, job.stage, job.finished = error, "finished", time.time()
         self.store.save(job)
-        if error:
+        if job.status == CANCELLED:  # the user's own choice, not a failure
+            log.info("composition %s cancelled", job.id)
+        elif error:
             log.warning("composition %s failed: %s", job.id, error)
         else:
             log.info("composition %s done in %.1f s", job.id, job.finished - (job.started or 0))
