@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -92,6 +93,37 @@ def test_a_family_that_cannot_honour_a_control_refuses_it(tmp_path: Path) -> Non
     assert result.exit_code == 2
     assert "the events family cannot honour --form" in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("model", "option", "value", "family"), [
+    ("biaxial-piano", "--top-k", "5", "biaxial"),
+    ("biaxial-piano", "--top-p", "0.9", "biaxial"),
+    ("biaxial-piano", "--threshold", "0.2", "biaxial"),
+    ("pianoroll-piano", "--top-k", "5", "pianoroll"),
+])
+def test_sampling_settings_a_family_does_not_use_are_refused(
+        tmp_path: Path, model: str, option: str, value: str, family: str) -> None:
+    """Issue 28: --top-k gave the biaxial model byte-identical output; now it is refused in
+    one line naming the option and the family (CLI, Python API and web share the check)."""
+    result = runner.invoke(app, ["generate", model, "--bars", "1", option, value,
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert f"the {family} family cannot honour {option}" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError, match=f"cannot honour {option}"):
+        compose(ComposeRequest(checkpoint=model, bars=1, write_files=False,
+                               **{option[2:].replace("-", "_"): float(value)
+                                  if "." in value else int(value)}))  # type: ignore[arg-type]
+
+
+def test_a_family_that_uses_a_sampling_setting_takes_it(tmp_path: Path) -> None:
+    """The piano-roll floor is the piano-roll family's; its calibrated default is no request."""
+    request = ComposeRequest(checkpoint="pianoroll-piano", bars=1, seed=1, no_primer=True,
+                             write_files=False, threshold=0.05)
+    assert len(compose(request).pieces) == 1
+    default = ComposeRequest(checkpoint="biaxial-piano", bars=1, seed=1, write_files=False)
+    assert len(compose(default).pieces) == 1
 
 
 @pytest.mark.parametrize("model", ["biaxial-piano", "pianoroll-piano"])
@@ -193,6 +225,26 @@ def test_the_default_form_repeats_what_it_draws(tmp_path: Path) -> None:
     assert replayed.exit_code == 0, replayed.output
     assert "form: AABA in phrases of 1 bar" in replayed.output
     assert "drawn from the seed" not in replayed.output  # the replay file names the form
+
+
+def test_a_through_composed_draw_is_reported(tmp_path: Path) -> None:
+    """Issue 28: when ``--form auto`` drew none the command said nothing about the form; it
+    says so in the form line's style. No line when no form was drawn at all."""
+    from cadenza.generation.plan import auto_form
+
+    seed = next(s for s in range(100) if auto_form(s) is None)
+    said = runner.invoke(app, ["generate", "pianoroll-piano", "--bars", "2", "--phrase-bars",
+                               "1", "--seed", str(seed), "--no-primer", "--out",
+                               str(tmp_path / "a")])
+    assert said.exit_code == 0, said.output
+    assert ("form: none (through-composed, drawn from the seed; --form AABA or another for "
+            "one)") in said.output.splitlines()
+    result = compose(ComposeRequest(checkpoint="pianoroll-piano", bars=2, phrase_bars=1,
+                                    seed=seed, no_primer=True, write_files=False))
+    assert result.form is None and result.form_drawn
+    single = runner.invoke(app, ["generate", "pianoroll-piano", "--bars", "1", "--seed",
+                                 str(seed), "--no-primer", "--out", str(tmp_path / "b")])
+    assert single.exit_code == 0 and "form:" not in single.output  # one phrase: no draw
 
 
 def test_ending_cadence_ends_on_the_held_tonic_chord(tmp_path: Path) -> None:
@@ -420,6 +472,28 @@ def test_infill_keeps_every_other_bar_note_for_note(tmp_path: Path, model: str) 
     assert refused.exit_code == 2 and "at least one bar" in refused.output
 
 
+def test_infilling_a_composed_piece_keeps_one_marker_of_each(tmp_path: Path) -> None:
+    """Issue 28: filling in a piece cadenza composed kept its seed and start markers beside the
+    new ones (two of each). The new ones replace them; the file's other markers stay."""
+    from cadenza.composing import SEED_MARKER
+    from cadenza.midi import read_midi, write_midi
+    from cadenza.score import GENERATED_MARKER, Marker, Score, TimeSignature, make_notes
+
+    starts = np.arange(0, 6 * 16, 4)
+    score = Score(make_notes(starts, np.full(len(starts), 4), 60 + starts % 12), 4,
+                  time_signatures=(TimeSignature(0, 4, 4),),
+                  markers=(Marker(0, f"{SEED_MARKER}3"), Marker(16, GENERATED_MARKER),
+                           Marker(80, "Coda")))
+    piece = write_midi(score, tmp_path / "composed.mid")
+    result = runner.invoke(app, ["generate", "pianoroll-piano", "--primer", str(piece),
+                                 "--infill", "3-4", "--candidates", "1", "--seed", "5",
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (out,) = (tmp_path / "out").glob("*.mid")
+    markers = sorted((m.text, m.tick) for m in read_midi(out).markers)
+    assert markers == sorted([(f"{SEED_MARKER}5", 0), (GENERATED_MARKER, 32), ("Coda", 80)])
+
+
 def test_infill_keeps_the_candidate_that_best_leads_into_the_rest(tmp_path: Path) -> None:
     from cadenza.midi import write_midi
     from cadenza.score import Score, TimeSignature, make_notes
@@ -522,3 +596,30 @@ def test_grid_models_end_on_a_cadence_by_default_and_within_the_range(tmp_path: 
     # The nearest close triad inside the range, the tonic in the bass.
     assert last_bar(pitch_range="C4-C6") == {67, 71, 74}
     assert last_bar(ending="none") != {55, 67, 71, 74}
+
+
+def test_from_silence_the_first_generated_step_is_a_downbeat(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a primer the walk starts from a silent step that closes a bar, so the model's
+    beat inputs see the first generated step as a downbeat (they once saw it one sixteenth
+    late, out of line with the plans); the piece starts at tick 0 and its cadence chord
+    falls on the last bar line."""
+    import cadenza
+    from cadenza import composing
+
+    seen: list[int] = []
+
+    def spy(model: Any, rep: Any, primer: Any, config: Any) -> Any:
+        seen.append(config.first_step + (1 if primer is None else len(primer)))
+        return generate(model, rep, primer, config)
+
+    generate = composing.generate
+    monkeypatch.setattr(composing, "generate", spy)
+
+    piece = cadenza.compose("biaxial-piano", bars=4, seed=5, no_primer=True, form="none",
+                            ending="cadence", key="C major")
+    assert piece.generated_start_tick == 0 and int(piece.notes["start"].min()) >= 0
+    ends = piece.notes["start"] + piece.notes["duration"]
+    last = piece.notes[ends > 48]
+    assert (last["start"] == 48).all() and {int(p) % 12 for p in last["pitch"]} == {0, 4, 7}
+    assert seen and seen[0] % 16 == 0  # the grid step of the first generated step

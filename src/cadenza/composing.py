@@ -27,7 +27,7 @@ from cadenza.controls import (
     pitch_weights,
 )
 from cadenza.degeneration import degeneration_warnings
-from cadenza.errors import ConfigError
+from cadenza.errors import ConfigError, DataError
 from cadenza.families import get_family
 from cadenza.generation import GenerationConfig, GenerationResult, generate
 from cadenza.generation.base import (
@@ -36,6 +36,7 @@ from cadenza.generation.base import (
     check_velocity_temperature,
 )
 from cadenza.generation.decoding import generated_start_tick, result_to_score, score_qpm
+from cadenza.generation.guides import GUIDES, check_guide
 from cadenza.generation.infill import infill, parse_bars
 from cadenza.generation.melody import MelodyPlan, melody_of
 from cadenza.generation.plan import (
@@ -97,6 +98,10 @@ class ComposeRequest:
     velocity: int | None = None  # every note at this MIDI velocity; None: as the model says
     # models with a dynamics output: < 1 steadier dynamics; None: the model's calibrated one
     velocity_temperature: float | None = None
+    # biaxial onset guides (cadenza.generation.guides); None: the model's calibrated strength
+    metre_guide: float | None = None
+    rhythm_guide: float | None = None
+    harmony_guide: float | None = None
     program: int = 0  # the General MIDI instrument the piece is written for (0: piano)
     # e.g. "D minor": out-of-key notes weighted by 1 - key_strength; "auto": the primer's key
     key: str | None = None
@@ -190,6 +195,9 @@ class ComposeRequest:
             raise ConfigError(f"velocity must be in 1..127, got {self.velocity}")
         if self.velocity_temperature is not None:
             check_velocity_temperature(self.velocity_temperature)
+        for name in GUIDES:
+            if getattr(self, name) is not None:
+                check_guide(name, getattr(self, name))
         if self.threads is not None and not 1 <= self.threads <= 256:
             raise ConfigError(f"threads must be in 1..256, got {self.threads}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
@@ -218,6 +226,7 @@ class ComposeResult:
     seed: int | None = None
     primer_used: str = ""  # what of the primer was used: bars, metre, key, tempo
     form: str | None = None  # the form composed to (drawn when the request said "auto")
+    form_drawn: bool = False  # "auto" drew the form from the seed (form None: it drew none)
 
 
 def default_checkpoint() -> Path:
@@ -253,13 +262,27 @@ def list_composers(checkpoint: str | Path | None) -> list[str]:
     return primer_bank(checkpoint).composers()
 
 
-def _choose_primer(request: ComposeRequest) -> Primer | None:
+SILENCE = "none (silence)"
+# A run whose corpus held out no generation piece primes from its training pieces; one that
+# keeps no piece at all composes from silence (unless a composer was asked for).
+NO_PIECE_SILENCE = "none (silence: the run keeps no held-out or training piece to prime with)"
+TRAINING_PRIMER = "a training piece: the run holds out no generation piece"
+
+
+def _choose_primer(request: ComposeRequest) -> tuple[Primer | None, str]:
+    """The primer, and what the piece starts from when there is none."""
     loaded = load(request.checkpoint)
     if request.no_primer or request.melody_file is not None:
-        return None
+        return None, SILENCE
     if request.primer_file is not None:
-        return primer_from_file(request.primer_file, loaded.representation)
-    return primer_bank(request.checkpoint).choose(request.composer, request.seed)
+        return primer_from_file(request.primer_file, loaded.representation), SILENCE
+    try:
+        return primer_bank(request.checkpoint).choose(request.composer, request.seed), SILENCE
+    except DataError as exc:
+        if request.composer is not None:
+            raise
+        log.info("composing from silence: %s", exc)
+        return None, NO_PIECE_SILENCE
 
 
 TOKENS_PER_STEP_BOUND = 12  # far above the densest piano music's tokens per 16th
@@ -304,7 +327,7 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     if request.infill is not None:
         return _infill(request, loaded)
     model, rep = loaded.model, loaded.representation
-    primer = _choose_primer(request)
+    primer, silence = _choose_primer(request)
     melody_piece = (primer_from_file(request.melody_file, rep)
                     if request.melody_file is not None else None)
     # What --key auto and a cadence's key are detected from.
@@ -312,7 +335,9 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     if request.key == AUTO_KEY:
         request = replace(request, key=_auto_key(key_source))
     primer_array = None
-    first_step = 0
+    # Without a primer the walk starts from one silent step: the last of a bar, so that the
+    # first generated step is a downbeat for the model's beat inputs and for the plans alike.
+    first_step = 4 * rep.config.steps_per_quarter - 1 if get_family(model.family).grid else 0
     if primer is not None:
         check_meter(primer, loaded)
         length = request.primer_length
@@ -328,6 +353,7 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         length = melody.length
         bar_steps = 4 * rep.config.steps_per_quarter
         request = replace(request, bars=max(1, -(-length // bar_steps)))  # the melody's bars
+    drawn = _draws_form(request, loaded, melody is not None)
     request = replace(request, form=_form(request, loaded, melody is not None))
     config = GenerationConfig(
         **_sampling(request, loaded), length=length, count=request.count,
@@ -343,12 +369,12 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     timed = primer if primer is not None else melody_piece  # a harmonised melody keeps its tempo
     qpm = request.bpm or (score_qpm(timed.score) if timed is not None else 120.0)
     base = request.name or _base_name(loaded, primer, melody_piece)
-    source = primer.source if primer is not None else "none (silence)"
+    source = primer.source if primer is not None else silence
     used = (describe_primer(primer, rep, primer_array, first_step)
             if primer is not None and primer_array is not None else source)
     pieces = []
     for index in range(request.count):
-        piece = _finish_piece(result, index, loaded, request, qpm)
+        piece = _finish_piece(result, index, loaded, request, qpm, silent_lead=primer is None)
         piece.score = piece.score.copy_with(
             markers=(*piece.score.markers, Marker(0, f"{SEED_MARKER}{request.seed}")))
         piece.stem = base if request.count == 1 else f"{base}-{index + 1}"
@@ -362,18 +388,24 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
                 weights_sha256=loaded.info.get("weights_sha256"), primer=source, piece=index))
         pieces.append(piece)
     return ComposeResult(pieces, source, result.stats, loaded.path, request.seed, used,
-                         request.form)
+                         request.form, drawn)
+
+
+def _draws_form(request: ComposeRequest, loaded: LoadedCheckpoint, harmonising: bool) -> bool:
+    """Whether the form is drawn from the seed: asked ``"auto"`` while a grid model composes a
+    number of bars of its own (not a --length, not a harmonisation) long enough for a second
+    phrase. The draw may give none (through-composed)."""
+    return (request.form == AUTO_FORM and not harmonising and request.length is None
+            and request.seed is not None and request.bars > request.phrase_bars
+            and "form" in get_family(loaded.model.family).controls)
 
 
 def _form(request: ComposeRequest, loaded: LoadedCheckpoint, harmonising: bool) -> str | None:
-    """The form to compose to: the asked one, or for ``"auto"`` one drawn from the seed when a
-    grid model composes a number of bars of its own (not a --length, not a harmonisation)
-    long enough for a second phrase."""
+    """The form to compose to: the asked one, or for ``"auto"`` one drawn from the seed (see
+    :func:`_draws_form`), else none."""
     if request.form != AUTO_FORM:
         return request.form
-    if (harmonising or request.length is not None or request.seed is None
-            or request.bars <= request.phrase_bars
-            or "form" not in get_family(loaded.model.family).controls):
+    if request.seed is None or not _draws_form(request, loaded, harmonising):
         return None
     return auto_form(request.seed)
 
@@ -396,10 +428,35 @@ def _sampling(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict[str, An
     if temperature is None:
         temperature = loaded.generation_default("temperature", 1.0)
     return {"temperature": temperature, "threshold": threshold,
-            "velocity_temperature": velocity_temperature,
+            "velocity_temperature": velocity_temperature, **_guide_settings(request, loaded),
             "adaptive": request.adaptive, "seed": request.seed,
             "max_hold_steps": request.max_hold_steps, "pitch_weights": request.pitch_weights,
             "max_polyphony": request.max_polyphony, "progress": request.progress}
+
+
+def _guide_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict[str, Any]:
+    """The biaxial onset guides: the request's strengths, else the model's calibrated ones
+    (``config.json`` ``"generation"``), with the corpus' onset profile the metre guide
+    steers toward."""
+    asked = {name: getattr(request, name) for name in GUIDES}
+    if loaded.model.family != "biaxial":
+        used = sorted(name for name, value in asked.items() if value)
+        if used:
+            raise ConfigError(f"{used[0].replace('_', '-')}: the {loaded.model.family} family "
+                              "cannot honour it (biaxial models only)")
+        return {}
+    settings = {name: loaded.generation_default(name, 0.0) if value is None else value
+                for name, value in asked.items()}
+    defaults = loaded.info.get("generation")
+    profile = defaults.get("onset_profile") if isinstance(defaults, dict) else None
+    if settings["metre_guide"] and not (isinstance(profile, list) and len(profile) == 16):
+        if asked["metre_guide"]:
+            raise ConfigError(f"metre-guide: {model_name(loaded)} carries no onset profile of "
+                              "its corpus (config.json generation.onset_profile)")
+        settings["metre_guide"] = 0.0
+    if settings["metre_guide"]:
+        settings["onset_profile"] = tuple(float(x) for x in profile)  # type: ignore[union-attr]
+    return settings
 
 
 def has_dynamics(loaded: LoadedCheckpoint) -> bool:
@@ -420,7 +477,10 @@ def _infill(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult:
     score, stats = infill(loaded.model, rep, piece.score, bars, config,
                           request.infill_candidates)
     start = (bars[0] - 1) * 4 * rep.config.steps_per_quarter
-    score = score.copy_with(markers=(*score.markers, Marker(start, GENERATED_MARKER),
+    # A piece cadenza composed carries its own seed and start markers: this one gets new ones.
+    kept = tuple(m for m in score.markers
+                 if m.text != GENERATED_MARKER and not m.text.startswith(SEED_MARKER))
+    score = score.copy_with(markers=(*kept, Marker(start, GENERATED_MARKER),
                                      Marker(0, f"{SEED_MARKER}{request.seed}")),
                             program=request.program or score.program)
     composed = ComposedPiece(score, start,
@@ -435,12 +495,13 @@ def _infill(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult:
 
 
 def _finish_piece(result: GenerationResult, index: int, loaded: LoadedCheckpoint,
-                  request: ComposeRequest, qpm: float) -> ComposedPiece:
+                  request: ComposeRequest, qpm: float, silent_lead: bool = False
+                  ) -> ComposedPiece:
     rep = loaded.representation
     score = result_to_score(result, index, rep, qpm=qpm, marker_note=request.marker_note,
                             name="cadenza")
     start = generated_start_tick(result, index, rep)
-    if request.melody_file is not None and start:  # drop the silent step in front
+    if silent_lead and start:  # drop the silent bar in front: the music starts at tick 0
         notes = score.notes.copy()
         notes["start"] -= start
         markers = tuple(replace(m, tick=max(m.tick - start, 0)) for m in score.markers)
@@ -576,7 +637,8 @@ def check_meter(primer: Primer, loaded: LoadedCheckpoint) -> None:
 
 def describe_primer(primer: Primer, rep: Representation, array: np.ndarray,
                     first_tick: int) -> str:
-    """What was used of a primer: its bars, metre, key and tempo."""
+    """What was used of a primer: its bars, metre, key and tempo (and that it is a training
+    piece, when the run held out none)."""
     bar = 4 * rep.config.steps_per_quarter
     end_tick = first_tick + max(rep.onset_tick(array, len(array)), 1)
     first_bar, last_bar = first_tick // bar + 1, (end_tick - 1) // bar + 1
@@ -584,8 +646,9 @@ def describe_primer(primer: Primer, rep: Representation, array: np.ndarray,
     meter = ", ".join(sorted({s.label for s in primer.score.time_signatures})) or "4/4"
     notes = primer.score.notes
     key = detect_key(notes["pitch"], notes["duration"])
+    training = "" if primer.held_out else f"; {TRAINING_PRIMER}"
     return (f"{primer.source} (used {bars} of it, {meter}, {key}, "
-            f"{score_qpm(primer.score):.0f} bpm)")
+            f"{score_qpm(primer.score):.0f} bpm{training})")
 
 
 def check_controls(request: ComposeRequest, family: str) -> None:
@@ -594,7 +657,11 @@ def check_controls(request: ComposeRequest, family: str) -> None:
              "max_polyphony": request.max_polyphony > 0,
              "form": request.form not in (None, AUTO_FORM),
              "ending": request.ending == "cadence", "melody": request.melody_file is not None,
-             "infill": request.infill is not None, "density": request.density is not None}
+             "infill": request.infill is not None, "density": request.density is not None,
+             # sampling settings: the piano-roll floor, the token families' truncation
+             # (None / 0 / 1: not asked for; a model's calibrated default is not a request)
+             "threshold": request.threshold is not None, "top_k": request.top_k > 0,
+             "top_p": request.top_p < 1.0}
     record = get_family(family)
     refused = [name for name, on in asked.items() if on and name not in record.controls]
     if refused:

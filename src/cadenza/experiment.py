@@ -54,8 +54,24 @@ class Experiment:
 
         return corpus_stats(self.representation, self.corpus.arrays(TRAIN_SPLIT))
 
+    @cached_property
+    def onset_profile(self) -> list[float] | None:
+        """A biaxial run's share of onsets per 16th of the bar over its training pieces, the
+        target of the metre guide (:mod:`cadenza.generation.guides`); ``None`` otherwise."""
+        from cadenza.errors import ConfigError
+        from cadenza.generation.guides import onset_profile
+
+        if self.model.family != "biaxial":
+            return None
+        try:
+            profile = onset_profile(self.corpus.arrays(TRAIN_SPLIT))
+        except ConfigError:  # no onsets at all
+            return None
+        return [round(float(share), 5) for share in profile]
+
     def run_info(self, train_config: dict[str, Any]) -> dict[str, Any]:
         """The JSON saved as ``run.json`` and inside every checkpoint."""
+        profile = self.onset_profile
         return {
             "cadenza_version": __version__,
             "preset": self.preset,
@@ -70,6 +86,7 @@ class Experiment:
                 **({"stats": self.stats} if self.stats else {}),
             },
             "train": train_config,
+            **({"generation": {"onset_profile": profile}} if profile else {}),
         }
 
 

@@ -72,6 +72,18 @@ def generate_command(
         None, "--velocity-temperature",
         help="Models with dynamics: < 1 steadier, > 1 livelier loudness (default: the "
         "model's own, else 1)."),
+    metre_guide: float = typer.Option(
+        None, "--metre-guide",
+        help="Biaxial: 0..4, steer onsets per bar position toward the corpus' profile (default: "
+        "the model's own, else 0)."),
+    rhythm_guide: float = typer.Option(
+        None, "--rhythm-guide",
+        help="Biaxial: 0..4, favour onsets where the bar before had them (default: the "
+        "model's own, else 0)."),
+    harmony_guide: float = typer.Option(
+        None, "--harmony-guide",
+        help="Biaxial: 0..4, favour the pitch classes the piece has been sounding (default: "
+        "the model's own, else 0)."),
     program: int = typer.Option(
         0, "--program", min=0, max=127,
         help="General MIDI instrument of the written track (0: piano, 40: violin, 73: flute)."),
@@ -136,7 +148,8 @@ def generate_command(
             form=form, phrase_bars=phrase_bars, variation=variation, ending=ending,
             infill=infill, infill_candidates=candidates, ritardando=ritardando,
             humanise=humanise, density=density, program=program,
-            velocity_temperature=velocity_temperature,
+            velocity_temperature=velocity_temperature, metre_guide=metre_guide,
+            rhythm_guide=rhythm_guide, harmony_guide=harmony_guide,
         )
     result = compose(request)
     console.print(f"model: {result.checkpoint}", highlight=False)
@@ -147,6 +160,9 @@ def generate_command(
         drawn = " (drawn from the seed; --form none for none)" if request.form == AUTO_FORM else ""
         bars_each = f"{request.phrase_bars} bar{'s' if request.phrase_bars != 1 else ''}"
         console.print(f"form: {result.form} in phrases of {bars_each}{drawn}", highlight=False)
+    elif result.form_drawn:
+        console.print("form: none (through-composed, drawn from the seed; --form AABA or "
+                      "another for one)", highlight=False)
     for piece in result.pieces:
         for path in piece.files:
             console.print(f"wrote {path}")

@@ -17,6 +17,7 @@ import torch
 
 from cadenza.controls import PitchWeights
 from cadenza.errors import ConfigError
+from cadenza.generation.guides import check_guide
 from cadenza.sampling import AdaptiveSilenceConfig
 
 MAX_LENGTH = 100_000
@@ -71,6 +72,15 @@ class GenerationConfig:
         velocity_temperature: models with a dynamics output: each started note's velocity bin
             is drawn from the model's distribution raised to ``1 / velocity_temperature`` and
             renormalised (< 1: steadier dynamics, nearer the most likely loudness).
+        metre_guide: biaxial: strength of the metre guide, which steers the share of onsets
+            at each bar position toward ``onset_profile`` (0 = off; see
+            :mod:`cadenza.generation.guides`).
+        onset_profile: the training corpus' share of onsets per 16th of a 4/4 bar.
+        rhythm_guide: biaxial: strength of the rhythm guide, which favours onsets where the
+            bar before had them (0 = off).
+        harmony_guide: biaxial: strength of the harmony guide, which favours the onsets of
+            the pitch classes the piece has sounded over about ``harmony_half_life`` steps
+            (0 = off).
         progress: called as ``progress(done, total)`` with the steps (or messages / tokens)
             of the generation loop done so far and their total; may raise to abort.
     """
@@ -92,6 +102,11 @@ class GenerationConfig:
     density: tuple[float, float] | None = None
     bars: int | None = None
     velocity_temperature: float = 1.0
+    metre_guide: float = 0.0
+    onset_profile: tuple[float, ...] | None = None
+    rhythm_guide: float = 0.0
+    harmony_guide: float = 0.0
+    harmony_half_life: float = 32.0
     ending: Any = field(default=None, repr=False, compare=False)  # TokenEnding
     plan: Any = field(default=None, repr=False, compare=False)  # generation.plan.Plan
     progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
@@ -111,6 +126,11 @@ class GenerationConfig:
         if self.first_step < 0:
             raise ConfigError(f"first_step must be >= 0, got {self.first_step}")
         check_velocity_temperature(self.velocity_temperature)
+        check_guide("metre_guide", self.metre_guide)
+        check_guide("rhythm_guide", self.rhythm_guide)
+        check_guide("harmony_guide", self.harmony_guide)
+        if not self.harmony_half_life > 0:
+            raise ConfigError(f"harmony_half_life must be positive, got {self.harmony_half_life}")
 
     def report(self, done: int, total: int) -> None:
         """Tell :attr:`progress` (when set) that ``done`` of ``total`` loop steps are done."""

@@ -21,6 +21,7 @@ import torch
 
 from cadenza.errors import DataError
 from cadenza.generation.base import GenerationConfig, GenerationResult
+from cadenza.generation.guides import HarmonyGuide, MetreGuide, RhythmGuide
 from cadenza.models.base import SequenceModel
 from cadenza.models.notewalk import NoteRule
 from cadenza.representations.base import Representation
@@ -136,6 +137,9 @@ def generate_biaxial(
                if config.pitch_weights is not None else None)
     out_steps = [torch.from_numpy(batch[:, t]) for t in range(t0)]
     probs_seen: list[torch.Tensor] = []
+    metre, rhythm, harmony = _guides(config, b, low, num_notes)
+    if harmony is not None:
+        harmony.update(batch[:, 0, :, 0])
     total = t0 - 1 + config.length
     for t in range(total):
         config.report(t, total)
@@ -149,9 +153,12 @@ def generate_biaxial(
             change = _plan_step(config, t + 1 - t0, out_steps[t0:])
             step_weights = _forced_on(_times(weights, change.weights if change else None),
                                       change)
+            onset_weights = _onset_weights((metre, rhythm), harmony, config.first_step + t + 1,
+                                           change, (num_notes, b))
             rule = NoteRule.bernoulli(uniforms.numpy(),
                                       (silence.conservativity * density.factor).numpy(),
-                                      (allowed > 0).numpy(), config.temperature, step_weights)
+                                      (allowed > 0).numpy(), config.temperature, step_weights,
+                                      onset_weights, current[..., 0] > 0)
             if change is not None and change.prior is not None:
                 rule = replace(rule, prior=np.ascontiguousarray(change.prior.transpose(1, 0, 2)),
                                prior_weight=change.prior_weight)
@@ -169,12 +176,21 @@ def generate_biaxial(
             probs_seen.append(outputs["probs"][..., 0].cpu())
             silence.update(notes[..., 0].sum(-1))
             before_on = torch.from_numpy(np.ascontiguousarray(current[..., 0])) > 0
-            density.update(((notes[..., 0] > 0) & ((notes[..., 1] > 0) | ~before_on)).sum(-1))
+            onsets = ((notes[..., 0] > 0) & ((notes[..., 1] > 0) | ~before_on)).sum(-1)
+            density.update(onsets)
+            if metre is not None:
+                metre.update(config.first_step + t + 1, onsets.numpy())
             was_on = torch.from_numpy(current[..., 0]) > 0
             released = (allowed == 0) & was_on & (notes[..., 0] == 0)
             hold.forced_releases += int(released.sum())
+        if rhythm is not None:  # the primer's rhythm too: the first bars echo it
+            was_sounding = np.asarray(current[..., 0]) > 0
+            started = (notes[..., 0].numpy() > 0) & ((notes[..., 1].numpy() > 0) | ~was_sounding)
+            rhythm.update(config.first_step + t + 1, started.sum(-1))
         hold.update(notes[..., 0], notes[..., 1])
         current = notes.numpy()
+        if harmony is not None:
+            harmony.update(current[..., 0])
         if not forced:
             out_steps.append(notes)
     config.report(total, total)
@@ -188,6 +204,37 @@ def generate_biaxial(
                "density_steps": density.adjusted_steps},
         first_step=config.first_step,
     )
+
+
+def _guides(config: GenerationConfig, batch: int, low: int, num_notes: int
+            ) -> tuple[MetreGuide | None, RhythmGuide | None, HarmonyGuide | None]:
+    """The onset guides a configuration asks for (:mod:`cadenza.generation.guides`)."""
+    metre = (MetreGuide(np.asarray(config.onset_profile), config.metre_guide, batch)
+             if config.metre_guide > 0 and config.onset_profile is not None else None)
+    rhythm = RhythmGuide(config.rhythm_guide, batch) if config.rhythm_guide > 0 else None
+    harmony = (HarmonyGuide(config.harmony_guide, batch, low, num_notes,
+                            half_life_steps=config.harmony_half_life)
+               if config.harmony_guide > 0 else None)
+    return metre, rhythm, harmony
+
+
+def _onset_weights(timing: tuple[MetreGuide | None, RhythmGuide | None],
+                   harmony: HarmonyGuide | None, step: int, change: Any,
+                   shape: tuple[int, int]) -> np.ndarray | None:
+    """(N, B) onset weights of the guides at grid step ``step``; 1 where a plan's prior
+    decides a note (a clamped melody note, a cadence chord stay exact)."""
+    guides = [guide for guide in timing if guide is not None]
+    if not guides and harmony is None:
+        return None
+    weights = np.ones(shape, dtype=np.float32)
+    if harmony is not None:
+        weights *= harmony.weights()
+    for guide in guides:
+        weights *= guide.weights(step)[None, :]
+    if change is not None and change.prior is not None:
+        free = np.isnan(change.prior[..., 0]).T  # (N, B)
+        weights = np.where(free, weights, np.float32(1.0)).astype(np.float32)
+    return weights
 
 
 def _velocity_bins(outputs: dict[str, torch.Tensor], notes: torch.Tensor,

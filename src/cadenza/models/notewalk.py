@@ -79,13 +79,18 @@ class NoteRule:
         allowed: np.ndarray | None = None,
         temperature: float = 1.0,
         play_weights: np.ndarray | None = None,
+        onset_weights: np.ndarray | None = None,
+        sounding: np.ndarray | None = None,
     ) -> NoteRule:
         """The original's rule: play when ``U < P(play) ** c``, articulate when ``U' < P(art.)``.
 
         ``uniforms`` (N, B, 2) in [0, 1); ``conservativity`` ``c`` > 0, a float or (B,);
         ``allowed`` (B, N) bool or ``None``; ``play_weights`` (N,) in [0, 1] multiply each
         note's chance to play (``U ** (1 / c) < P(play) * w``; 0 = never), the composing
-        controls of :mod:`cadenza.controls`.
+        controls of :mod:`cadenza.controls`. ``onset_weights`` (N, B) > 0 multiply each
+        note's chance to *start*: P(play) of a note silent at the step before (``sounding``
+        (B, N) bool says which sound), P(articulate) of one sounding (the onset guides of
+        :mod:`cadenza.generation.guides`).
         """
         uniforms = np.asarray(uniforms, dtype=np.float32)
         if uniforms.ndim != 3 or uniforms.shape[2] != 2:
@@ -99,6 +104,13 @@ class NoteRule:
             w = np.asarray(play_weights, dtype=np.float64)[:, None]
             play = np.divide(play, w, out=np.full_like(play, np.inf), where=w > 0)
         thresholds[:, :, 0] = play.astype(np.float32)
+        if onset_weights is not None:
+            w = np.asarray(onset_weights, dtype=np.float32)  # (N, B)
+            if sounding is None:
+                raise DataError("onset weights need the notes sounding before the step")
+            on = np.asarray(sounding, dtype=bool).T  # (N, B)
+            thresholds[:, :, 0] = np.where(on, thresholds[:, :, 0], thresholds[:, :, 0] / w)
+            thresholds[:, :, 1] = np.where(on, thresholds[:, :, 1] / w, thresholds[:, :, 1])
         allowed_t = None
         if allowed is not None and not bool(np.all(allowed)):
             allowed_t = np.ascontiguousarray(np.asarray(allowed, dtype=bool).T)  # (N, B)
