@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from cadenza.cli import app
 from cadenza.cli.export import svg_names
+from cadenza.controls import Key, detect_key
 from cadenza.errors import NotationError
 from cadenza.midi import write_midi
 from cadenza.score import NOTE_DTYPE, Score, Tempo, TimeSignature, make_notes, quantise
@@ -31,6 +32,7 @@ from cadenza.notation import (  # noqa: E402  (after the optional imports are ch
     engrave,
     musicxml_bytes,
     score_to_stream,
+    signature_key,
     svg_pages,
 )
 
@@ -164,6 +166,96 @@ def test_flat_keys_are_spelt_with_flats() -> None:
     assert "B-" in names and "A#" not in names
 
 
+def test_the_key_signature_follows_the_written_notes_not_the_opening() -> None:
+    """A bar of A major, then naturals over an A pedal: the detected key is A major (3
+    sharps), but C major's scale covers far more of what is written, so no signature."""
+    rows = [(0, 4 * Q, 45)] + [(i * Q, Q, p) for i, p in enumerate([69, 73, 76, 73])]
+    rows += [(4 * Q + i * Q, Q, p) for i, p in enumerate([74, 72, 71, 69])]
+    rows += [(4 * Q, 2 * Q, 52), (6 * Q, 2 * Q, 50)]
+    rows += [(8 * Q + i * Q, Q, p) for i, p in enumerate([67, 65, 64, 71])]
+    rows += [(8 * Q, 3 * Q, 47), (11 * Q, Q, 48)]
+    score = _score(rows)
+    assert detect_key(score.notes["pitch"], score.notes["duration"]) == Key(9, "major")
+    parsed = _check(score)
+    signatures = list(parsed.recurse().getElementsByClass("KeySignature"))
+    assert signatures and all(s.sharps == 0 for s in signatures)
+    names = {p.name for n in parsed.recurse().notes for p in n.pitches}
+    assert {"C", "F", "G", "C#"} <= names  # naturals plain, the opening's C# marked
+
+
+@pytest.mark.parametrize(("pitches", "durations", "expected"), [
+    # Only A B D E G (G# rarer than G): C, G and D major cover as much; the fewest
+    # accidentals win, and the notes' weight on A makes it A minor.
+    ([69, 64, 71, 62, 67, 68], [8, 6, 3, 3, 3, 2], Key(9, "minor")),
+    # D minor with B naturals and C sharps: C major covers a little more than F major's
+    # scale, a near tie, so the key the notes suggest (one flat) is kept.
+    ([62, 64, 65, 67, 69, 70, 71, 61, 60], [60, 20, 40, 20, 40, 10, 11, 10, 5],
+     Key(2, "minor")),
+    ([67, 69, 71, 72, 74, 76, 78, 66], [4, 1, 2, 1, 2, 1, 1, 1], Key(7, "major")),
+    ([66, 68, 70, 71, 73, 75, 77], [1] * 7, Key(6, "major")),  # 6 sharps, not 6 flats
+    ([], [], Key(0, "major")),
+], ids=["tie-fewest-accidentals", "near-tie-keeps-detected", "g-major", "f-sharp", "empty"])
+def test_signature_key(pitches: list[int], durations: list[int], expected: Key) -> None:
+    assert signature_key(np.array(pitches, dtype=int), np.array(durations)) == expected
+
+
+def _beam_groups(parsed: object) -> list[tuple[int, list[tuple[float, float]]]]:
+    """Every beamed group of the MusicXML read back: its bar number and the (offset in
+    the bar, length) of its notes, voice by voice."""
+    groups = []
+    for part in parsed.parts:
+        for measure in part.getElementsByClass("Measure"):
+            for voice in list(measure.voices) or [measure]:
+                current: list[tuple[float, float]] | None = None
+                for note in voice.notes:
+                    beam = note.beams.getByNumber(1) if note.beams.beamsList else None
+                    if beam is None:
+                        assert current is None, f"bar {measure.number}: a beam left open"
+                        continue
+                    place = (float(note.getOffsetInHierarchy(measure)),
+                             float(note.quarterLength))
+                    if beam.type == "start":
+                        assert current is None
+                        current = [place]
+                    else:
+                        assert current is not None, f"bar {measure.number}: no beam start"
+                        current.append(place)
+                        if beam.type == "stop":
+                            groups.append((measure.number, current))
+                            current = None
+                assert current is None, f"bar {measure.number}: a beam left open"
+    return groups
+
+
+def test_eighths_and_sixteenths_are_beamed_by_beat() -> None:
+    eighths = [72, 74, 76, 77, 79, 77, 76, 74]
+    rows = [(i * 2, 2, p) for i, p in enumerate(eighths)] + [(0, 16, 60)]  # with a held voice
+    rows += [(16 + i, 1, 72 + i % 5) for i in range(16)]  # 16 sixteenths
+    rows += [(32 + s, d, 76) for s, d in [(0, 2), (2, 1), (3, 1), (4, 1), (5, 2), (7, 1),
+                                          (8, 3), (11, 1), (12, 4)]]  # mixed, a quarter
+    rows += [(i * 2, 2, 48 + i % 3) for i in range(24)]  # left hand: eighths, bars 1-3
+    rows += [(48 + i * 2, 2, 67 + i) for i in range(6)]  # bar 4 in 6/8: two groups of 3
+    score = _score(rows, signatures=(TimeSignature(0, 4, 4), TimeSignature(48, 6, 8)))
+    parsed = _check(score)
+    groups = _beam_groups(parsed)
+    beat = {1: 1.0, 2: 1.0, 3: 1.0, 4: 1.5}  # quarter notes; dotted quarters in 6/8
+    for bar, notes in groups:
+        beats = {int(offset // beat[bar]) for offset, _ in notes}
+        assert len(beats) == 1, f"bar {bar}: a beam crosses a beat: {notes}"
+        ends = {int((offset + length - 1e-9) // beat[bar]) for offset, length in notes}
+        assert ends == beats, f"bar {bar}: a beamed note runs past its beat: {notes}"
+    sizes: dict[int, list[int]] = {}
+    for bar, notes in groups:
+        sizes.setdefault(bar, []).append(len(notes))
+    assert sorted(sizes[1]) == [2] * 8  # right and left hand: a pair of eighths per beat
+    assert sorted(sizes[2]) == [2] * 4 + [4] * 4  # left hand's pairs, four 16ths a beat
+    assert sorted(sizes[3]) == [2] * 5 + [3, 3]  # 8-16-16, 16-8-16, dotted 8th-16th
+    assert sizes[4] == [3, 3]
+    beamed = sum(len(notes) for _, notes in groups)
+    short = sum(1 for n in parsed.recurse().notes if n.quarterLength < 1)
+    assert beamed == short  # no eighth or 16th left without its beat's beam
+
+
 def test_unquantised_notes_snap_to_the_16th_grid() -> None:
     """A played performance at 480 ticks per quarter reads as the notes it means."""
     rng = np.random.default_rng(1)
@@ -215,6 +307,21 @@ def test_a_long_piece_runs_over_several_pages() -> None:
     ElementTree.fromstring(joined.svg)
     assert count_svg_notes(joined.svg) == score.num_notes
     assert b"<score-partwise" in joined.musicxml
+
+
+def test_the_web_page_score_is_engraved_for_a_wide_screen() -> None:
+    """The studio's score is 1280 px wide, not an A4 page's 840: a 16-bar piece takes
+    fewer, longer systems."""
+    rows = [(i * Q // 2, Q // 2, 60 + (i * 3) % 14) for i in range(16 * 8)]
+    rows += [(bar * 4 * Q, 4 * Q, 36 + bar % 12) for bar in range(16)]
+    score = _score(rows)
+    svg = engrave(score).svg
+    root = ElementTree.fromstring(svg)
+    assert root.get("width") == "1280px"
+    printed = svg_pages(musicxml_bytes(score))
+    assert len(printed) == 1 and 'width="840px"' in printed[0]
+    assert svg.count('class="system"') < printed[0].count('class="system"') == 4
+    assert count_svg_notes(svg) == score.num_notes
 
 
 # -- errors and edges ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,6 +164,7 @@ def test_compose_listen_and_download_in_the_browser(server: str) -> None:
 
             roll = page.eval_on_selector("#roll", "c => ({...c.dataset})")
             assert int(roll["primerNotes"]) > 0 and int(roll["generatedNotes"]) > 0
+            assert roll["labelFont"] == "12px"  # octave labels at a readable size
             primer_pixels = page.evaluate(COUNT_PIXELS, list(_hex_to_rgb(roll["primerColor"])))
             generated_pixels = page.evaluate(COUNT_PIXELS,
                                              list(_hex_to_rgb(roll["generatedColor"])))
@@ -265,6 +267,35 @@ def test_bad_input_shows_the_servers_message(server: str) -> None:
             browser.close()
 
 
+LAYOUT = """
+() => {
+  const frame = document.querySelector("#score-figure .score-frame");
+  const style = getComputedStyle(frame);
+  const roll = document.getElementById("roll");
+  return {
+    frame: frame.getBoundingClientRect().width,
+    image: document.getElementById("score").getBoundingClientRect().width,
+    page: document.documentElement.clientWidth,
+    maxHeight: parseFloat(style.maxHeight), overflow: style.overflowY, window: innerHeight,
+    ratio: devicePixelRatio, labelFont: roll.dataset.labelFont, labels: roll.dataset.labelCount,
+  };
+}
+"""
+
+
+def _check_score_and_roll_layout(page: Any) -> None:
+    """The score uses the page's width (less the page's and the panel's margins, 90 px),
+    not the 60rem column of the form, and most of the window's height before it scrolls;
+    the piano roll's octave labels are 12 CSS px, drawn at the screen's pixel ratio."""
+    layout = page.evaluate(LAYOUT)
+    assert layout["frame"] >= layout["page"] - 100, layout
+    assert layout["image"] >= layout["frame"] - 4, layout
+    assert layout["overflow"] == "auto" and layout["maxHeight"] >= 0.8 * layout["window"]
+    assert int(layout["labels"]) >= 1, layout
+    size = int(layout["labelFont"].removesuffix("px"))
+    assert layout["ratio"] == 2 and size / layout["ratio"] >= 11, layout
+
+
 def _melody_file(folder: Path) -> Path:
     from cadenza.midi import write_midi
     from cadenza.score import Score, Tempo, TimeSignature, make_notes
@@ -289,7 +320,7 @@ def test_upload_harmonise_see_the_score_download_and_cancel(
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 1600},
-                                    accept_downloads=True)
+                                    device_scale_factor=2, accept_downloads=True)
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(server)
@@ -313,6 +344,7 @@ def test_upload_harmonise_see_the_score_download_and_cancel(
                 " return s.complete && s.naturalWidth > 0; }", timeout=COMPOSE_TIMEOUT_MS)
             assert page.inner_text("#status") == "Done."
             assert "harmonise my-tune.mid" in page.inner_text("#result-meta")
+            _check_score_and_roll_layout(page)
             score_url = page.get_attribute("#score", "src")
             svg = page.request.get(f"{server}{score_url}")
             assert svg.ok and b"<svg" in svg.body()

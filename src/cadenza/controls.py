@@ -14,6 +14,7 @@ leading tone), so that a dominant chord stays possible.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,18 +141,24 @@ _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2
 _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 
-def detect_key(pitches: np.ndarray, durations: np.ndarray | None = None) -> Key:
+def detect_key(pitches: np.ndarray, durations: np.ndarray | None = None,
+               candidates: Sequence[Key] | None = None) -> Key:
     """The key whose Krumhansl-Kessler profile best correlates with the pitch-class
-    histogram (weighted by duration when given); C major for no notes."""
+    histogram (weighted by duration when given), among ``candidates`` (default: all 24);
+    the first candidate (C major by default) for no notes."""
+    keys = list(candidates) if candidates is not None else [
+        Key(tonic, mode) for mode in ("major", "minor") for tonic in range(12)]
+    if not keys:
+        raise ConfigError("detect_key needs at least one candidate key")
     if len(pitches) == 0:
-        return Key(0, "major")
+        return keys[0]
     weights = np.ones(len(pitches)) if durations is None else np.asarray(durations, float)
     histogram = np.bincount(np.asarray(pitches) % 12, weights=weights, minlength=12)
-    best, best_key = -2.0, Key(0, "major")
-    for mode, profile in (("major", _MAJOR), ("minor", _MINOR)):
-        for tonic in range(12):
-            with np.errstate(invalid="ignore", divide="ignore"):  # one pitch class: no r
-                r = float(np.corrcoef(histogram, np.roll(profile, tonic))[0, 1])
-            if np.isfinite(r) and r > best:
-                best, best_key = r, Key(tonic, mode)
+    best, best_key = -2.0, keys[0]
+    for key in keys:
+        profile = _MAJOR if key.mode == "major" else _MINOR
+        with np.errstate(invalid="ignore", divide="ignore"):  # one pitch class: no r
+            r = float(np.corrcoef(histogram, np.roll(profile, key.tonic))[0, 1])
+        if np.isfinite(r) and r > best:
+            best, best_key = r, key
     return best_key

@@ -2,9 +2,10 @@
 
 ``score_to_stream`` quantises a :class:`~cadenza.score.Score` to a grid (16th notes by
 default) and writes it out as a music21 piano score: the right hand (pitch 60, middle C,
-and above) on a treble staff, the left hand on a bass staff, with a detected key signature,
-the score's time signatures and its first tempo. Notes of one hand that start and end
-together become a chord; notes that overlap otherwise go to separate voices, so every
+and above) on a treble staff, the left hand on a bass staff, with the key signature that
+fits the written notes best (:func:`signature_key`), the score's time signatures and its
+first tempo; eighths and shorter notes are beamed by beat. Notes of one hand that start and
+end together become a chord; notes that overlap otherwise go to separate voices, so every
 duration stays exactly as quantised. ``musicxml_bytes`` exports that through music21 and
 ``svg_pages`` engraves MusicXML with Verovio.
 
@@ -27,22 +28,28 @@ from typing import Any
 
 import numpy as np
 
-from cadenza.controls import Key, detect_key
+from cadenza.controls import MAJOR, Key, detect_key
 from cadenza.errors import ConfigError, NotationError
 from cadenza.score import DEFAULT_QPM, Score, TimeSignature, quantise
 
 __all__ = ["Engraving", "count_svg_notes", "engrave", "join_pages", "musicxml_bytes",
-           "score_to_stream", "svg_pages"]
+           "score_to_stream", "signature_key", "svg_pages"]
 
 INSTALL_HINT = "sheet music needs music21 and verovio: pip install 'cadenza[notation]'"
 MIDDLE_C = 60  # the lowest pitch of the right hand
 DEFAULT_PAGE_WIDTH = 2100  # Verovio units (tenths of a millimetre): A4 portrait
 SVG_SCALE = 40  # percent; small enough for a few systems of piano music per page
+# The page the web studio shows: 1280 px wide at SVG_SCALE, about 6 bars of piano music a
+# system, drawn at the width of the browser window (an A4 page gives about 4).
+SCREEN_PAGE_WIDTH = 3200
 # Verovio writes these attributes of every tie into the SVG, so that count_svg_notes can tell
 # a note head that continues a tie from one that is struck.
 DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)  # of the time signatures notation can show
 VOICES_PER_STAFF = 4  # voice numbers of the treble staff before the bass staff's (MusicXML)
 TIE_ATTRIBUTES = ["tie@startid", "tie@endid"]
+# Key signatures whose scales cover within this share of the notes' duration of the best
+# one are near ties (see signature_key).
+SIGNATURE_TOLERANCE = 0.02
 
 
 def _music21() -> ModuleType:
@@ -91,14 +98,46 @@ def _bar_lines(
         lines.append(here + Fraction(4 * current.numerator, current.denominator))
 
 
-def _music21_key(key: Key) -> Any:
-    """The music21 key of ``key``, spelt with the fewer accidentals (F# rather than Gb)."""
-    m21 = _music21()
+def _sharps(key: Key) -> int:
+    """The key signature of ``key``: sharps (positive) or flats (negative), -5..6."""
     major_tonic = key.tonic if key.mode == "major" else (key.tonic + 3) % 12
     sharps = (major_tonic * 7) % 12  # steps round the circle of fifths from C
-    if sharps > 6:
-        sharps -= 12
-    return m21.key.KeySignature(sharps).asKey(key.mode)
+    return sharps - 12 if sharps > 6 else sharps
+
+
+def signature_key(pitches: np.ndarray, durations: np.ndarray) -> Key:
+    """The key whose signature best fits the notes written: its major scale covers the
+    most of their pitch classes, weighted by ``durations``.
+
+    Signatures that cover within :data:`SIGNATURE_TOLERANCE` (a share of the duration) of
+    the best are near ties: the key detected from the notes wins among them when its
+    signature is one, else the signature with the fewest accidentals (then the most
+    covered), whose major or relative minor is the one the notes suggest. A detected key
+    whose signature the notes disagree with (a piece of naturals that opens in A major)
+    is not written. C major for no notes.
+    """
+    if len(pitches) == 0:
+        return Key(0, "major")
+    histogram = np.bincount(np.asarray(pitches) % 12, weights=np.asarray(durations, float),
+                            minlength=12)
+    total = float(histogram.sum()) or 1.0
+    cover = {}
+    for sharps in range(-5, 7):  # 6 flats would be 6 sharps' scale again: sharps are written
+        tonic = (sharps * 7) % 12
+        cover[sharps] = sum(float(histogram[(tonic + step) % 12]) for step in MAJOR) / total
+    best = max(cover.values())
+    near = [s for s in cover if cover[s] >= best - SIGNATURE_TOLERANCE]
+    detected = detect_key(pitches, durations)
+    if _sharps(detected) in near:
+        return detected
+    sharps = min(near, key=lambda s: (abs(s), -cover[s], -s))
+    major = Key((sharps * 7) % 12, "major")
+    return detect_key(pitches, durations, candidates=[major, Key((major.tonic + 9) % 12, "minor")])
+
+
+def _music21_key(key: Key) -> Any:
+    """The music21 key of ``key``, spelt with the fewer accidentals (F# rather than Gb)."""
+    return _music21().key.KeySignature(_sharps(key)).asKey(key.mode)
 
 
 def _voices(events: list[tuple[int, int, list[int]]]) -> list[list[tuple[int, int, list[int]]]]:
@@ -230,9 +269,11 @@ def score_to_stream(score: Score, steps_per_quarter: int = 4) -> Any:
     and split at middle C: pitch 60 and above to the treble staff, the rest to the
     bass staff. Notes of one staff with the same start and duration become a chord; other
     overlaps become separate voices. Gaps are rests, notes crossing bar lines are tied, and
-    the last bar is completed with rests. The key signature is the key detected from the
-    notes, the metre follows the score's time signatures (4/4 without any; a change is moved
-    to the next bar line) and the tempo mark is the score's first tempo.
+    the last bar is completed with rests. The key signature is :func:`signature_key`'s (the
+    one whose scale covers the most of the notes), notes are beamed by beat (by the time
+    signature's beam groups: each quarter in 4/4), the metre follows the score's time
+    signatures (4/4 without any; a change is moved to the next bar line) and the tempo
+    mark is the score's first tempo.
 
     Raises:
         NotationError: music21 is not installed, or the score has no notes.
@@ -247,7 +288,7 @@ def score_to_stream(score: Score, steps_per_quarter: int = 4) -> Any:
     notes = grid.notes
     end = Fraction(int((notes["start"] + notes["duration"]).max()), steps_per_quarter)
     bar_lines, signatures = _bar_lines(end, grid.time_signatures, steps_per_quarter)
-    key = _music21_key(detect_key(notes["pitch"], notes["duration"]))
+    key = _music21_key(signature_key(notes["pitch"], notes["duration"]))
     qpm = grid.tempos[0].qpm if len(grid.tempos) else DEFAULT_QPM
 
     right = _hand(notes[notes["pitch"] >= MIDDLE_C], steps_per_quarter, bar_lines,
@@ -396,11 +437,13 @@ class Engraving:
     svg: str
 
 
-def engrave(score: Score) -> Engraving:
-    """MusicXML of ``score`` and its pages engraved by Verovio, stacked in one SVG.
+def engrave(score: Score, page_width: int = SCREEN_PAGE_WIDTH) -> Engraving:
+    """MusicXML of ``score`` and its pages engraved by Verovio ``page_width`` units wide
+    (by default for a screen, not a printed page), stacked in one SVG.
 
     Raises:
         NotationError: music21 or Verovio is missing, or the score has no notes.
+        ConfigError: ``page_width`` is not positive.
     """
     xml = musicxml_bytes(score)
-    return Engraving(xml, join_pages(svg_pages(xml)))
+    return Engraving(xml, join_pages(svg_pages(xml, page_width)))

@@ -44,7 +44,7 @@ def export_command(
 ) -> None:
     r"""Write a MIDI file as a piano score: MusicXML and/or engraved SVG pages.
 
-    Notes are quantised to 16ths and split between the hands at middle C; the key is detected from the notes. Needs music21 and verovio: pip install 'cadenza\[notation]'.
+    Notes are quantised to 16ths and split between the hands at middle C; the key signature is the one whose scale covers the most of the notes. Needs music21 and verovio: pip install 'cadenza\[notation]'.
     """  # noqa: E501  (one paragraph: the help text is wrapped by the terminal's width)
     from cadenza.fileio import write_bytes_atomic
     from cadenza.midi import read_midi

@@ -484,17 +484,32 @@ function drawRoll(data) {
   updatePlayhead();
 }
 
+const LABEL_CSS_PX = 12; // the octave labels' size on the screen, whatever the pixel ratio
+
 function drawOctaveLabels(ctx, low, high, y, rowHeight, ratio) {
-  const size = Math.round(10 * ratio);
+  const size = Math.round(LABEL_CSS_PX * ratio); // canvas pixels
+  const canvas = ctx.canvas;
+  canvas.dataset.labelFont = `${size}px`;
+  canvas.dataset.labelCount = "0";
   if (12 * rowHeight < size * 1.2) return; // no room between two Cs
   ctx.font = `${size}px system-ui, sans-serif`;
   ctx.textBaseline = "bottom";
+  ctx.lineJoin = "round";
+  ctx.lineWidth = Math.max(2, Math.round(3 * ratio));
+  ctx.strokeStyle = cssVar("--roll-bg"); // a halo keeps a label legible over notes
   ctx.fillStyle = cssVar("--muted");
+  let count = 0;
   for (let pitch = low; pitch <= high; pitch++) {
     if (pitch % 12 === 0) {
-      ctx.fillText(`C${pitch / 12 - 1}`, Math.round(3 * ratio), y(pitch) + rowHeight);
+      const label = `C${pitch / 12 - 1}`;
+      const left = Math.round(4 * ratio);
+      const bottom = y(pitch) + rowHeight;
+      ctx.strokeText(label, left, bottom);
+      ctx.fillText(label, left, bottom);
+      count += 1;
     }
   }
+  canvas.dataset.labelCount = String(count);
 }
 
 function updatePlayhead() {
