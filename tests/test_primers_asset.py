@@ -124,3 +124,24 @@ def test_script_rebuilds_the_shipped_files(tmp_path: Path) -> None:
     for entry in shipped:
         name = str(entry["file"])
         assert (tmp_path / name).read_bytes() == (PRIMERS / name).read_bytes(), name
+
+
+def test_any_composer_draws_primers_in_the_models_metres_and_a_playable_tempo() -> None:
+    """The shipped bank holds Chopin mazurka fragments rewritten from 3/4: a draw for any
+    composer never takes them, asking for Chopin does, and says so; a bank primer's tempo is
+    brought into 60-160 bpm, with a word, unless --bpm is given."""
+    import cadenza
+    from cadenza.composing import ComposeRequest, compose, primer_bank
+
+    bank = primer_bank("biaxial-piano")
+    assert any(p.source_meter == "3/4" for p in bank.primers)
+    drawn = {bank.choose(seed=seed).name for seed in range(200)}
+    assert not any(name.startswith("chopin") for name in drawn)
+    chopin = compose(ComposeRequest(checkpoint="biaxial-piano", composer="Chopin", bars=1,
+                                    seed=3, write_files=False))
+    assert "rewritten from the source's 3/4" in chopin.primer_used
+    assert "the piece at 160 bpm" in chopin.primer_used  # the source is marked 189
+    piece = cadenza.compose("biaxial-piano", composer="Chopin", bars=1, seed=3)
+    assert round(piece.score.tempos[0].qpm) == 160
+    fast = cadenza.compose("biaxial-piano", composer="Chopin", bars=1, seed=3, bpm=189)
+    assert round(fast.score.tempos[0].qpm) == 189

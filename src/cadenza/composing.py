@@ -263,6 +263,9 @@ def list_composers(checkpoint: str | Path | None) -> list[str]:
 
 
 SILENCE = "none (silence)"
+# The tempo range a piece takes from a primer the bank chose (some sources are marked 40 or
+# 200 quarter notes a minute); a primer file of the user's keeps its own, --bpm sets any.
+BANK_BPM = (60.0, 160.0)
 # A run whose corpus held out no generation piece primes from its training pieces; one that
 # keeps no piece at all composes from silence (unless a composer was asked for).
 NO_PIECE_SILENCE = "none (silence: the run keeps no held-out or training piece to prime with)"
@@ -372,6 +375,12 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     source = primer.source if primer is not None else silence
     used = (describe_primer(primer, rep, primer_array, first_step)
             if primer is not None and primer_array is not None else source)
+    if request.bpm is None and request.primer_file is None and primer is not None:
+        # a primer the bank chose sets the pace only within a playable range
+        bank_qpm = qpm
+        qpm = min(max(qpm, BANK_BPM[0]), BANK_BPM[1])
+        if qpm != bank_qpm:
+            used += f"; the piece at {qpm:.0f} bpm (--bpm sets another)"
     pieces = []
     for index in range(request.count):
         piece = _finish_piece(result, index, loaded, request, qpm, silent_lead=primer is None)
@@ -642,12 +651,16 @@ def describe_primer(primer: Primer, rep: Representation, array: np.ndarray,
     bar = 4 * rep.config.steps_per_quarter
     end_tick = first_tick + max(rep.onset_tick(array, len(array)), 1)
     first_bar, last_bar = first_tick // bar + 1, (end_tick - 1) // bar + 1
-    bars = f"bar {first_bar}" if first_bar == last_bar else f"bars {first_bar}-{last_bar}"
+    total = max(1, -(-int(primer.score.end_tick) // bar))
+    used = (f"its bar {first_bar}" if first_bar == last_bar
+            else f"its bars {first_bar}-{last_bar}")
     meter = ", ".join(sorted({s.label for s in primer.score.time_signatures})) or "4/4"
+    if primer.source_meter and primer.source_meter != meter:
+        meter = f"{meter}, rewritten from the source's {primer.source_meter}"
     notes = primer.score.notes
     key = detect_key(notes["pitch"], notes["duration"])
     training = "" if primer.held_out else f"; {TRAINING_PRIMER}"
-    return (f"{primer.source} (used {bars} of it, {meter}, {key}, "
+    return (f"{primer.source}; used {used} of {total} as the opening ({meter}, {key}, "
             f"{score_qpm(primer.score):.0f} bpm{training})")
 
 

@@ -52,6 +52,12 @@ class Primer:
     score: Score
     source: str
     held_out: bool = True
+    source_meter: str | None = None  # the source's own metre, where the file was rewritten
+
+
+# Metres whose bars a 16th grid in 4/4 holds whole: a primer from another metre (a 3/4
+# mazurka rewritten in 4/4) is offered only when asked for by its composer.
+GRID_METERS = ("4/4", "2/4", "2/2")
 
 
 class PrimerBank:
@@ -73,6 +79,8 @@ class PrimerBank:
             if not pool:
                 known = ", ".join(self.composers()) or "none"
                 raise DataError(f"unknown composer {composer!r}; known: {known}")
+        else:  # any composer: the primers written in the model's own metres
+            pool = [p for p in pool if p.source_meter in (None, *GRID_METERS)] or pool
         if not pool:
             raise DataError(f"no primers available from {self.origin}")
         return random.Random(seed).choice(pool)
@@ -108,9 +116,11 @@ class PrimerBank:
             except MidiError as exc:
                 log.warning("skipping shipped primer: %s", exc)
                 continue
+            meter = entry.get("original_time_signature")
             primers.append(Primer(path.stem, entry.get("composer"), score,
                                   str(entry.get("source", path.name)),
-                                  bool(entry.get("held_out", True))))
+                                  bool(entry.get("held_out", True)),
+                                  str(meter) if meter else None))
         return cls(primers, str(index_path))
 
     @classmethod
