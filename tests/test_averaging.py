@@ -90,8 +90,28 @@ def test_averaged_run_saves_the_average_and_resumes_the_training_weights(
 
 
 def test_the_average_changes_what_validation_sees(tmp_path: Path) -> None:
-    plain = _trainer(tmp_path / "plain", steps=6).fit()
+    """Same seed, same updates: the averaged run validates exactly the exponential average
+    of the plain run's weights after each update (the formula, computed here from the plain
+    run's checkpoints), not the weights themselves."""
+    initial = _trainer(tmp_path / "unused", steps=1).model.state_dict()
+    plain = _trainer(tmp_path / "plain", steps=6, checkpoint_every=1, keep_checkpoints=6).fit()
     averaged = _trainer(tmp_path / "avg", steps=6, ema=0.99).fit()
-    # Same seed, same updates; only the weights validated differ.
-    assert _valid_losses(tmp_path / "plain") != _valid_losses(tmp_path / "avg")
     assert plain.steps_done == averaged.steps_done == 6
+    scorer = _trainer(tmp_path / "scorer", steps=1)
+    names = [name for name, _ in scorer.model.named_parameters()]
+    average = {name: initial[name].double() for name in names}
+    expected = []
+    for update in range(6):
+        weights = load_file(str(tmp_path / "plain" / "checkpoints" / f"step-{update + 1:06d}"
+                                / "model.safetensors"))
+        decay = effective_decay(0.99, update)  # 0.1, 0.18, 0.25, ...: warming up
+        average = {name: decay * average[name] + (1 - decay) * weights[name].double()
+                   for name in names}
+        if (update + 1) % 2 == 0:  # validated every 2 steps
+            scorer.model.load_state_dict({**weights, **{k: v.float() for k, v in average.items()}})
+            scored = scorer.evaluate()
+            assert scored is not None
+            expected.append(scored["loss"])
+    np.testing.assert_allclose(_valid_losses(tmp_path / "avg"), expected, rtol=1e-5)
+    gaps = np.abs(np.subtract(_valid_losses(tmp_path / "plain"), expected))
+    assert (gaps > 1e-3).all()  # the plain run's own weights score otherwise

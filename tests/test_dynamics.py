@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cadenza.generation import GenerationConfig, generate
-from cadenza.models.biaxial import BiaxialConfig, build, config_for
+from cadenza.models.biaxial import BiaxialConfig, BiaxialLSTM, build, config_for
 from cadenza.representations import NoteState, NoteStateConfig
 from cadenza.score import Score, TimeSignature, make_notes
 
@@ -82,8 +82,12 @@ def test_generated_notes_take_the_models_velocity() -> None:
 
 
 def test_train_with_velocity_bins_and_compose_with_dynamics(tmp_path: Path) -> None:
+    """Composed from silence (no primer carries a velocity in), every note takes a velocity
+    the model's dynamics output drew: several bins from the lightly trained head, and only
+    bin 7 from the same checkpoint with its head forced to bin 7."""
     from typer.testing import CliRunner
 
+    from cadenza.checkpoint import load_checkpoint, save_checkpoint
     from cadenza.cli import app
     from cadenza.midi import read_midi, write_midi
 
@@ -97,13 +101,30 @@ def test_train_with_velocity_bins_and_compose_with_dynamics(tmp_path: Path) -> N
         "--set", "velocity_bins=8", "--eval-every", "2", "--checkpoint-every", "2",
         "--sample-every", "0", "--workers", "1", "--no-progress", "--out", str(tmp_path / "r")])
     assert trained.exit_code == 0, trained.output
-    composed = runner.invoke(app, ["generate", str(tmp_path / "r"), "--bars", "2", "--seed", "3",
-                                   "--primer", str(midi / "p0.mid"), "--out",
-                                   str(tmp_path / "out")])
-    assert composed.exit_code == 0, composed.output
-    (piece,) = (tmp_path / "out").glob("*.mid")
-    velocities = set(read_midi(piece).notes["velocity"].tolist())
-    assert len(velocities) > 2  # the primer's own and the model's, not one fixed value
+
+    def composed_velocities(checkpoint: Path, name: str) -> list[int]:
+        out = tmp_path / name
+        result = runner.invoke(app, ["generate", str(checkpoint), "--bars", "2", "--seed", "3",
+                                     "--no-primer", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        (piece,) = out.glob("*.mid")
+        return read_midi(piece).notes["velocity"].tolist()
+
+    loaded = load_checkpoint(tmp_path / "r")
+    rep = loaded.representation
+    assert isinstance(rep, NoteState)
+    centres = {int(rep.bin_velocity(np.array(b))) for b in range(1, 9)}
+    velocities = composed_velocities(tmp_path / "r", "trained")
+    assert len(velocities) > 10 and set(velocities) <= centres
+    assert len(set(velocities)) > 2  # drawn from a spread of bins, not one fixed value
+    model = loaded.model
+    assert isinstance(model, BiaxialLSTM) and model.velocity is not None
+    with torch.no_grad():
+        model.velocity.weight.zero_()
+        model.velocity.bias.copy_(torch.tensor([0.0] * 6 + [30.0, 0.0]))  # bin 7
+    save_checkpoint(tmp_path / "forced", model, rep, loaded.info)
+    forced = composed_velocities(tmp_path / "forced", "forced")
+    assert forced and set(forced) == {int(rep.bin_velocity(np.array(7)))}
 
 
 def test_a_model_learns_dynamics_on_top_of_its_notes(tmp_path: Path) -> None:

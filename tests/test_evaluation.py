@@ -159,12 +159,16 @@ def _write_set(folder: Path, scores: list[Score]) -> Path:
     return folder
 
 
+def _scale() -> Score:
+    """C major up an octave in quarter notes: two bars."""
+    return Score(make_notes(list(range(0, 32, 4)), [4] * 8, [60, 62, 64, 65, 67, 69, 71, 72]), 4)
+
+
 @pytest.fixture
 def two_sets(tmp_path: Path, tiny_score: Score) -> tuple[Path, Path]:
     generated = _write_set(tmp_path / "gen", [tiny_score.transpose(k) for k in (0, 2, 5)])
     (generated / "broken.mid").write_bytes(b"MThd but not really")
-    scale = Score(make_notes(list(range(0, 32, 4)), [4] * 8, [60, 62, 64, 65, 67, 69, 71, 72]), 4)
-    reference = _write_set(tmp_path / "ref", [scale, scale.transpose(7), tiny_score])
+    reference = _write_set(tmp_path / "ref", [_scale(), _scale().transpose(7), tiny_score])
     return generated, reference
 
 
@@ -276,17 +280,37 @@ def test_evaluate_errors_are_one_line(tmp_path: Path, two_sets: tuple[Path, Path
 
 
 def test_evaluate_prints_both_sides_and_a_summary(two_sets: tuple[Path, Path],
-                                                  tmp_path: Path) -> None:
-    """Both sides' OA, the mean on each side, and 'n/a' with the reason for one piece."""
+                                                  tiny_score: Score, tmp_path: Path) -> None:
+    """The printed figures are those of the pieces: metric values known by hand, and each
+    side's mean overlap area computed here from the sets' own scores (the generated set is
+    ``tiny_score`` in three keys, the reference two scales and ``tiny_score``); 'n/a' with
+    the reason for a side of one piece."""
+    from cadenza.metrics import compute_all
+
     generated, reference = two_sets
     code, out = evaluate(str(generated), "--reference", str(reference))
     assert code == 0, out
-    assert "OA gen" in out and "OA ref" in out
+    cells = {row.split("│")[1].split("(")[0].strip(): [c.strip() for c in row.split("│")[2:-1]]
+             for row in out.splitlines() if row.startswith("│")}
+    # tiny_score spans C3..C5 with 10 notes in 2 bars; the scale an octave with 8 notes.
+    assert cells["pitch_range"][:2] == ["24 ± 0", "16 ± 5.7"]  # reference 12, 12, 24
+    assert cells["notes_per_bar"][:2] == ["5 ± 0", "4.33 ± 0.47"]  # reference 4, 4, 5
+    gen = [compute_all(tiny_score.transpose(k)) for k in (0, 2, 5)]
+    ref = [compute_all(s) for s in (_scale(), _scale().transpose(7), tiny_score)]
+    sides: dict[str, list[float]] = {"generated": [], "reference": []}
+    for name in metric_names():
+        g, r = [p[name] for p in gen], [p[name] for p in ref]
+        inter = ev.inter_set_distances(g, r)
+        for side, values in (("generated", g), ("reference", r)):
+            area = ev.overlap_area(ev.intra_set_distances(values), inter)
+            sides[side].append(area)
+            column = {"generated": 4, "reference": 2}[side]  # OA gen, OA ref
+            assert float(cells[name][column]) == pytest.approx(area, abs=5e-4, rel=5e-3), name
+    mean_gen, mean_ref = np.mean(sides["generated"]), np.mean(sides["reference"])
+    assert mean_gen < 0.5 < mean_ref  # the keys differ, the figures cannot be swapped
     line = next(row for row in out.splitlines() if row.startswith("mean overlap area"))
-    report = json.loads((generated / "evaluation" / "metrics.json").read_text())
-    side = [m["overlap_area"]["generated"] for m in report["comparison"]["metrics"].values()]
-    present = [v for v in side if v is not None]
-    assert f"generated side {sum(present) / len(present):.3f}" in line
+    assert line == (f"mean overlap area (1 = indistinguishable): generated side "
+                    f"{mean_gen:.3f}; reference side {mean_ref:.3f}")
     single = tmp_path / "one"
     single.mkdir()
     first = sorted(reference.glob("*.mid"))[0]

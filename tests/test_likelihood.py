@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from cadenza.data import build_corpus
 from cadenza.errors import ConfigError
 from cadenza.likelihood import bernoulli_baseline, evaluate_likelihood
+from cadenza.models.biaxial import BiaxialConfig, BiaxialLSTM
 from cadenza.models.registry import build_model, fit_config, get_preset
 from cadenza.representations import NoteState, NoteStateConfig, PianoRoll
 from cadenza.representations.pianoroll import PianoRollConfig
@@ -42,11 +44,20 @@ def test_pianoroll_nll_matches_a_direct_computation() -> None:
     assert result.nll_per_step == pytest.approx(total / steps, rel=1e-4)
 
 
-def _biaxial_on(keys: int) -> tuple[torch.nn.Module, NoteState]:
+def _biaxial_on(keys: int, chord_inputs: bool = False) -> tuple[BiaxialLSTM, NoteState]:
+    """A debug biaxial model on ``keys`` keys from middle C; ``chord_inputs``: its note axis
+    also reads the notes chosen below each key (the chord so far)."""
     rep = NoteState(NoteStateConfig(low=60, high=60 + keys - 1))
     torch.manual_seed(1)
-    model = build_model(fit_config(get_preset("biaxial-debug"), rep)).eval()
+    preset = get_preset("biaxial-debug")
+    assert isinstance(preset, BiaxialConfig)
+    model = build_model(fit_config(replace(preset, chord_inputs=chord_inputs), rep)).eval()
+    assert isinstance(model, BiaxialLSTM)
     return model, rep
+
+
+WITH_AND_WITHOUT_CHORDS = pytest.mark.parametrize("chord_inputs", [False, True],
+                                                  ids=["plain", "chord-inputs"])
 
 
 def _state_from_play(play: np.ndarray) -> np.ndarray:
@@ -55,9 +66,11 @@ def _state_from_play(play: np.ndarray) -> np.ndarray:
     return np.stack([play, play & (1 - before)], axis=-1).astype(np.uint8)
 
 
-def test_biaxial_play_likelihood_is_a_distribution_over_the_keys() -> None:
-    """Summing P(step) over every play pattern of 4 keys gives exactly 1."""
-    model, rep = _biaxial_on(4)
+@WITH_AND_WITHOUT_CHORDS
+def test_biaxial_play_likelihood_is_a_distribution_over_the_keys(chord_inputs: bool) -> None:
+    """Summing P(step) over every play pattern of 4 keys gives exactly 1 (with chord inputs
+    too: a key sees the chord of the keys below it, never its own note or those above)."""
+    model, rep = _biaxial_on(4, chord_inputs)
     history = np.array([[1, 0, 0, 1], [1, 1, 0, 0]], dtype=np.uint8)
     total = 0.0
     for pattern in itertools.product((0, 1), repeat=4):
@@ -68,7 +81,7 @@ def test_biaxial_play_likelihood_is_a_distribution_over_the_keys() -> None:
     assert total == pytest.approx(1.0, abs=1e-4)
 
 
-def _stepwise_biaxial_nll(model: torch.nn.Module, rep: NoteState, state: np.ndarray) -> float:
+def _stepwise_biaxial_nll(model: BiaxialLSTM, rep: NoteState, state: np.ndarray) -> float:
     """Play NLL (nats, summed) of ``state`` predicted step by step as generation feeds the
     model: one step's features at a time, each at its own beat, through ``model.step``."""
     from cadenza.models.notewalk import NoteRule
@@ -87,14 +100,27 @@ def _stepwise_biaxial_nll(model: torch.nn.Module, rep: NoteState, state: np.ndar
     return total
 
 
-def test_biaxial_nll_matches_step_by_step_generation_path() -> None:
-    """The protocol equals the sum a generation-style walk computes, beat by beat."""
-    model, rep = _biaxial_on(6)
+@WITH_AND_WITHOUT_CHORDS
+def test_biaxial_nll_matches_step_by_step_generation_path(chord_inputs: bool) -> None:
+    """The protocol equals the sum a generation-style walk computes, beat by beat (with
+    chord inputs, the walk counts the chord as it chooses up the keyboard, the protocol
+    counts it from the whole step at once)."""
+    model, rep = _biaxial_on(6, chord_inputs)
     play = _random_rolls(1, 21, 6, seed=4)[0]  # 21 steps: the beat bits all change
     state = _state_from_play(play)
     result = evaluate_likelihood(model, rep, [state])
     expected = _stepwise_biaxial_nll(model, rep, state) / len(state)
-    assert result.nll_per_step == pytest.approx(expected, rel=1e-4)
+    assert result.nll_per_step == pytest.approx(expected, rel=1e-5)  # float32: ~1e-7 apart
+    if chord_inputs:  # the counts reach the model: without their weights it scores otherwise
+        from cadenza.models.chordcontext import CHORD_INPUTS
+
+        first = model.note_layers[0]
+        assert isinstance(first, torch.nn.LSTM)
+        w_ih = first.all_weights[0][0]  # (4H, Ht + 2 + 12): the chord counts come last
+        with torch.no_grad():
+            w_ih[:, -CHORD_INPUTS:].zero_()
+        unheard = evaluate_likelihood(model, rep, [state]).nll_per_step
+        assert abs(unheard - result.nll_per_step) > 1e-3
 
 
 def test_biaxial_nll_matches_the_trainers_loss_on_the_same_window() -> None:

@@ -114,20 +114,61 @@ def _onsets_per_beat(rep: object, arrays: list[np.ndarray], primer_length: int,
     return float(np.mean(rates))
 
 
-def test_note_tokens_keep_their_onsets_in_the_band() -> None:
+def _steered_steps(states_and_steps: list[tuple[int, int, bool, int]], half: float) -> int:
+    """Check the two-sided rule at every generated step, ``(state, time step, sounds, row)``:
+    above the band no step shorter than half a beat, below it none longer and a note (not a
+    rest, not a note-off) comes; return how many steps the rule steered."""
+    from cadenza.generation.token_density import DENSE, FREE, SPARSE
+
+    steered = 0
+    for state, step, sounds, row in states_and_steps:
+        if state == DENSE:
+            assert step >= half, f"row {row}: a step of {step} while above the band"
+        elif state == SPARSE:
+            assert step <= half and sounds, f"row {row}: a step of {step} while below the band"
+        steered += state != FREE
+    return steered
+
+
+def test_note_tokens_steer_their_time_steps_toward_the_band() -> None:
+    """``--density`` on the note tokens: replaying each generated piece's onsets through the
+    band's window, no token moves time on by less than half a beat while the piece is above
+    the band, and none rests or waits longer while it is below; so the density moves toward
+    each band. (An untrained model's shifts cannot reach every band, so the band itself is
+    not asked for.)"""
+    from cadenza.generation.sequences import _notes_in
+    from cadenza.generation.token_density import OnsetRate
+
     rep, encoded = fitted_notetokens()
     torch.manual_seed(0)
     model = build_model(config_for(TOKEN_PRESETS["notetokens-debug"], rep)).eval()
     spb = rep.config.steps_per_quarter
+    shifts = np.array(rep.shift_values)
     rates = {}
     for band in (None, (0.2, 0.6), (3.0, 6.0)):
         config = GenerationConfig(length=120, count=4, seed=4, density=band)
         arrays = generate(model, rep, encoded[:8], config).arrays
         rates[band] = _onsets_per_beat(rep, arrays, 8, spb)
-    assert rates[(0.2, 0.6)] < rates[None] < rates[(3.0, 6.0)]
+        if band is None:
+            continue
+        replayed = []
+        for row, array in enumerate(arrays):
+            rate = OnsetRate(band, 1, spb)
+            for element_id, _, shift_id in array[8:]:
+                element = rep.elements[int(element_id)]
+                state = int(rate.states()[0])
+                replayed.append((state, int(shifts[shift_id]), element != REST, row))
+                rate.add(0, _notes_in(element), float(shifts[shift_id]))
+        assert _steered_steps(replayed, spb / 2) > 100  # the rule was at work, and honoured
+    assert rates[(0.2, 0.6)] < 0.9 * rates[None] and rates[(3.0, 6.0)] > 1.5 * rates[None]
 
 
-def test_events_keep_their_onsets_in_the_band() -> None:
+def test_events_steer_their_deltas_toward_the_band() -> None:
+    """``--density`` on the events: replaying each piece's note-ons through the band's window,
+    every delta taken above the band is at least half a beat, and below it a note-on comes
+    within half a beat; so a band above this model's own density brings the notes on."""
+    from cadenza.generation.token_density import OnsetRate
+
     rep = Events(EventsConfig(steps_per_quarter=4))
     gaps = [1, 2, 4, 8, 16] * 6  # deltas of every size are known
     starts = np.cumsum([0, *gaps[:-1]]).tolist()
@@ -136,11 +177,23 @@ def test_events_keep_their_onsets_in_the_band() -> None:
     rep.fit([score])
     torch.manual_seed(0)
     model = build_model(fit_config(EVENTS_PRESETS["events-debug"], rep)).eval()
-    rates = {}
+    rates, steered = {}, {}
     for band in (None, (0.0, 0.05), (1.0, 3.0)):
         config = GenerationConfig(length=120, count=4, seed=4, density=band)
         arrays = generate(model, rep, None, config).arrays
         rates[band] = _onsets_per_beat(rep, arrays, 1, 4)
-    # This model's own deltas are long already (0.15 onsets a beat): the low band cannot
-    # thin it further, the high one brings the notes on.
-    assert rates[(0.0, 0.05)] <= rates[None] < 0.5 * rates[(1.0, 3.0)]
+        if band is None:
+            continue
+        replayed = []
+        for row, array in enumerate(arrays):
+            rate = OnsetRate(band, 1, 4)
+            for _, is_on, delta in array[1:]:
+                replayed.append((int(rate.states()[0]), int(delta), bool(is_on), row))
+                rate.add(0, int(is_on), float(delta))
+        steered[band] = _steered_steps(replayed, 2)
+    # Below the band from the start, the rule was at work and brought the notes on: four
+    # times this model's own 0.15 onsets a beat.
+    assert steered[(1.0, 3.0)] > 100 and rates[(1.0, 3.0)] > 3 * rates[None]
+    # This model's deltas are longer than the two-beat window, which so never holds an onset:
+    # the rule sees no piece above 0.05 and leaves every piece as it was.
+    assert steered[(0.0, 0.05)] == 0 and rates[(0.0, 0.05)] == rates[None]
