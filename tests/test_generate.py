@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -542,3 +543,32 @@ def test_a_model_carries_its_calibrated_temperature(tmp_path: Path) -> None:
     catalog = ModelCatalog(tmp_path / "models", include_shipped=False)
     described = [catalog.describe(entry) for entry in catalog.entries()]
     assert [d["temperature"] for d in described] == [0.6]
+
+
+def test_the_help_lists_every_command_without_loading_torch() -> None:
+    """``cadenza --help`` imports no command module (it once took 10 s on a busy machine,
+    most of it torch); its one-line summaries are the commands' own."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom cadenza.cli import app\n"
+            "result = CliRunner().invoke(app, ['--help'])\n"
+            "assert result.exit_code == 0, result.output\n"
+            "print('torch' in sys.modules, 'export' in result.output)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "COLUMNS": "200"})
+    assert out.stdout.split() == ["False", "True"]
+
+    import importlib
+
+    import typer.main
+
+    from cadenza.cli.app import COMMANDS, app
+
+    for module, _ in COMMANDS.values():
+        importlib.import_module(f"cadenza.cli.{module}")
+    group = typer.main.get_command(app)
+    for name, (_, summary) in COMMANDS.items():
+        command = group.commands[name]  # type: ignore[attr-defined]
+        own = " ".join((command.help or "").split("\n\n")[0].split())
+        assert own == summary, name

@@ -30,18 +30,91 @@ def plain_flags(command: Any, ctx: typer.Context) -> None:
         plain_flags(sub, ctx)
 
 
+# Every command: its module (imported only when the command runs, so that ``cadenza --help``
+# does not load torch) and the one line the command list shows (the first line of its help,
+# which tests/test_generate.py holds equal).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "preprocess": ("preprocess", "Read, check, split and encode every MIDI file of FOLDER, "
+                   "caching the arrays."),
+    "models": ("models", "List the shipped models and trained runs, then the presets to "
+               "train."),
+    "train": ("train", "Train a model; every --checkpoint-every steps save a checkpoint and a "
+              "sample."),
+    "generate": ("generate", "Generate music: primer from a held-out piece (or a file), then "
+                 "the model continues."),
+    "harmonise": ("harmonise", "Harmonise a melody with a grid model (biaxial or piano roll): "
+                  "the melody's notes are clamped while the model samples every other note, "
+                  "conditioned on them."),
+    "evaluate": ("evaluate", "Measure GENERATED and a reference set; compare them as Yang & "
+                 "Lerch (2018) do."),
+    "render": ("render", "Render a MIDI file to a normalised 16-bit WAV through FluidSynth "
+               "and a SoundFont."),
+    "plot": ("render", "Draw a MIDI file as a piano roll; cadenza's generated part is shown "
+             "apart from its primer."),
+    "serve": ("serve", "Serve the page to compose in the browser, listen and download MIDI "
+              "and WAV."),
+    "benchmark": ("benchmark", "Negative log-likelihood per time step on the test split (the "
+                  "literature's protocol)."),
+    "inspect": ("inspect_cmd", "Hidden activations and memory cells of each LSTM layer while "
+                "reading a primer."),
+    "export": ("export", "Write a MIDI file as a piano score: MusicXML and/or engraved SVG "
+               "pages."),
+    "corpus": ("corpus", "Make ready-to-use MIDI corpora."),
+    "cache": ("cache", "The preprocessing cache (~/.cache/cadenza or $CADENZA_CACHE_DIR)."),
+}
+
+
 class CadenzaGroup(TyperGroup):
-    """The ``cadenza`` command group: typer's, with boolean flags shown as plain flags."""
+    """The ``cadenza`` command group: typer's, with boolean flags shown as plain flags, and
+    each command's module imported only when that command is asked for."""
+
+    listing = False  # while the help lists the commands: a stub per command not yet loaded
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in COMMANDS:
+            command = self._stub(cmd_name) if self.listing else self._load(cmd_name)
         if command is not None:
             plain_flags(command, ctx)
         return command
 
+    def _stub(self, name: str) -> Any:
+        import click
+
+        return click.Command(name, help=COMMANDS[name][1])
+
+    def _load(self, name: str) -> Any:
+        """Import the command's module (it registers on :data:`app`) and build it."""
+        import importlib
+
+        import typer.main
+
+        importlib.import_module(f"cadenza.cli.{COMMANDS[name][0]}")
+        settings = {"pretty_exceptions_short": app.pretty_exceptions_short,
+                    "rich_markup_mode": app.rich_markup_mode}
+        for info in app.registered_commands:
+            if info.name == name:
+                command = typer.main.get_command_from_info(info, **settings)
+                break
+        else:
+            group = next((g for g in app.registered_groups if g.name == name), None)
+            if group is None:
+                return None
+            command = typer.main.get_group_from_info(
+                group, suggest_commands=app.suggest_commands, **settings)
+        self.add_command(command, name)
+        return command
+
     def format_help(self, ctx: Any, formatter: Any) -> None:
-        plain_flags(self, ctx)
-        super().format_help(ctx, formatter)
+        self.listing = True
+        try:
+            plain_flags(self, ctx)
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
 
 
 app = typer.Typer(
