@@ -93,18 +93,19 @@ class CadenzaGroup(TyperGroup):
         import typer.main
 
         importlib.import_module(f"cadenza.cli.{COMMANDS[name][0]}")
-        settings = {"pretty_exceptions_short": app.pretty_exceptions_short,
-                    "rich_markup_mode": app.rich_markup_mode}
+        short, markup = app.pretty_exceptions_short, app.rich_markup_mode
         for info in app.registered_commands:
             if info.name == name:
-                command = typer.main.get_command_from_info(info, **settings)
+                command = typer.main.get_command_from_info(
+                    info, pretty_exceptions_short=short, rich_markup_mode=markup)
                 break
         else:
             group = next((g for g in app.registered_groups if g.name == name), None)
             if group is None:
                 return None
             command = typer.main.get_group_from_info(
-                group, suggest_commands=app.suggest_commands, **settings)
+                group, pretty_exceptions_short=short, suggest_commands=app.suggest_commands,
+                rich_markup_mode=markup)
         self.add_command(command, name)
         return command
 
