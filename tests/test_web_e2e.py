@@ -344,6 +344,10 @@ def test_upload_harmonise_see_the_score_download_and_cancel(
                 " return s.complete && s.naturalWidth > 0; }", timeout=COMPOSE_TIMEOUT_MS)
             assert page.inner_text("#status") == "Done."
             assert "harmonise my-tune.mid" in page.inner_text("#result-meta")
+            # The melody is drawn as the user's input, not as music the model composed.
+            roll = page.eval_on_selector("#roll", "c => ({...c.dataset})")
+            assert int(roll["inputNotes"]) == 16 and int(roll["generatedNotes"]) > 0
+            assert roll["inputColor"] != roll["generatedColor"]
             _check_score_and_roll_layout(page)
             score_url = page.get_attribute("#score", "src")
             svg = page.request.get(f"{server}{score_url}")

@@ -215,6 +215,8 @@ class ComposedPiece:
     stem: str = "cadenza"  # the file name the piece is (or would be) saved under
     index: int = 0  # its place in the request's batch
     warnings: list[str] = field(default_factory=list)  # degeneration, in one line each
+    # harmonise: which notes of ``score`` are the user's melody (input, not composed)
+    input_notes: np.ndarray | None = None  # (num_notes,) bool
 
 
 @dataclass
@@ -389,6 +391,8 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         piece.stem = base if request.count == 1 else f"{base}-{index + 1}"
         piece.index = index
         piece.warnings = _warnings(piece, request, loaded, melody is not None)
+        if melody is not None:
+            piece.input_notes = _melody_notes(piece.score, melody)
         if request.write_files:
             piece.files = _write_outputs(piece, request, piece.stem, loaded)
             piece.files.append(write_sidecar(
@@ -528,6 +532,15 @@ def _finish_piece(result: GenerationResult, index: int, loaded: LoadedCheckpoint
         score = score.copy_with(program=request.program)
     probs = result.probabilities[index] if result.probabilities is not None else None
     return ComposedPiece(score, start, probabilities=probs)
+
+
+def _melody_notes(score: Score, melody: MelodyPlan) -> np.ndarray:
+    """(num_notes,) bool: the notes of a harmonised ``score`` that are the clamped melody's
+    (same start step and pitch; the score's ticks are the model's grid steps)."""
+    wanted = {(int(n["start"]), int(n["pitch"])) for n in melody.melody}
+    return np.array([(int(s), int(p)) in wanted
+                     for s, p in zip(score.notes["start"], score.notes["pitch"], strict=True)],
+                    dtype=bool)
 
 
 def _warnings(piece: ComposedPiece, request: ComposeRequest, loaded: LoadedCheckpoint,

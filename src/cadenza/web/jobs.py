@@ -340,7 +340,7 @@ class JobRunner:
         midi_path = folder / FILE_NAMES["midi"]
         if midi_path not in piece.files or not midi_path.is_file():
             raise ConfigError(f"composing wrote {piece.files}, expected {midi_path.name}")
-        notes = notes_json(piece.score, piece.generated_start_tick)
+        notes = notes_json(piece.score, piece.generated_start_tick, piece.input_notes)
         compact = json.dumps(notes, separators=(",", ":")).encode()
         write_bytes_atomic(folder / FILE_NAMES["notes"], compact)
         job.primer = short_source(result.primer_source)

@@ -9,7 +9,7 @@ import numpy as np
 from cadenza.score import DEFAULT_QPM, Score
 from cadenza.tempomap import as_tempo_map
 
-PRIMER, GENERATED = "primer", "generated"
+PRIMER, GENERATED, INPUT = "primer", "generated", "input"
 
 
 def _seconds(ticks: np.ndarray, score: Score) -> np.ndarray:
@@ -17,11 +17,13 @@ def _seconds(ticks: np.ndarray, score: Score) -> np.ndarray:
     return as_tempo_map(score.tempos).seconds(ticks, score.ticks_per_quarter)
 
 
-def notes_json(score: Score, generated_start_tick: int) -> dict[str, Any]:
+def notes_json(score: Score, generated_start_tick: int,
+               input_notes: np.ndarray | None = None) -> dict[str, Any]:
     """The notes of ``score`` with times in beats (quarter notes) and in seconds.
 
     Each note says whether it belongs to the primer (it starts before
-    ``generated_start_tick``) or to the generated continuation.
+    ``generated_start_tick``), to the user's input (``input_notes``, (num_notes,) bool: a
+    harmonised melody) or to the generated continuation.
 
     Returns:
         ``{"tempo_qpm", "beats_per_bar", "generated_start": {"beats", "seconds"},
@@ -53,10 +55,12 @@ def notes_json(score: Score, generated_start_tick: int) -> dict[str, Any]:
                 "duration": float(end - start) / tpq,
                 "start_seconds": round(float(s0), 4),
                 "duration_seconds": round(float(s1 - s0), 4),
-                "part": GENERATED if start >= generated_start_tick else PRIMER,
+                "part": INPUT if given else GENERATED if start >= generated_start_tick
+                else PRIMER,
             }
-            for start, end, pitch, velocity, s0, s1 in zip(
-                starts, ends, notes["pitch"], notes["velocity"], start_s, end_s, strict=True
+            for start, end, pitch, velocity, s0, s1, given in zip(
+                starts, ends, notes["pitch"], notes["velocity"], start_s, end_s,
+                np.zeros(len(notes), bool) if input_notes is None else input_notes, strict=True
             )
         ],
     }

@@ -455,10 +455,11 @@ function drawRoll(data) {
     ctx.fillRect(x(beat), 0, Math.max(1, Math.round(ratio)), height);
   }
 
-  const colours = { primer: cssVar("--primer"), generated: cssVar("--generated") };
-  const counts = { primer: 0, generated: 0 };
+  const colours = { primer: cssVar("--primer"), generated: cssVar("--generated"),
+    input: cssVar("--input") };
+  const counts = { primer: 0, generated: 0, input: 0 };
   const noteHeight = Math.max(1, Math.round(rowHeight) - (rowHeight > 4 ? 1 : 0));
-  for (const part of ["primer", "generated"]) {
+  for (const part of ["primer", "input", "generated"]) {
     ctx.fillStyle = colours[part];
     for (const note of data.notes) {
       if (note.part !== part) continue;
@@ -476,11 +477,14 @@ function drawRoll(data) {
   canvas.dataset.generatedNotes = String(counts.generated);
   canvas.dataset.primerColor = colours.primer;
   canvas.dataset.generatedColor = colours.generated;
+  canvas.dataset.inputNotes = String(counts.input);
+  canvas.dataset.inputColor = colours.input;
+  const given = counts.input ? `${counts.input} notes of your melody and ` : "";
   canvas.setAttribute("aria-label",
-    `Piano roll: ${counts.primer} primer notes then ${counts.generated} composed notes, ` +
-    `pitches ${lowPitch} to ${highPitch}, ${Math.round(data.end.seconds)} seconds`);
+    `Piano roll: ${counts.primer} primer notes then ${given}${counts.generated} composed ` +
+    `notes, pitches ${lowPitch} to ${highPitch}, ${Math.round(data.end.seconds)} seconds`);
   $("roll-summary").textContent =
-    `${counts.primer + counts.generated} notes, ${Math.round(data.end.seconds)} s`;
+    `${counts.primer + counts.input + counts.generated} notes, ${Math.round(data.end.seconds)} s`;
   updatePlayhead();
 }
 
