@@ -15,6 +15,7 @@ import torch
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
+import biaxial_step  # noqa: E402
 import cache_store  # noqa: E402
 import generate_speed  # noqa: E402
 import train_throughput  # noqa: E402
@@ -209,6 +210,32 @@ def test_train_precision_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str
         assert " ".join(f"{v:.4f}" for v in losses[name]) in printed
     verdict = "met" if data["speedup"] >= train_precision.TARGET_SPEEDUP else "NOT met"
     assert f"fp32: {data['speedup']:.2f}x ({verdict})" in printed
+
+
+def test_biaxial_step_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Old and new code give bit-equal losses in separate processes; its copy of the old
+    feature loop still computes today's features; the table comes from the recorded runs."""
+    import numpy as np
+    from biaxial_step import _old_input_features
+
+    from cadenza.representations.notestate import input_features
+
+    state = (np.random.default_rng(0).random((2, 9, 78, 3)) < 0.2).astype(np.uint8)
+    np.testing.assert_array_equal(_old_input_features(state, 5), input_features(state, 5))
+
+    out = tmp_path / "step.json"
+    assert biaxial_step.main(["--quick", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    printed = capsys.readouterr().out
+    assert data["losses_equal"] is True
+    runs = data["results"]["debug"]
+    assert set(runs) == {"old", "new code", "new"}
+    curves = [r["losses"] for variant in runs.values() for r in variant]
+    assert len(curves) == 3 and all(c == curves[0] and len(c) == 2 for c in curves)
+    old = statistics.median(s for r in runs["old"] for s in r["seconds"]["step"])
+    new = statistics.median(s for r in runs["new"] for s in r["seconds"]["step"])
+    assert f"| {1e3 * old:.0f} | {1e3 * new:.0f} | {old / new:.2f}x |" in printed
+    assert "equal bit for bit: yes" in printed and "torch.mm" in printed
 
 
 def test_both_cache_stores_give_back_what_they_took(tmp_path: Path) -> None:

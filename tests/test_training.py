@@ -457,3 +457,21 @@ def test_loop_state_round_trips_and_refuses_damage() -> None:
     for damage in ({"best": "low"}, {"valid_history": [[1]]}, {"step": None}):
         with pytest.raises(CheckpointError, match="trainer state is damaged"):
             LoopState.from_dict({**data, **damage})
+
+
+def test_training_keeps_freed_memory_for_reuse(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """On glibc the trainer has malloc keep freed memory (no page faults on each step's large
+    tensors); a choice made in the environment is left alone; elsewhere nothing happens."""
+    import platform
+
+    from cadenza import machine
+
+    monkeypatch.setattr(machine, "_freed_memory_kept", False)
+    monkeypatch.setenv("MALLOC_MMAP_MAX_", "65536")
+    assert machine.keep_freed_memory() is False
+    monkeypatch.delenv("MALLOC_MMAP_MAX_")
+    _trainer(tmp_path / "run", steps=1).fit()
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert machine._freed_memory_kept is glibc
+    assert machine.keep_freed_memory() is glibc  # once per process; asking again is cheap

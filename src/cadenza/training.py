@@ -57,6 +57,7 @@ from cadenza.generation.primerbank import (
     Primer,
     write_primer_bank,
 )
+from cadenza.machine import keep_freed_memory
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
 from cadenza.runfolder import (
@@ -358,6 +359,7 @@ class Trainer:
         """Train until ``config.steps`` updates are done (or early stopping / Ctrl-C)."""
         start_time = time.perf_counter()
         self._prepare_run_dir(resume)
+        keep_freed_memory()  # no page faults on each step's large tensors (see its docstring)
         torch.manual_seed(self.config.seed)
         random.seed(self.config.seed)
         rng = np.random.default_rng(self.config.seed + self.rank)

@@ -194,7 +194,9 @@ def _variational_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Ten
     if not training or p == 0.0:
         return x
     keep = torch.full((x.shape[0], 1, x.shape[2]), 1.0 - p, device=x.device, dtype=x.dtype)
-    return x * torch.bernoulli(keep) / (1.0 - p)
+    # Scaling the (S, 1, H) mask first makes one pass over x, not two; the result equals
+    # x * mask / (1 - p) bit for bit where 1 / (1 - p) is a power of two (p = 0.5).
+    return x * (torch.bernoulli(keep) / (1.0 - p))
 
 
 class BiaxialLSTM(SequenceModel):
@@ -240,31 +242,36 @@ class BiaxialLSTM(SequenceModel):
             )
 
     def time_forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Time-axis stack: features (B, T, N, F) -> last-layer output (B, T, N, Ht)."""
+        """Time-axis stack: features (B, T, N, F) -> last-layer output (B, T, N, Ht).
+
+        The (B*N, T, F) sequences are laid out step-major in memory, (T, B*N, F), which is
+        what ``nn.LSTM`` hands oneDNN: no layer copies its input or output.
+        """
         b, t, n, f = features.shape
-        x = features.permute(0, 2, 1, 3).reshape(b * n, t, f)  # (B*N, T, F)
+        x = features.permute(1, 0, 2, 3).reshape(t, b * n, f).transpose(0, 1)  # (B*N, T, F)
         for lstm in self.time_layers:
             x, _ = lstm(x)  # (B*N, T, H)
             x = _variational_dropout(x, self.config.dropout, self.training)
-        return x.reshape(b, n, t, -1).permute(0, 2, 1, 3)  # (B, T, N, Ht)
+        return x.reshape(b, n, t, -1).permute(0, 2, 1, 3)  # (B, T, N, Ht), a view
 
     def note_logits(self, time_out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Note-axis stack under teacher forcing -> logits (B, T, N, 2).
 
         ``time_out`` (B, T, N, Ht); ``target`` (B, T, N, 2) the actual notes being predicted,
-        of which each note sees its lower neighbour's.
+        of which each note sees its lower neighbour's. The (B*T, N, F) sequences are laid out
+        note-major in memory, (N, B*T, F), as for the time axis.
         """
         b, t, n, _ = time_out.shape
         lower = F.pad(target[:, :, :-1, :2], (0, 0, 1, 0))  # (B, T, N, 2), zeros for note 0
         parts = [time_out, lower.to(time_out.dtype)]
         if self.config.chord_inputs:
             parts.append(chord_counts(target[..., 0].float()).to(time_out.dtype))
-        x = torch.cat(parts, dim=-1)
-        x = x.reshape(b * t, n, -1)  # (B*T, N, Ht + note_inputs)
+        x = torch.cat([part.permute(2, 0, 1, 3) for part in parts], dim=-1)  # (N, B, T, F)
+        x = x.reshape(n, b * t, -1).transpose(0, 1)  # (B*T, N, Ht + note_inputs)
         for lstm in self.note_layers:
             x, _ = lstm(x)  # (B*T, N, H)
             x = _variational_dropout(x, self.config.dropout, self.training)
-        return self.output(x).reshape(b, t, n, 2)  # (B, T, N, 2)
+        return self.output(x.contiguous()).reshape(b, t, n, 2)  # (B, T, N, 2)
 
     def logits(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (B, T, N, 2) of [play, articulate | play]."""

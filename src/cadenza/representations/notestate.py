@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from cadenza.errors import DataError
 from cadenza.representations._common import (
@@ -212,13 +213,15 @@ def input_features(state: np.ndarray, first_step: int = 0, low: int = BIAXIAL_LO
 
     out[..., _POSITION] = positions
     out[..., _PITCH_CLASS:_VICINITY] = one_hot
-    # Vicinity: pad the note axis with VICINITY silent notes on each side, then copy the
-    # 25 shifted views into consecutive pairs of columns.
+    # Vicinity: pad the note axis with VICINITY silent notes on each side; the 25 shifted
+    # views of it are one sliding window, copied at once into the 50 columns seen as (25, 2).
+    width = 2 * VICINITY + 1
     padded = np.zeros((*lead, num_steps, num_notes + 2 * VICINITY, 2), dtype=np.float32)
     padded[..., VICINITY : VICINITY + num_notes, :] = values
-    for offset in range(2 * VICINITY + 1):
-        column = _VICINITY + 2 * offset
-        out[..., column : column + 2] = padded[..., offset : offset + num_notes, :]
+    windows = sliding_window_view(padded, width, axis=-2)  # (..., T, N, 2, 25)
+    vicinity = as_strided(out[..., _VICINITY:], shape=(*out.shape[:-1], width, 2),
+                          strides=(*out.strides[:-1], 2 * out.itemsize, out.itemsize))
+    vicinity[...] = np.swapaxes(windows, -1, -2)  # (..., T, N, 25, 2)
     # Context: playing notes per pitch class (..., T, 12), gathered in each note's rotation.
     counts = np.einsum("...n,nc->...c", values[..., 0], one_hot)
     out[..., _CONTEXT:_BEAT] = counts[..., rotation]
