@@ -452,7 +452,7 @@ def _guide_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict[s
     (``config.json`` ``"generation"``), with the corpus' onset profile the metre guide
     steers toward."""
     asked = {name: getattr(request, name) for name in GUIDES}
-    if loaded.model.family != "biaxial":
+    if "onset_guides" not in get_family(loaded.model.family).controls:
         used = sorted(name for name, value in asked.items() if value)
         if used:
             raise ConfigError(f"{used[0].replace('_', '-')}: the {loaded.model.family} family "

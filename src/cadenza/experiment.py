@@ -61,7 +61,7 @@ class Experiment:
         from cadenza.errors import ConfigError
         from cadenza.generation.guides import onset_profile
 
-        if self.model.family != "biaxial":
+        if "onset_guides" not in get_family(self.model.family).controls:
             return None
         try:
             profile = onset_profile(self.corpus.arrays(TRAIN_SPLIT))

@@ -59,7 +59,9 @@ class Family:
             biaxial ``velocity_bins``).
         stops_at_bars: the generator ends a piece after ``GenerationConfig.bars`` bars (its
             tokens count bars), so the generation length is only an upper bound.
-        controls: composing controls the family honours (refused otherwise).
+        controls: composing controls the family honours (refused otherwise); the biaxial
+            family's ``onset_guides`` (:mod:`cadenza.generation.guides`) also make a run
+            record its corpus' onset profile.
     """
 
     name: str
@@ -127,7 +129,7 @@ FAMILIES: dict[str, Family] = {
             full_keyboard_benchmark=True,
             segment_step=True,
             shared_fields=("velocity_bins",),
-            controls=GRID_CONTROLS - {"threshold"},
+            controls=(GRID_CONTROLS - {"threshold"}) | {"onset_guides"},
         ),
         Family(
             name="pianoroll",
