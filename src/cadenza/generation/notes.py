@@ -146,6 +146,9 @@ def generate_biaxial(
         feats = features_fn(current[:, None], first_step=config.first_step + t)[:, 0]  # (B, N, 80)
         forced = t + 1 < t0
         allowed = hold.mask()
+        grid_step = config.first_step + t + 1  # the step being chosen, from a bar line
+        sounding = np.ascontiguousarray(current[..., 0]) > 0  # (B, N) before this step
+        sounding_t = torch.from_numpy(sounding)
         if forced:
             rule = NoteRule.teacher(batch[:, t + 1, :, :2])
         else:
@@ -153,12 +156,12 @@ def generate_biaxial(
             change = _plan_step(config, t + 1 - t0, out_steps[t0:])
             step_weights = _forced_on(_times(weights, change.weights if change else None),
                                       change)
-            onset_weights = _onset_weights((metre, rhythm), harmony, config.first_step + t + 1,
-                                           change, (num_notes, b))
+            onset_weights = _onset_weights((metre, rhythm), harmony, grid_step, change,
+                                           (num_notes, b))
             rule = NoteRule.bernoulli(uniforms.numpy(),
                                       (silence.conservativity * density.factor).numpy(),
                                       (allowed > 0).numpy(), config.temperature, step_weights,
-                                      onset_weights, current[..., 0] > 0)
+                                      onset_weights, sounding)
             if change is not None and change.prior is not None:
                 rule = replace(rule, prior=np.ascontiguousarray(change.prior.transpose(1, 0, 2)),
                                prior_weight=change.prior_weight)
@@ -169,24 +172,20 @@ def generate_biaxial(
                                  config.max_polyphony)
             notes = notes * kept[..., None]
         if channels == 3:  # a velocity bin for every note started here
-            before = torch.from_numpy(np.ascontiguousarray(current[..., 0])) > 0
-            bins = _velocity_bins(outputs, notes, before, gen, config.velocity_temperature)
+            bins = _velocity_bins(outputs, notes, sounding_t, gen, config.velocity_temperature)
             notes = torch.cat([notes, bins[..., None]], dim=-1)
+        # (B,) notes started at this step: struck again, or sounding after silence
+        onsets = ((notes[..., 0] > 0) & ((notes[..., 1] > 0) | ~sounding_t)).sum(-1)
         if not forced:
             probs_seen.append(outputs["probs"][..., 0].cpu())
             silence.update(notes[..., 0].sum(-1))
-            before_on = torch.from_numpy(np.ascontiguousarray(current[..., 0])) > 0
-            onsets = ((notes[..., 0] > 0) & ((notes[..., 1] > 0) | ~before_on)).sum(-1)
             density.update(onsets)
             if metre is not None:
-                metre.update(config.first_step + t + 1, onsets.numpy())
-            was_on = torch.from_numpy(current[..., 0]) > 0
-            released = (allowed == 0) & was_on & (notes[..., 0] == 0)
+                metre.update(grid_step, onsets.numpy())
+            released = (allowed == 0) & sounding_t & (notes[..., 0] == 0)
             hold.forced_releases += int(released.sum())
         if rhythm is not None:  # the primer's rhythm too: the first bars echo it
-            was_sounding = np.asarray(current[..., 0]) > 0
-            started = (notes[..., 0].numpy() > 0) & ((notes[..., 1].numpy() > 0) | ~was_sounding)
-            rhythm.update(config.first_step + t + 1, started.sum(-1))
+            rhythm.update(grid_step, onsets.numpy())
         hold.update(notes[..., 0], notes[..., 1])
         current = notes.numpy()
         if harmony is not None:
