@@ -359,7 +359,7 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
         bar_steps = 4 * rep.config.steps_per_quarter
         request = replace(request, bars=max(1, -(-length // bar_steps)))  # the melody's bars
     drawn = _draws_form(request, loaded, melody is not None)
-    request = replace(request, form=_form(request, loaded, melody is not None))
+    request = replace(request, form=_form(request, drawn))
     config = GenerationConfig(
         **_sampling(request, loaded), length=length, count=request.count,
         top_k=request.top_k, top_p=request.top_p, max_repeats=request.max_repeats,
@@ -413,12 +413,12 @@ def _draws_form(request: ComposeRequest, loaded: LoadedCheckpoint, harmonising: 
             and "form" in get_family(loaded.model.family).controls)
 
 
-def _form(request: ComposeRequest, loaded: LoadedCheckpoint, harmonising: bool) -> str | None:
-    """The form to compose to: the asked one, or for ``"auto"`` one drawn from the seed (see
-    :func:`_draws_form`), else none."""
+def _form(request: ComposeRequest, drawn: bool) -> str | None:
+    """The form to compose to: the asked one, or for ``"auto"`` the one drawn from the seed
+    when ``drawn`` (:func:`_draws_form`), else none."""
     if request.form != AUTO_FORM:
         return request.form
-    if request.seed is None or not _draws_form(request, loaded, harmonising):
+    if not drawn or request.seed is None:
         return None
     return auto_form(request.seed)
 
@@ -697,17 +697,22 @@ def check_controls(request: ComposeRequest, family: str) -> None:
         )
 
 
+def _shipped_name(loaded: LoadedCheckpoint) -> str | None:
+    """A shipped model's name (``None`` for any other checkpoint)."""
+    shipped = loaded.info.get("shipped_name")
+    return shipped if isinstance(shipped, str) and shipped else None
+
+
 def _replay_name(loaded: LoadedCheckpoint) -> str:
     """What a sidecar records to load the model again: a shipped model's name (the same on
     every machine), else the checkpoint's path."""
-    shipped = loaded.info.get("shipped_name")
-    return shipped if isinstance(shipped, str) and shipped else str(loaded.path)
+    return _shipped_name(loaded) or str(loaded.path)
 
 
 def model_name(loaded: LoadedCheckpoint) -> str:
     """What to call a model in file names: a shipped model's name, else its run folder's."""
-    shipped = loaded.info.get("shipped_name")
-    if isinstance(shipped, str) and shipped:
+    shipped = _shipped_name(loaded)
+    if shipped:
         return shipped
     folder = loaded.path.parent.parent if loaded.path.parent.name == "checkpoints" else loaded.path
     return folder.name or loaded.preset or loaded.model.family
