@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -22,6 +23,12 @@ def parse_velocity(text: str) -> int:
     except ValueError:
         raise ConfigError(f"--velocity must be 'model' or a MIDI velocity 1..127, "
                           f"got {text!r}") from None
+
+
+def guide_option(flag: str, does: str) -> Any:
+    """A biaxial onset guide's option: a strength 0..4, the model's own when not given."""
+    return typer.Option(None, flag, help=f"Biaxial: 0..4, {does} (default: the model's own, "
+                        "else 0).")
 
 
 @app.command("generate")
@@ -72,18 +79,12 @@ def generate_command(
         None, "--velocity-temperature",
         help="Models with dynamics: < 1 steadier, > 1 livelier loudness (default: the "
         "model's own, else 1)."),
-    metre_guide: float = typer.Option(
-        None, "--metre-guide",
-        help="Biaxial: 0..4, steer onsets per bar position toward the corpus' profile (default: "
-        "the model's own, else 0)."),
-    rhythm_guide: float = typer.Option(
-        None, "--rhythm-guide",
-        help="Biaxial: 0..4, favour onsets where the bar before had them (default: the "
-        "model's own, else 0)."),
-    harmony_guide: float = typer.Option(
-        None, "--harmony-guide",
-        help="Biaxial: 0..4, favour the pitch classes the piece has been sounding (default: "
-        "the model's own, else 0)."),
+    metre_guide: float = guide_option(
+        "--metre-guide", "steer onsets per bar position toward the corpus' profile"),
+    rhythm_guide: float = guide_option(
+        "--rhythm-guide", "favour onsets where the bar before had them"),
+    harmony_guide: float = guide_option(
+        "--harmony-guide", "favour the pitch classes the piece has been sounding"),
     program: int = typer.Option(
         0, "--program", min=0, max=127,
         help="General MIDI instrument of the written track (0: piano, 40: violin, 73: flute)."),
