@@ -1,5 +1,6 @@
-"""Shared by the benchmark scripts that judge composed music: compose pieces one at a time
-with the Python API, and score a folder of them with ``cadenza evaluate``."""
+"""Shared by the benchmark scripts that judge composed music: the held-out real pieces they
+judge against, composing pieces one at a time with the Python API, and scoring a folder of
+them with ``cadenza evaluate``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,21 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+# The folder the judging scripts read by default (beside the project), and the metres of
+# it they keep: those whose bars the grid families read whole in 4/4.
+PIANO_MIDI = Path(__file__).resolve().parents[2] / "shared" / "data" / "piano-midi.de" / "midis"
+JUDGED_METERS = ("4/4", "2/4", "2/2", "4/8", "8/8")
+
+
+def held_out_corpus(data: Path) -> Any:
+    """The corpus of ``data`` in the judged metres (its ``split("test")`` holds the pieces no
+    checkpoint, temperature or setting was chosen on)."""
+    from cadenza.data import CorpusConfig, build_corpus
+    from cadenza.representations.pianoroll import PianoRoll
+
+    return build_corpus(data, PianoRoll(), CorpusConfig(meters=JUDGED_METERS), workers=1,
+                        progress=False)
 
 
 def compose_pieces(model: str, folder: Path, pieces: int, bars: int, seed: int,

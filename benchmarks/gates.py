@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from _machine import cpu_model, usable_cores
-from _pieces import compose_pieces, evaluate, primers_in_reference
+from _pieces import PIANO_MIDI, compose_pieces, evaluate, held_out_corpus, primers_in_reference
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,6 @@ GATES = (
     Gate("velocity_spread", "within", 0.25),
 )
 MIN_OVERLAP = 0.8
-TEST_METERS = ("4/4", "2/4", "2/2", "4/8", "8/8")
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "piano-midi.de" \
-    / "midis"
 
 
 def parse_option(text: str) -> tuple[str | None, str, Any]:
@@ -145,12 +142,11 @@ def test_reference(data: Path, out: Path) -> Path:
     biaxial and piano-roll families read them)."""
     import shutil
 
-    from cadenza.data import TEST, CorpusConfig, build_corpus
-    from cadenza.representations.pianoroll import PianoRoll
+    from cadenza.data import TEST
 
     if out.is_dir() and any(out.iterdir()):
         return out
-    corpus = build_corpus(data, PianoRoll(), CorpusConfig(meters=TEST_METERS), progress=False)
+    corpus = held_out_corpus(data)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -181,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--model", action="append", required=True,
                         help="[LABEL=]shipped name or run folder (repeat)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+    parser.add_argument("--data", type=Path, default=PIANO_MIDI,
                         help="the MIDI folder whose test split is the reference")
     parser.add_argument("--reference", type=Path, help="another held-out MIDI folder")
     parser.add_argument("--pieces", type=int, default=32)

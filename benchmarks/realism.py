@@ -44,12 +44,11 @@ from typing import Any
 
 import numpy as np
 from _machine import describe_machine
+from _pieces import JUDGED_METERS, PIANO_MIDI, held_out_corpus
 from gates import parse_option
 
 from cadenza.metrics import realism, twosample
 
-DEFAULT_DATA = Path("../shared/data/piano-midi.de/midis")
-METERS = ("4/4", "2/4", "2/2", "4/8", "8/8")
 TUNED_SEEDS = frozenset([*range(0, 32), *range(100, 132)])  # earlier work chose settings on these
 TELLS = (  # (label, how to read it from the mean features)
     ("eighth off-beats (mean share of positions 2, 6, 10, 14)", "eighth"),
@@ -83,11 +82,7 @@ def real_excerpts(data: Path, bars: int, min_sounding: float, split_name: str = 
                   ) -> tuple[Excerpts, dict[str, Any]]:
     """Every window of one split's pieces (the test split unless tuning on ``valid``), and a
     description of the split."""
-    from cadenza.data import CorpusConfig, build_corpus
-    from cadenza.representations.pianoroll import PianoRoll
-
-    config = CorpusConfig(meters=METERS)
-    corpus = build_corpus(data, PianoRoll(), config, workers=1, progress=False)
+    corpus = held_out_corpus(data)
     pieces = corpus.split(split_name)
     steps = bars * realism.STEPS_PER_BAR
     rows, groups, sources = [], [], []
@@ -96,15 +91,15 @@ def real_excerpts(data: Path, bars: int, min_sounding: float, split_name: str = 
             rows.append(realism.excerpt_notes(piece.score, start, steps))
             groups.append(piece.path)
             sources.append(f"{piece.path}@{start}")
-    split = config.split
+    split = corpus.config.split
     about = {"folder": str(data), "split": split_name, "split_config": split.to_dict(),
-             "meters": list(METERS), "pieces": len(pieces),
+             "meters": list(JUDGED_METERS), "pieces": len(pieces),
              "pieces_with_windows": len(set(groups)), "windows": len(rows),
              "bars": bars, "min_sounding": min_sounding,
              "text": (f"{split_name} split of {data} (salt {split.salt}: train "
                       f"{split.train:g} | test {split.test:g} | valid {split.valid:g} | "
                       f"generation {split.generation:g};"
-                      f" metres {','.join(METERS)}): {len(pieces)} pieces, "
+                      f" metres {','.join(JUDGED_METERS)}): {len(pieces)} pieces, "
                       f"{len(set(groups))} with a whole {bars}-bar window, {len(rows)} windows "
                       f"(non-overlapping, on bar lines, sounding >= {min_sounding:.0%})")}
     return Excerpts(realism.feature_matrix(rows, steps), groups, sources), about
@@ -303,7 +298,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--model", action="append", required=True,
                         help="[LABEL=]shipped name or run folder (repeat)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the MIDI folder")
+    parser.add_argument("--data", type=Path, default=PIANO_MIDI, help="the MIDI folder")
     parser.add_argument("--split", choices=("test", "valid"), default="test",
                         help="real excerpts from the held-out test split (the judgement), or "
                              "from the valid split, the only one to choose settings on")
