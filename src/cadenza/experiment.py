@@ -58,7 +58,6 @@ class Experiment:
     def onset_profile(self) -> list[float] | None:
         """A biaxial run's share of onsets per 16th of the bar over its training pieces, the
         target of the metre guide (:mod:`cadenza.generation.guides`); ``None`` otherwise."""
-        from cadenza.errors import ConfigError
         from cadenza.generation.guides import onset_profile
 
         if "onset_guides" not in get_family(self.model.family).controls:
