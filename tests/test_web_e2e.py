@@ -229,9 +229,12 @@ def test_every_model_composes_with_untouched_defaults(server: str) -> None:
                 page.select_option("#model", model)
                 previous = page.locator("#history li").count()
                 page.click("#compose-button")
+                # "Done." comes before the notes are fetched and drawn: wait for the roll too
+                # (a reloaded page's roll has no count until a piece is drawn on it).
                 page.wait_for_function(
                     "([n]) => document.querySelectorAll('#history li').length > n && "
-                    "document.getElementById('status').textContent === 'Done.'",
+                    "document.getElementById('status').textContent === 'Done.' && "
+                    "document.getElementById('roll').dataset.generatedNotes !== undefined",
                     arg=[previous], timeout=4 * COMPOSE_TIMEOUT_MS,
                 )
                 assert page.is_hidden("#error"), page.inner_text("#error")
