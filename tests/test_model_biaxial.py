@@ -16,11 +16,11 @@ from cadenza.models.biaxial import (
     PRESETS,
     BiaxialConfig,
     BiaxialLSTM,
-    _torch_sampler,
     bernoulli_notes,
     build,
     config_for,
 )
+from cadenza.models.biaxialwalk import torch_sampler
 from cadenza.models.chordcontext import ChordWalk, chord_counts
 from cadenza.models.notewalk import NoteRule
 from cadenza.representations.notestate import NUM_FEATURES, NoteState, NoteStateConfig
@@ -302,7 +302,7 @@ def test_numpy_and_torch_walks_agree_with_temperature_and_rules(chord: bool) -> 
         fast["notes"].numpy()))
     with torch.no_grad():
         slow = model.walk_notes(  # the PyTorch walk, as used off the CPU
-            model.time_forward(features[:, None])[:, 0], _torch_sampler(rule), 0.7
+            model.time_forward(features[:, None])[:, 0], torch_sampler(rule), 0.7
         )
     torch.testing.assert_close(fast["probs"], slow[0], atol=1e-5, rtol=1e-4)
     assert torch.equal(fast["notes"], slow[1])
