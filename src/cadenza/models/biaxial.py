@@ -42,7 +42,6 @@ from cadenza.models.base import (
     ModelConfig,
     PlayScores,
     SequenceModel,
-    check_positive,
     check_probability,
 )
 from cadenza.models.biaxialforward import (
@@ -62,7 +61,6 @@ from cadenza.models.biaxialwalk import (
 from cadenza.models.chordcontext import CHORD_INPUTS
 from cadenza.models.notewalk import NoteRule
 from cadenza.representations.notestate import NUM_FEATURES
-from cadenza.transpose import check_transpose_range
 
 __all__ = [
     "NUM_NOTES",
@@ -107,6 +105,9 @@ class BiaxialConfig(ModelConfig):
     """
 
     family: ClassVar[str] = "biaxial"
+    positive_fields: ClassVar[tuple[str, ...]] = (
+        "num_notes", "batch_size", "seq_len", "segment_step",
+    )
 
     time_sizes: tuple[int, ...] = (300, 300)
     note_sizes: tuple[int, ...] = (100, 50)
@@ -122,15 +123,12 @@ class BiaxialConfig(ModelConfig):
     def __post_init__(self) -> None:
         self.time_sizes = tuple(self.time_sizes)
         self.note_sizes = tuple(self.note_sizes)
-        self.transpose_range = tuple(self.transpose_range)  # type: ignore[assignment]
         _check_sizes("time_sizes", self.time_sizes)
         _check_sizes("note_sizes", self.note_sizes)
         check_probability("dropout", self.dropout)
-        for name in ("num_notes", "batch_size", "seq_len", "segment_step"):
-            check_positive(name, getattr(self, name))
+        super().__post_init__()
         if not isinstance(self.velocity_bins, int) or not 0 <= self.velocity_bins <= 127:
             raise ConfigError(f"velocity_bins must be an int in 0..127, got {self.velocity_bins!r}")
-        check_transpose_range(self.transpose_range)
         if not isinstance(self.chord_inputs, bool):
             raise ConfigError(f"chord_inputs must be true or false, got {self.chord_inputs!r}")
 
@@ -186,8 +184,7 @@ class BiaxialLSTM(SequenceModel):
     config: BiaxialConfig
 
     def __init__(self, config: BiaxialConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         sizes = (NUM_FEATURES, *config.time_sizes)
         self.time_layers = nn.ModuleList(
             nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(len(sizes) - 1)
@@ -402,9 +399,6 @@ class BiaxialLSTM(SequenceModel):
             per_cell += 2 * 4 * sizes[i + 1] * (sizes[i] + sizes[i + 1])
         per_cell += 2 * 2 * self.config.note_sizes[-1]
         return 3.0 * b * t * n * per_cell
-
-    def flops_per_sample(self, batch: Batch) -> float:
-        return self.flops_per_batch(batch)
 
 
 def build(config: BiaxialConfig) -> BiaxialLSTM:

@@ -29,15 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cadenza.errors import ConfigError
-from cadenza.models.base import (
-    Batch,
-    ModelConfig,
-    SequenceModel,
-    State,
-    check_positive,
-    check_probability,
-)
-from cadenza.transpose import check_transpose_range
+from cadenza.models.base import Batch, ModelConfig, SequenceModel, State, check_probability
 
 __all__ = [
     "PRESETS",
@@ -81,6 +73,10 @@ class EventsLSTMConfig(ModelConfig):
     """
 
     family: ClassVar[str] = "events"
+    positive_fields: ClassVar[tuple[str, ...]] = (
+        "batch_size", "seq_len", "num_pitches", "max_delta", "pitch_embed_dim", "d_model",
+        "num_heads", "hidden_size", "lstm_layers", "attention_dim", "generate_messages",
+    )
 
     batch_size: int = 64
     seq_len: int = 150
@@ -99,22 +95,8 @@ class EventsLSTMConfig(ModelConfig):
     generate_messages: int = 1000
 
     def __post_init__(self) -> None:
-        self.transpose_range = tuple(self.transpose_range)  # type: ignore[assignment]
         self.loss_weights = tuple(self.loss_weights)  # type: ignore[assignment]
-        for name in (
-            "batch_size",
-            "seq_len",
-            "num_pitches",
-            "max_delta",
-            "pitch_embed_dim",
-            "d_model",
-            "num_heads",
-            "hidden_size",
-            "lstm_layers",
-            "attention_dim",
-            "generate_messages",
-        ):
-            check_positive(name, getattr(self, name))
+        super().__post_init__()
         if self.head_hidden < 0:
             raise ConfigError(f"head_hidden must be >= 0, got {self.head_hidden!r}")
         if self.d_model % self.num_heads:
@@ -123,7 +105,6 @@ class EventsLSTMConfig(ModelConfig):
                 f"num_heads={self.num_heads}"
             )
         check_probability("dropout", self.dropout)
-        check_transpose_range(self.transpose_range)
         weights = self.loss_weights
         if len(weights) != 3 or any(w < 0 for w in weights) or not any(w > 0 for w in weights):
             raise ConfigError(
@@ -136,28 +117,12 @@ PRESETS: dict[str, EventsLSTMConfig] = {
     # heads that are single dense layers.
     "events-attention": EventsLSTMConfig(),
     "events-small": EventsLSTMConfig(
-        batch_size=32,
-        seq_len=64,
-        transpose_range=(-3, 3),
-        pitch_embed_dim=16,
-        d_model=64,
-        num_heads=4,
-        hidden_size=128,
-        attention_dim=64,
-        head_hidden=64,
-        dropout=0.1,
+        batch_size=32, seq_len=64, transpose_range=(-3, 3), pitch_embed_dim=16, d_model=64,
+        num_heads=4, hidden_size=128, attention_dim=64, head_hidden=64, dropout=0.1,
     ),
     "events-debug": EventsLSTMConfig(
-        batch_size=4,
-        seq_len=12,
-        pitch_embed_dim=8,
-        d_model=16,
-        num_heads=2,
-        hidden_size=16,
-        attention_dim=8,
-        head_hidden=8,
-        dropout=0.0,
-        generate_messages=32,
+        batch_size=4, seq_len=12, pitch_embed_dim=8, d_model=16, num_heads=2, hidden_size=16,
+        attention_dim=8, head_hidden=8, dropout=0.0, generate_messages=32,
     ),
 }
 
@@ -203,8 +168,7 @@ class EventsLSTM(SequenceModel):
     config: EventsLSTMConfig
 
     def __init__(self, config: EventsLSTMConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         c = config
         self.pitch_embedding = nn.Embedding(c.num_pitches, c.pitch_embed_dim)
         self.input_proj = nn.Linear(c.pitch_embed_dim + 2, c.d_model)
@@ -333,9 +297,6 @@ class EventsLSTM(SequenceModel):
             heads = 2 * (f * 2 + (f + 2) + (f + 3) * c.num_pitches)
         per_window = w * per_message + 2 * h * a + heads
         return 3.0 * b * per_window
-
-    def flops_per_sample(self, batch: Batch) -> float:
-        return self.flops_per_batch(batch)
 
 
 def build(config: EventsLSTMConfig) -> EventsLSTM:
