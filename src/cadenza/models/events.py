@@ -55,9 +55,6 @@ class EventsLSTMConfig(ModelConfig):
     """Sizes of the attention LSTM and the shape of its training data.
 
     Attributes:
-        batch_size: windows per training batch.
-        seq_len: messages per input window (``W``); the target is the message after it.
-        transpose_range: inclusive semitone range of training transposition; ``(0, 0)`` is off.
         num_pitches: pitch classes of the pitch head (88 keys, from the representation).
         max_delta: largest delta in ticks (from the representation); deltas are scaled by it.
         pitch_embed_dim: width of the pitch embedding.
@@ -70,6 +67,10 @@ class EventsLSTMConfig(ModelConfig):
         dropout: dropout after self-attention, between LSTM layers and on the features.
         loss_weights: weights of (on/off CE, duration MSE, pitch CE) in the loss.
         generate_messages: default number of messages a generation run produces.
+        batch_size: windows per training batch.
+        seq_len: messages per input window (``W``); the target is the message after it.
+        transpose_range: inclusive semitone range of training transposition; ``(0, 0)``
+            (the default) is off.
     """
 
     family: ClassVar[str] = "events"
@@ -78,9 +79,6 @@ class EventsLSTMConfig(ModelConfig):
         "num_heads", "hidden_size", "lstm_layers", "attention_dim", "generate_messages",
     )
 
-    batch_size: int = 64
-    seq_len: int = 150
-    transpose_range: tuple[int, int] = (0, 0)
     num_pitches: int = 88
     max_delta: int = 96
     pitch_embed_dim: int = 32
@@ -93,6 +91,9 @@ class EventsLSTMConfig(ModelConfig):
     dropout: float = 0.2
     loss_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     generate_messages: int = 1000
+    # The shape of the training data (ModelConfig's fields, which keep their place first).
+    batch_size: int = 64
+    seq_len: int = 150
 
     def __post_init__(self) -> None:
         self.loss_weights = tuple(self.loss_weights)  # type: ignore[assignment]

@@ -57,9 +57,6 @@ class NoteTokensLSTMConfig(ModelConfig):
     """Sizes of the token LSTM and the shape of its training data.
 
     Attributes:
-        batch_size: windows per training batch.
-        seq_len: tokens per training window (targets are the same window shifted by one).
-        transpose_range: inclusive semitone range of training transposition; ``(0, 0)`` is off.
         num_elements, num_durations, num_shifts: vocabulary sizes of the fitted
             representation, filled in by :func:`config_for`; the preset values are
             placeholders of a typical piano corpus (used for parameter counts).
@@ -70,6 +67,10 @@ class NoteTokensLSTMConfig(ModelConfig):
         dropout: dropout between LSTM layers, after the LSTM and after the dense layer.
         primer_tokens: default primer length for generation (tokens).
         generate_tokens: default number of tokens a generation run appends.
+        batch_size: windows per training batch.
+        seq_len: tokens per training window (targets are the same window shifted by one).
+        transpose_range: inclusive semitone range of training transposition; ``(0, 0)``
+            (the default) is off.
     """
 
     family: ClassVar[str] = "notetokens"
@@ -79,9 +80,6 @@ class NoteTokensLSTMConfig(ModelConfig):
         "num_layers", "dense_size", "primer_tokens", "generate_tokens",
     )
 
-    batch_size: int = 128
-    seq_len: int = 100
-    transpose_range: tuple[int, int] = (0, 0)
     num_elements: int = 400
     num_durations: int = 24
     num_shifts: int = 24
@@ -94,6 +92,9 @@ class NoteTokensLSTMConfig(ModelConfig):
     dropout: float = 0.3
     primer_tokens: int = 50
     generate_tokens: int = 500
+    # The shape of the training data (ModelConfig's fields, which keep their place first).
+    batch_size: int = 128
+    seq_len: int = 100
 
     def __post_init__(self) -> None:
         super().__post_init__()
