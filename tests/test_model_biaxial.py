@@ -1,14 +1,13 @@
-"""Biaxial LSTM: config checks, teacher-forced loss, step-wise generation, batches."""
+"""Biaxial LSTM: presets, teacher-forced loss, step-wise generation, batches (the checks every
+family shares are in ``test_model_families.py``)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
-from conftest import real_piece_paths
 
 from cadenza.data.batching.notestate import NoteStateBatchMaker
 from cadenza.errors import CheckpointError, ConfigError, DataError
@@ -16,11 +15,11 @@ from cadenza.models.biaxial import (
     PRESETS,
     BiaxialConfig,
     BiaxialLSTM,
-    _torch_sampler,
     bernoulli_notes,
     build,
     config_for,
 )
+from cadenza.models.biaxialwalk import torch_sampler
 from cadenza.models.chordcontext import ChordWalk, chord_counts
 from cadenza.models.notewalk import NoteRule
 from cadenza.representations.notestate import NUM_FEATURES, NoteState, NoteStateConfig
@@ -62,34 +61,6 @@ def test_presets_build_and_report_sizes() -> None:
     assert paper.dropout == 0.5
 
 
-@pytest.mark.parametrize(
-    ("changes", "needle"),
-    [
-        ({"time_sizes": ()}, "time_sizes"),
-        ({"note_sizes": (8, 0)}, "(8, 0)"),
-        ({"dropout": 1.0}, "1.0"),
-        ({"dropout": -0.1}, "-0.1"),
-        ({"seq_len": 0}, "seq_len"),
-        ({"segment_step": -16}, "-16"),
-        ({"transpose_range": (3, -3)}, "(3, -3)"),
-    ],
-)
-def test_config_rejects_bad_values(changes: dict[str, object], needle: str) -> None:
-    with pytest.raises(ConfigError, match=re.escape(needle)):
-        BiaxialConfig(**changes)
-
-
-def test_config_round_trips_through_dict() -> None:
-    cfg = PRESETS["biaxial-small"]
-    data = cfg.to_dict()
-    assert data["family"] == "biaxial"
-    # JSON turns tuples into lists; from_dict must restore them.
-    data = {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
-    assert BiaxialConfig.from_dict(data) == cfg
-    with pytest.raises(ConfigError, match="pianoroll"):
-        BiaxialConfig.from_dict({**data, "family": "pianoroll"})
-
-
 # -- teacher-forced loss ---------------------------------------------------------------
 def test_loss_shapes_and_metrics() -> None:
     torch.manual_seed(0)
@@ -126,21 +97,6 @@ def test_loss_is_the_masked_negative_log_likelihood() -> None:
     assert metrics["play_bce"] == pytest.approx(float(-play_ll.sum()) / cells, rel=1e-5)
     assert metrics["artic_bce"] == pytest.approx(float(-artic_ll[played].sum()) / cells, rel=1e-5)
     assert 0 < played.sum() < cells
-
-
-def test_loss_goes_down_on_a_fixed_batch() -> None:
-    torch.manual_seed(0)
-    model = build(PRESETS["biaxial-debug"])
-    batch = make_batch(np.random.default_rng(2), b=4, t=16)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    first, _ = model.loss(batch)
-    for _ in range(30):
-        optimizer.zero_grad()
-        loss, _ = model.loss(batch)
-        loss.backward()
-        optimizer.step()
-    last, _ = model.loss(batch)
-    assert float(last.detach()) < 0.7 * float(first.detach())
 
 
 def reference_logits(model: BiaxialLSTM, features: torch.Tensor, target: torch.Tensor
@@ -302,7 +258,7 @@ def test_numpy_and_torch_walks_agree_with_temperature_and_rules(chord: bool) -> 
         fast["notes"].numpy()))
     with torch.no_grad():
         slow = model.walk_notes(  # the PyTorch walk, as used off the CPU
-            model.time_forward(features[:, None])[:, 0], _torch_sampler(rule), 0.7
+            model.time_forward(features[:, None])[:, 0], torch_sampler(rule), 0.7
         )
     torch.testing.assert_close(fast["probs"], slow[0], atol=1e-5, rtol=1e-4)
     assert torch.equal(fast["notes"], slow[1])
@@ -339,13 +295,6 @@ def test_bernoulli_notes_follows_probabilities_and_conservativity() -> None:
     loose = bernoulli_notes(probs, 0.5, gen)[:, 0].mean()  # 0.25 ** 0.5 = 0.5
     assert float(plain) == pytest.approx(0.25, abs=0.02)
     assert float(loose) == pytest.approx(0.5, abs=0.02)
-
-
-def test_flops_scale_with_batch() -> None:
-    model = build(PRESETS["biaxial-debug"])
-    small = model.flops_per_batch(make_batch(np.random.default_rng(7), b=1, t=4))
-    large = model.flops_per_batch(make_batch(np.random.default_rng(7), b=2, t=4))
-    assert small > 0 and large == pytest.approx(2 * small)
 
 
 # -- batches ---------------------------------------------------------------------------
@@ -448,41 +397,6 @@ def test_eval_batches_are_deterministic_consecutive_and_capped() -> None:
         max_eval_batches=2,
     )
     assert len(list(capped.eval_batches())) == 2
-
-
-def test_batch_maker_rejects_bad_input() -> None:
-    rep = NoteState()
-    with pytest.raises(DataError, match="long enough"):
-        NoteStateBatchMaker([counting_piece(1)], rep, 2, 16)
-    with pytest.raises(DataError, match=r"\(10, 78\)"):
-        NoteStateBatchMaker([np.zeros((10, 78))], rep, 2, 4)
-
-
-def test_real_pieces_train_one_step() -> None:
-    paths = real_piece_paths()[:2]
-    if not paths:
-        pytest.skip("piano-midi.de corpus not found")
-    from cadenza.midi import load_piece
-
-    rep = NoteState()
-    arrays = [rep.encode(load_piece(p)[0]) for p in paths]
-    config = PRESETS["biaxial-debug"]
-    maker = NoteStateBatchMaker(
-        arrays,
-        rep,
-        config.batch_size,
-        config.seq_len,
-        transpose_range=(-3, 3),
-    )
-    batch = maker.training_batch(np.random.default_rng(0))
-    assert float(batch["target"][..., 0].sum()) > 0  # real music plays notes
-    torch.manual_seed(0)
-    model = BiaxialLSTM(config)
-    loss, metrics = model.loss(batch)
-    loss.backward()
-    assert torch.isfinite(loss) and metrics["nll_per_step"] > 0
-    eval_batch = next(iter(maker.eval_batches()))
-    assert eval_batch["features"].shape[1:] == (config.seq_len, N, NUM_FEATURES)
 
 
 def test_config_for_follows_the_representation_range() -> None:

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from cadenza.errors import ConfigError
+from cadenza.transpose import check_transpose_range
 
 Batch = dict[str, torch.Tensor]
 State = Any
@@ -51,14 +52,24 @@ class PlayScores:
 
 @dataclass
 class ModelConfig:
-    """Base of every model config. Subclasses add their fields and check them."""
+    """Base of every model config. Subclasses add their fields, name those that must be
+    positive in ``positive_fields``, call ``super().__post_init__()`` and check the rest."""
 
     family: ClassVar[str] = ""
+    positive_fields: ClassVar[tuple[str, ...]] = ()  # fields that must be > 0
 
     # Shape of the training data; every family sets its own defaults.
     batch_size: int = 1
     seq_len: int = 1
     transpose_range: tuple[int, int] = (0, 0)
+
+    def __post_init__(self) -> None:
+        """The checks every family shares: ``positive_fields`` and the transposition range
+        (given back as a tuple, as JSON gives a list)."""
+        self.transpose_range = tuple(self.transpose_range)  # type: ignore[assignment]
+        for name in self.positive_fields:
+            check_positive(name, getattr(self, name))
+        check_transpose_range(self.transpose_range)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -101,6 +112,10 @@ class SequenceModel(nn.Module, ABC):
     representation: ClassVar[str]
     config: ModelConfig
     layer_label: ClassVar[str] = "lstm"  # how ``cadenza inspect`` names its LSTM layers
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
 
     @abstractmethod
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
@@ -159,6 +174,11 @@ class SequenceModel(nn.Module, ABC):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def flops_per_sample(self, batch: Batch) -> float:
-        """Approximate forward+backward FLOPs for one batch (for throughput benchmarks)."""
+    def flops_per_batch(self, batch: Batch) -> float:
+        """Approximate matmul FLOPs of forward + backward for ``batch`` (for throughput
+        benchmarks); 0 where a family does not count them."""
         return 0.0
+
+    def flops_per_sample(self, batch: Batch) -> float:
+        """The same count as :meth:`flops_per_batch` (the name older benchmarks call)."""
+        return self.flops_per_batch(batch)

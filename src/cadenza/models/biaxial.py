@@ -16,24 +16,23 @@ note of the next step, P(play) and P(articulate | play)::
     -> Linear(Hn, 2) -> sigmoid: [P(play), P(articulate | play)]       (B, T, N, 2)
 
 Training is teacher-forced and fully parallel: one fused ``nn.LSTM`` call per layer on each
-axis. Dropout follows the original: it is applied to the output of every LSTM layer (time and
-note stacks) with one mask per sequence, shared along the axis the LSTM runs over. Initial LSTM
-states are zero.
+axis (:mod:`cadenza.models.biaxialforward`). Dropout follows the original: it is applied to the
+output of every LSTM layer (time and note stacks) with one mask per sequence, shared along the
+axis the LSTM runs over. Initial LSTM states are zero.
 
 Generation (:meth:`BiaxialLSTM.step`) advances the time stack by one step, then walks up the
-notes one at a time, sampling each note before the next one is predicted (on the CPU in NumPy,
-see :mod:`cadenza.models.notewalk`).
+notes one at a time, sampling each note before the next one is predicted (in NumPy on the CPU,
+in PyTorch elsewhere; see :mod:`cadenza.models.biaxialwalk`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Protocol, cast
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cadenza.errors import CheckpointError, ConfigError, DataError
@@ -43,13 +42,25 @@ from cadenza.models.base import (
     ModelConfig,
     PlayScores,
     SequenceModel,
-    check_positive,
     check_probability,
 )
-from cadenza.models.chordcontext import CHORD_INPUTS, ChordWalk, chord_counts
-from cadenza.models.notewalk import NoteRule, walk_notes
+from cadenza.models.biaxialforward import (
+    check_batch,
+    note_stack,
+    step_mask,
+    teacher_forced_loss,
+    time_stack,
+)
+from cadenza.models.biaxialwalk import (
+    NoteSampler,
+    bernoulli_notes,
+    numpy_walk,
+    torch_sampler,
+    torch_walk,
+)
+from cadenza.models.chordcontext import CHORD_INPUTS
+from cadenza.models.notewalk import NoteRule
 from cadenza.representations.notestate import NUM_FEATURES
-from cadenza.transpose import check_transpose_range
 
 __all__ = [
     "NUM_NOTES",
@@ -63,7 +74,6 @@ __all__ = [
 ]
 
 NUM_NOTES = 78  # MIDI 24..101, the note axis of the notestate representation
-NoteSampler = Callable[[torch.Tensor, int], torch.Tensor]  # (probs (B, 2), note) -> (B, 2)
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -95,6 +105,9 @@ class BiaxialConfig(ModelConfig):
     """
 
     family: ClassVar[str] = "biaxial"
+    positive_fields: ClassVar[tuple[str, ...]] = (
+        "num_notes", "batch_size", "seq_len", "segment_step",
+    )
 
     time_sizes: tuple[int, ...] = (300, 300)
     note_sizes: tuple[int, ...] = (100, 50)
@@ -110,15 +123,12 @@ class BiaxialConfig(ModelConfig):
     def __post_init__(self) -> None:
         self.time_sizes = tuple(self.time_sizes)
         self.note_sizes = tuple(self.note_sizes)
-        self.transpose_range = tuple(self.transpose_range)  # type: ignore[assignment]
         _check_sizes("time_sizes", self.time_sizes)
         _check_sizes("note_sizes", self.note_sizes)
         check_probability("dropout", self.dropout)
-        for name in ("num_notes", "batch_size", "seq_len", "segment_step"):
-            check_positive(name, getattr(self, name))
+        super().__post_init__()
         if not isinstance(self.velocity_bins, int) or not 0 <= self.velocity_bins <= 127:
             raise ConfigError(f"velocity_bins must be an int in 0..127, got {self.velocity_bins!r}")
-        check_transpose_range(self.transpose_range)
         if not isinstance(self.chord_inputs, bool):
             raise ConfigError(f"chord_inputs must be true or false, got {self.chord_inputs!r}")
 
@@ -160,45 +170,6 @@ def config_for(config: BiaxialConfig, representation: _NoteStateLike) -> Biaxial
     return replace(config, num_notes=int(representation.feature_shape[0]), velocity_bins=bins)
 
 
-def bernoulli_notes(
-    probs: torch.Tensor,
-    conservativity: float | torch.Tensor = 1.0,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Sample [play, articulate] for one note of every sequence, as the original did.
-
-    Play when ``U < P(play) ** conservativity``; articulate when played and
-    ``U' < P(articulate)``. ``probs`` is (B, 2); ``conservativity`` a float or (B,) tensor
-    (below 1 makes notes likelier). Returns (B, 2) float 0/1.
-    """
-    u = torch.rand(probs.shape, generator=generator, device=probs.device, dtype=probs.dtype)
-    play = u[:, 0] < probs[:, 0] ** conservativity
-    articulate = play & (u[:, 1] < probs[:, 1])
-    return torch.stack([play, articulate], dim=-1).to(probs.dtype)  # (B, 2)
-
-
-def _step_mask(batch: Batch, target: torch.Tensor) -> torch.Tensor:
-    """The batch's (B, T) step mask, or all ones for a batch without one."""
-    mask = batch.get("mask")
-    if mask is None:
-        return target.new_ones(target.shape[:2])
-    if mask.shape != target.shape[:2]:
-        raise DataError(
-            f"biaxial: mask must be (B, T) = {tuple(target.shape[:2])}, got {tuple(mask.shape)}"
-        )
-    return mask.to(target.dtype)
-
-
-def _variational_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Dropout on x (S, L, H) with one mask per sequence S, shared along the L axis."""
-    if not training or p == 0.0:
-        return x
-    keep = torch.full((x.shape[0], 1, x.shape[2]), 1.0 - p, device=x.device, dtype=x.dtype)
-    # Scaling the (S, 1, H) mask first makes one pass over x, not two; the result equals
-    # x * mask / (1 - p) bit for bit where 1 / (1 - p) is a power of two (p = 0.5).
-    return x * (torch.bernoulli(keep) / (1.0 - p))
-
-
 class BiaxialLSTM(SequenceModel):
     """Johnson's biaxial LSTM over ``notestate`` arrays.
 
@@ -213,8 +184,7 @@ class BiaxialLSTM(SequenceModel):
     config: BiaxialConfig
 
     def __init__(self, config: BiaxialConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         sizes = (NUM_FEATURES, *config.time_sizes)
         self.time_layers = nn.ModuleList(
             nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(len(sizes) - 1)
@@ -228,54 +198,24 @@ class BiaxialLSTM(SequenceModel):
         self.velocity = (nn.Linear(config.time_sizes[-1], config.velocity_bins)
                          if config.velocity_bins else None)
 
-    # -- teacher-forced forward ---------------------------------------------------------
-    def _check_batch(self, features: torch.Tensor, target: torch.Tensor) -> None:
-        if features.ndim != 4 or features.shape[-1] != NUM_FEATURES:
-            raise DataError(
-                f"biaxial: features must be (B, T, N, {NUM_FEATURES}), got {tuple(features.shape)}"
-            )
-        channels = 3 if self.config.velocity_bins else 2
-        if target.shape != (*features.shape[:3], channels):
-            raise DataError(
-                f"biaxial: target must be (B, T, N, {channels}) = "
-                f"{(*features.shape[:3], channels)}, got {tuple(target.shape)}"
-            )
-
+    # -- teacher-forced forward (see cadenza.models.biaxialforward) ---------------------
     def time_forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Time-axis stack: features (B, T, N, F) -> last-layer output (B, T, N, Ht).
-
-        The (B*N, T, F) sequences are laid out step-major in memory, (T, B*N, F), which is
-        what ``nn.LSTM`` hands oneDNN: no layer copies its input or output.
-        """
-        b, t, n, f = features.shape
-        x = features.permute(1, 0, 2, 3).reshape(t, b * n, f).transpose(0, 1)  # (B*N, T, F)
-        for lstm in self.time_layers:
-            x, _ = lstm(x)  # (B*N, T, H)
-            x = _variational_dropout(x, self.config.dropout, self.training)
-        return x.reshape(b, n, t, -1).permute(0, 2, 1, 3)  # (B, T, N, Ht), a view
+        """Time-axis stack: features (B, T, N, F) -> last-layer output (B, T, N, Ht)."""
+        return time_stack(self.time_layers, features, self.config.dropout, self.training)
 
     def note_logits(self, time_out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Note-axis stack under teacher forcing -> logits (B, T, N, 2).
 
         ``time_out`` (B, T, N, Ht); ``target`` (B, T, N, 2) the actual notes being predicted,
-        of which each note sees its lower neighbour's. The (B*T, N, F) sequences are laid out
-        note-major in memory, (N, B*T, F), as for the time axis.
+        of which each note sees its lower neighbour's.
         """
-        b, t, n, _ = time_out.shape
-        lower = F.pad(target[:, :, :-1, :2], (0, 0, 1, 0))  # (B, T, N, 2), zeros for note 0
-        parts = [time_out, lower.to(time_out.dtype)]
-        if self.config.chord_inputs:
-            parts.append(chord_counts(target[..., 0].float()).to(time_out.dtype))
-        x = torch.cat([part.permute(2, 0, 1, 3) for part in parts], dim=-1)  # (N, B, T, F)
-        x = x.reshape(n, b * t, -1).transpose(0, 1)  # (B*T, N, Ht + note_inputs)
-        for lstm in self.note_layers:
-            x, _ = lstm(x)  # (B*T, N, H)
-            x = _variational_dropout(x, self.config.dropout, self.training)
-        return self.output(x.contiguous()).reshape(b, t, n, 2)  # (B, T, N, 2)
+        return note_stack(self.note_layers, self.output, time_out, target,
+                          dropout=self.config.dropout, training=self.training,
+                          chord_inputs=self.config.chord_inputs)
 
     def logits(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (B, T, N, 2) of [play, articulate | play]."""
-        self._check_batch(features, target)
+        check_batch(features, target, self.config.velocity_bins)
         return self.note_logits(self.time_forward(features), target)
 
     @torch.no_grad()
@@ -284,48 +224,14 @@ class BiaxialLSTM(SequenceModel):
         return torch.sigmoid(self.logits(batch["features"], batch["target"]))
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        """Mean binary cross-entropy of play plus masked articulate, per (step, note).
-
-        Both sums (articulate only where the target note plays) are divided by the number of
-        (sequence, step, note) cells, so the loss is the original's negative log-likelihood
-        scaled by a constant. ``nll_per_step`` is the same sum per time step (nats). Steps
-        whose ``batch["mask"]`` is 0 (padding after a short piece) are left out of every sum
-        and count.
-        """
-        target = batch["target"]
-        self._check_batch(batch["features"], target)
-        step_mask = _step_mask(batch, target)  # (B, T)
-        time_out = self.time_forward(batch["features"])
-        logits = self.note_logits(time_out, target)
-        play_target = target[..., 0]
-        cell_mask = step_mask[..., None].expand_as(play_target)
-        play = F.binary_cross_entropy_with_logits(
-            logits[..., 0], play_target, weight=cell_mask, reduction="sum"
-        )
-        artic = F.binary_cross_entropy_with_logits(
-            logits[..., 1], target[..., 1], weight=play_target * cell_mask, reduction="sum"
-        )
-        steps = max(float(step_mask.sum()), 1.0)
-        cells = steps * play_target.shape[2]
-        total = play + artic
-        metrics = {
-            "play_bce": float(play.detach()) / cells,
-            "artic_bce": float(artic.detach()) / cells,
-        }
-        if self.velocity is not None:  # cross-entropy of the bin of every note started
-            started = (target[..., 1] * play_target > 0) & (target[..., 2] > 0)
-            chosen = self.velocity(time_out[started])  # (started notes, bins)
-            velocity = F.cross_entropy(chosen, target[..., 2][started].long() - 1,
-                                       reduction="sum")
-            total = total + velocity
-            metrics["velocity_ce"] = float(velocity.detach()) / max(int(started.sum()), 1)
-        metrics["nll_per_step"] = float(total.detach()) / steps
-        return total / cells, metrics
+        """Mean binary cross-entropy of play plus masked articulate, per (step, note)
+        (:func:`cadenza.models.biaxialforward.teacher_forced_loss`)."""
+        return teacher_forced_loss(self, batch)
 
     def summed_cost_terms(self, batch: Batch) -> float:
         """(sequence, step, note) cells the loss is averaged over (padding left out)."""
         target = batch["target"]
-        return max(float(_step_mask(batch, target).sum()), 1.0) * target.shape[2]
+        return max(float(step_mask(batch, target).sum()), 1.0) * target.shape[2]
 
     # -- generation ---------------------------------------------------------------------
     def init_state(self, batch_size: int) -> list[LSTMState]:
@@ -387,22 +293,11 @@ class BiaxialLSTM(SequenceModel):
             temperature = rule.temperature if rule is not None else 1.0
             extra["velocity_probs"] = torch.softmax(self.velocity(time_out) / temperature, -1)
         if rule is not None and time_out.device.type == "cpu":
-            layers, projected = self._note_layers_and_projection(time_out)
-            w_ih0, w_hh0, b_ih0, b_hh0 = layers[0]
-            weights = [(w_ih0[:, time_out.shape[-1]:], w_hh0, b_ih0, b_hh0), *layers[1:]]
-            probs_np, notes_np = walk_notes(
-                [tuple(_numpy32(w) for w in layer) for layer in weights],  # type: ignore[misc]
-                (_numpy32(self.output.weight), _numpy32(self.output.bias)),
-                _numpy32(projected),
-                rule,
-                chord_inputs=self.config.chord_inputs,
-            )
-            probs = torch.from_numpy(probs_np).to(time_out.dtype)
-            notes = torch.from_numpy(notes_np).to(time_out.dtype)
+            probs, notes = numpy_walk(self, time_out, rule)
             return {"probs": probs, "notes": notes, **extra}, new_state
         temperature = 1.0
         if rule is not None:
-            sample, temperature = _torch_sampler(rule), rule.temperature
+            sample, temperature = torch_sampler(rule), rule.temperature
         elif sample is None:
 
             def sample(probs: torch.Tensor, note_index: int) -> torch.Tensor:
@@ -411,68 +306,15 @@ class BiaxialLSTM(SequenceModel):
         probs, notes = self.walk_notes(time_out, sample, temperature)
         return {"probs": probs, "notes": notes, **extra}, new_state
 
-    def _note_layers_and_projection(
-        self, time_out: torch.Tensor
-    ) -> tuple[list[list[nn.Parameter]], torch.Tensor]:
-        """The note layers' ``(w_ih, w_hh, b_ih, b_hh)`` and the first layer's input projection
-        of the time output plus both its biases, for all notes at once: (B, N, 4 * H0)."""
-        b, n, ht = time_out.shape
-        layers = [cast(nn.LSTM, lstm).all_weights[0] for lstm in self.note_layers]
-        w_ih0, _, b_ih0, b_hh0 = layers[0]
-        projected = torch.addmm(b_ih0 + b_hh0, time_out.reshape(b * n, ht), w_ih0[:, :ht].t())
-        return layers, projected.reshape(b, n, -1)
-
     def walk_notes(
         self, time_out: torch.Tensor, sample: NoteSampler, temperature: float = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the note stack up the keyboard, sampling each note: -> probs, notes (B, N, 2).
 
-        The PyTorch walk (any device, any sampler callable). Each layer advances with the
-        fused ``torch.lstm_cell``. The first layer's input is split: its time-output part, the
-        same for every note's step, is projected for all notes at once and passed as the
-        cell's per-row input bias, so the cell only multiplies the lower neighbour's
-        [play, articulate] (B, 2) (and the chord-so-far counts) by its slice of the input
-        weights.
+        The PyTorch walk (any device, any sampler callable), see
+        :func:`cadenza.models.biaxialwalk.torch_walk`.
         """
-        b, n, ht = time_out.shape
-        layers, projected = self._note_layers_and_projection(time_out)
-        w_ih0, w_hh0, _, _ = layers[0]  # (4H, in), (4H, H)
-        pre0 = projected.transpose(0, 1).contiguous()  # (N, B, 4 * H0)
-        w_lower = w_ih0[:, ht:].contiguous()  # (4 * H0, note_inputs)
-        chord = ChordWalk(b) if self.config.chord_inputs else None
-        context = np.zeros((b, CHORD_INPUTS), np.float32)
-        out_w = (self.output.weight.t() / temperature).contiguous()  # (Hn, 2)
-        out_b = self.output.bias / temperature  # (2,)
-        hs = [time_out.new_zeros(b, w_hh.shape[1]) for _, w_hh, _, _ in layers]
-        cs = [h.clone() for h in hs]
-        lower = time_out.new_zeros(b, 2)
-        probs = time_out.new_empty(b, n, 2)
-        notes = time_out.new_empty(b, n, 2)
-        for note in range(n):
-            below = lower
-            if chord is not None:
-                chord.inputs(note, context)
-                below = torch.cat([lower, torch.from_numpy(context).to(lower)], dim=-1)
-            hs[0], cs[0] = torch.lstm_cell(below, (hs[0], cs[0]), w_lower, w_hh0, pre0[note])
-            x = hs[0]
-            for layer in range(1, len(layers)):
-                w_ih, w_hh, b_ih, b_hh = layers[layer]
-                hs[layer], cs[layer] = torch.lstm_cell(
-                    x, (hs[layer], cs[layer]), w_ih, w_hh, b_ih, b_hh
-                )
-                x = hs[layer]
-            p = torch.sigmoid(torch.addmm(out_b, x, out_w))  # (B, 2)
-            chosen = sample(p, note).to(p.dtype)
-            if chosen.shape != (b, 2):
-                raise DataError(
-                    f"biaxial sampler must return (B, 2) = {(b, 2)}, got {chosen.shape}"
-                )
-            probs[:, note] = p
-            notes[:, note] = chosen
-            lower = chosen
-            if chord is not None:
-                chord.add(note, chosen[:, 0].detach().float().cpu().numpy())
-        return probs, notes
+        return torch_walk(self, time_out, sample, temperature)
 
     # -- scoring and inspection --------------------------------------------------------
     @torch.no_grad()
@@ -557,24 +399,6 @@ class BiaxialLSTM(SequenceModel):
             per_cell += 2 * 4 * sizes[i + 1] * (sizes[i] + sizes[i + 1])
         per_cell += 2 * 2 * self.config.note_sizes[-1]
         return 3.0 * b * t * n * per_cell
-
-    def flops_per_sample(self, batch: Batch) -> float:
-        return self.flops_per_batch(batch)
-
-
-def _numpy32(tensor: torch.Tensor) -> np.ndarray:
-    """A float32 NumPy view (or copy) of a CPU tensor."""
-    return tensor.detach().to(torch.float32).numpy()
-
-
-def _torch_sampler(rule: NoteRule) -> NoteSampler:
-    """``rule`` as a per-note sampler of the PyTorch walk (used off the CPU)."""
-
-    def sample(probs: torch.Tensor, note: int) -> torch.Tensor:
-        chosen = rule.choose(probs.detach().float().cpu().numpy(), note)
-        return torch.from_numpy(np.asarray(chosen, dtype=np.float32)).to(probs.device)
-
-    return sample
 
 
 def build(config: BiaxialConfig) -> BiaxialLSTM:

@@ -29,15 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cadenza.errors import ConfigError
-from cadenza.models.base import (
-    Batch,
-    ModelConfig,
-    SequenceModel,
-    State,
-    check_positive,
-    check_probability,
-)
-from cadenza.transpose import check_transpose_range
+from cadenza.models.base import Batch, ModelConfig, SequenceModel, State, check_probability
 
 __all__ = [
     "PRESETS",
@@ -63,9 +55,6 @@ class EventsLSTMConfig(ModelConfig):
     """Sizes of the attention LSTM and the shape of its training data.
 
     Attributes:
-        batch_size: windows per training batch.
-        seq_len: messages per input window (``W``); the target is the message after it.
-        transpose_range: inclusive semitone range of training transposition; ``(0, 0)`` is off.
         num_pitches: pitch classes of the pitch head (88 keys, from the representation).
         max_delta: largest delta in ticks (from the representation); deltas are scaled by it.
         pitch_embed_dim: width of the pitch embedding.
@@ -78,13 +67,18 @@ class EventsLSTMConfig(ModelConfig):
         dropout: dropout after self-attention, between LSTM layers and on the features.
         loss_weights: weights of (on/off CE, duration MSE, pitch CE) in the loss.
         generate_messages: default number of messages a generation run produces.
+        batch_size: windows per training batch.
+        seq_len: messages per input window (``W``); the target is the message after it.
+        transpose_range: inclusive semitone range of training transposition; ``(0, 0)``
+            (the default) is off.
     """
 
     family: ClassVar[str] = "events"
+    positive_fields: ClassVar[tuple[str, ...]] = (
+        "batch_size", "seq_len", "num_pitches", "max_delta", "pitch_embed_dim", "d_model",
+        "num_heads", "hidden_size", "lstm_layers", "attention_dim", "generate_messages",
+    )
 
-    batch_size: int = 64
-    seq_len: int = 150
-    transpose_range: tuple[int, int] = (0, 0)
     num_pitches: int = 88
     max_delta: int = 96
     pitch_embed_dim: int = 32
@@ -97,24 +91,13 @@ class EventsLSTMConfig(ModelConfig):
     dropout: float = 0.2
     loss_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     generate_messages: int = 1000
+    # The shape of the training data (ModelConfig's fields, which keep their place first).
+    batch_size: int = 64
+    seq_len: int = 150
 
     def __post_init__(self) -> None:
-        self.transpose_range = tuple(self.transpose_range)  # type: ignore[assignment]
         self.loss_weights = tuple(self.loss_weights)  # type: ignore[assignment]
-        for name in (
-            "batch_size",
-            "seq_len",
-            "num_pitches",
-            "max_delta",
-            "pitch_embed_dim",
-            "d_model",
-            "num_heads",
-            "hidden_size",
-            "lstm_layers",
-            "attention_dim",
-            "generate_messages",
-        ):
-            check_positive(name, getattr(self, name))
+        super().__post_init__()
         if self.head_hidden < 0:
             raise ConfigError(f"head_hidden must be >= 0, got {self.head_hidden!r}")
         if self.d_model % self.num_heads:
@@ -123,7 +106,6 @@ class EventsLSTMConfig(ModelConfig):
                 f"num_heads={self.num_heads}"
             )
         check_probability("dropout", self.dropout)
-        check_transpose_range(self.transpose_range)
         weights = self.loss_weights
         if len(weights) != 3 or any(w < 0 for w in weights) or not any(w > 0 for w in weights):
             raise ConfigError(
@@ -136,28 +118,12 @@ PRESETS: dict[str, EventsLSTMConfig] = {
     # heads that are single dense layers.
     "events-attention": EventsLSTMConfig(),
     "events-small": EventsLSTMConfig(
-        batch_size=32,
-        seq_len=64,
-        transpose_range=(-3, 3),
-        pitch_embed_dim=16,
-        d_model=64,
-        num_heads=4,
-        hidden_size=128,
-        attention_dim=64,
-        head_hidden=64,
-        dropout=0.1,
+        batch_size=32, seq_len=64, transpose_range=(-3, 3), pitch_embed_dim=16, d_model=64,
+        num_heads=4, hidden_size=128, attention_dim=64, head_hidden=64, dropout=0.1,
     ),
     "events-debug": EventsLSTMConfig(
-        batch_size=4,
-        seq_len=12,
-        pitch_embed_dim=8,
-        d_model=16,
-        num_heads=2,
-        hidden_size=16,
-        attention_dim=8,
-        head_hidden=8,
-        dropout=0.0,
-        generate_messages=32,
+        batch_size=4, seq_len=12, pitch_embed_dim=8, d_model=16, num_heads=2, hidden_size=16,
+        attention_dim=8, head_hidden=8, dropout=0.0, generate_messages=32,
     ),
 }
 
@@ -203,8 +169,7 @@ class EventsLSTM(SequenceModel):
     config: EventsLSTMConfig
 
     def __init__(self, config: EventsLSTMConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         c = config
         self.pitch_embedding = nn.Embedding(c.num_pitches, c.pitch_embed_dim)
         self.input_proj = nn.Linear(c.pitch_embed_dim + 2, c.d_model)
@@ -333,9 +298,6 @@ class EventsLSTM(SequenceModel):
             heads = 2 * (f * 2 + (f + 2) + (f + 3) * c.num_pitches)
         per_window = w * per_message + 2 * h * a + heads
         return 3.0 * b * per_window
-
-    def flops_per_sample(self, batch: Batch) -> float:
-        return self.flops_per_batch(batch)
 
 
 def build(config: EventsLSTMConfig) -> EventsLSTM:

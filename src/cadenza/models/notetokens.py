@@ -31,10 +31,8 @@ from cadenza.models.base import (
     ModelConfig,
     SequenceModel,
     State,
-    check_positive,
     check_probability,
 )
-from cadenza.transpose import check_transpose_range
 
 __all__ = ["HEADS", "PRESETS", "NoteTokensLSTM", "NoteTokensLSTMConfig", "build", "config_for"]
 
@@ -59,9 +57,6 @@ class NoteTokensLSTMConfig(ModelConfig):
     """Sizes of the token LSTM and the shape of its training data.
 
     Attributes:
-        batch_size: windows per training batch.
-        seq_len: tokens per training window (targets are the same window shifted by one).
-        transpose_range: inclusive semitone range of training transposition; ``(0, 0)`` is off.
         num_elements, num_durations, num_shifts: vocabulary sizes of the fitted
             representation, filled in by :func:`config_for`; the preset values are
             placeholders of a typical piano corpus (used for parameter counts).
@@ -72,13 +67,19 @@ class NoteTokensLSTMConfig(ModelConfig):
         dropout: dropout between LSTM layers, after the LSTM and after the dense layer.
         primer_tokens: default primer length for generation (tokens).
         generate_tokens: default number of tokens a generation run appends.
+        batch_size: windows per training batch.
+        seq_len: tokens per training window (targets are the same window shifted by one).
+        transpose_range: inclusive semitone range of training transposition; ``(0, 0)``
+            (the default) is off.
     """
 
     family: ClassVar[str] = "notetokens"
+    positive_fields: ClassVar[tuple[str, ...]] = (
+        "batch_size", "seq_len", "num_elements", "num_durations", "num_shifts",
+        "element_embed_dim", "duration_embed_dim", "shift_embed_dim", "hidden_size",
+        "num_layers", "dense_size", "primer_tokens", "generate_tokens",
+    )
 
-    batch_size: int = 128
-    seq_len: int = 100
-    transpose_range: tuple[int, int] = (0, 0)
     num_elements: int = 400
     num_durations: int = 24
     num_shifts: int = 24
@@ -91,55 +92,26 @@ class NoteTokensLSTMConfig(ModelConfig):
     dropout: float = 0.3
     primer_tokens: int = 50
     generate_tokens: int = 500
+    # The shape of the training data (ModelConfig's fields, which keep their place first).
+    batch_size: int = 128
+    seq_len: int = 100
 
     def __post_init__(self) -> None:
-        self.transpose_range = tuple(self.transpose_range)  # type: ignore[assignment]
-        for name in (
-            "batch_size",
-            "seq_len",
-            "num_elements",
-            "num_durations",
-            "num_shifts",
-            "element_embed_dim",
-            "duration_embed_dim",
-            "shift_embed_dim",
-            "hidden_size",
-            "num_layers",
-            "dense_size",
-            "primer_tokens",
-            "generate_tokens",
-        ):
-            check_positive(name, getattr(self, name))
+        super().__post_init__()
         check_probability("dropout", self.dropout)
-        check_transpose_range(self.transpose_range)
 
 
 PRESETS: dict[str, NoteTokensLSTMConfig] = {
     # Classical-Piano-Composer sizes with the MSOE-style separate duration/shift inputs.
     "notetokens-lstm": NoteTokensLSTMConfig(),
     "notetokens-small": NoteTokensLSTMConfig(
-        batch_size=64,
-        seq_len=64,
-        transpose_range=(-3, 3),
-        element_embed_dim=64,
-        duration_embed_dim=16,
-        shift_embed_dim=16,
-        hidden_size=256,
-        num_layers=2,
-        dense_size=128,
-        dropout=0.2,
+        batch_size=64, seq_len=64, transpose_range=(-3, 3), element_embed_dim=64,
+        duration_embed_dim=16, shift_embed_dim=16, hidden_size=256, num_layers=2,
+        dense_size=128, dropout=0.2,
     ),
     "notetokens-debug": NoteTokensLSTMConfig(
-        batch_size=4,
-        seq_len=16,
-        element_embed_dim=8,
-        duration_embed_dim=4,
-        shift_embed_dim=4,
-        hidden_size=16,
-        num_layers=2,
-        dense_size=16,
-        dropout=0.0,
-        primer_tokens=8,
+        batch_size=4, seq_len=16, element_embed_dim=8, duration_embed_dim=4, shift_embed_dim=4,
+        hidden_size=16, num_layers=2, dense_size=16, dropout=0.0, primer_tokens=8,
         generate_tokens=32,
     ),
 }
@@ -177,8 +149,7 @@ class NoteTokensLSTM(SequenceModel):
     config: NoteTokensLSTMConfig
 
     def __init__(self, config: NoteTokensLSTMConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         c = config
         self.element_embedding = nn.Embedding(c.num_elements, c.element_embed_dim)
         self.duration_embedding = nn.Embedding(c.num_durations, c.duration_embed_dim)
@@ -288,9 +259,6 @@ class NoteTokensLSTM(SequenceModel):
         per_token += 2 * c.hidden_size * c.dense_size
         per_token += 2 * c.dense_size * (c.num_elements + c.num_durations + c.num_shifts)
         return 3.0 * b * t * per_token
-
-    def flops_per_sample(self, batch: Batch) -> float:
-        return self.flops_per_batch(batch)
 
 
 def build(config: NoteTokensLSTMConfig) -> NoteTokensLSTM:

@@ -154,6 +154,69 @@ def _gate_rows(hidden: int) -> tuple[np.ndarray, np.ndarray]:
     return order, scale
 
 
+def _stacked_weights(
+    layers: list[LayerWeights], sizes: list[int], projected: np.ndarray
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Each layer's weights stacked over its buffer ``[h | lower]`` (first layer) or
+    ``[h_below | h]``, transposed for ``buffer @ weights``, and its summed biases, gate rows in
+    the order ``i, f, o, g`` with the sigmoid rows halved; and the first layer's projected
+    time-axis input in the same order, note-major: (N, B, 4H)."""
+    weights, biases = [], []
+    for i, (w_ih, w_hh, b_ih, b_hh) in enumerate(layers):
+        order, scale = _gate_rows(sizes[i])
+        if i == 0:
+            stacked = np.concatenate([w_hh, w_ih], axis=1)  # acts on [h0 | lower]
+            pre0 = np.ascontiguousarray(
+                (projected[:, :, order] * scale).transpose(1, 0, 2)
+            )  # (N, B, 4H)
+        else:
+            stacked = np.concatenate([w_ih, w_hh], axis=1)  # acts on [h_below | h]
+        weights.append(np.ascontiguousarray((stacked[order] * scale[:, None]).T))
+        biases.append(((b_ih + b_hh)[order] * scale).astype(np.float32))
+    return weights, biases, pre0
+
+
+def _buffers(
+    b: int, sizes: list[int], extra: int
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray | None]]:
+    """The walk's buffers for a batch of ``b``: ``xs[l] = [layer input | layer l's own h]``
+    (layer 0's input is the lower note and, ``extra`` wide, the chord so far); each layer's
+    own ``h`` as a view into its buffer, and the view of the next layer's buffer it feeds
+    (``None`` for the top layer)."""
+    depth = len(sizes)
+    xs = [np.zeros((b, sizes[0] + 2 + extra), np.float32)]
+    xs += [np.zeros((b, sizes[i - 1] + sizes[i]), np.float32) for i in range(1, depth)]
+    own = [xs[0][:, : sizes[0]]] + [xs[i][:, sizes[i - 1] :] for i in range(1, depth)]
+    feeds: list[np.ndarray | None] = [xs[i + 1][:, : sizes[i]] for i in range(depth - 1)]
+    return xs, own, [*feeds, None]
+
+
+def _gate_buffers(b: int, sizes: list[int]) -> tuple[
+    list[np.ndarray], list[tuple[np.ndarray, ...]], list[np.ndarray], list[np.ndarray]
+]:
+    """Per layer: the (B, 4H) gates, their views ``(sigmoid rows, i, f, o, g)``, the zeroed
+    (B, H) cell and a (B, H) scratch buffer."""
+    gates: list[np.ndarray] = [np.empty((b, 4 * h), np.float32) for h in sizes]
+    views: list[tuple[np.ndarray, ...]] = [
+        (g[:, : 3 * h], g[:, :h], g[:, h : 2 * h], g[:, 2 * h : 3 * h], g[:, 3 * h :])
+        for g, h in zip(gates, sizes, strict=True)
+    ]
+    cells: list[np.ndarray] = [np.zeros((b, h), np.float32) for h in sizes]
+    scratch: list[np.ndarray] = [np.empty((b, h), np.float32) for h in sizes]
+    return gates, views, cells, scratch
+
+
+def _halved_output(
+    output: tuple[np.ndarray, np.ndarray], temperature: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The output layer's weight (Hn, 2) and bias scaled by ``0.5 / temperature``, so that
+    ``(1 + tanh(h @ w + b)) / 2`` is the tempered sigmoid."""
+    out_w, out_b = output
+    half = np.float32(0.5 / temperature)
+    w_out = np.ascontiguousarray(out_w.T * half).astype(np.float32)  # (Hn, 2)
+    return w_out, (out_b * half).astype(np.float32)
+
+
 def walk_notes(
     layers: list[LayerWeights],
     output: tuple[np.ndarray, np.ndarray],
@@ -185,42 +248,17 @@ def walk_notes(
         raise DataError(f"note rule is for (N, B) = {rule.shape}, the step has {(n, b)}")
     sizes = [w_hh.shape[1] for _, w_hh, _, _ in layers]
     depth = len(layers)
-    # Buffers: xs[l] = [layer input | layer l's own h]; layer 0's input is the lower note
-    # (and the chord so far).
     extra = CHORD_INPUTS if chord_inputs else 0
     if layers[0][0].shape[1] != 2 + extra:
         raise DataError(f"the first note layer reads {layers[0][0].shape[1]} inputs besides "
                         f"the time axis, the walk gives it {2 + extra}")
-    xs = [np.zeros((b, sizes[0] + 2 + extra), np.float32)]
-    xs += [np.zeros((b, sizes[i - 1] + sizes[i]), np.float32) for i in range(1, depth)]
-    weights, biases = [], []
-    for i, (w_ih, w_hh, b_ih, b_hh) in enumerate(layers):
-        order, scale = _gate_rows(sizes[i])
-        if i == 0:
-            stacked = np.concatenate([w_hh, w_ih], axis=1)  # acts on [h0 | lower]
-            pre0 = np.ascontiguousarray(
-                (projected[:, :, order] * scale).transpose(1, 0, 2)
-            )  # (N, B, 4H)
-        else:
-            stacked = np.concatenate([w_ih, w_hh], axis=1)  # acts on [h_below | h]
-        weights.append(np.ascontiguousarray((stacked[order] * scale[:, None]).T))
-        biases.append(((b_ih + b_hh)[order] * scale).astype(np.float32))
-    own = [xs[0][:, : sizes[0]]] + [xs[i][:, sizes[i - 1] :] for i in range(1, depth)]
-    feeds = [xs[i + 1][:, : sizes[i]] for i in range(depth - 1)] + [None]
+    weights, biases, pre0 = _stacked_weights(layers, sizes, projected)
+    xs, own, feeds = _buffers(b, sizes, extra)
     lower = xs[0][:, sizes[0] : sizes[0] + 2]
     context = xs[0][:, sizes[0] + 2 :]
     chord = ChordWalk(b) if chord_inputs else None
-    gates = [np.empty((b, 4 * h), np.float32) for h in sizes]
-    views = [
-        (g[:, : 3 * h], g[:, :h], g[:, h : 2 * h], g[:, 2 * h : 3 * h], g[:, 3 * h :])
-        for g, h in zip(gates, sizes, strict=True)
-    ]
-    cells = [np.zeros((b, h), np.float32) for h in sizes]
-    scratch = [np.empty((b, h), np.float32) for h in sizes]
-    out_w, out_b = output
-    half = np.float32(0.5 / rule.temperature)
-    w_out = np.ascontiguousarray(out_w.T * half).astype(np.float32)  # (Hn, 2)
-    b_out = (out_b * half).astype(np.float32)
+    gates, views, cells, scratch = _gate_buffers(b, sizes)
+    w_out, b_out = _halved_output(output, rule.temperature)
     top = own[-1]
     p = np.empty((b, 2), np.float32)
     probs = np.empty((n, b, 2), np.float32)

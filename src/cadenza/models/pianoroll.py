@@ -34,11 +34,9 @@ from cadenza.models.base import (
     ModelConfig,
     PlayScores,
     SequenceModel,
-    check_positive,
     check_probability,
 )
 from cadenza.representations.base import PIANO_KEYS
-from cadenza.transpose import check_transpose_range
 
 __all__ = [
     "COSTS",
@@ -78,6 +76,7 @@ class PianoRollLSTMConfig(ModelConfig):
     """
 
     family: ClassVar[str] = "pianoroll"
+    positive_fields: ClassVar[tuple[str, ...]] = ("num_keys", "init_std", "batch_size", "seq_len")
 
     num_keys: int = PIANO_KEYS
     hidden_sizes: tuple[int, ...] = (120, 120, 120)
@@ -96,7 +95,6 @@ class PianoRollLSTMConfig(ModelConfig):
     def __post_init__(self) -> None:
         self.hidden_sizes = tuple(self.hidden_sizes)
         self.layer_lrs = tuple(self.layer_lrs)
-        self.transpose_range = tuple(self.transpose_range)  # type: ignore[assignment]
         if len(self.hidden_sizes) == 0 or any(
             not isinstance(s, int) or s <= 0 for s in self.hidden_sizes
         ):
@@ -121,10 +119,8 @@ class PianoRollLSTMConfig(ModelConfig):
             raise ConfigError(f"init_state_max must be >= 0, got {self.init_state_max!r}")
         if not 0 < self.eps < 0.5:
             raise ConfigError(f"eps must be in (0, 0.5), got {self.eps!r}")
-        for name in ("num_keys", "init_std", "batch_size", "seq_len"):
-            check_positive(name, getattr(self, name))
+        super().__post_init__()
         check_probability("dropout", self.dropout)
-        check_transpose_range(self.transpose_range)
 
 
 PRESETS: dict[str, PianoRollLSTMConfig] = {
@@ -170,8 +166,7 @@ class PianoRollLSTM(SequenceModel):
     config: PianoRollLSTMConfig
 
     def __init__(self, config: PianoRollLSTMConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         sizes = (config.num_keys, *config.hidden_sizes)
         self.layers = nn.ModuleList(
             nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(len(sizes) - 1)
@@ -315,9 +310,6 @@ class PianoRollLSTM(SequenceModel):
         )
         per_frame += 2 * sizes[-1] * self.config.num_keys
         return 3.0 * b * t * per_frame
-
-    def flops_per_sample(self, batch: Batch) -> float:
-        return self.flops_per_batch(batch)
 
 
 def build(config: PianoRollLSTMConfig) -> PianoRollLSTM:

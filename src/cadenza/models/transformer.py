@@ -31,16 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from cadenza.errors import ConfigError
-from cadenza.models.base import (
-    Batch,
-    ModelConfig,
-    SequenceModel,
-    State,
-    check_positive,
-    check_probability,
-)
+from cadenza.models.base import Batch, ModelConfig, SequenceModel, State, check_probability
 from cadenza.representations.remi import RemiConfig, TokenLayout
-from cadenza.transpose import check_transpose_range
 
 __all__ = ["PRESETS", "MusicTransformer", "TransformerConfig", "build", "config_for"]
 
@@ -68,6 +60,10 @@ class TransformerConfig(ModelConfig):
     """
 
     family: ClassVar[str] = "transformer"
+    positive_fields: ClassVar[tuple[str, ...]] = (
+        "batch_size", "seq_len", "vocab_size", "d_model", "num_layers", "num_heads", "d_ff",
+        "primer_tokens", "generate_tokens",
+    )
 
     batch_size: int = 16
     seq_len: int = 512
@@ -82,18 +78,15 @@ class TransformerConfig(ModelConfig):
     generate_tokens: int = 1024
 
     def __post_init__(self) -> None:
-        self.transpose_range = tuple(self.transpose_range)  # type: ignore[assignment]
-        for name in ("batch_size", "seq_len", "vocab_size", "d_model", "num_layers",
-                     "num_heads", "d_ff", "primer_tokens", "generate_tokens"):
+        for name in self.positive_fields:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{name} must be an int, got {value!r}")
-            check_positive(name, value)
+        super().__post_init__()
         if self.d_model % self.num_heads:
             raise ConfigError(
                 f"num_heads ({self.num_heads}) must divide d_model ({self.d_model})")
         check_probability("dropout", self.dropout)
-        check_transpose_range(self.transpose_range)
 
 
 PRESETS: dict[str, TransformerConfig] = {
@@ -215,8 +208,7 @@ class MusicTransformer(SequenceModel):
     config: TransformerConfig
 
     def __init__(self, config: TransformerConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         c = config
         self.embedding = nn.Embedding(c.vocab_size, c.d_model)
         nn.init.normal_(self.embedding.weight, std=0.02)
@@ -276,9 +268,6 @@ class MusicTransformer(SequenceModel):
                                     + 3 * 2 * t * c.d_model)  # qkv+out, ffn, QK, rel, AV
         per_token += 2 * c.d_model * c.vocab_size
         return 3.0 * b * t * per_token
-
-    def flops_per_sample(self, batch: Batch) -> float:
-        return self.flops_per_batch(batch)
 
 
 def build(config: TransformerConfig) -> MusicTransformer:

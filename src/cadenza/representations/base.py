@@ -26,6 +26,7 @@ import numpy as np
 
 from cadenza.errors import ConfigError, DataError
 from cadenza.fileio import sha256_json, write_json_atomic
+from cadenza.representations._common import check_int, check_pitch_range
 from cadenza.score import Score
 
 PIANO_LOW = 21  # A0, lowest key of an 88-key piano
@@ -45,6 +46,31 @@ class RepresentationConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class KeyboardConfig(RepresentationConfig):
+    """Base of the grid representations' configs: a time grid and a keyboard axis.
+
+    Attributes:
+        steps_per_quarter: time steps per quarter note (rows per beat).
+        low, high: MIDI pitches of the first and last key of the keyboard axis (inclusive).
+    """
+
+    steps_per_quarter: int = 4
+    low: int = PIANO_LOW
+    high: int = PIANO_HIGH
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        check_int(owner, "steps_per_quarter", self.steps_per_quarter, 1)
+        check_pitch_range(owner, self.low, self.high)
+        super().__post_init__()
+
+    @property
+    def num_keys(self) -> int:
+        """Keys on the keyboard axis, ``high - low + 1``."""
+        return self.high - self.low + 1
 
 
 class Representation(ABC):

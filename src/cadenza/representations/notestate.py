@@ -30,14 +30,13 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from cadenza.errors import DataError
 from cadenza.representations._common import (
     check_int,
-    check_pitch_range,
     decoded_score,
     notes_from_play,
     notes_in_range,
     shift_axis,
     spans_to_flat_indices,
 )
-from cadenza.representations.base import Representation, RepresentationConfig
+from cadenza.representations.base import KeyboardConfig, Representation, RepresentationConfig
 from cadenza.score import Score
 
 __all__ = [
@@ -63,31 +62,30 @@ _ZERO = 79
 
 
 @dataclass(frozen=True)
-class NoteStateConfig(RepresentationConfig):
+class NoteStateConfig(KeyboardConfig):
     """Settings of :class:`NoteState`.
 
     Attributes:
         steps_per_quarter: time steps per quarter note (4 = 16th notes, as in the original).
         low, high: MIDI pitches of the first and last note of the note axis (inclusive).
+        velocity_bins: 0, or the number of velocity bins of a third channel (see above).
     """
 
-    steps_per_quarter: int = 4
     low: int = BIAXIAL_LOW
     high: int = BIAXIAL_HIGH
     velocity_bins: int = 0
 
     def __post_init__(self) -> None:
-        check_int("NoteStateConfig", "steps_per_quarter", self.steps_per_quarter, 1)
-        check_pitch_range("NoteStateConfig", self.low, self.high)
+        super().__post_init__()
         check_int("NoteStateConfig", "velocity_bins", self.velocity_bins, 0)
         if self.velocity_bins > 127:
             raise DataError(f"NoteStateConfig: velocity_bins must be at most 127, got "
                             f"{self.velocity_bins}")
-        super().__post_init__()
 
     @property
     def num_notes(self) -> int:
-        return self.high - self.low + 1
+        """Notes on the note axis (the keyboard's ``num_keys``)."""
+        return self.num_keys
 
 
 class NoteState(Representation):

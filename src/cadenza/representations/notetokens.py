@@ -156,6 +156,52 @@ def _elements_of(keys: np.ndarray) -> list[str]:
 _REST_KEY = _as_keys(np.zeros((1, 2), dtype=np.uint64))[0]  # the empty pitch set
 
 
+def _tokenise(score: Score, cfg: NoteTokensConfig) -> _Tokens:
+    """Tokens of ``score`` with element keys and raw (capped, unsnapped) step counts."""
+    notes = score.notes[score.notes["duration"] > 0]
+    if len(notes) and (notes["pitch"].min() < 0 or notes["pitch"].max() > 127):
+        raise DataError(f"notetokens: score {score.name!r} has pitches outside 0..127")
+    if len(notes) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Tokens(np.zeros(0, dtype=_KEY), empty, empty)
+    start = notes["start"].astype(np.int64)
+    duration = np.minimum(notes["duration"].astype(np.int64), cfg.max_duration)
+    order = np.lexsort((notes["pitch"], duration, start))
+    start, duration, pitch = start[order], duration[order], notes["pitch"][order]
+    # One token per (onset, duration): its key is the OR of its notes' pitch masks.
+    new_token = np.ones(len(start), dtype=bool)
+    new_token[1:] = (start[1:] != start[:-1]) | (duration[1:] != duration[:-1])
+    token_first = np.flatnonzero(new_token)
+    keys = _as_keys(np.bitwise_or.reduceat(_masks(pitch), token_first, axis=0))
+    tok_start, tok_duration = start[token_first], duration[token_first]
+    # Onset groups: the last token of each gets the shift to what follows.
+    last_of_onset = np.ones(len(token_first), dtype=bool)
+    last_of_onset[:-1] = tok_start[1:] != tok_start[:-1]
+    onsets = tok_start[last_of_onset]
+    sounding_until = np.maximum.accumulate(
+        np.maximum.reduceat(
+            tok_start + tok_duration, np.flatnonzero(np.r_[True, last_of_onset[:-1]])
+        )
+    )
+    next_onset = np.r_[onsets[1:], sounding_until[-1]]
+    silence_from = np.minimum(sounding_until, next_onset)
+    shifts = np.zeros(len(token_first), dtype=np.int64)
+    shifts[last_of_onset] = silence_from - onsets
+    # Rests: after onset group k when it falls silent before the next onset, and first of
+    # all when the piece starts late.
+    rest_length = next_onset - silence_from
+    has_rest = rest_length > 0
+    group_end = np.flatnonzero(last_of_onset) + 1  # insertion point after each group
+    positions = np.r_[[0] if onsets[0] > 0 else [], group_end[has_rest]].astype(np.int64)
+    lengths = np.r_[[onsets[0]] if onsets[0] > 0 else [], rest_length[has_rest]].astype(
+        np.int64
+    )
+    keys = np.insert(keys, positions, _REST_KEY)
+    durations = np.insert(tok_duration, positions, np.minimum(lengths, cfg.max_duration))
+    shifts = np.insert(shifts, positions, lengths)
+    return _Tokens(keys, durations, np.minimum(shifts, cfg.max_shift))
+
+
 class NoteTokens(Representation):
     """``(L, 3)`` int32 token ids; see the module docstring. Needs :meth:`fit` before use."""
 
@@ -223,7 +269,7 @@ class NoteTokens(Representation):
         count = 0
         for score in scores:
             self.check_quantised(score)
-            tokens = self._tokenise(score)
+            tokens = _tokenise(score, self.config)
             keys.append(tokens.keys)
             durations.append(np.unique(tokens.durations))
             shifts.append(np.unique(tokens.shifts))
@@ -295,57 +341,11 @@ class NoteTokens(Representation):
         self._elements = list(elements)
 
     # -- encoding --------------------------------------------------------------------------
-    def _tokenise(self, score: Score) -> _Tokens:
-        """Tokens of ``score`` with element keys and raw (capped, unsnapped) step counts."""
-        cfg = self.config
-        notes = score.notes[score.notes["duration"] > 0]
-        if len(notes) and (notes["pitch"].min() < 0 or notes["pitch"].max() > 127):
-            raise DataError(f"notetokens: score {score.name!r} has pitches outside 0..127")
-        if len(notes) == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return _Tokens(np.zeros(0, dtype=_KEY), empty, empty)
-        start = notes["start"].astype(np.int64)
-        duration = np.minimum(notes["duration"].astype(np.int64), cfg.max_duration)
-        order = np.lexsort((notes["pitch"], duration, start))
-        start, duration, pitch = start[order], duration[order], notes["pitch"][order]
-        # One token per (onset, duration): its key is the OR of its notes' pitch masks.
-        new_token = np.ones(len(start), dtype=bool)
-        new_token[1:] = (start[1:] != start[:-1]) | (duration[1:] != duration[:-1])
-        token_first = np.flatnonzero(new_token)
-        keys = _as_keys(np.bitwise_or.reduceat(_masks(pitch), token_first, axis=0))
-        tok_start, tok_duration = start[token_first], duration[token_first]
-        # Onset groups: the last token of each gets the shift to what follows.
-        last_of_onset = np.ones(len(token_first), dtype=bool)
-        last_of_onset[:-1] = tok_start[1:] != tok_start[:-1]
-        onsets = tok_start[last_of_onset]
-        sounding_until = np.maximum.accumulate(
-            np.maximum.reduceat(
-                tok_start + tok_duration, np.flatnonzero(np.r_[True, last_of_onset[:-1]])
-            )
-        )
-        next_onset = np.r_[onsets[1:], sounding_until[-1]]
-        silence_from = np.minimum(sounding_until, next_onset)
-        shifts = np.zeros(len(token_first), dtype=np.int64)
-        shifts[last_of_onset] = silence_from - onsets
-        # Rests: after onset group k when it falls silent before the next onset, and first of
-        # all when the piece starts late.
-        rest_length = next_onset - silence_from
-        has_rest = rest_length > 0
-        group_end = np.flatnonzero(last_of_onset) + 1  # insertion point after each group
-        positions = np.r_[[0] if onsets[0] > 0 else [], group_end[has_rest]].astype(np.int64)
-        lengths = np.r_[[onsets[0]] if onsets[0] > 0 else [], rest_length[has_rest]].astype(
-            np.int64
-        )
-        keys = np.insert(keys, positions, _REST_KEY)
-        durations = np.insert(tok_duration, positions, np.minimum(lengths, cfg.max_duration))
-        shifts = np.insert(shifts, positions, lengths)
-        return _Tokens(keys, durations, np.minimum(shifts, cfg.max_shift))
-
     def encode(self, score: Score) -> np.ndarray:
         """``(L, 3)`` int32 ids ``[element, duration, shift]`` of a quantised score."""
         self.check_quantised(score)
         self._require_fitted()
-        tokens = self._tokenise(score)
+        tokens = _tokenise(score, self.config)
         ids = np.empty((len(tokens.keys), 3), dtype=np.int32)  # (L, 3)
         ids[:, ELEMENT] = self._element_ids(tokens.keys)
         ids[:, DURATION] = nearest_index(self._durations, tokens.durations)

@@ -23,7 +23,6 @@ import numpy as np
 
 from cadenza.errors import DataError
 from cadenza.representations._common import (
-    check_int,
     check_pitch_range,
     decoded_score,
     notes_from_play,
@@ -34,6 +33,7 @@ from cadenza.representations._common import (
 from cadenza.representations.base import (
     PIANO_HIGH,
     PIANO_LOW,
+    KeyboardConfig,
     Representation,
     RepresentationConfig,
 )
@@ -49,26 +49,13 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class PianoRollConfig(RepresentationConfig):
+class PianoRollConfig(KeyboardConfig):
     """Settings of :class:`PianoRoll`.
 
     Attributes:
         steps_per_quarter: time steps per quarter note (rows per beat).
         low, high: MIDI pitches of the first and last column (inclusive).
     """
-
-    steps_per_quarter: int = 4
-    low: int = PIANO_LOW
-    high: int = PIANO_HIGH
-
-    def __post_init__(self) -> None:
-        check_int("PianoRollConfig", "steps_per_quarter", self.steps_per_quarter, 1)
-        check_pitch_range("PianoRollConfig", self.low, self.high)
-        super().__post_init__()
-
-    @property
-    def num_keys(self) -> int:
-        return self.high - self.low + 1
 
 
 class PianoRoll(Representation):
