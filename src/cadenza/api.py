@@ -22,10 +22,11 @@ import numpy as np
 
 from cadenza import composing
 from cadenza.checkpoint import LoadedCheckpoint
-from cadenza.errors import ConfigError
-from cadenza.midi import write_midi
+from cadenza.errors import ConfigError, MidiError
+from cadenza.fileio import FileSet, json_bytes
+from cadenza.midi import midi_bytes
 from cadenza.score import Score
-from cadenza.sidecar import replay_request, write_sidecar
+from cadenza.sidecar import replay_request, sidecar_record
 
 __all__ = ["Piece", "compose", "compose_files", "compose_request", "harmonise", "load"]
 
@@ -55,16 +56,23 @@ class Piece:
         return self.score.notes
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
-        """Write the MIDI file, and beside it the ``.json`` that makes the piece again."""
+        """Write the MIDI file, and beside it the ``.json`` that makes the piece again: both
+        or neither (a file that cannot be written raises :class:`ConfigError` naming it and
+        the reason, and the files that were there are kept)."""
         path = Path(path)
         sidecar = path.with_suffix(".json")
         if sidecar.exists() and not overwrite:
             raise ConfigError(f"{sidecar} already exists; pass overwrite=True or another path")
-        written = write_midi(self.score, path, overwrite=overwrite)
-        write_sidecar(sidecar, request=self.request, checkpoint=self.model.path,
-                      weights_sha256=self.model.info.get("weights_sha256"),
-                      primer=self.primer, piece=self.index)
-        return written
+        if path.exists() and not overwrite:
+            raise MidiError(path, "exists", "refusing to overwrite; choose another name")
+        record = sidecar_record(request=self.request, checkpoint=self.model.path,
+                                weights_sha256=self.model.info.get("weights_sha256"),
+                                primer=self.primer, piece=self.index)
+        with FileSet(ConfigError) as files:
+            files.add(path, lambda: midi_bytes(self.score))
+            files.add(sidecar, lambda: json_bytes(record))
+            files.commit()
+        return path
 
     def to_wav(self, path: str | Path, overwrite: bool = False) -> Path:
         """Render through FluidSynth and a General MIDI SoundFont."""

@@ -13,8 +13,8 @@
 5. generate ``count`` pieces as one batch (:func:`cadenza.generation.generate`);
 6. :mod:`~cadenza.composing.pieces`: finish each piece (tempo, seed marker, warnings);
 7. :mod:`~cadenza.composing.outputs`: write ``.mid`` (always), ``.wav`` and ``.png`` files
-   (on request) and the ``.json`` sidecar, without overwriting anything, under the names of
-   :mod:`~cadenza.composing.names`.
+   (on request) and the ``.json`` sidecar, all or none, without overwriting anything, under
+   the names of :mod:`~cadenza.composing.names`.
 
 :mod:`~cadenza.composing.infilling` composes bars of a piece again instead, and
 :mod:`~cadenza.composing.loading` loads (and caches) checkpoints and their primers.
@@ -26,7 +26,7 @@ from cadenza.checkpoint import LoadedCheckpoint
 from cadenza.composing.infilling import compose_infill
 from cadenza.composing.loading import default_checkpoint, list_composers, load, primer_bank
 from cadenza.composing.names import base_name, model_name, replay_name
-from cadenza.composing.outputs import PIECE_FILES, unique_stem, write_piece
+from cadenza.composing.outputs import PIECE_FILES, unique_stem, write_pieces
 from cadenza.composing.pieces import SEED_MARKER, ComposedPiece, ComposeResult, finish_pieces
 from cadenza.composing.planning import plan_piece
 from cadenza.composing.primer import (
@@ -84,8 +84,7 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     qpm, used = piece_tempo(request, loaded, opening)
     pieces = finish_pieces(result, request, loaded, opening, plan.melody, qpm)
     if request.write_files:
-        for piece in pieces:
-            write_piece(piece, request, loaded, checkpoint=replay_name(loaded),
-                        primer=opening.source)
+        write_pieces(pieces, request, loaded, checkpoint=replay_name(loaded),
+                     primer=opening.source)
     return ComposeResult(pieces, opening.source, result.stats, loaded.path, request.seed, used,
                          request.form, plan.form_drawn)

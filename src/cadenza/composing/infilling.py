@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cadenza.checkpoint import LoadedCheckpoint
-from cadenza.composing.outputs import write_piece
+from cadenza.composing.outputs import write_pieces
 from cadenza.composing.pieces import SEED_MARKER, ComposedPiece, ComposeResult
 from cadenza.composing.planning import auto_key
 from cadenza.composing.primer import check_meter
@@ -41,6 +41,6 @@ def compose_infill(request: ComposeRequest, loaded: LoadedCheckpoint) -> Compose
     composed = ComposedPiece(score, start,
                              stem=request.name or f"{piece.name}-bars-{bars[0]}-{bars[1]}")
     if request.write_files:
-        write_piece(composed, request, loaded, checkpoint=loaded.path, primer=piece.source)
+        write_pieces([composed], request, loaded, checkpoint=loaded.path, primer=piece.source)
     return ComposeResult([composed], piece.source, stats, loaded.path, request.seed,
                          f"{piece.source} (bars {bars[0]}-{bars[1]} composed again)")
