@@ -62,3 +62,24 @@ def test_compose_files_writes_what_generate_writes_and_options_are_checked(
         cadenza.compose_request("pianoroll-piano", colour="blue")
     with pytest.raises(ConfigError, match="program"):
         cadenza.compose_request("pianoroll-piano", program=128)
+
+
+def test_generate_request_takes_the_options_as_the_command_names_them(tmp_path: Path) -> None:
+    """``cadenza generate``'s options become the request in one library call; a replayed
+    sidecar keeps its settings and takes only where and what to write."""
+    from cadenza.api import generate_request
+    from cadenza.sidecar import write_sidecar
+
+    request = generate_request("pianoroll-piano", out=tmp_path / "a", velocity="64",
+                               no_adaptive=True, candidates=2, infill="1-1",
+                               primer=tmp_path / "p.mid", seed=5)
+    assert (request.out_dir, request.velocity, request.adaptive) == (tmp_path / "a", 64, False)
+    assert (request.infill_candidates, request.primer_file) == (2, tmp_path / "p.mid")
+    assert generate_request(velocity="model").velocity is None
+    with pytest.raises(ConfigError, match="--velocity must be 'model' or a MIDI velocity"):
+        generate_request(velocity="loud")
+    sidecar = write_sidecar(tmp_path / "p.json", request=request, checkpoint="pianoroll-piano",
+                            weights_sha256=None, primer="p.mid", piece=0)
+    again = generate_request(replay=sidecar, out=tmp_path / "b", wav=True, seed=9)
+    assert (again.out_dir, again.wav, again.seed, again.velocity) == (tmp_path / "b", True, 5, 64)
+    assert again.infill_candidates == 2 and not again.adaptive

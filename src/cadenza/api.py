@@ -7,8 +7,9 @@
 
 ``cadenza generate``, ``cadenza harmonise`` and the web server compose through this module
 too: :func:`compose_request` is the one place a request is made from options
-(:class:`cadenza.composing.ComposeRequest` checks them), :func:`compose_files` composes and
-writes files, :func:`compose` keeps the piece in memory.
+(:class:`cadenza.composing.ComposeRequest` checks them; :func:`generate_request` takes them
+as ``cadenza generate`` names them), :func:`compose_files` composes and writes files,
+:func:`compose` keeps the piece in memory.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import numpy as np
 
 from cadenza import composing
 from cadenza.checkpoint import LoadedCheckpoint
-from cadenza.errors import ConfigError
-from cadenza.midi import write_midi
+from cadenza.errors import ConfigError, MidiError
+from cadenza.fileio import FileSet, json_bytes
+from cadenza.midi import midi_bytes
 from cadenza.score import Score
-from cadenza.sidecar import write_sidecar
+from cadenza.sidecar import replay_request, sidecar_record
 
 __all__ = ["Piece", "compose", "compose_files", "compose_request", "harmonise", "load"]
 
@@ -54,16 +56,23 @@ class Piece:
         return self.score.notes
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
-        """Write the MIDI file, and beside it the ``.json`` that makes the piece again."""
+        """Write the MIDI file, and beside it the ``.json`` that makes the piece again: both
+        or neither (a file that cannot be written raises :class:`ConfigError` naming it and
+        the reason, and the files that were there are kept)."""
         path = Path(path)
         sidecar = path.with_suffix(".json")
         if sidecar.exists() and not overwrite:
             raise ConfigError(f"{sidecar} already exists; pass overwrite=True or another path")
-        written = write_midi(self.score, path, overwrite=overwrite)
-        write_sidecar(sidecar, request=self.request, checkpoint=self.model.path,
-                      weights_sha256=self.model.info.get("weights_sha256"),
-                      primer=self.primer, piece=self.index)
-        return written
+        if path.exists() and not overwrite:
+            raise MidiError(path, "exists", "refusing to overwrite; choose another name")
+        record = sidecar_record(request=self.request, checkpoint=self.model.path,
+                                weights_sha256=self.model.info.get("weights_sha256"),
+                                primer=self.primer, piece=self.index)
+        with FileSet(ConfigError) as files:
+            files.add(path, lambda: midi_bytes(self.score))
+            files.add(sidecar, lambda: json_bytes(record))
+            files.commit()
+        return path
 
     def to_wav(self, path: str | Path, overwrite: bool = False) -> Path:
         """Render through FluidSynth and a General MIDI SoundFont."""
@@ -115,6 +124,39 @@ def compose_request(
         return composing.ComposeRequest(checkpoint=checkpoint, **options)
     except TypeError as exc:  # an unknown keyword
         raise ConfigError(f"unknown composing option: {exc}") from None
+
+
+def generate_request(
+    checkpoint: str | Path | None = None, *, out: str | Path = "out", velocity: str = "model",
+    no_adaptive: bool = False, candidates: int = 4, replay: str | Path | None = None,
+    wav: bool = False, plot: bool = False, threads: int | None = None, **options: Any,
+) -> composing.ComposeRequest:
+    """The request that ``cadenza generate``'s options ask for, by their names there:
+    ``out`` (the output folder), ``velocity`` (``"model"`` or a MIDI velocity),
+    ``no_adaptive``, ``candidates`` (infill's), ``primer``, and the other fields of
+    :class:`cadenza.composing.ComposeRequest`. With ``replay`` (a piece's ``.json``
+    sidecar), the request it saved, written to ``out`` with ``wav``, ``plot`` and ``threads``
+    as given.
+
+    Raises:
+        ConfigError: an option is unknown or out of range, or the sidecar is not one.
+    """
+    fixed = None if velocity == "model" else _velocity(velocity)
+    if replay is not None:
+        return replay_request(replay, composing.ComposeRequest, out_dir=out, wav=wav, plot=plot,
+                              threads=threads)
+    return compose_request(checkpoint, out_dir=out, velocity=fixed, adaptive=not no_adaptive,
+                           infill_candidates=candidates, wav=wav, plot=plot, threads=threads,
+                           **options)
+
+
+def _velocity(text: str) -> int:
+    """``--velocity N`` as an int (a one-line error otherwise)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--velocity must be 'model' or a MIDI velocity 1..127, "
+                          f"got {text!r}") from None
 
 
 def compose_files(

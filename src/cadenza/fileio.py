@@ -12,9 +12,11 @@ import secrets
 import shutil
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from cadenza.errors import printable_path
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +134,81 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 def sha256_json(obj: Any) -> str:
     """Hex SHA-256 of the canonical JSON form of ``obj`` (sorted keys)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def json_bytes(obj: Any) -> bytes:
+    """``obj`` as the indented JSON :func:`write_json_atomic` writes."""
+    return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
+
+
+def cannot_write_message(path: str | Path, exc: OSError) -> str:
+    """One line for a file that could not be written: ``cannot write PATH: REASON``, with the
+    free space when the disk (or the user's quota) is full."""
+    reason = exc.strerror or str(exc)
+    if is_disk_full(exc):
+        try:
+            free = f"{shutil.disk_usage(Path(path).parent).free / 1e6:,.0f} MB free"
+        except OSError:
+            free = "free space unknown"
+        reason += f" ({free}; free some space and try again)"
+    return f"cannot write {printable_path(path)}: {reason}"
+
+
+class FileSet:
+    """Files written together or not at all.
+
+    :meth:`add` writes each file's bytes to a hidden temporary file beside it, and
+    :meth:`commit` moves them all into place. Leaving a ``with FileSet(...)`` block without
+    committing (a full disk, an interrupt, any error) removes the temporary files, so that
+    every path keeps what it held. A file that cannot be written raises ``error`` with one
+    line naming it and the reason (:func:`cannot_write_message`).
+    """
+
+    def __init__(self, error: type[Exception]) -> None:
+        self.error = error
+        self._staged: list[tuple[Path, Path, bool]] = []  # (temporary file, place, was new)
+
+    def __enter__(self) -> FileSet:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.discard()
+
+    def add(self, path: str | Path, make: Callable[[], bytes]) -> Path:
+        """Stage the bytes ``make()`` returns as ``path`` (made here, so that an error while
+        making them, such as a full temporary folder, names ``path`` too)."""
+        path = Path(path)
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.part"
+        try:
+            data = make()
+            new = not path.exists()
+            write_bytes_atomic(tmp, data)
+        except OSError as exc:
+            raise self.error(cannot_write_message(path, exc)) from None
+        self._staged.append((tmp, path, new))
+        return path
+
+    def commit(self) -> list[Path]:
+        """Move every staged file into place (replacing what is there); returns their paths.
+        Should a move fail, the files already moved that are new are removed again."""
+        placed: list[Path] = []
+        for tmp, path, new in self._staged:
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                for done in placed:
+                    with contextlib.suppress(OSError):
+                        done.unlink()
+                raise self.error(cannot_write_message(path, exc)) from None
+            if new:
+                placed.append(path)
+        paths = [path for _, path, _ in self._staged]
+        self._staged = []
+        return paths
+
+    def discard(self) -> None:
+        """Remove the staged files not yet moved into place."""
+        for tmp, _, _ in self._staged:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        self._staged = []

@@ -38,10 +38,10 @@ def request_settings(request: Any) -> dict[str, Any]:
     return settings
 
 
-def write_sidecar(path: Path, *, request: Any, checkpoint: str | Path, weights_sha256: str | None,
-                  primer: str, piece: int) -> Path:
-    """Write the sidecar of piece ``piece`` (0-based) of a request's batch."""
-    record = {
+def sidecar_record(*, request: Any, checkpoint: str | Path, weights_sha256: str | None,
+                   primer: str, piece: int) -> dict[str, Any]:
+    """The sidecar of piece ``piece`` (0-based) of a request's batch."""
+    return {
         "format": SIDECAR_FORMAT,
         "cadenza_version": __version__,
         "checkpoint": str(checkpoint),
@@ -50,7 +50,14 @@ def write_sidecar(path: Path, *, request: Any, checkpoint: str | Path, weights_s
         "piece": piece,
         "settings": request_settings(request),
     }
-    write_json_atomic(path, record)
+
+
+def write_sidecar(path: Path, *, request: Any, checkpoint: str | Path, weights_sha256: str | None,
+                  primer: str, piece: int) -> Path:
+    """Write the sidecar of piece ``piece`` (0-based) of a request's batch."""
+    write_json_atomic(path, sidecar_record(request=request, checkpoint=checkpoint,
+                                           weights_sha256=weights_sha256, primer=primer,
+                                           piece=piece))
     return path
 
 

@@ -152,28 +152,12 @@ def generate_biaxial(
         if forced:
             rule = NoteRule.teacher(batch[:, t + 1, :, :2])
         else:
-            uniforms = torch.rand((num_notes, b, 2), generator=gen, dtype=torch.float32)
             change = _plan_step(config, t + 1 - t0, out_steps[t0:])
-            step_weights = _forced_on(_times(weights, change.weights if change else None),
-                                      change)
-            onset_weights = _onset_weights((metre, rhythm), harmony, grid_step, change,
-                                           (num_notes, b))
-            rule = NoteRule.bernoulli(uniforms.numpy(),
-                                      (silence.conservativity * density.factor).numpy(),
-                                      (allowed > 0).numpy(), config.temperature, step_weights,
-                                      onset_weights, sounding)
-            if change is not None and change.prior is not None:
-                rule = replace(rule, prior=np.ascontiguousarray(change.prior.transpose(1, 0, 2)),
-                               prior_weight=change.prior_weight)
+            rule = _sampled_rule(config, gen, change, weights, (metre, rhythm, harmony), grid_step,
+                                 (silence.conservativity * density.factor).numpy(),
+                                 (allowed > 0).numpy(), sounding)
         outputs, state = model.step(torch.from_numpy(feats).to(device), state, rule=rule)
-        notes = outputs["notes"].cpu().float()  # (B, N, 2)
-        if config.max_polyphony and not forced:
-            kept = cap_polyphony(notes[..., 0], outputs["probs"][..., 0].cpu(),
-                                 config.max_polyphony)
-            notes = notes * kept[..., None]
-        if channels == 3:  # a velocity bin for every note started here
-            bins = _velocity_bins(outputs, notes, sounding_t, gen, config.velocity_temperature)
-            notes = torch.cat([notes, bins[..., None]], dim=-1)
+        notes = _chosen_notes(outputs, config, not forced, channels == 3, sounding_t, gen)
         # (B,) notes started at this step: struck again, or sounding after silence
         onsets = ((notes[..., 0] > 0) & ((notes[..., 1] > 0) | ~sounding_t)).sum(-1)
         if not forced:
@@ -203,6 +187,45 @@ def generate_biaxial(
                "density_steps": density.adjusted_steps},
         first_step=config.first_step,
     )
+
+
+def _sampled_rule(config: GenerationConfig, gen: torch.Generator, change: Any,
+                  weights: np.ndarray | None,
+                  guides: tuple[MetreGuide | None, RhythmGuide | None, HarmonyGuide | None],
+                  grid_step: int, conservativity: np.ndarray, allowed: np.ndarray,
+                  sounding: np.ndarray) -> NoteRule:
+    """The sampling rule of a generated step: the plan's ``change`` at the step, the key's
+    and range's ``weights``, the onset ``guides`` at ``grid_step``, the anti-silence and
+    density ``conservativity`` (B,), the hold guard's ``allowed`` (B, N) and the notes
+    ``sounding`` (B, N) before the step."""
+    b, num_notes = sounding.shape
+    uniforms = torch.rand((num_notes, b, 2), generator=gen, dtype=torch.float32)
+    step_weights = _forced_on(_times(weights, change.weights if change else None), change)
+    metre, rhythm, harmony = guides
+    onset_weights = _onset_weights((metre, rhythm), harmony, grid_step, change, (num_notes, b))
+    rule = NoteRule.bernoulli(uniforms.numpy(), conservativity, allowed, config.temperature,
+                              step_weights, onset_weights, sounding)
+    if change is not None and change.prior is not None:
+        rule = replace(rule, prior=np.ascontiguousarray(change.prior.transpose(1, 0, 2)),
+                       prior_weight=change.prior_weight)
+    return rule
+
+
+def _chosen_notes(outputs: dict[str, torch.Tensor], config: GenerationConfig, sampled: bool,
+                  dynamics: bool, sounding_before: torch.Tensor, gen: torch.Generator
+                  ) -> torch.Tensor:
+    """(B, N, C) the notes the model chose at a step: on a ``sampled`` step (not the
+    primer's) at most ``config.max_polyphony`` at once; with ``dynamics``, a velocity bin
+    for every note started here."""
+    notes = outputs["notes"].cpu().float()  # (B, N, 2)
+    if config.max_polyphony and sampled:
+        kept = cap_polyphony(notes[..., 0], outputs["probs"][..., 0].cpu(),
+                             config.max_polyphony)
+        notes = notes * kept[..., None]
+    if dynamics:
+        bins = _velocity_bins(outputs, notes, sounding_before, gen, config.velocity_temperature)
+        notes = torch.cat([notes, bins[..., None]], dim=-1)
+    return notes
 
 
 def _guides(config: GenerationConfig, batch: int, low: int, num_notes: int

@@ -1,0 +1,88 @@
+"""The sampling settings of a request: the request's own, else the ones calibrated for the
+model (``config.json`` ``"generation"``), gathered with the plan into one generation
+configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cadenza.checkpoint import LoadedCheckpoint
+from cadenza.composing.names import model_name
+from cadenza.composing.planning import PiecePlan
+from cadenza.composing.primer import Opening
+from cadenza.composing.request import ComposeRequest
+from cadenza.errors import ConfigError
+from cadenza.families import get_family
+from cadenza.generation import GenerationConfig
+from cadenza.generation.base import DEFAULT_THRESHOLD
+from cadenza.generation.guides import GUIDES
+from cadenza.sampling import parse_density
+
+
+def generation_config(request: ComposeRequest, loaded: LoadedCheckpoint, opening: Opening,
+                      piece: PiecePlan) -> GenerationConfig:
+    """Everything the generator is asked: the sampling settings, the length and the plan."""
+    family = get_family(loaded.model.family)
+    return GenerationConfig(
+        **sampling_settings(request, loaded), length=piece.length, count=request.count,
+        top_k=request.top_k, top_p=request.top_p, max_repeats=request.max_repeats,
+        density=parse_density(request.density) if request.density else None,
+        plan=piece.plan, first_step=opening.first_step if family.grid else 0,
+        bars=request.bars if family.stops_at_bars
+        and request.length is None and piece.melody is None else None,
+        ending=piece.ending,
+    )
+
+
+def sampling_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict[str, Any]:
+    """The generation settings every kind of request shares (checked once, by the request).
+
+    The temperature, the piano-roll floor and the dynamics' temperature are the request's,
+    else the ones calibrated for the model (``config.json`` ``"generation"``)."""
+    threshold = request.threshold
+    if threshold is None:
+        threshold = loaded.generation_default("threshold", DEFAULT_THRESHOLD)
+    velocity_temperature = request.velocity_temperature
+    if velocity_temperature is not None and not has_dynamics(loaded):
+        raise ConfigError(f"{model_name(loaded)} has no dynamics output for a velocity "
+                          "temperature to act on (a biaxial model trained with velocity_bins)")
+    if velocity_temperature is None:
+        velocity_temperature = loaded.generation_default("velocity_temperature", 1.0)
+    temperature = request.temperature
+    if temperature is None:
+        temperature = loaded.generation_default("temperature", 1.0)
+    return {"temperature": temperature, "threshold": threshold,
+            "velocity_temperature": velocity_temperature, **_guide_settings(request, loaded),
+            "adaptive": request.adaptive, "seed": request.seed,
+            "max_hold_steps": request.max_hold_steps, "pitch_weights": request.pitch_weights,
+            "max_polyphony": request.max_polyphony, "progress": request.progress}
+
+
+def _guide_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict[str, Any]:
+    """The biaxial onset guides: the request's strengths, else the model's calibrated ones
+    (``config.json`` ``"generation"``), with the corpus' onset profile the metre guide
+    steers toward."""
+    asked = {name: getattr(request, name) for name in GUIDES}
+    if "onset_guides" not in get_family(loaded.model.family).controls:
+        used = sorted(name for name, value in asked.items() if value)
+        if used:
+            raise ConfigError(f"{used[0].replace('_', '-')}: the {loaded.model.family} family "
+                              "cannot honour it (biaxial models only)")
+        return {}
+    settings = {name: loaded.generation_default(name, 0.0) if value is None else value
+                for name, value in asked.items()}
+    defaults = loaded.info.get("generation")
+    profile = defaults.get("onset_profile") if isinstance(defaults, dict) else None
+    if settings["metre_guide"] and not (isinstance(profile, list) and len(profile) == 16):
+        if asked["metre_guide"]:
+            raise ConfigError(f"metre-guide: {model_name(loaded)} carries no onset profile of "
+                              "its corpus (config.json generation.onset_profile)")
+        settings["metre_guide"] = 0.0
+    if settings["metre_guide"]:
+        settings["onset_profile"] = tuple(float(x) for x in profile)  # type: ignore[union-attr]
+    return settings
+
+
+def has_dynamics(loaded: LoadedCheckpoint) -> bool:
+    """Whether the model predicts a velocity for the notes it starts."""
+    return int(getattr(loaded.model.config, "velocity_bins", 0) or 0) > 0
