@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import random
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +47,7 @@ from cadenza.checkpoint import (
     write_pointer,
 )
 from cadenza.data.batching.base import BatchMaker
+from cadenza.devices import autocast_dtype, native_bf16, pick_device, to_device
 from cadenza.errors import CheckpointError, ConfigError
 from cadenza.fileio import write_json_atomic
 from cadenza.generation.primerbank import (
@@ -68,245 +67,41 @@ from cadenza.runfolder import (
     remove_leftovers,
     truncate_log,
 )
+from cadenza.trainconfig import (
+    DEFAULT_LR,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    TrainConfig,
+    lr_factor,
+    make_optimizer,
+)
+from cadenza.trainstate import LoopState, TrainSummary
 
 log = logging.getLogger(__name__)
 
-OPTIMIZERS = ("adam", "adamw", "adadelta", "rmsprop", "sgd")
-# The biaxial original's Adadelta (Zeiler 2012 settings, as Theano's defaults of its time):
-# a full step (lr 1) on the summed cost, decay 0.95, epsilon 1e-6.
-ADADELTA_RHO, ADADELTA_EPS = 0.95, 1e-6
-DEFAULT_LR = {"adadelta": 1.0}
-SCHEDULES = ("constant", "cosine", "linear")
-PRECISIONS = ("auto", "fp32", "bf16")
+__all__ = [  # what callers import from here; the settings, devices and state live apart
+    "DEFAULT_LR",
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "SCHEDULES",
+    "LoopState",
+    "LossModule",
+    "PrintFn",
+    "SampleFn",
+    "TrainConfig",
+    "TrainSummary",
+    "Trainer",
+    "autocast_dtype",
+    "lr_factor",
+    "make_optimizer",
+    "native_bf16",
+    "pick_device",
+    "to_device",
+]
 
 SampleFn = Callable[[SequenceModel, Representation, int, Path], None]
 PrintFn = Callable[[str], None]
-
-
-@dataclass
-class TrainConfig:
-    """Settings of the training loop (the model's own sizes live in its config).
-
-    ``grad_clip=None`` uses the model config's ``grad_clip`` (and ``clip_mode``) when it has
-    one, else no clipping. ``clip_mode`` is ``"norm"`` (total gradient norm) or ``"value"``
-    (each element clipped to ``[-grad_clip, grad_clip]``).
-    ``early_stopping_patience`` counts evaluations without a new best (0 = never stop early).
-    ``max_seconds`` stops training after that much wall time (0 = no limit).
-    ``optimizer="adadelta"`` is the biaxial original's: decay 0.95, epsilon 1e-6, gradients of
-    the *summed* cost (the mean loss times ``model.summed_cost_terms``), with ``lr`` 1.0 as
-    the paper's (the CLI's default for it).
-    ``precision``: ``"bf16"`` runs the training forward pass (the loss) under bfloat16
-    autocast, ``"fp32"`` never does, ``"auto"`` does on a CPU with native bfloat16 support
-    (AVX512-BF16 / AMX) and on a GPU that supports it. Weights, gradients, the optimiser and
-    validation stay in float32 either way.
-    ``ema``: when in ``(0, 1)``, the decay of a running average of the weights
-    (:mod:`cadenza.averaging`) that validation, samples and checkpoints use; 0 = off.
-    """
-
-    steps: int = 10_000
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.1
-    grad_clip: float | None = None
-    clip_mode: str = "norm"
-    log_every: int = 100
-    eval_every: int = 500
-    checkpoint_every: int = 500
-    sample_every: int = 500
-    early_stopping_patience: int = 0
-    keep_checkpoints: int = 3
-    max_eval_batches: int = 50
-    max_seconds: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    ema: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.steps <= 0:
-            raise ConfigError(f"steps must be positive, got {self.steps}")
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be positive, got {self.lr}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        for name in ("log_every", "eval_every", "checkpoint_every", "sample_every"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.clip_mode not in ("norm", "value"):
-            raise ConfigError(f"clip_mode must be 'norm' or 'value', got {self.clip_mode!r}")
-        if self.max_seconds < 0:
-            raise ConfigError(f"max_seconds must be >= 0, got {self.max_seconds}")
-        if self.grad_clip is not None and self.grad_clip <= 0:
-            raise ConfigError(f"grad_clip must be positive, got {self.grad_clip}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ConfigError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        if self.keep_checkpoints < 1:
-            raise ConfigError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if not 0.0 <= self.ema < 1.0:
-            raise ConfigError(f"ema must be in [0, 1) (0: off), got {self.ema}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def lr_factor(step: int, config: TrainConfig, elapsed: float | None = None) -> float:
-    """Multiplier of the base learning rate at (0-based) ``step``: warm-up, then schedule.
-
-    With a time budget (``max_seconds``) and ``elapsed`` seconds spent, the schedule runs on
-    whichever budget is further spent, steps or time, so a run cut by time still ends with a
-    decayed rate (such a run is then not reproducible step for step on a resume).
-    """
-    if config.warmup_steps and step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    if config.schedule == "constant":
-        return 1.0
-    span = max(config.steps - config.warmup_steps, 1)
-    progress = min(max(step - config.warmup_steps, 0) / span, 1.0)
-    if config.max_seconds and elapsed is not None:
-        progress = max(progress, min(elapsed / config.max_seconds, 1.0))
-    floor = config.min_lr_ratio
-    if config.schedule == "cosine":
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-    return 1.0 - (1.0 - floor) * progress  # linear
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` = CUDA when available, else CPU; anything else is passed to torch."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(f"bad device {name!r}: {exc}") from None
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes bfloat16 natively (not emulated through float32)."""
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    if device.type == "cpu":
-        check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-        amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-        return bool((check is not None and check()) or (amx is not None and amx()))
-    return False
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of the training forward pass, or ``None`` for plain float32.
-
-    Raises:
-        ConfigError: ``bf16`` asked for on a device without native bfloat16 (oneDNN has no
-            bfloat16 LSTM for such CPUs; it fails deep inside the first step).
-    """
-    native = native_bf16(device)
-    if precision == "bf16" and not native:
-        raise ConfigError(
-            f"--precision bf16: this {device.type.upper()} has no native bfloat16 (AVX512-BF16 "
-            "or AMX on a CPU); use --precision auto or fp32")
-    if precision == "bf16" or (precision == "auto" and native):
-        return torch.bfloat16
-    return None
-
-
-def make_optimizer(model: SequenceModel, config: TrainConfig) -> torch.optim.Optimizer:
-    groups = model.param_groups(config.lr)
-    for group in groups:
-        group.setdefault("initial_lr", group["lr"])
-    if config.optimizer == "adam":
-        return torch.optim.Adam(groups, weight_decay=config.weight_decay)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
-    if config.optimizer == "adadelta":
-        return torch.optim.Adadelta(groups, weight_decay=config.weight_decay,
-                                    rho=ADADELTA_RHO, eps=ADADELTA_EPS)
-    if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(groups, weight_decay=config.weight_decay)
-    return torch.optim.SGD(groups, momentum=0.9, weight_decay=config.weight_decay)
-
-
-def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-
-@dataclass
-class TrainSummary:
-    """What a call to :meth:`Trainer.fit` did."""
-
-    steps_done: int
-    last_train_loss: float
-    first_valid_loss: float | None
-    best_valid_loss: float | None
-    best_step: int | None
-    stopped_early: bool
-    interrupted: bool
-    seconds: float
-    valid_history: list[tuple[int, float]] = field(default_factory=list)
-    start_step: int = 0  # the step this call began at (> 0 after a resume)
-
-
-@dataclass
-class LoopState:
-    """What the training loop carries from step to step, saved in every checkpoint.
-
-    Attributes:
-        step: updates done.
-        best: the lowest validation loss so far (``None`` before the first evaluation).
-        best_step: the step of ``best``.
-        bad_evals: evaluations in a row without a new best (for early stopping).
-        first_valid: the first validation loss of the run.
-        valid_history: ``(step, validation loss)`` of every evaluation.
-    """
-
-    step: int = 0
-    best: float | None = None
-    best_step: int | None = None
-    bad_evals: int = 0
-    first_valid: float | None = None
-    valid_history: list[tuple[int, float]] = field(default_factory=list)
-
-    def record_valid(self, step: int, valid: float) -> bool:
-        """Note a validation loss; True when it is the best so far."""
-        self.valid_history.append((step, valid))
-        if self.first_valid is None:
-            self.first_valid = valid
-        if self.best is None or valid < self.best:
-            self.best, self.best_step, self.bad_evals = valid, step, 0
-            return True
-        self.bad_evals += 1
-        return False
-
-    def to_dict(self) -> dict[str, Any]:
-        """The checkpoint's ``extra`` record (JSON-ready)."""
-        data = asdict(self)
-        data["valid_history"] = [[int(s), float(v)] for s, v in self.valid_history]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LoopState:
-        """The state saved by :meth:`to_dict`.
-
-        Raises:
-            CheckpointError: a field is missing or of the wrong type.
-        """
-        try:
-            return cls(
-                step=int(data["step"]),
-                best=None if data.get("best") is None else float(data["best"]),
-                best_step=None if data.get("best_step") is None else int(data["best_step"]),
-                bad_evals=int(data.get("bad_evals", 0)),
-                first_valid=(None if data.get("first_valid") is None
-                             else float(data["first_valid"])),
-                valid_history=[(int(s), float(v)) for s, v in data.get("valid_history", [])],
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise CheckpointError(f"trainer state is damaged: {exc!r}") from None
 
 
 class Trainer:
