@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from cadenza.averaging import WeightAverage, load_training_weights
 from cadenza.checkpoint import (
@@ -48,6 +46,7 @@ from cadenza.checkpoint import (
 )
 from cadenza.data.batching.base import BatchMaker
 from cadenza.devices import autocast_dtype, native_bf16, pick_device, to_device
+from cadenza.distributed import LossModule, ProcessGroup
 from cadenza.errors import CheckpointError, ConfigError
 from cadenza.fileio import write_json_atomic
 from cadenza.generation.primerbank import (
@@ -76,6 +75,7 @@ from cadenza.trainconfig import (
     lr_factor,
     make_optimizer,
 )
+from cadenza.trainprogress import TrainingBar
 from cadenza.trainstate import LoopState, TrainSummary
 
 log = logging.getLogger(__name__)
@@ -133,11 +133,9 @@ class Trainer:
         self.sample_fn = sample_fn
         self.print_fn = print_fn or (lambda message: log.info("%s", message))
         self.progress = progress
-        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.device = pick_device(config.device)
-        if self.world_size > 1 and self.device.type == "cuda":
-            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        self.group = ProcessGroup()
+        self.rank = self.group.rank
+        self.device = self.group.device(pick_device(config.device))
         clip, mode = config.grad_clip, config.clip_mode
         if clip is None:  # the model's own setting (RNN4Music clips element-wise at 30)
             clip = getattr(model.config, "grad_clip", None) or None
@@ -145,8 +143,6 @@ class Trainer:
         self.grad_clip: float | None = clip
         self.clip_mode = mode
         self.autocast = autocast_dtype(config.precision, self.device)
-        self._owns_group = False  # this trainer opened the process group (torchrun)
-        self._ddp: nn.Module | None = None  # kept alive: see _leave_distributed
         self.average: WeightAverage | None = None  # set up by fit() when config.ema > 0
 
     # -- public ------------------------------------------------------------------------------
@@ -163,9 +159,7 @@ class Trainer:
             self.average = WeightAverage(self.model, self.config.ema)
         optimizer = make_optimizer(self.model, self.config)
         state = self._restore(optimizer, rng) if resume else LoopState()
-        net: nn.Module = LossModule(self.model)
-        if self.world_size > 1:
-            net = self._wrap_distributed()
+        net = self.group.wrap(self.model, self.device)
         interrupted = stopped = False
         last_loss = float("nan")
         step = first_step = state.step
@@ -204,7 +198,7 @@ class Trainer:
                     bar.update(step, last_loss)
                 stopped = self._periodic(step, last_loss, metrics, factor, optimizer, rng, state)
                 over_time = bool(cfg_seconds) and time.perf_counter() - start_time > cfg_seconds
-                if stopped or self._agree(over_time):
+                if stopped or self.group.agree(over_time, self.device):
                     if over_time and not stopped:
                         self._say(f"time budget of {cfg_seconds:.0f} s spent at step {step}")
                     break
@@ -218,7 +212,7 @@ class Trainer:
                 bar.close()
         if self.rank == 0 and not interrupted and step > state.step:
             self._checkpoint(step, optimizer, rng, state)
-        self._leave_distributed()
+        self.group.leave()
         return TrainSummary(
             steps_done=step,
             last_train_loss=last_loss,
@@ -284,7 +278,7 @@ class Trainer:
                 if patience and state.bad_evals >= patience:
                     self._say(f"early stopping: no improvement in {patience} evaluations")
                     stop = True
-        stop = self._agree(stop)
+        stop = self.group.agree(stop, self.device)
         if self.rank == 0 and (stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
             self._checkpoint(step, optimizer, rng, state)
         if self.rank == 0 and cfg.sample_every and step % cfg.sample_every == 0:
@@ -427,100 +421,7 @@ class Trainer:
         if self.rank == 0:
             self.print_fn(message)
 
-    def _progress_bar(self, start: int) -> _Bar | None:
+    def _progress_bar(self, start: int) -> TrainingBar | None:
         if not self.progress or self.rank != 0:
             return None
-        return _Bar(start, self.config.steps)
-
-    # -- distributed -----------------------------------------------------------------------
-    def _wrap_distributed(self) -> nn.Module:
-        import torch.distributed as dist
-        from torch.nn.parallel import DistributedDataParallel
-
-        if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if self.device.type == "cuda" else "gloo")
-            self._owns_group = True
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        self._ddp = DistributedDataParallel(LossModule(self.model), device_ids=ids)
-        return self._ddp
-
-    def _leave_distributed(self) -> None:
-        """Wait for every rank, then close the process group this trainer opened.
-
-        Without it a rank could exit while another still used the group, and the
-        communication library's threads, torn down at interpreter exit, abort the process.
-        The trainer keeps its ``DistributedDataParallel`` wrapper (which holds the group):
-        freed as ``fit`` returns, it ran the gloo group's destructor while a gloo thread was
-        still releasing the barrier's tensors, which needs the GIL that the destructor holds,
-        and the rank hung for good (seen on the 2-core machine). Freed later, with the
-        threads idle, it is harmless.
-        """
-        if not self._owns_group:
-            return
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.barrier()
-            dist.destroy_process_group()
-        self._owns_group = False
-
-    def _agree(self, stop: bool) -> bool:
-        if self.world_size <= 1:
-            return stop
-        import torch.distributed as dist
-
-        flag = torch.tensor([1.0 if stop else 0.0], device=self.device)
-        dist.broadcast(flag, src=0)
-        return bool(flag.item())
-
-
-class LossModule(nn.Module):
-    """Wraps a model so that ``forward(batch)`` is its training loss (what DDP calls)."""
-
-    def __init__(self, model: SequenceModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        return self.model.loss(batch)
-
-
-class _Bar:
-    """A rich progress bar showing step/s, loss and ETA."""
-
-    def __init__(self, start: int, total: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("[bold]train"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]} step/s  loss {task.fields[loss]}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            transient=False,
-        )
-        self._task = self._progress.add_task("train", total=total, completed=start,
-                                             rate="-", loss="-")
-        self._start = time.perf_counter()
-        self._first = start
-        self._ema: float | None = None
-        self._progress.start()
-
-    def update(self, step: int, loss: float) -> None:
-        self._ema = loss if self._ema is None else 0.95 * self._ema + 0.05 * loss
-        elapsed = time.perf_counter() - self._start
-        rate = (step - self._first) / elapsed if elapsed > 0 else 0.0
-        self._progress.update(self._task, completed=step, rate=f"{rate:.2f}",
-                              loss=f"{self._ema:.4f}")
-
-    def close(self) -> None:
-        self._progress.stop()
+        return TrainingBar(start, self.config.steps)
