@@ -26,14 +26,14 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from cadenza.averaging import WeightAverage, load_training_weights
+from cadenza.averaging import WeightAverage, averaged, load_training_weights
 from cadenza.checkpoint import (
     TrainerState,
     load_trainer_state,
@@ -77,6 +77,7 @@ from cadenza.trainconfig import (
 )
 from cadenza.trainprogress import TrainingBar
 from cadenza.trainstate import LoopState, TrainSummary
+from cadenza.validation import evaluate
 
 log = logging.getLogger(__name__)
 
@@ -226,29 +227,15 @@ class Trainer:
             start_step=first_step,
         )
 
-    @torch.no_grad()
     def evaluate(self) -> dict[str, float] | None:
         """Mean loss and metrics over the validation batches (``None`` without a valid split)."""
         if self.valid_batches is None:
             return None
-        self.model.eval()
-        totals: dict[str, float] = {}
-        count = 0
-        with self.averaged():
-            for batch in self.valid_batches.eval_batches():
-                loss, metrics = self.model.loss(to_device(batch, self.device))
-                totals["loss"] = totals.get("loss", 0.0) + float(loss.item())
-                for key, value in metrics.items():
-                    totals[key] = totals.get(key, 0.0) + float(value)
-                count += 1
-        self.model.train()
-        if count == 0:
-            return None
-        return {key: value / count for key, value in totals.items()}
+        return evaluate(self.model, self.valid_batches, self.device, self.average)
 
     def averaged(self) -> AbstractContextManager[None]:
         """Within it the model holds the running average of its weights (if one is kept)."""
-        return self.average.swapped() if self.average is not None else nullcontext()
+        return averaged(self.average)
 
     # -- internals ---------------------------------------------------------------------------
     def _periodic(
