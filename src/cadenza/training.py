@@ -21,7 +21,6 @@ loop wraps the model in ``DistributedDataParallel`` when ``WORLD_SIZE > 1`` (see
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -33,24 +32,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from cadenza.averaging import WeightAverage, averaged, load_training_weights
-from cadenza.checkpoint import (
-    TrainerState,
-    load_trainer_state,
-    load_weights,
-    read_info,
-    read_pointer,
-    save_checkpoint,
-    saved_model_config,
-    write_pointer,
-)
+from cadenza.averaging import WeightAverage, averaged
+from cadenza.checkpointing import Checkpointer
 from cadenza.data.batching.base import BatchMaker
 from cadenza.devices import autocast_dtype, native_bf16, pick_device, to_device
 from cadenza.distributed import LossModule, ProcessGroup
-from cadenza.errors import CheckpointError, ConfigError
+from cadenza.errors import ConfigError
 from cadenza.fileio import write_json_atomic
 from cadenza.generation.primerbank import (
-    PRIMER_FOLDER,
     PRIMER_INDEX,
     Primer,
     write_primer_bank,
@@ -61,10 +50,7 @@ from cadenza.representations.base import Representation
 from cadenza.runfolder import (
     append_log_row,
     check_run_folder,
-    point_at,
-    prune_checkpoints,
     remove_leftovers,
-    truncate_log,
 )
 from cadenza.trainconfig import (
     DEFAULT_LR,
@@ -145,6 +131,8 @@ class Trainer:
         self.clip_mode = mode
         self.autocast = autocast_dtype(config.precision, self.device)
         self.average: WeightAverage | None = None  # set up by fit() when config.ema > 0
+        self.checkpoints = Checkpointer(model, representation, self.run_dir, run_info,
+                                        config.keep_checkpoints, self._say)
 
     # -- public ------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainSummary:
@@ -159,7 +147,8 @@ class Trainer:
         if self.config.ema:
             self.average = WeightAverage(self.model, self.config.ema)
         optimizer = make_optimizer(self.model, self.config)
-        state = self._restore(optimizer, rng) if resume else LoopState()
+        state = (self.checkpoints.restore(optimizer, rng, self.average) if resume
+                 else LoopState())
         net = self.group.wrap(self.model, self.device)
         interrupted = stopped = False
         last_loss = float("nan")
@@ -207,12 +196,12 @@ class Trainer:
             interrupted = True
             self._say(f"interrupted at step {step}; saving a checkpoint to resume from")
             if self.rank == 0 and step > state.step:
-                self._checkpoint(step, optimizer, rng, state)
+                self.checkpoints.save(step, optimizer, rng, state, self.average)
         finally:
             if bar is not None:
                 bar.close()
         if self.rank == 0 and not interrupted and step > state.step:
-            self._checkpoint(step, optimizer, rng, state)
+            self.checkpoints.save(step, optimizer, rng, state, self.average)
         self.group.leave()
         return TrainSummary(
             steps_done=step,
@@ -267,39 +256,10 @@ class Trainer:
                     stop = True
         stop = self.group.agree(stop, self.device)
         if self.rank == 0 and (stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
-            self._checkpoint(step, optimizer, rng, state)
+            self.checkpoints.save(step, optimizer, rng, state, self.average)
         if self.rank == 0 and cfg.sample_every and step % cfg.sample_every == 0:
             self._sample(step)
         return stop
-
-    def _checkpoint(
-        self,
-        step: int,
-        optimizer: torch.optim.Optimizer,
-        rng: np.random.Generator,
-        state: LoopState,
-    ) -> None:
-        state.step = step
-        trainer_state = TrainerState(
-            optimizer=optimizer.state_dict(),
-            torch_rng=torch.get_rng_state(),
-            numpy_rng=dict(rng.bit_generator.state),
-            extra=state.to_dict(),
-            weights=self.average.training_weights() if self.average is not None else {},
-        )
-        info = dict(self.run_info)
-        info.update(step=step, best_valid_loss=state.best, best_step=state.best_step)
-        with self.averaged():
-            path = save_checkpoint(
-                self.run_dir / "checkpoints" / f"step-{step:06d}",
-                self.model,
-                self.representation,
-                info,
-                trainer_state,
-                attachments=[self.primer_dir] if self.primer_dir.is_dir() else [],
-            )
-        point_at(self.run_dir, path, step, state.best_step == step, state.best)
-        prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
 
     def _sample(self, step: int) -> None:
         if self.sample_fn is None:
@@ -316,71 +276,6 @@ class Trainer:
         finally:
             self.model.train(was_training)
 
-    def _restore(self, optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> LoopState:
-        """Continue from the newest intact checkpoint of the run folder.
-
-        ``latest.json`` is only a hint: a kill between a checkpoint's rename and the pointer's
-        write, or a pointer to a deleted folder, must not cost the run. Checkpoint folders are
-        tried newest first; a damaged one is reported and skipped. A folder that holds
-        checkpoints but no intact one is an error, never a silent start from step 0.
-        """
-        folders = sorted((self.run_dir / "checkpoints").glob("step-*"), reverse=True)
-        if not folders:
-            self._say(f"no checkpoint in {self.run_dir}; starting from step 0")
-            truncate_log(self.run_dir, 0)
-            return LoopState()
-        problems = []
-        for checkpoint in folders:
-            try:
-                restored = self._load_checkpoint(checkpoint, optimizer, rng)
-            except CheckpointError as exc:
-                if "differs from the one requested" in str(exc):
-                    raise
-                problems.append(str(exc))
-                log.warning("cannot resume from %s: %s", checkpoint.name, exc)
-                continue
-            pointer = read_pointer(self.run_dir, "latest.json")
-            if pointer != checkpoint:
-                write_pointer(self.run_dir, "latest.json", checkpoint, step=restored.step)
-                self._say(f"latest.json named {pointer.name if pointer else 'nothing usable'}; "
-                          f"resuming from the newest intact checkpoint instead")
-            truncate_log(self.run_dir, restored.step)
-            self._say(f"resumed from {checkpoint.name} (step {restored.step})")
-            return restored
-        raise CheckpointError(
-            f"{self.run_dir}: none of its {len(folders)} checkpoints is intact "
-            f"({problems[0]}); refusing to start over in a folder that holds a run: "
-            "choose another --out or remove the damaged checkpoints"
-        )
-
-    def _load_checkpoint(
-        self, checkpoint: Path, optimizer: torch.optim.Optimizer, rng: np.random.Generator
-    ) -> LoopState:
-        """Weights, optimiser, random states and loop state of one checkpoint folder."""
-        info = read_info(checkpoint)
-        if saved_model_config(info) != json.loads(json.dumps(self.model.config.to_dict())):
-            raise CheckpointError(
-                f"{checkpoint}: saved model config differs from the one requested; "
-                "resume with the same --model (or start a new --out)"
-            )
-        saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        try:
-            load_weights(self.model, checkpoint, info.get("weights_sha256"))
-            trainer = load_trainer_state(checkpoint)
-            restored = LoopState.from_dict(trainer.extra)
-            optimizer.load_state_dict(trainer.optimizer)
-            if self.average is not None:  # the saved weights are the average (or the model)
-                self.average.reset_from_model()
-            if trainer.weights:  # an averaged checkpoint: optimisation goes on from these
-                load_training_weights(self.model, trainer.weights, str(checkpoint))
-        except (CheckpointError, ValueError, KeyError, RuntimeError, TypeError,
-                AttributeError, IndexError) as exc:  # whatever a damaged trainer state raises
-            self.model.load_state_dict(saved)  # leave nothing half-loaded
-            raise CheckpointError(f"{checkpoint}: {exc}") from None
-        torch.set_rng_state(trainer.torch_rng)
-        rng.bit_generator.state = trainer.numpy_rng
-        return restored
-
     def _prepare_run_dir(self, resume: bool) -> None:
         if self.rank != 0:
             return
@@ -395,13 +290,8 @@ class Trainer:
         remove_leftovers(self.run_dir)
         if not run_json.exists():
             write_json_atomic(run_json, self.run_info)
-        if self.primers and not (self.primer_dir / PRIMER_INDEX).is_file():
-            write_primer_bank(self.primer_dir, self.primers)
-
-    @property
-    def primer_dir(self) -> Path:
-        """The run's primer bank, copied into every checkpoint."""
-        return self.run_dir / PRIMER_FOLDER
+        if self.primers and not (self.checkpoints.primer_dir / PRIMER_INDEX).is_file():
+            write_primer_bank(self.checkpoints.primer_dir, self.primers)
 
     # -- logging -------------------------------------------------------------------------
     def _say(self, message: str) -> None:
