@@ -33,7 +33,8 @@ from cadenza.errors import CheckpointError
 from cadenza.generation.primerbank import PRIMER_FOLDER
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
-from cadenza.runfolder import point_at, prune_checkpoints, truncate_log
+from cadenza.runfolder import point_at, prune_checkpoints
+from cadenza.runlog import truncate_log
 from cadenza.trainstate import LoopState
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,6 @@
 """A training run's folder: checked before a run starts, cleaned of what killed processes left,
-its CSV log, its ``latest.json`` / ``best.json`` pointers and the pruning of old checkpoints.
+its ``run.json`` record and primer bank, its ``latest.json`` / ``best.json`` pointers and the
+pruning of old checkpoints. Its CSV log is :mod:`cadenza.runlog`'s.
 
 The layout is described in :mod:`cadenza.training`; checkpoints and pointers are written by
 :mod:`cadenza.checkpoint`.
@@ -7,16 +8,18 @@ The layout is described in :mod:`cadenza.training`; checkpoints and pointers are
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cadenza.checkpoint import read_pointer, write_pointer
 from cadenza.errors import ConfigError
-from cadenza.fileio import read_json_object, remove_stale, write_bytes_atomic
+from cadenza.fileio import read_json_object, remove_stale, write_json_atomic
+from cadenza.generation.primerbank import PRIMER_FOLDER, PRIMER_INDEX, Primer, write_primer_bank
+from cadenza.runlog import LOG_FILE, append_log_row, truncate_log
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +29,11 @@ __all__ = [
     "append_log_row",
     "check_run_folder",
     "point_at",
+    "prepare_run_folder",
     "prune_checkpoints",
     "remove_leftovers",
     "truncate_log",
 ]
-
-LOG_FILE = "log.csv"
-LOG_HEADER = ["step", "split", "loss", "lr", "metrics"]
 
 
 def check_run_folder(run_dir: Path, preset: str, resume: bool) -> None:
@@ -54,6 +55,31 @@ def check_run_folder(run_dir: Path, preset: str, resume: bool) -> None:
                 f"{run_dir} holds a {saved.get('preset')!r} run, not {preset!r}; "
                 "resume with the same --model"
             )
+
+
+def prepare_run_folder(
+    run_dir: Path, run_info: dict[str, Any], resume: bool, primers: Sequence[Primer] = ()
+) -> None:
+    """Make ``run_dir`` ready for a run: checked (:func:`check_run_folder`), created, cleaned
+    of leftovers, with its ``run.json`` and primer bank written where they are missing.
+
+    Raises:
+        ConfigError: the folder cannot take the run, or holds one and ``resume`` is false.
+    """
+    check_run_folder(run_dir, str(run_info.get("preset", "")), resume)
+    run_json = run_dir / "run.json"
+    if not resume and (run_json.exists() or (run_dir / "latest.json").exists()):
+        raise ConfigError(
+            f"{run_dir}: a training run already lives here; pass --resume to "
+            "continue it or choose another --out"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(run_dir)
+    if not run_json.exists():
+        write_json_atomic(run_json, run_info)
+    primer_dir = run_dir / PRIMER_FOLDER
+    if primers and not (primer_dir / PRIMER_INDEX).is_file():
+        write_primer_bank(primer_dir, primers)
 
 
 def _existing_parent(path: Path) -> Path:
@@ -82,44 +108,6 @@ def remove_leftovers(run_dir: Path, min_age: float = LEFTOVER_AGE_SECONDS) -> in
     if removed:
         log.info("removed %d leftover temporary file(s) in %s", removed, run_dir)
     return removed
-
-
-def append_log_row(
-    run_dir: Path, step: int, split: str, loss: float, metrics: dict[str, float], lr: float
-) -> None:
-    """One row of ``log.csv`` (the header first in a new file)."""
-    path = run_dir / LOG_FILE
-    new = not path.exists()
-    with open(path, "a", newline="") as handle:
-        writer = csv.writer(handle)
-        if new:
-            writer.writerow(LOG_HEADER)
-        extras = ";".join(f"{k}={v:.6g}" for k, v in sorted(metrics.items()))
-        writer.writerow([step, split, f"{loss:.6f}", f"{lr:.6g}", extras])
-
-
-def truncate_log(run_dir: Path, step: int) -> None:
-    """Drop the ``log.csv`` rows after ``step`` (a resumed run writes them again); rows whose
-    step is not a number are dropped too, with a warning."""
-    path = run_dir / LOG_FILE
-    if not path.exists():
-        return
-    with open(path, newline="") as handle:
-        rows = list(csv.reader(handle))
-    kept = rows[:1]
-    for row in rows[1:]:
-        if not row:
-            continue
-        try:
-            row_step = int(row[0])
-        except ValueError:
-            log.warning("%s: dropping a row with a bad step %r", path, row[0])
-            continue
-        if row_step <= step:
-            kept.append(row)
-    data = io.StringIO()
-    csv.writer(data).writerows(kept)
-    write_bytes_atomic(path, data.getvalue().encode())
 
 
 def point_at(

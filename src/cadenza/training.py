@@ -38,20 +38,12 @@ from cadenza.data.batching.base import BatchMaker
 from cadenza.devices import autocast_dtype, native_bf16, pick_device, to_device
 from cadenza.distributed import LossModule, ProcessGroup
 from cadenza.errors import ConfigError
-from cadenza.fileio import write_json_atomic
-from cadenza.generation.primerbank import (
-    PRIMER_INDEX,
-    Primer,
-    write_primer_bank,
-)
+from cadenza.generation.primerbank import Primer
 from cadenza.machine import keep_freed_memory
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
-from cadenza.runfolder import (
-    append_log_row,
-    check_run_folder,
-    remove_leftovers,
-)
+from cadenza.runfolder import prepare_run_folder
+from cadenza.runlog import append_log_row
 from cadenza.trainconfig import (
     DEFAULT_LR,
     OPTIMIZERS,
@@ -138,7 +130,8 @@ class Trainer:
     def fit(self, resume: bool = False) -> TrainSummary:
         """Train until ``config.steps`` updates are done (or early stopping / Ctrl-C)."""
         start_time = time.perf_counter()
-        self._prepare_run_dir(resume)
+        if self.rank == 0:
+            prepare_run_folder(self.run_dir, self.run_info, resume, self.primers)
         keep_freed_memory()  # no page faults on each step's large tensors (see its docstring)
         torch.manual_seed(self.config.seed)
         random.seed(self.config.seed)
@@ -275,23 +268,6 @@ class Trainer:
             log.warning("could not write sample at step %d: %s", step, exc)
         finally:
             self.model.train(was_training)
-
-    def _prepare_run_dir(self, resume: bool) -> None:
-        if self.rank != 0:
-            return
-        check_run_folder(self.run_dir, str(self.run_info.get("preset", "")), resume)
-        run_json = self.run_dir / "run.json"
-        if not resume and (run_json.exists() or (self.run_dir / "latest.json").exists()):
-            raise ConfigError(
-                f"{self.run_dir}: a training run already lives here; pass --resume to "
-                "continue it or choose another --out"
-            )
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        remove_leftovers(self.run_dir)
-        if not run_json.exists():
-            write_json_atomic(run_json, self.run_info)
-        if self.primers and not (self.checkpoints.primer_dir / PRIMER_INDEX).is_file():
-            write_primer_bank(self.checkpoints.primer_dir, self.primers)
 
     # -- logging -------------------------------------------------------------------------
     def _say(self, message: str) -> None:
