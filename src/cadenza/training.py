@@ -6,10 +6,16 @@ gradient clipping, periodic validation, best-checkpoint tracking, optional early
 a CSV log, checkpoints and sampled MIDI files. ``fit(resume=True)`` continues an interrupted
 run and reproduces the losses of an uninterrupted one with the same seed.
 
+The loop calls its collaborators, each readable alone: :mod:`cadenza.trainconfig` (settings,
+schedule, optimiser), :mod:`cadenza.validation`, :mod:`cadenza.checkpointing` (save and
+resume), :mod:`cadenza.runfolder` and :mod:`cadenza.runlog` (the run folder and its log),
+:mod:`cadenza.averaging` (the weight average), :mod:`cadenza.distributed` (torchrun) and
+:mod:`cadenza.trainprogress` (the progress bar).
+
 Run folder layout::
 
     RUN_DIR/run.json         # everything needed to rebuild the run (preset, data, settings)
-    RUN_DIR/log.csv          # step, split, loss, metrics, lr, seconds
+    RUN_DIR/log.csv          # step, split, loss, lr, metrics (see cadenza.runlog)
     RUN_DIR/checkpoints/step-000500/ ...   (see cadenza.checkpoint)
     RUN_DIR/latest.json, RUN_DIR/best.json
     RUN_DIR/primers/         # the corpus' generation split (copied into every checkpoint)
@@ -130,60 +136,21 @@ class Trainer:
     def fit(self, resume: bool = False) -> TrainSummary:
         """Train until ``config.steps`` updates are done (or early stopping / Ctrl-C)."""
         start_time = time.perf_counter()
-        if self.rank == 0:
-            prepare_run_folder(self.run_dir, self.run_info, resume, self.primers)
-        keep_freed_memory()  # no page faults on each step's large tensors (see its docstring)
-        torch.manual_seed(self.config.seed)
-        random.seed(self.config.seed)
-        rng = np.random.default_rng(self.config.seed + self.rank)
-        self.model.to(self.device)
-        if self.config.ema:
-            self.average = WeightAverage(self.model, self.config.ema)
-        optimizer = make_optimizer(self.model, self.config)
-        state = (self.checkpoints.restore(optimizer, rng, self.average) if resume
-                 else LoopState())
+        optimizer, rng, state = self._start(resume)
         net = self.group.wrap(self.model, self.device)
         interrupted = stopped = False
         last_loss = float("nan")
         step = first_step = state.step
         bar = self._progress_bar(step)
-        cfg_seconds = self.config.max_seconds
         try:
             while step < self.config.steps:
-                self.model.train()
                 factor = lr_factor(step, self.config, time.perf_counter() - start_time)
-                for group in optimizer.param_groups:
-                    group["lr"] = group["initial_lr"] * factor
-                batch = to_device(self.train_batches.training_batch(rng), self.device)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16,
-                                    enabled=self.autocast is not None):
-                    loss, metrics = net(batch)
-                if not torch.isfinite(loss):
-                    raise ConfigError(
-                        f"training loss became {loss.item()} at step {step + 1}; "
-                        "lower the learning rate or enable gradient clipping"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                if self.config.optimizer == "adadelta":  # the original's summed cost
-                    (loss * self.model.summed_cost_terms(batch)).backward()
-                else:
-                    loss.backward()
-                if self.grad_clip and self.clip_mode == "value":
-                    torch.nn.utils.clip_grad_value_(self.model.parameters(), self.grad_clip)
-                elif self.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-                optimizer.step()
-                if self.average is not None:
-                    self.average.update(step)
+                last_loss, metrics = self._update(net, optimizer, rng, step, factor)
                 step += 1
-                last_loss = float(loss.item())
                 if bar is not None:
                     bar.update(step, last_loss)
                 stopped = self._periodic(step, last_loss, metrics, factor, optimizer, rng, state)
-                over_time = bool(cfg_seconds) and time.perf_counter() - start_time > cfg_seconds
-                if stopped or self.group.agree(over_time, self.device):
-                    if over_time and not stopped:
-                        self._say(f"time budget of {cfg_seconds:.0f} s spent at step {step}")
+                if stopped or self._out_of_time(step, start_time):
                     break
         except KeyboardInterrupt:
             interrupted = True
@@ -220,6 +187,69 @@ class Trainer:
         return averaged(self.average)
 
     # -- internals ---------------------------------------------------------------------------
+    def _start(
+        self, resume: bool
+    ) -> tuple[torch.optim.Optimizer, np.random.Generator, LoopState]:
+        """The run folder made ready, seeds set, the model on its device with its optimiser
+        (and weight average), and the loop state: a fresh one, or the resumed checkpoint's."""
+        if self.rank == 0:
+            prepare_run_folder(self.run_dir, self.run_info, resume, self.primers)
+        keep_freed_memory()  # no page faults on each step's large tensors (see its docstring)
+        torch.manual_seed(self.config.seed)
+        random.seed(self.config.seed)
+        rng = np.random.default_rng(self.config.seed + self.rank)
+        self.model.to(self.device)
+        if self.config.ema:
+            self.average = WeightAverage(self.model, self.config.ema)
+        optimizer = make_optimizer(self.model, self.config)
+        state = (self.checkpoints.restore(optimizer, rng, self.average) if resume
+                 else LoopState())
+        return optimizer, rng, state
+
+    def _update(
+        self,
+        net: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        rng: np.random.Generator,
+        step: int,
+        factor: float,
+    ) -> tuple[float, dict[str, float]]:
+        """One optimisation step (update number ``step``, 0-based) at ``factor`` times the
+        base learning rate, on a fresh training batch; returns its loss and metrics."""
+        self.model.train()
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * factor
+        batch = to_device(self.train_batches.training_batch(rng), self.device)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                            enabled=self.autocast is not None):
+            loss, metrics = net(batch)
+        if not torch.isfinite(loss):
+            raise ConfigError(
+                f"training loss became {loss.item()} at step {step + 1}; "
+                "lower the learning rate or enable gradient clipping"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        if self.config.optimizer == "adadelta":  # the original's summed cost
+            (loss * self.model.summed_cost_terms(batch)).backward()
+        else:
+            loss.backward()
+        if self.grad_clip and self.clip_mode == "value":
+            torch.nn.utils.clip_grad_value_(self.model.parameters(), self.grad_clip)
+        elif self.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        optimizer.step()
+        if self.average is not None:
+            self.average.update(step)
+        return float(loss.item()), metrics
+
+    def _out_of_time(self, step: int, start_time: float) -> bool:
+        """Whether the time budget (``max_seconds``) is spent, as every rank agrees."""
+        seconds = self.config.max_seconds
+        over_time = bool(seconds) and time.perf_counter() - start_time > seconds
+        if over_time:
+            self._say(f"time budget of {seconds:.0f} s spent at step {step}")
+        return self.group.agree(over_time, self.device)
+
     def _periodic(
         self,
         step: int,
@@ -230,6 +260,8 @@ class Trainer:
         rng: np.random.Generator,
         state: LoopState,
     ) -> bool:
+        """What falls due after update ``step``: a log row, a validation, a checkpoint, a
+        sample. Returns whether training stops here (early stopping), as every rank agrees."""
         cfg = self.config
         lr = cfg.lr * factor
         if self.rank == 0 and cfg.log_every and step % cfg.log_every == 0:
@@ -237,22 +269,28 @@ class Trainer:
             self._say(f"step {step}: train loss {loss:.4f}")
         stop = False
         if cfg.eval_every and step % cfg.eval_every == 0 and self.rank == 0:
-            result = self.evaluate()
-            if result is not None:
-                valid = result.pop("loss")
-                append_log_row(self.run_dir, step, "valid", valid, result, lr)
-                marker = " (best)" if state.record_valid(step, valid) else ""
-                self._say(f"step {step}: valid loss {valid:.4f}{marker}")
-                patience = cfg.early_stopping_patience
-                if patience and state.bad_evals >= patience:
-                    self._say(f"early stopping: no improvement in {patience} evaluations")
-                    stop = True
+            stop = self._validate(step, lr, state)
         stop = self.group.agree(stop, self.device)
         if self.rank == 0 and (stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
             self.checkpoints.save(step, optimizer, rng, state, self.average)
         if self.rank == 0 and cfg.sample_every and step % cfg.sample_every == 0:
             self._sample(step)
         return stop
+
+    def _validate(self, step: int, lr: float, state: LoopState) -> bool:
+        """Validate, log and note the result; True when early stopping's patience is spent."""
+        result = self.evaluate()
+        if result is None:
+            return False
+        valid = result.pop("loss")
+        append_log_row(self.run_dir, step, "valid", valid, result, lr)
+        marker = " (best)" if state.record_valid(step, valid) else ""
+        self._say(f"step {step}: valid loss {valid:.4f}{marker}")
+        patience = self.config.early_stopping_patience
+        if patience and state.bad_evals >= patience:
+            self._say(f"early stopping: no improvement in {patience} evaluations")
+            return True
+        return False
 
     def _sample(self, step: int) -> None:
         if self.sample_fn is None:
