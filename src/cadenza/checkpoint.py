@@ -11,7 +11,8 @@ A checkpoint is a folder::
 
 The folder is written under a temporary name and renamed into place, so a crash never
 leaves a half-written checkpoint. A training run folder holds ``checkpoints/step-*`` plus
-``latest.json`` and ``best.json`` pointers (also replaced atomically).
+``latest.json`` and ``best.json`` pointers (also replaced atomically). The trainer state's
+two files are :mod:`cadenza.resumestate`'s.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +42,41 @@ from cadenza.fileio import (
 from cadenza.models.base import ModelConfig, SequenceModel
 from cadenza.models.registry import build_model, config_from_dict
 from cadenza.representations.base import Representation, load_representation
+from cadenza.resumestate import (
+    TRAINER_FILE,
+    TRAINER_JSON,
+    TRAINING_WEIGHT_PREFIX,
+    TrainerState,
+    load_trainer_state,
+    write_trainer_state,
+)
 
 log = logging.getLogger(__name__)
 
+__all__ = [  # the trainer state's names are cadenza.resumestate's, exported here too
+    "CONFIG_FILE",
+    "MODEL_FILE",
+    "TRAINER_FILE",
+    "TRAINER_JSON",
+    "TRAINING_WEIGHT_PREFIX",
+    "LoadedCheckpoint",
+    "TrainerState",
+    "discover_checkpoints",
+    "generation_default",
+    "init_from",
+    "load_checkpoint",
+    "load_trainer_state",
+    "load_weights",
+    "read_info",
+    "read_pointer",
+    "resolve_checkpoint",
+    "save_checkpoint",
+    "saved_model_config",
+    "write_pointer",
+]
+
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-TRAINER_FILE = "trainer.safetensors"
-TRAINER_JSON = "trainer.json"
-TRAINING_WEIGHT_PREFIX = "weights."  # training weights in the trainer state (averaged runs)
 FORMAT_VERSION = 1
 
 
@@ -73,19 +101,6 @@ class LoadedCheckpoint:
         """A sampling setting calibrated for this model (``config.json`` ``"generation"``,
         e.g. a piano-roll model's threshold), else ``fallback``."""
         return generation_default(self.info, name, fallback, self.path)
-
-
-@dataclass
-class TrainerState:
-    """Everything besides the weights needed to resume training exactly."""
-
-    optimizer: dict[str, Any]
-    torch_rng: torch.Tensor
-    numpy_rng: dict[str, Any]
-    extra: dict[str, Any] = field(default_factory=dict)
-    # The training weights when the checkpoint's own weights are a running average of them
-    # (see cadenza.averaging); empty otherwise.
-    weights: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def generation_default(info: dict[str, Any], name: str, fallback: float,
@@ -137,15 +152,7 @@ def save_checkpoint(
             elif attachment.is_file():
                 shutil.copy2(attachment, tmp / attachment.name)
         if trainer is not None:
-            tensors, meta = _flatten_optimizer(trainer.optimizer)
-            tensors["rng.torch"] = trainer.torch_rng.cpu()
-            for name, value in trainer.weights.items():
-                tensors[f"{TRAINING_WEIGHT_PREFIX}{name}"] = value.detach().cpu().contiguous()
-            save_file(tensors, str(tmp / TRAINER_FILE))
-            write_json_atomic(
-                tmp / TRAINER_JSON,
-                {"optimizer": meta, "numpy_rng": trainer.numpy_rng, "extra": trainer.extra},
-            )
+            write_trainer_state(tmp, trainer)
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
@@ -163,33 +170,6 @@ def save_checkpoint(
                 "; nothing half-written was kept, resume with --resume") from None
         raise
     return path
-
-
-def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Split an optimizer ``state_dict`` into tensors (safetensors) and JSON metadata."""
-    tensors: dict[str, torch.Tensor] = {}
-    per_param: dict[str, dict[str, Any]] = {}
-    for pid, slots in state["state"].items():
-        scalars: dict[str, Any] = {}
-        for key, value in slots.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"opt.{pid}.{key}"] = value.detach().cpu().contiguous()
-            else:
-                scalars[key] = value
-        per_param[str(pid)] = scalars
-    return tensors, {"param_groups": state["param_groups"], "scalars": per_param}
-
-
-def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
-    state: dict[int, dict[str, Any]] = {}
-    for pid, scalars in meta["scalars"].items():
-        state[int(pid)] = dict(scalars)
-    for name, value in tensors.items():
-        if not name.startswith("opt."):
-            continue
-        _, pid, key = name.split(".", 2)
-        state.setdefault(int(pid), {})[key] = value
-    return {"state": state, "param_groups": meta["param_groups"]}
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -390,23 +370,6 @@ def init_from(
     load_weights(model, checkpoint, info.get("weights_sha256"), tuple(new_heads),
                  info["model"] if isinstance(info["model"], dict) else None)
     return checkpoint
-
-
-def load_trainer_state(checkpoint: Path) -> TrainerState:
-    """Read the optimizer / RNG state written with a checkpoint."""
-    tensor_path, json_path = checkpoint / TRAINER_FILE, checkpoint / TRAINER_JSON
-    if not tensor_path.is_file() or not json_path.is_file():
-        raise CheckpointError(f"{checkpoint}: no trainer state, cannot resume from it")
-    try:
-        tensors = load_file(str(tensor_path))
-        meta = json.loads(json_path.read_text())
-        optimizer = _unflatten_optimizer(tensors, meta["optimizer"])
-        weights = {name[len(TRAINING_WEIGHT_PREFIX):]: value for name, value in tensors.items()
-                   if name.startswith(TRAINING_WEIGHT_PREFIX)}
-        return TrainerState(optimizer, tensors["rng.torch"], meta["numpy_rng"], meta["extra"],
-                            weights)
-    except (SafetensorError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise CheckpointError(f"{checkpoint}: damaged trainer state ({exc})") from None
 
 
 def _saved_representation(info: dict[str, Any]) -> Any:
