@@ -50,6 +50,7 @@ from cadenza.resumestate import (
     load_trainer_state,
     write_trainer_state,
 )
+from cadenza.runwrites import write_reason, writing
 
 log = logging.getLogger(__name__)
 
@@ -130,46 +131,78 @@ def save_checkpoint(
 
     ``attachments``: files or folders copied into the checkpoint under their own names (a
     run's primer bank), so the folder is complete on its own.
+
+    Raises:
+        CheckpointError: the folder could not be written (a full disk, a read-only folder);
+            nothing half-written is left and an older checkpoint at ``path`` is kept.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    tmp: Path | None = None
     try:
-        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_file(weights, str(tmp / MODEL_FILE))
-        full = dict(info)
-        full.update(
-            format_version=FORMAT_VERSION,
-            family=model.family,
-            model=model.config.to_dict(),
-            representation=representation.to_dict(),
-            weights_sha256=sha256_file(tmp / MODEL_FILE),
-        )
-        write_json_atomic(tmp / CONFIG_FILE, full)
-        for attachment in attachments:
-            if attachment.is_dir():
-                shutil.copytree(attachment, tmp / attachment.name)
-            elif attachment.is_file():
-                shutil.copy2(attachment, tmp / attachment.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+        _write_checkpoint_files(tmp, model, representation, info, attachments)
         if trainer is not None:
             write_trainer_state(tmp, trainer)
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _put_in_place(tmp, path)
     except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         if is_disk_full(exc):  # the previous checkpoint (if any) is untouched
             needed = sum(t.numel() * t.element_size() for t in model.state_dict().values())
             factor = 3 if trainer is not None else 1  # Adam keeps two moments per weight
             raise CheckpointError(
                 f"saving the checkpoint failed: {disk_full_message(path.parent, needed * factor)}"
                 "; nothing half-written was kept, resume with --resume") from None
+        if isinstance(exc, OSError):
+            raise CheckpointError(
+                f"saving the checkpoint failed: {path}: cannot write the checkpoint: "
+                f"{write_reason(exc, path)}; nothing half-written was kept") from None
         raise
     return path
+
+
+def _write_checkpoint_files(
+    folder: Path,
+    model: SequenceModel,
+    representation: Representation,
+    info: dict[str, Any],
+    attachments: Sequence[Path],
+) -> None:
+    """The weights, the config and the attachments of a checkpoint, written into ``folder``."""
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(folder / MODEL_FILE))
+    full = dict(info)
+    full.update(
+        format_version=FORMAT_VERSION,
+        family=model.family,
+        model=model.config.to_dict(),
+        representation=representation.to_dict(),
+        weights_sha256=sha256_file(folder / MODEL_FILE),
+    )
+    write_json_atomic(folder / CONFIG_FILE, full)
+    for attachment in attachments:
+        if attachment.is_dir():
+            shutil.copytree(attachment, folder / attachment.name)
+        elif attachment.is_file():
+            shutil.copy2(attachment, folder / attachment.name)
+
+
+def _put_in_place(tmp: Path, path: Path) -> None:
+    """Rename the finished folder ``tmp`` to ``path``; an older folder there is moved aside
+    first (and back if the rename fails), then removed."""
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        os.replace(path, old)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        if old is not None:
+            os.replace(old, path)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -218,9 +251,15 @@ def read_pointer(run_dir: Path, name: str) -> Path | None:
 
 
 def write_pointer(run_dir: Path, name: str, checkpoint: Path, **extra: Any) -> None:
-    write_json_atomic(
-        run_dir / name, {"checkpoint": checkpoint.relative_to(run_dir).as_posix(), **extra}
-    )
+    """Point ``run_dir / name`` at ``checkpoint`` (a path inside ``run_dir``), atomically.
+
+    Raises:
+        RunWriteError: the pointer could not be written (the old one is left as it was).
+    """
+    with writing(run_dir / name, "pointer"):
+        write_json_atomic(
+            run_dir / name, {"checkpoint": checkpoint.relative_to(run_dir).as_posix(), **extra}
+        )
 
 
 def read_info(checkpoint: Path) -> dict[str, Any]:

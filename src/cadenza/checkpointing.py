@@ -67,6 +67,7 @@ class Checkpointer:
         self.run_info = run_info
         self.keep = keep
         self.say = say
+        self.last_step: int | None = None  # of the newest checkpoint saved or resumed from
 
     @property
     def primer_dir(self) -> Path:
@@ -82,7 +83,12 @@ class Checkpointer:
         average: WeightAverage | None,
     ) -> Path:
         """Write the checkpoint of ``step`` (the average's weights when one is kept), point
-        ``latest.json`` (and ``best.json`` for a new best) at it and prune older ones."""
+        ``latest.json`` (and ``best.json`` for a new best) at it and prune older ones.
+
+        Raises:
+            CheckpointError, RunWriteError: the checkpoint or a pointer could not be written;
+                the checkpoints written before are intact.
+        """
         state.step = step
         trainer_state = TrainerState(
             optimizer=optimizer.state_dict(),
@@ -102,6 +108,7 @@ class Checkpointer:
                 trainer_state,
                 attachments=[self.primer_dir] if self.primer_dir.is_dir() else [],
             )
+        self.last_step = step
         point_at(self.run_dir, path, step, state.best_step == step, state.best)
         prune_checkpoints(self.run_dir, self.keep)
         return path
@@ -138,6 +145,7 @@ class Checkpointer:
                 self.say(f"latest.json named {pointer.name if pointer else 'nothing usable'}; "
                          f"resuming from the newest intact checkpoint instead")
             truncate_log(self.run_dir, restored.step)
+            self.last_step = restored.step
             self.say(f"resumed from {checkpoint.name} (step {restored.step})")
             return restored
         raise CheckpointError(

@@ -8,6 +8,7 @@ The layout is described in :mod:`cadenza.training`; checkpoints and pointers are
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -20,12 +21,14 @@ from cadenza.errors import ConfigError
 from cadenza.fileio import read_json_object, remove_stale, write_json_atomic
 from cadenza.generation.primerbank import PRIMER_FOLDER, PRIMER_INDEX, Primer, write_primer_bank
 from cadenza.runlog import LOG_FILE, append_log_row, truncate_log
+from cadenza.runwrites import RunWriteError, writing
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "LEFTOVER_AGE_SECONDS",
     "LOG_FILE",
+    "RunWriteError",
     "append_log_row",
     "check_run_folder",
     "point_at",
@@ -65,6 +68,8 @@ def prepare_run_folder(
 
     Raises:
         ConfigError: the folder cannot take the run, or holds one and ``resume`` is false.
+        RunWriteError: something could not be written (a full disk); what this call had
+            made (the folder, ``run.json``) is removed again, so a new attempt starts clean.
     """
     check_run_folder(run_dir, str(run_info.get("preset", "")), resume)
     run_json = run_dir / "run.json"
@@ -73,13 +78,33 @@ def prepare_run_folder(
             f"{run_dir}: a training run already lives here; pass --resume to "
             "continue it or choose another --out"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(run_dir)
-    if not run_json.exists():
-        write_json_atomic(run_json, run_info)
-    primer_dir = run_dir / PRIMER_FOLDER
-    if primers and not (primer_dir / PRIMER_INDEX).is_file():
-        write_primer_bank(primer_dir, primers)
+    new_folder = not run_dir.exists()
+    made: list[Path] = []
+    try:
+        with writing(run_dir, "run folder"):
+            run_dir.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(run_dir)
+        if not run_json.exists():
+            with writing(run_json, "run record"):
+                write_json_atomic(run_json, run_info)
+            made.append(run_json)
+        primer_dir = run_dir / PRIMER_FOLDER
+        if primers and not (primer_dir / PRIMER_INDEX).is_file():
+            with writing(primer_dir, "primer bank"):
+                write_primer_bank(primer_dir, primers)
+    except RunWriteError:
+        _take_back(made, run_dir if new_folder else None)
+        raise
+
+
+def _take_back(files: list[Path], folder: Path | None) -> None:
+    """Remove ``files``, then ``folder`` if it is empty (as best the disk allows)."""
+    for path in files:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    if folder is not None:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _existing_parent(path: Path) -> Path:

@@ -43,13 +43,14 @@ from cadenza.checkpointing import Checkpointer
 from cadenza.data.batching.base import BatchMaker
 from cadenza.devices import autocast_dtype, native_bf16, pick_device, to_device
 from cadenza.distributed import LossModule, ProcessGroup
-from cadenza.errors import ConfigError
+from cadenza.errors import CadenzaError, ConfigError
 from cadenza.generation.primerbank import Primer
 from cadenza.machine import keep_freed_memory
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
 from cadenza.runfolder import prepare_run_folder
 from cadenza.runlog import append_log_row
+from cadenza.runwrites import FirstFailure, write_failure
 from cadenza.trainconfig import (
     DEFAULT_LR,
     OPTIMIZERS,
@@ -131,11 +132,18 @@ class Trainer:
         self.average: WeightAverage | None = None  # set up by fit() when config.ema > 0
         self.checkpoints = Checkpointer(model, representation, self.run_dir, run_info,
                                         config.keep_checkpoints, self._say)
+        self.writes = FirstFailure()  # rank 0's writes during fit (see _stopped_by)
 
     # -- public ------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainSummary:
-        """Train until ``config.steps`` updates are done (or early stopping / Ctrl-C)."""
+        """Train until ``config.steps`` updates are done (or early stopping / Ctrl-C).
+
+        Raises:
+            RunWriteError, CheckpointError: a file of the run could not be written (a full
+                disk, a read-only folder); training stopped there, its last checkpoint intact.
+        """
         start_time = time.perf_counter()
+        self.writes = FirstFailure()
         optimizer, rng, state = self._start(resume)
         net = self.group.wrap(self.model, self.device)
         interrupted = stopped = False
@@ -150,19 +158,21 @@ class Trainer:
                 if bar is not None:
                     bar.update(step, last_loss)
                 stopped = self._periodic(step, last_loss, metrics, factor, optimizer, rng, state)
-                if stopped or self._out_of_time(step, start_time):
+                if stopped or self._should_stop(step, start_time):
                     break
         except KeyboardInterrupt:
             interrupted = True
             self._say(f"interrupted at step {step}; saving a checkpoint to resume from")
             if self.rank == 0 and step > state.step:
-                self.checkpoints.save(step, optimizer, rng, state, self.average)
+                self.writes.run(self.checkpoints.save, step, optimizer, rng, state, self.average)
         finally:
             if bar is not None:
                 bar.close()
         if self.rank == 0 and not interrupted and step > state.step:
-            self.checkpoints.save(step, optimizer, rng, state, self.average)
+            self.writes.run(self.checkpoints.save, step, optimizer, rng, state, self.average)
         self.group.leave()
+        if self.writes.error is not None:
+            raise self._stopped_by(self.writes.error, step)
         return TrainSummary(
             steps_done=step,
             last_train_loss=last_loss,
@@ -242,13 +252,21 @@ class Trainer:
             self.average.update(step)
         return float(loss.item()), metrics
 
-    def _out_of_time(self, step: int, start_time: float) -> bool:
-        """Whether the time budget (``max_seconds``) is spent, as every rank agrees."""
+    def _should_stop(self, step: int, start_time: float) -> bool:
+        """Whether the time budget (``max_seconds``) is spent or a write failed, as every
+        rank agrees."""
         seconds = self.config.max_seconds
         over_time = bool(seconds) and time.perf_counter() - start_time > seconds
         if over_time:
             self._say(f"time budget of {seconds:.0f} s spent at step {step}")
-        return self.group.agree(over_time, self.device)
+        return self.group.agree(over_time or self.writes.failed, self.device)
+
+    def _stopped_by(self, failure: CadenzaError, step: int) -> CadenzaError:
+        """``failure`` (one line) completed with where training stopped and what it kept."""
+        last = self.checkpoints.last_step
+        kept = (f"its last checkpoint, step {last}, is intact (--resume continues from it)"
+                if last is not None else "no checkpoint was saved")
+        return type(failure)(f"{failure}; training stopped at step {step}, {kept}")
 
     def _periodic(
         self,
@@ -261,20 +279,21 @@ class Trainer:
         state: LoopState,
     ) -> bool:
         """What falls due after update ``step``: a log row, a validation, a checkpoint, a
-        sample. Returns whether training stops here (early stopping), as every rank agrees."""
-        cfg = self.config
+        sample. Returns whether training stops here (early stopping, a failed write), as every
+        rank agrees."""
+        cfg, writes = self.config, self.writes
         lr = cfg.lr * factor
         if self.rank == 0 and cfg.log_every and step % cfg.log_every == 0:
-            append_log_row(self.run_dir, step, "train", loss, metrics, lr)
+            writes.run(append_log_row, self.run_dir, step, "train", loss, metrics, lr)
             self._say(f"step {step}: train loss {loss:.4f}")
         stop = False
         if cfg.eval_every and step % cfg.eval_every == 0 and self.rank == 0:
-            stop = self._validate(step, lr, state)
-        stop = self.group.agree(stop, self.device)
+            stop = bool(writes.run(self._validate, step, lr, state))
+        stop = self.group.agree(stop or writes.failed, self.device)
         if self.rank == 0 and (stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
-            self.checkpoints.save(step, optimizer, rng, state, self.average)
+            writes.run(self.checkpoints.save, step, optimizer, rng, state, self.average)
         if self.rank == 0 and cfg.sample_every and step % cfg.sample_every == 0:
-            self._sample(step)
+            writes.run(self._sample, step)
         return stop
 
     def _validate(self, step: int, lr: float, state: LoopState) -> bool:
@@ -302,6 +321,8 @@ class Trainer:
             with torch.random.fork_rng(devices=[]), self.averaged():
                 torch.manual_seed(self.config.seed * 1_000_003 + step)
                 self.sample_fn(self.model, self.representation, step, out)
+        except OSError as exc:  # a full disk or a read-only folder: training cannot go on
+            raise write_failure(out, "sample", exc) from None
         except Exception as exc:  # a failed sample must never kill a long training run
             log.warning("could not write sample at step %d: %s", step, exc)
         finally:
