@@ -1,5 +1,6 @@
 """The trainer's writes under hostile conditions: a run folder that turns read-only or a disk
-that fills up (emulated, so that the tests also hold for root, whom chmod does not stop)."""
+that fills up (emulated, so that the tests also hold for root, whom chmod does not stop),
+and a damaged log on resume."""
 
 from __future__ import annotations
 
@@ -272,3 +273,23 @@ def test_a_sample_that_fails_otherwise_is_only_reported(
     with caplog.at_level(logging.WARNING):
         assert trainer.fit().steps_done == 4
     assert "could not write sample at step 2: the model produced nothing" in caplog.text
+
+
+def test_resume_skips_log_lines_that_are_not_utf8(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _trainer(tmp_path / "whole", steps=8).fit()
+    run = tmp_path / "run"
+    _trainer(run, steps=6, checkpoint_every=3).fit()
+    lines = (run / "log.csv").read_bytes().splitlines(keepends=True)
+    lines[2] = b"2,train,\xff\xfe0.5,0.003,\r\n"  # a row of step 2, damaged
+    lines.insert(4, b"\x80\x81garbage\r\n")
+    (run / "log.csv").write_bytes(b"".join(lines))
+    with caplog.at_level(logging.WARNING):
+        _trainer(run, steps=8).fit(resume=True)
+    notes = [r.getMessage() for r in caplog.records if "damaged" in r.getMessage()]
+    assert len(notes) == 1  # one line for the whole file
+    assert notes[0].startswith(f"{run / 'log.csv'}: skipped 2 damaged line(s)")
+    whole = _train_losses(tmp_path / "whole")
+    # Step 2's row is lost, nothing else.
+    np.testing.assert_allclose(_train_losses(run), [whole[0], *whole[2:]], rtol=1e-6)

@@ -1,7 +1,8 @@
 """A training run's CSV log, ``log.csv``: one row per logged step and split.
 
 Columns: ``step, split, loss, lr, metrics`` (``metrics`` as ``name=value;...``). A row is
-appended whole or not at all; on ``--resume`` the log is cut back to the resumed step.
+appended whole or not at all; on ``--resume`` the log is cut back to the resumed step, and
+lines a crash or a disk damaged (not UTF-8 text, no step number) are skipped and counted.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from cadenza.runwrites import write_failure, writing
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LOG_FILE", "LOG_HEADER", "append_log_row", "truncate_log"]
+__all__ = ["LOG_FILE", "LOG_HEADER", "append_log_row", "read_log", "truncate_log"]
 
 LOG_FILE = "log.csv"
 LOG_HEADER = ["step", "split", "loss", "lr", "metrics"]
@@ -57,28 +58,47 @@ def append_log_row(
         raise write_failure(path, WHAT, exc) from None
 
 
+def read_log(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], int]:
+    """The header, the ``(step, row)`` pairs and the count of damaged lines of a log.
+
+    A line that is not UTF-8 text, not CSV or has no step number is damaged; blank lines are
+    not counted. A log without its header line gets :data:`LOG_HEADER`.
+    """
+    header = LOG_HEADER
+    rows: list[tuple[int, list[str]]] = []
+    damaged = 0
+    for number, line in enumerate(path.read_bytes().splitlines()):
+        try:
+            fields = next(csv.reader([line.decode()]), [])
+        except (UnicodeDecodeError, csv.Error):
+            damaged += 1
+            continue
+        if not fields:
+            continue
+        if number == 0 and fields[0] == "step":
+            header = fields
+            continue
+        try:
+            rows.append((int(fields[0]), fields))
+        except ValueError:
+            damaged += 1
+    return header, rows, damaged
+
+
 def truncate_log(run_dir: Path, step: int) -> None:
-    """Drop the ``log.csv`` rows after ``step`` (a resumed run writes them again); rows whose
-    step is not a number are dropped too, with a warning.
+    """Drop the ``log.csv`` rows after ``step`` (a resumed run writes them again); damaged
+    lines (see :func:`read_log`) are dropped too, and reported in one line.
 
     Raises:
-        RunWriteError: the log could not be written back (it is left as it was).
+        RunWriteError: the log could not be read or written back.
     """
     path = run_dir / LOG_FILE
     if not path.exists():
         return
-    with open(path, newline="") as handle:
-        rows = list(csv.reader(handle))
-    kept = rows[:1]
-    for row in rows[1:]:
-        if not row:
-            continue
-        try:
-            row_step = int(row[0])
-        except ValueError:
-            log.warning("%s: dropping a row with a bad step %r", path, row[0])
-            continue
-        if row_step <= step:
-            kept.append(row)
     with writing(path, WHAT):
+        header, rows, damaged = read_log(path)
+        kept = [header, *(row for row_step, row in rows if row_step <= step)]
         write_bytes_atomic(path, _csv_bytes(kept))
+    if damaged:
+        log.warning("%s: skipped %d damaged line(s) (not UTF-8 text or no step number)",
+                    path, damaged)
