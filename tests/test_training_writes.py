@@ -1,6 +1,6 @@
 """The trainer's writes under hostile conditions: a run folder that turns read-only or a disk
 that fills up (emulated, so that the tests also hold for root, whom chmod does not stop),
-and a damaged log on resume."""
+a damaged log on resume, and pointers that lead out of their run folder."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cadenza.checkpoint import load_checkpoint
+from cadenza.checkpoint import load_checkpoint, resolve_checkpoint
 from cadenza.errors import CadenzaError, ConfigError
 from cadenza.generation.primerbank import Primer
 from cadenza.midi import write_midi
@@ -293,3 +293,34 @@ def test_resume_skips_log_lines_that_are_not_utf8(
     whole = _train_losses(tmp_path / "whole")
     # Step 2's row is lost, nothing else.
     np.testing.assert_allclose(_train_losses(run), [whole[0], *whole[2:]], rtol=1e-6)
+
+
+def _two_runs(tmp_path: Path) -> tuple[Path, Path]:
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    _trainer(mine, steps=3, checkpoint_every=3).fit()
+    _trainer(other, steps=6, checkpoint_every=6, lr=1e-2).fit()
+    return mine, other
+
+
+@pytest.mark.parametrize("form", ["absolute", "climbing out"])
+def test_a_pointer_out_of_its_run_folder_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, form: str
+) -> None:
+    mine, other = _two_runs(tmp_path)
+    elsewhere = other / "checkpoints" / "step-000006"
+    named = str(elsewhere) if form == "absolute" else "../other/checkpoints/step-000006"
+    (mine / "best.json").write_text(json.dumps({"checkpoint": named, "step": 6}))
+    with caplog.at_level(logging.WARNING):
+        found = resolve_checkpoint(mine)
+    assert found == mine / "checkpoints" / "step-000003"  # latest.json, not the other run
+    assert f"{mine / 'best.json'}: names {named}, outside its run folder; ignored" in caplog.text
+    # On --resume a latest.json naming another run's checkpoint is replaced by this run's.
+    (mine / "latest.json").write_text(json.dumps({"checkpoint": named, "step": 6}))
+    said: list[str] = []
+    trainer = _trainer(mine, steps=4, checkpoint_every=3)
+    trainer.print_fn = said.append
+    summary = trainer.fit(resume=True)
+    assert summary.start_step == 3 and summary.steps_done == 4
+    assert "latest.json named nothing usable; resuming from the newest intact checkpoint " \
+           "instead" in said
+    assert json.loads((mine / "latest.json").read_text())["checkpoint"] == "checkpoints/step-000004"

@@ -239,14 +239,28 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def read_pointer(run_dir: Path, name: str) -> Path | None:
-    """The checkpoint a ``latest.json`` / ``best.json`` pointer names, if it exists."""
+    """The checkpoint a ``latest.json`` / ``best.json`` pointer names, if it exists.
+
+    A pointer names a folder of its own run folder, by a path relative to it. One that names
+    a path elsewhere (absolute, or climbing out with ``..``: another run's weights) is refused
+    with a warning and counts as naming nothing; the check is on the path as written, so a
+    ``checkpoints`` folder linked to another disk still works.
+
+    Raises:
+        CheckpointError: the pointer file is not JSON or has no ``checkpoint`` path.
+    """
     pointer = run_dir / name
     if not pointer.is_file():
         return None
     try:
-        target = run_dir / json.loads(pointer.read_text())["checkpoint"]
+        named = json.loads(pointer.read_text())["checkpoint"]
+        relative = Path(named)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{pointer}: damaged pointer file ({exc})") from None
+    if relative.is_absolute() or os.path.normpath(relative).split(os.sep)[0] == os.pardir:
+        log.warning("%s: names %s, outside its run folder; ignored", pointer, named)
+        return None
+    target = run_dir / relative
     return target if (target / CONFIG_FILE).is_file() else None
 
 
