@@ -50,7 +50,7 @@ from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
 from cadenza.runfolder import prepare_run_folder
 from cadenza.runlog import append_log_row
-from cadenza.runwrites import FirstFailure, write_failure
+from cadenza.runwrites import FirstFailure
 from cadenza.trainconfig import (
     DEFAULT_LR,
     OPTIMIZERS,
@@ -61,6 +61,7 @@ from cadenza.trainconfig import (
     make_optimizer,
 )
 from cadenza.trainprogress import TrainingBar
+from cadenza.trainsamples import SampleFn, write_sample
 from cadenza.trainstate import LoopState, TrainSummary
 from cadenza.validation import evaluate
 
@@ -86,7 +87,6 @@ __all__ = [  # what callers import from here; the settings, devices and state li
     "to_device",
 ]
 
-SampleFn = Callable[[SequenceModel, Representation, int, Path], None]
 PrintFn = Callable[[str], None]
 
 
@@ -312,21 +312,10 @@ class Trainer:
         return False
 
     def _sample(self, step: int) -> None:
-        if self.sample_fn is None:
-            return
-        out = self.run_dir / "samples" / f"step-{step:06d}.mid"
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.random.fork_rng(devices=[]), self.averaged():
-                torch.manual_seed(self.config.seed * 1_000_003 + step)
-                self.sample_fn(self.model, self.representation, step, out)
-        except OSError as exc:  # a full disk or a read-only folder: training cannot go on
-            raise write_failure(out, "sample", exc) from None
-        except Exception as exc:  # a failed sample must never kill a long training run
-            log.warning("could not write sample at step %d: %s", step, exc)
-        finally:
-            self.model.train(was_training)
+        if self.sample_fn is not None:
+            out = self.run_dir / "samples" / f"step-{step:06d}.mid"
+            write_sample(self.sample_fn, self.model, self.representation, step, out,
+                         self.config.seed, self.average)
 
     # -- logging -------------------------------------------------------------------------
     def _say(self, message: str) -> None:
