@@ -153,7 +153,7 @@ def save_checkpoint(
             factor = 3 if trainer is not None else 1  # Adam keeps two moments per weight
             raise CheckpointError(
                 f"saving the checkpoint failed: {disk_full_message(path.parent, needed * factor)}"
-                "; nothing half-written was kept, resume with --resume") from None
+                "; nothing half-written was kept") from None
         if isinstance(exc, OSError):
             raise CheckpointError(
                 f"saving the checkpoint failed: {path}: cannot write the checkpoint: "
