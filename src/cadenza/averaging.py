@@ -14,7 +14,7 @@ weights of a run (random, or another model's for ``--init``) are forgotten quick
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
 from torch import nn
@@ -81,6 +81,11 @@ class WeightAverage:
         """Make the average equal to the model's current weights."""
         for average, param in zip(self.shadow, self._params(), strict=True):
             average.copy_(param.detach())
+
+
+def averaged(average: WeightAverage | None) -> AbstractContextManager[None]:
+    """Within it the model holds the running average of its weights (if one is kept)."""
+    return average.swapped() if average is not None else nullcontext()
 
 
 @torch.no_grad()

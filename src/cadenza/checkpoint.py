@@ -11,7 +11,8 @@ A checkpoint is a folder::
 
 The folder is written under a temporary name and renamed into place, so a crash never
 leaves a half-written checkpoint. A training run folder holds ``checkpoints/step-*`` plus
-``latest.json`` and ``best.json`` pointers (also replaced atomically).
+``latest.json`` and ``best.json`` pointers (also replaced atomically). The trainer state's
+two files are :mod:`cadenza.resumestate`'s.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +42,42 @@ from cadenza.fileio import (
 from cadenza.models.base import ModelConfig, SequenceModel
 from cadenza.models.registry import build_model, config_from_dict
 from cadenza.representations.base import Representation, load_representation
+from cadenza.resumestate import (
+    TRAINER_FILE,
+    TRAINER_JSON,
+    TRAINING_WEIGHT_PREFIX,
+    TrainerState,
+    load_trainer_state,
+    write_trainer_state,
+)
+from cadenza.runwrites import write_reason, writing
 
 log = logging.getLogger(__name__)
 
+__all__ = [  # the trainer state's names are cadenza.resumestate's, exported here too
+    "CONFIG_FILE",
+    "MODEL_FILE",
+    "TRAINER_FILE",
+    "TRAINER_JSON",
+    "TRAINING_WEIGHT_PREFIX",
+    "LoadedCheckpoint",
+    "TrainerState",
+    "discover_checkpoints",
+    "generation_default",
+    "init_from",
+    "load_checkpoint",
+    "load_trainer_state",
+    "load_weights",
+    "read_info",
+    "read_pointer",
+    "resolve_checkpoint",
+    "save_checkpoint",
+    "saved_model_config",
+    "write_pointer",
+]
+
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-TRAINER_FILE = "trainer.safetensors"
-TRAINER_JSON = "trainer.json"
-TRAINING_WEIGHT_PREFIX = "weights."  # training weights in the trainer state (averaged runs)
 FORMAT_VERSION = 1
 
 
@@ -73,19 +102,6 @@ class LoadedCheckpoint:
         """A sampling setting calibrated for this model (``config.json`` ``"generation"``,
         e.g. a piano-roll model's threshold), else ``fallback``."""
         return generation_default(self.info, name, fallback, self.path)
-
-
-@dataclass
-class TrainerState:
-    """Everything besides the weights needed to resume training exactly."""
-
-    optimizer: dict[str, Any]
-    torch_rng: torch.Tensor
-    numpy_rng: dict[str, Any]
-    extra: dict[str, Any] = field(default_factory=dict)
-    # The training weights when the checkpoint's own weights are a running average of them
-    # (see cadenza.averaging); empty otherwise.
-    weights: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def generation_default(info: dict[str, Any], name: str, fallback: float,
@@ -115,81 +131,78 @@ def save_checkpoint(
 
     ``attachments``: files or folders copied into the checkpoint under their own names (a
     run's primer bank), so the folder is complete on its own.
+
+    Raises:
+        CheckpointError: the folder could not be written (a full disk, a read-only folder);
+            nothing half-written is left and an older checkpoint at ``path`` is kept.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    tmp: Path | None = None
     try:
-        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_file(weights, str(tmp / MODEL_FILE))
-        full = dict(info)
-        full.update(
-            format_version=FORMAT_VERSION,
-            family=model.family,
-            model=model.config.to_dict(),
-            representation=representation.to_dict(),
-            weights_sha256=sha256_file(tmp / MODEL_FILE),
-        )
-        write_json_atomic(tmp / CONFIG_FILE, full)
-        for attachment in attachments:
-            if attachment.is_dir():
-                shutil.copytree(attachment, tmp / attachment.name)
-            elif attachment.is_file():
-                shutil.copy2(attachment, tmp / attachment.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+        _write_checkpoint_files(tmp, model, representation, info, attachments)
         if trainer is not None:
-            tensors, meta = _flatten_optimizer(trainer.optimizer)
-            tensors["rng.torch"] = trainer.torch_rng.cpu()
-            for name, value in trainer.weights.items():
-                tensors[f"{TRAINING_WEIGHT_PREFIX}{name}"] = value.detach().cpu().contiguous()
-            save_file(tensors, str(tmp / TRAINER_FILE))
-            write_json_atomic(
-                tmp / TRAINER_JSON,
-                {"optimizer": meta, "numpy_rng": trainer.numpy_rng, "extra": trainer.extra},
-            )
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            write_trainer_state(tmp, trainer)
+        _put_in_place(tmp, path)
     except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         if is_disk_full(exc):  # the previous checkpoint (if any) is untouched
             needed = sum(t.numel() * t.element_size() for t in model.state_dict().values())
             factor = 3 if trainer is not None else 1  # Adam keeps two moments per weight
             raise CheckpointError(
                 f"saving the checkpoint failed: {disk_full_message(path.parent, needed * factor)}"
-                "; nothing half-written was kept, resume with --resume") from None
+                "; nothing half-written was kept") from None
+        if isinstance(exc, OSError):
+            raise CheckpointError(
+                f"saving the checkpoint failed: {path}: cannot write the checkpoint: "
+                f"{write_reason(exc, path)}; nothing half-written was kept") from None
         raise
     return path
 
 
-def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Split an optimizer ``state_dict`` into tensors (safetensors) and JSON metadata."""
-    tensors: dict[str, torch.Tensor] = {}
-    per_param: dict[str, dict[str, Any]] = {}
-    for pid, slots in state["state"].items():
-        scalars: dict[str, Any] = {}
-        for key, value in slots.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"opt.{pid}.{key}"] = value.detach().cpu().contiguous()
-            else:
-                scalars[key] = value
-        per_param[str(pid)] = scalars
-    return tensors, {"param_groups": state["param_groups"], "scalars": per_param}
+def _write_checkpoint_files(
+    folder: Path,
+    model: SequenceModel,
+    representation: Representation,
+    info: dict[str, Any],
+    attachments: Sequence[Path],
+) -> None:
+    """The weights, the config and the attachments of a checkpoint, written into ``folder``."""
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(folder / MODEL_FILE))
+    full = dict(info)
+    full.update(
+        format_version=FORMAT_VERSION,
+        family=model.family,
+        model=model.config.to_dict(),
+        representation=representation.to_dict(),
+        weights_sha256=sha256_file(folder / MODEL_FILE),
+    )
+    write_json_atomic(folder / CONFIG_FILE, full)
+    for attachment in attachments:
+        if attachment.is_dir():
+            shutil.copytree(attachment, folder / attachment.name)
+        elif attachment.is_file():
+            shutil.copy2(attachment, folder / attachment.name)
 
 
-def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
-    state: dict[int, dict[str, Any]] = {}
-    for pid, scalars in meta["scalars"].items():
-        state[int(pid)] = dict(scalars)
-    for name, value in tensors.items():
-        if not name.startswith("opt."):
-            continue
-        _, pid, key = name.split(".", 2)
-        state.setdefault(int(pid), {})[key] = value
-    return {"state": state, "param_groups": meta["param_groups"]}
+def _put_in_place(tmp: Path, path: Path) -> None:
+    """Rename the finished folder ``tmp`` to ``path``; an older folder there is moved aside
+    first (and back if the rename fails), then removed."""
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        os.replace(path, old)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        if old is not None:
+            os.replace(old, path)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -226,21 +239,41 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def read_pointer(run_dir: Path, name: str) -> Path | None:
-    """The checkpoint a ``latest.json`` / ``best.json`` pointer names, if it exists."""
+    """The checkpoint a ``latest.json`` / ``best.json`` pointer names, if it exists.
+
+    A pointer names a folder of its own run folder, by a path relative to it. One that names
+    a path elsewhere (absolute, or climbing out with ``..``: another run's weights) is refused
+    with a warning and counts as naming nothing; the check is on the path as written, so a
+    ``checkpoints`` folder linked to another disk still works.
+
+    Raises:
+        CheckpointError: the pointer file is not JSON or has no ``checkpoint`` path.
+    """
     pointer = run_dir / name
     if not pointer.is_file():
         return None
     try:
-        target = run_dir / json.loads(pointer.read_text())["checkpoint"]
+        named = json.loads(pointer.read_text())["checkpoint"]
+        relative = Path(named)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{pointer}: damaged pointer file ({exc})") from None
+    if relative.is_absolute() or os.path.normpath(relative).split(os.sep)[0] == os.pardir:
+        log.warning("%s: names %s, outside its run folder; ignored", pointer, named)
+        return None
+    target = run_dir / relative
     return target if (target / CONFIG_FILE).is_file() else None
 
 
 def write_pointer(run_dir: Path, name: str, checkpoint: Path, **extra: Any) -> None:
-    write_json_atomic(
-        run_dir / name, {"checkpoint": checkpoint.relative_to(run_dir).as_posix(), **extra}
-    )
+    """Point ``run_dir / name`` at ``checkpoint`` (a path inside ``run_dir``), atomically.
+
+    Raises:
+        RunWriteError: the pointer could not be written (the old one is left as it was).
+    """
+    with writing(run_dir / name, "pointer"):
+        write_json_atomic(
+            run_dir / name, {"checkpoint": checkpoint.relative_to(run_dir).as_posix(), **extra}
+        )
 
 
 def read_info(checkpoint: Path) -> dict[str, Any]:
@@ -390,23 +423,6 @@ def init_from(
     load_weights(model, checkpoint, info.get("weights_sha256"), tuple(new_heads),
                  info["model"] if isinstance(info["model"], dict) else None)
     return checkpoint
-
-
-def load_trainer_state(checkpoint: Path) -> TrainerState:
-    """Read the optimizer / RNG state written with a checkpoint."""
-    tensor_path, json_path = checkpoint / TRAINER_FILE, checkpoint / TRAINER_JSON
-    if not tensor_path.is_file() or not json_path.is_file():
-        raise CheckpointError(f"{checkpoint}: no trainer state, cannot resume from it")
-    try:
-        tensors = load_file(str(tensor_path))
-        meta = json.loads(json_path.read_text())
-        optimizer = _unflatten_optimizer(tensors, meta["optimizer"])
-        weights = {name[len(TRAINING_WEIGHT_PREFIX):]: value for name, value in tensors.items()
-                   if name.startswith(TRAINING_WEIGHT_PREFIX)}
-        return TrainerState(optimizer, tensors["rng.torch"], meta["numpy_rng"], meta["extra"],
-                            weights)
-    except (SafetensorError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise CheckpointError(f"{checkpoint}: damaged trainer state ({exc})") from None
 
 
 def _saved_representation(info: dict[str, Any]) -> Any:

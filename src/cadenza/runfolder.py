@@ -1,5 +1,6 @@
 """A training run's folder: checked before a run starts, cleaned of what killed processes left,
-its CSV log, its ``latest.json`` / ``best.json`` pointers and the pruning of old checkpoints.
+its ``run.json`` record and primer bank, its ``latest.json`` / ``best.json`` pointers and the
+pruning of old checkpoints. Its CSV log is :mod:`cadenza.runlog`'s.
 
 The layout is described in :mod:`cadenza.training`; checkpoints and pointers are written by
 :mod:`cadenza.checkpoint`.
@@ -7,32 +8,35 @@ The layout is described in :mod:`cadenza.training`; checkpoints and pointers are
 
 from __future__ import annotations
 
-import csv
-import io
+import contextlib
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cadenza.checkpoint import read_pointer, write_pointer
 from cadenza.errors import ConfigError
-from cadenza.fileio import read_json_object, remove_stale, write_bytes_atomic
+from cadenza.fileio import read_json_object, remove_stale, write_json_atomic
+from cadenza.generation.primerbank import PRIMER_FOLDER, PRIMER_INDEX, Primer, write_primer_bank
+from cadenza.runlog import LOG_FILE, append_log_row, truncate_log
+from cadenza.runwrites import RunWriteError, writing
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "LEFTOVER_AGE_SECONDS",
     "LOG_FILE",
+    "RunWriteError",
     "append_log_row",
     "check_run_folder",
     "point_at",
+    "prepare_run_folder",
     "prune_checkpoints",
     "remove_leftovers",
     "truncate_log",
 ]
-
-LOG_FILE = "log.csv"
-LOG_HEADER = ["step", "split", "loss", "lr", "metrics"]
 
 
 def check_run_folder(run_dir: Path, preset: str, resume: bool) -> None:
@@ -54,6 +58,53 @@ def check_run_folder(run_dir: Path, preset: str, resume: bool) -> None:
                 f"{run_dir} holds a {saved.get('preset')!r} run, not {preset!r}; "
                 "resume with the same --model"
             )
+
+
+def prepare_run_folder(
+    run_dir: Path, run_info: dict[str, Any], resume: bool, primers: Sequence[Primer] = ()
+) -> None:
+    """Make ``run_dir`` ready for a run: checked (:func:`check_run_folder`), created, cleaned
+    of leftovers, with its ``run.json`` and primer bank written where they are missing.
+
+    Raises:
+        ConfigError: the folder cannot take the run, or holds one and ``resume`` is false.
+        RunWriteError: something could not be written (a full disk); what this call had
+            made (the folder, ``run.json``) is removed again, so a new attempt starts clean.
+    """
+    check_run_folder(run_dir, str(run_info.get("preset", "")), resume)
+    run_json = run_dir / "run.json"
+    if not resume and (run_json.exists() or (run_dir / "latest.json").exists()):
+        raise ConfigError(
+            f"{run_dir}: a training run already lives here; pass --resume to "
+            "continue it or choose another --out"
+        )
+    new_folder = not run_dir.exists()
+    made: list[Path] = []
+    try:
+        with writing(run_dir, "run folder"):
+            run_dir.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(run_dir)
+        if not run_json.exists():
+            with writing(run_json, "run record"):
+                write_json_atomic(run_json, run_info)
+            made.append(run_json)
+        primer_dir = run_dir / PRIMER_FOLDER
+        if primers and not (primer_dir / PRIMER_INDEX).is_file():
+            with writing(primer_dir, "primer bank"):
+                write_primer_bank(primer_dir, primers)
+    except RunWriteError:
+        _take_back(made, run_dir if new_folder else None)
+        raise
+
+
+def _take_back(files: list[Path], folder: Path | None) -> None:
+    """Remove ``files``, then ``folder`` if it is empty (as best the disk allows)."""
+    for path in files:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    if folder is not None:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _existing_parent(path: Path) -> Path:
@@ -82,44 +133,6 @@ def remove_leftovers(run_dir: Path, min_age: float = LEFTOVER_AGE_SECONDS) -> in
     if removed:
         log.info("removed %d leftover temporary file(s) in %s", removed, run_dir)
     return removed
-
-
-def append_log_row(
-    run_dir: Path, step: int, split: str, loss: float, metrics: dict[str, float], lr: float
-) -> None:
-    """One row of ``log.csv`` (the header first in a new file)."""
-    path = run_dir / LOG_FILE
-    new = not path.exists()
-    with open(path, "a", newline="") as handle:
-        writer = csv.writer(handle)
-        if new:
-            writer.writerow(LOG_HEADER)
-        extras = ";".join(f"{k}={v:.6g}" for k, v in sorted(metrics.items()))
-        writer.writerow([step, split, f"{loss:.6f}", f"{lr:.6g}", extras])
-
-
-def truncate_log(run_dir: Path, step: int) -> None:
-    """Drop the ``log.csv`` rows after ``step`` (a resumed run writes them again); rows whose
-    step is not a number are dropped too, with a warning."""
-    path = run_dir / LOG_FILE
-    if not path.exists():
-        return
-    with open(path, newline="") as handle:
-        rows = list(csv.reader(handle))
-    kept = rows[:1]
-    for row in rows[1:]:
-        if not row:
-            continue
-        try:
-            row_step = int(row[0])
-        except ValueError:
-            log.warning("%s: dropping a row with a bad step %r", path, row[0])
-            continue
-        if row_step <= step:
-            kept.append(row)
-    data = io.StringIO()
-    csv.writer(data).writerows(kept)
-    write_bytes_atomic(path, data.getvalue().encode())
 
 
 def point_at(

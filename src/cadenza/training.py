@@ -6,10 +6,16 @@ gradient clipping, periodic validation, best-checkpoint tracking, optional early
 a CSV log, checkpoints and sampled MIDI files. ``fit(resume=True)`` continues an interrupted
 run and reproduces the losses of an uninterrupted one with the same seed.
 
+The loop calls its collaborators, each readable alone: :mod:`cadenza.trainconfig` (settings,
+schedule, optimiser), :mod:`cadenza.validation`, :mod:`cadenza.checkpointing` (save and
+resume), :mod:`cadenza.runfolder` and :mod:`cadenza.runlog` (the run folder and its log),
+:mod:`cadenza.averaging` (the weight average), :mod:`cadenza.distributed` (torchrun) and
+:mod:`cadenza.trainprogress` (the progress bar).
+
 Run folder layout::
 
     RUN_DIR/run.json         # everything needed to rebuild the run (preset, data, settings)
-    RUN_DIR/log.csv          # step, split, loss, metrics, lr, seconds
+    RUN_DIR/log.csv          # step, split, loss, lr, metrics (see cadenza.runlog)
     RUN_DIR/checkpoints/step-000500/ ...   (see cadenza.checkpoint)
     RUN_DIR/latest.json, RUN_DIR/best.json
     RUN_DIR/primers/         # the corpus' generation split (copied into every checkpoint)
@@ -21,292 +27,67 @@ loop wraps the model in ``DistributedDataParallel`` when ``WORLD_SIZE > 1`` (see
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, field
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from cadenza.averaging import WeightAverage, load_training_weights
-from cadenza.checkpoint import (
-    TrainerState,
-    load_trainer_state,
-    load_weights,
-    read_info,
-    read_pointer,
-    save_checkpoint,
-    saved_model_config,
-    write_pointer,
-)
+from cadenza.averaging import WeightAverage, averaged
+from cadenza.checkpointing import Checkpointer
 from cadenza.data.batching.base import BatchMaker
-from cadenza.errors import CheckpointError, ConfigError
-from cadenza.fileio import write_json_atomic
-from cadenza.generation.primerbank import (
-    PRIMER_FOLDER,
-    PRIMER_INDEX,
-    Primer,
-    write_primer_bank,
-)
+from cadenza.devices import autocast_dtype, native_bf16, pick_device, to_device
+from cadenza.distributed import LossModule, ProcessGroup
+from cadenza.errors import CadenzaError, ConfigError
+from cadenza.generation.primerbank import Primer
 from cadenza.machine import keep_freed_memory
 from cadenza.models.base import SequenceModel
 from cadenza.representations.base import Representation
-from cadenza.runfolder import (
-    append_log_row,
-    check_run_folder,
-    point_at,
-    prune_checkpoints,
-    remove_leftovers,
-    truncate_log,
+from cadenza.runfolder import prepare_run_folder
+from cadenza.runlog import append_log_row
+from cadenza.runwrites import FirstFailure
+from cadenza.trainconfig import (
+    DEFAULT_LR,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    TrainConfig,
+    lr_factor,
+    make_optimizer,
 )
+from cadenza.trainprogress import TrainingBar
+from cadenza.trainsamples import SampleFn, write_sample
+from cadenza.trainstate import LoopState, TrainSummary
+from cadenza.validation import evaluate
 
 log = logging.getLogger(__name__)
 
-OPTIMIZERS = ("adam", "adamw", "adadelta", "rmsprop", "sgd")
-# The biaxial original's Adadelta (Zeiler 2012 settings, as Theano's defaults of its time):
-# a full step (lr 1) on the summed cost, decay 0.95, epsilon 1e-6.
-ADADELTA_RHO, ADADELTA_EPS = 0.95, 1e-6
-DEFAULT_LR = {"adadelta": 1.0}
-SCHEDULES = ("constant", "cosine", "linear")
-PRECISIONS = ("auto", "fp32", "bf16")
+__all__ = [  # what callers import from here; the settings, devices and state live apart
+    "DEFAULT_LR",
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "SCHEDULES",
+    "LoopState",
+    "LossModule",
+    "PrintFn",
+    "SampleFn",
+    "TrainConfig",
+    "TrainSummary",
+    "Trainer",
+    "autocast_dtype",
+    "lr_factor",
+    "make_optimizer",
+    "native_bf16",
+    "pick_device",
+    "to_device",
+]
 
-SampleFn = Callable[[SequenceModel, Representation, int, Path], None]
 PrintFn = Callable[[str], None]
-
-
-@dataclass
-class TrainConfig:
-    """Settings of the training loop (the model's own sizes live in its config).
-
-    ``grad_clip=None`` uses the model config's ``grad_clip`` (and ``clip_mode``) when it has
-    one, else no clipping. ``clip_mode`` is ``"norm"`` (total gradient norm) or ``"value"``
-    (each element clipped to ``[-grad_clip, grad_clip]``).
-    ``early_stopping_patience`` counts evaluations without a new best (0 = never stop early).
-    ``max_seconds`` stops training after that much wall time (0 = no limit).
-    ``optimizer="adadelta"`` is the biaxial original's: decay 0.95, epsilon 1e-6, gradients of
-    the *summed* cost (the mean loss times ``model.summed_cost_terms``), with ``lr`` 1.0 as
-    the paper's (the CLI's default for it).
-    ``precision``: ``"bf16"`` runs the training forward pass (the loss) under bfloat16
-    autocast, ``"fp32"`` never does, ``"auto"`` does on a CPU with native bfloat16 support
-    (AVX512-BF16 / AMX) and on a GPU that supports it. Weights, gradients, the optimiser and
-    validation stay in float32 either way.
-    ``ema``: when in ``(0, 1)``, the decay of a running average of the weights
-    (:mod:`cadenza.averaging`) that validation, samples and checkpoints use; 0 = off.
-    """
-
-    steps: int = 10_000
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.1
-    grad_clip: float | None = None
-    clip_mode: str = "norm"
-    log_every: int = 100
-    eval_every: int = 500
-    checkpoint_every: int = 500
-    sample_every: int = 500
-    early_stopping_patience: int = 0
-    keep_checkpoints: int = 3
-    max_eval_batches: int = 50
-    max_seconds: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    ema: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.steps <= 0:
-            raise ConfigError(f"steps must be positive, got {self.steps}")
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be positive, got {self.lr}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        for name in ("log_every", "eval_every", "checkpoint_every", "sample_every"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.clip_mode not in ("norm", "value"):
-            raise ConfigError(f"clip_mode must be 'norm' or 'value', got {self.clip_mode!r}")
-        if self.max_seconds < 0:
-            raise ConfigError(f"max_seconds must be >= 0, got {self.max_seconds}")
-        if self.grad_clip is not None and self.grad_clip <= 0:
-            raise ConfigError(f"grad_clip must be positive, got {self.grad_clip}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ConfigError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        if self.keep_checkpoints < 1:
-            raise ConfigError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if not 0.0 <= self.ema < 1.0:
-            raise ConfigError(f"ema must be in [0, 1) (0: off), got {self.ema}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def lr_factor(step: int, config: TrainConfig, elapsed: float | None = None) -> float:
-    """Multiplier of the base learning rate at (0-based) ``step``: warm-up, then schedule.
-
-    With a time budget (``max_seconds``) and ``elapsed`` seconds spent, the schedule runs on
-    whichever budget is further spent, steps or time, so a run cut by time still ends with a
-    decayed rate (such a run is then not reproducible step for step on a resume).
-    """
-    if config.warmup_steps and step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    if config.schedule == "constant":
-        return 1.0
-    span = max(config.steps - config.warmup_steps, 1)
-    progress = min(max(step - config.warmup_steps, 0) / span, 1.0)
-    if config.max_seconds and elapsed is not None:
-        progress = max(progress, min(elapsed / config.max_seconds, 1.0))
-    floor = config.min_lr_ratio
-    if config.schedule == "cosine":
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-    return 1.0 - (1.0 - floor) * progress  # linear
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` = CUDA when available, else CPU; anything else is passed to torch."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(f"bad device {name!r}: {exc}") from None
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes bfloat16 natively (not emulated through float32)."""
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    if device.type == "cpu":
-        check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-        amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-        return bool((check is not None and check()) or (amx is not None and amx()))
-    return False
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of the training forward pass, or ``None`` for plain float32.
-
-    Raises:
-        ConfigError: ``bf16`` asked for on a device without native bfloat16 (oneDNN has no
-            bfloat16 LSTM for such CPUs; it fails deep inside the first step).
-    """
-    native = native_bf16(device)
-    if precision == "bf16" and not native:
-        raise ConfigError(
-            f"--precision bf16: this {device.type.upper()} has no native bfloat16 (AVX512-BF16 "
-            "or AMX on a CPU); use --precision auto or fp32")
-    if precision == "bf16" or (precision == "auto" and native):
-        return torch.bfloat16
-    return None
-
-
-def make_optimizer(model: SequenceModel, config: TrainConfig) -> torch.optim.Optimizer:
-    groups = model.param_groups(config.lr)
-    for group in groups:
-        group.setdefault("initial_lr", group["lr"])
-    if config.optimizer == "adam":
-        return torch.optim.Adam(groups, weight_decay=config.weight_decay)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
-    if config.optimizer == "adadelta":
-        return torch.optim.Adadelta(groups, weight_decay=config.weight_decay,
-                                    rho=ADADELTA_RHO, eps=ADADELTA_EPS)
-    if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(groups, weight_decay=config.weight_decay)
-    return torch.optim.SGD(groups, momentum=0.9, weight_decay=config.weight_decay)
-
-
-def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-
-@dataclass
-class TrainSummary:
-    """What a call to :meth:`Trainer.fit` did."""
-
-    steps_done: int
-    last_train_loss: float
-    first_valid_loss: float | None
-    best_valid_loss: float | None
-    best_step: int | None
-    stopped_early: bool
-    interrupted: bool
-    seconds: float
-    valid_history: list[tuple[int, float]] = field(default_factory=list)
-    start_step: int = 0  # the step this call began at (> 0 after a resume)
-
-
-@dataclass
-class LoopState:
-    """What the training loop carries from step to step, saved in every checkpoint.
-
-    Attributes:
-        step: updates done.
-        best: the lowest validation loss so far (``None`` before the first evaluation).
-        best_step: the step of ``best``.
-        bad_evals: evaluations in a row without a new best (for early stopping).
-        first_valid: the first validation loss of the run.
-        valid_history: ``(step, validation loss)`` of every evaluation.
-    """
-
-    step: int = 0
-    best: float | None = None
-    best_step: int | None = None
-    bad_evals: int = 0
-    first_valid: float | None = None
-    valid_history: list[tuple[int, float]] = field(default_factory=list)
-
-    def record_valid(self, step: int, valid: float) -> bool:
-        """Note a validation loss; True when it is the best so far."""
-        self.valid_history.append((step, valid))
-        if self.first_valid is None:
-            self.first_valid = valid
-        if self.best is None or valid < self.best:
-            self.best, self.best_step, self.bad_evals = valid, step, 0
-            return True
-        self.bad_evals += 1
-        return False
-
-    def to_dict(self) -> dict[str, Any]:
-        """The checkpoint's ``extra`` record (JSON-ready)."""
-        data = asdict(self)
-        data["valid_history"] = [[int(s), float(v)] for s, v in self.valid_history]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LoopState:
-        """The state saved by :meth:`to_dict`.
-
-        Raises:
-            CheckpointError: a field is missing or of the wrong type.
-        """
-        try:
-            return cls(
-                step=int(data["step"]),
-                best=None if data.get("best") is None else float(data["best"]),
-                best_step=None if data.get("best_step") is None else int(data["best_step"]),
-                bad_evals=int(data.get("bad_evals", 0)),
-                first_valid=(None if data.get("first_valid") is None
-                             else float(data["first_valid"])),
-                valid_history=[(int(s), float(v)) for s, v in data.get("valid_history", [])],
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise CheckpointError(f"trainer state is damaged: {exc!r}") from None
 
 
 class Trainer:
@@ -338,11 +119,9 @@ class Trainer:
         self.sample_fn = sample_fn
         self.print_fn = print_fn or (lambda message: log.info("%s", message))
         self.progress = progress
-        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.device = pick_device(config.device)
-        if self.world_size > 1 and self.device.type == "cuda":
-            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        self.group = ProcessGroup()
+        self.rank = self.group.rank
+        self.device = self.group.device(pick_device(config.device))
         clip, mode = config.grad_clip, config.clip_mode
         if clip is None:  # the model's own setting (RNN4Music clips element-wise at 30)
             clip = getattr(model.config, "grad_clip", None) or None
@@ -350,80 +129,50 @@ class Trainer:
         self.grad_clip: float | None = clip
         self.clip_mode = mode
         self.autocast = autocast_dtype(config.precision, self.device)
-        self._owns_group = False  # this trainer opened the process group (torchrun)
-        self._ddp: nn.Module | None = None  # kept alive: see _leave_distributed
         self.average: WeightAverage | None = None  # set up by fit() when config.ema > 0
+        self.checkpoints = Checkpointer(model, representation, self.run_dir, run_info,
+                                        config.keep_checkpoints, self._say)
+        self.writes = FirstFailure()  # rank 0's writes during fit (see _stopped_by)
 
     # -- public ------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainSummary:
-        """Train until ``config.steps`` updates are done (or early stopping / Ctrl-C)."""
+        """Train until ``config.steps`` updates are done (or early stopping / Ctrl-C).
+
+        Raises:
+            RunWriteError, CheckpointError: a file of the run could not be written (a full
+                disk, a read-only folder); training stopped there, its last checkpoint intact.
+        """
         start_time = time.perf_counter()
-        self._prepare_run_dir(resume)
-        keep_freed_memory()  # no page faults on each step's large tensors (see its docstring)
-        torch.manual_seed(self.config.seed)
-        random.seed(self.config.seed)
-        rng = np.random.default_rng(self.config.seed + self.rank)
-        self.model.to(self.device)
-        if self.config.ema:
-            self.average = WeightAverage(self.model, self.config.ema)
-        optimizer = make_optimizer(self.model, self.config)
-        state = self._restore(optimizer, rng) if resume else LoopState()
-        net: nn.Module = LossModule(self.model)
-        if self.world_size > 1:
-            net = self._wrap_distributed()
+        self.writes = FirstFailure()
+        optimizer, rng, state = self._start(resume)
+        net = self.group.wrap(self.model, self.device)
         interrupted = stopped = False
         last_loss = float("nan")
         step = first_step = state.step
         bar = self._progress_bar(step)
-        cfg_seconds = self.config.max_seconds
         try:
             while step < self.config.steps:
-                self.model.train()
                 factor = lr_factor(step, self.config, time.perf_counter() - start_time)
-                for group in optimizer.param_groups:
-                    group["lr"] = group["initial_lr"] * factor
-                batch = to_device(self.train_batches.training_batch(rng), self.device)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16,
-                                    enabled=self.autocast is not None):
-                    loss, metrics = net(batch)
-                if not torch.isfinite(loss):
-                    raise ConfigError(
-                        f"training loss became {loss.item()} at step {step + 1}; "
-                        "lower the learning rate or enable gradient clipping"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                if self.config.optimizer == "adadelta":  # the original's summed cost
-                    (loss * self.model.summed_cost_terms(batch)).backward()
-                else:
-                    loss.backward()
-                if self.grad_clip and self.clip_mode == "value":
-                    torch.nn.utils.clip_grad_value_(self.model.parameters(), self.grad_clip)
-                elif self.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-                optimizer.step()
-                if self.average is not None:
-                    self.average.update(step)
+                last_loss, metrics = self._update(net, optimizer, rng, step, factor)
                 step += 1
-                last_loss = float(loss.item())
                 if bar is not None:
                     bar.update(step, last_loss)
                 stopped = self._periodic(step, last_loss, metrics, factor, optimizer, rng, state)
-                over_time = bool(cfg_seconds) and time.perf_counter() - start_time > cfg_seconds
-                if stopped or self._agree(over_time):
-                    if over_time and not stopped:
-                        self._say(f"time budget of {cfg_seconds:.0f} s spent at step {step}")
+                if stopped or self._should_stop(step, start_time):
                     break
         except KeyboardInterrupt:
             interrupted = True
             self._say(f"interrupted at step {step}; saving a checkpoint to resume from")
             if self.rank == 0 and step > state.step:
-                self._checkpoint(step, optimizer, rng, state)
+                self.writes.run(self.checkpoints.save, step, optimizer, rng, state, self.average)
         finally:
             if bar is not None:
                 bar.close()
         if self.rank == 0 and not interrupted and step > state.step:
-            self._checkpoint(step, optimizer, rng, state)
-        self._leave_distributed()
+            self.writes.run(self.checkpoints.save, step, optimizer, rng, state, self.average)
+        self.group.leave()
+        if self.writes.error is not None:
+            raise self._stopped_by(self.writes.error, step)
         return TrainSummary(
             steps_done=step,
             last_train_loss=last_loss,
@@ -437,31 +186,88 @@ class Trainer:
             start_step=first_step,
         )
 
-    @torch.no_grad()
     def evaluate(self) -> dict[str, float] | None:
         """Mean loss and metrics over the validation batches (``None`` without a valid split)."""
         if self.valid_batches is None:
             return None
-        self.model.eval()
-        totals: dict[str, float] = {}
-        count = 0
-        with self.averaged():
-            for batch in self.valid_batches.eval_batches():
-                loss, metrics = self.model.loss(to_device(batch, self.device))
-                totals["loss"] = totals.get("loss", 0.0) + float(loss.item())
-                for key, value in metrics.items():
-                    totals[key] = totals.get(key, 0.0) + float(value)
-                count += 1
-        self.model.train()
-        if count == 0:
-            return None
-        return {key: value / count for key, value in totals.items()}
+        return evaluate(self.model, self.valid_batches, self.device, self.average)
 
     def averaged(self) -> AbstractContextManager[None]:
         """Within it the model holds the running average of its weights (if one is kept)."""
-        return self.average.swapped() if self.average is not None else nullcontext()
+        return averaged(self.average)
 
     # -- internals ---------------------------------------------------------------------------
+    def _start(
+        self, resume: bool
+    ) -> tuple[torch.optim.Optimizer, np.random.Generator, LoopState]:
+        """The run folder made ready, seeds set, the model on its device with its optimiser
+        (and weight average), and the loop state: a fresh one, or the resumed checkpoint's."""
+        if self.rank == 0:
+            prepare_run_folder(self.run_dir, self.run_info, resume, self.primers)
+        keep_freed_memory()  # no page faults on each step's large tensors (see its docstring)
+        torch.manual_seed(self.config.seed)
+        random.seed(self.config.seed)
+        rng = np.random.default_rng(self.config.seed + self.rank)
+        self.model.to(self.device)
+        if self.config.ema:
+            self.average = WeightAverage(self.model, self.config.ema)
+        optimizer = make_optimizer(self.model, self.config)
+        state = (self.checkpoints.restore(optimizer, rng, self.average) if resume
+                 else LoopState())
+        return optimizer, rng, state
+
+    def _update(
+        self,
+        net: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        rng: np.random.Generator,
+        step: int,
+        factor: float,
+    ) -> tuple[float, dict[str, float]]:
+        """One optimisation step (update number ``step``, 0-based) at ``factor`` times the
+        base learning rate, on a fresh training batch; returns its loss and metrics."""
+        self.model.train()
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * factor
+        batch = to_device(self.train_batches.training_batch(rng), self.device)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                            enabled=self.autocast is not None):
+            loss, metrics = net(batch)
+        if not torch.isfinite(loss):
+            raise ConfigError(
+                f"training loss became {loss.item()} at step {step + 1}; "
+                "lower the learning rate or enable gradient clipping"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        if self.config.optimizer == "adadelta":  # the original's summed cost
+            (loss * self.model.summed_cost_terms(batch)).backward()
+        else:
+            loss.backward()
+        if self.grad_clip and self.clip_mode == "value":
+            torch.nn.utils.clip_grad_value_(self.model.parameters(), self.grad_clip)
+        elif self.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        optimizer.step()
+        if self.average is not None:
+            self.average.update(step)
+        return float(loss.item()), metrics
+
+    def _should_stop(self, step: int, start_time: float) -> bool:
+        """Whether the time budget (``max_seconds``) is spent or a write failed, as every
+        rank agrees."""
+        seconds = self.config.max_seconds
+        over_time = bool(seconds) and time.perf_counter() - start_time > seconds
+        if over_time:
+            self._say(f"time budget of {seconds:.0f} s spent at step {step}")
+        return self.group.agree(over_time or self.writes.failed, self.device)
+
+    def _stopped_by(self, failure: CadenzaError, step: int) -> CadenzaError:
+        """``failure`` (one line) completed with where training stopped and what it kept."""
+        last = self.checkpoints.last_step
+        kept = (f"its last checkpoint, step {last}, is intact (--resume continues from it)"
+                if last is not None else "no checkpoint was saved")
+        return type(failure)(f"{failure}; training stopped at step {step}, {kept}")
+
     def _periodic(
         self,
         step: int,
@@ -472,260 +278,51 @@ class Trainer:
         rng: np.random.Generator,
         state: LoopState,
     ) -> bool:
-        cfg = self.config
+        """What falls due after update ``step``: a log row, a validation, a checkpoint, a
+        sample. Returns whether training stops here (early stopping, a failed write), as every
+        rank agrees."""
+        cfg, writes = self.config, self.writes
         lr = cfg.lr * factor
         if self.rank == 0 and cfg.log_every and step % cfg.log_every == 0:
-            append_log_row(self.run_dir, step, "train", loss, metrics, lr)
+            writes.run(append_log_row, self.run_dir, step, "train", loss, metrics, lr)
             self._say(f"step {step}: train loss {loss:.4f}")
         stop = False
         if cfg.eval_every and step % cfg.eval_every == 0 and self.rank == 0:
-            result = self.evaluate()
-            if result is not None:
-                valid = result.pop("loss")
-                append_log_row(self.run_dir, step, "valid", valid, result, lr)
-                marker = " (best)" if state.record_valid(step, valid) else ""
-                self._say(f"step {step}: valid loss {valid:.4f}{marker}")
-                patience = cfg.early_stopping_patience
-                if patience and state.bad_evals >= patience:
-                    self._say(f"early stopping: no improvement in {patience} evaluations")
-                    stop = True
-        stop = self._agree(stop)
+            stop = bool(writes.run(self._validate, step, lr, state))
+        stop = self.group.agree(stop or writes.failed, self.device)
         if self.rank == 0 and (stop or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
-            self._checkpoint(step, optimizer, rng, state)
+            writes.run(self.checkpoints.save, step, optimizer, rng, state, self.average)
         if self.rank == 0 and cfg.sample_every and step % cfg.sample_every == 0:
-            self._sample(step)
+            writes.run(self._sample, step)
         return stop
 
-    def _checkpoint(
-        self,
-        step: int,
-        optimizer: torch.optim.Optimizer,
-        rng: np.random.Generator,
-        state: LoopState,
-    ) -> None:
-        state.step = step
-        trainer_state = TrainerState(
-            optimizer=optimizer.state_dict(),
-            torch_rng=torch.get_rng_state(),
-            numpy_rng=dict(rng.bit_generator.state),
-            extra=state.to_dict(),
-            weights=self.average.training_weights() if self.average is not None else {},
-        )
-        info = dict(self.run_info)
-        info.update(step=step, best_valid_loss=state.best, best_step=state.best_step)
-        with self.averaged():
-            path = save_checkpoint(
-                self.run_dir / "checkpoints" / f"step-{step:06d}",
-                self.model,
-                self.representation,
-                info,
-                trainer_state,
-                attachments=[self.primer_dir] if self.primer_dir.is_dir() else [],
-            )
-        point_at(self.run_dir, path, step, state.best_step == step, state.best)
-        prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
+    def _validate(self, step: int, lr: float, state: LoopState) -> bool:
+        """Validate, log and note the result; True when early stopping's patience is spent."""
+        result = self.evaluate()
+        if result is None:
+            return False
+        valid = result.pop("loss")
+        append_log_row(self.run_dir, step, "valid", valid, result, lr)
+        marker = " (best)" if state.record_valid(step, valid) else ""
+        self._say(f"step {step}: valid loss {valid:.4f}{marker}")
+        patience = self.config.early_stopping_patience
+        if patience and state.bad_evals >= patience:
+            self._say(f"early stopping: no improvement in {patience} evaluations")
+            return True
+        return False
 
     def _sample(self, step: int) -> None:
-        if self.sample_fn is None:
-            return
-        out = self.run_dir / "samples" / f"step-{step:06d}.mid"
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.random.fork_rng(devices=[]), self.averaged():
-                torch.manual_seed(self.config.seed * 1_000_003 + step)
-                self.sample_fn(self.model, self.representation, step, out)
-        except Exception as exc:  # a failed sample must never kill a long training run
-            log.warning("could not write sample at step %d: %s", step, exc)
-        finally:
-            self.model.train(was_training)
-
-    def _restore(self, optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> LoopState:
-        """Continue from the newest intact checkpoint of the run folder.
-
-        ``latest.json`` is only a hint: a kill between a checkpoint's rename and the pointer's
-        write, or a pointer to a deleted folder, must not cost the run. Checkpoint folders are
-        tried newest first; a damaged one is reported and skipped. A folder that holds
-        checkpoints but no intact one is an error, never a silent start from step 0.
-        """
-        folders = sorted((self.run_dir / "checkpoints").glob("step-*"), reverse=True)
-        if not folders:
-            self._say(f"no checkpoint in {self.run_dir}; starting from step 0")
-            truncate_log(self.run_dir, 0)
-            return LoopState()
-        problems = []
-        for checkpoint in folders:
-            try:
-                restored = self._load_checkpoint(checkpoint, optimizer, rng)
-            except CheckpointError as exc:
-                if "differs from the one requested" in str(exc):
-                    raise
-                problems.append(str(exc))
-                log.warning("cannot resume from %s: %s", checkpoint.name, exc)
-                continue
-            pointer = read_pointer(self.run_dir, "latest.json")
-            if pointer != checkpoint:
-                write_pointer(self.run_dir, "latest.json", checkpoint, step=restored.step)
-                self._say(f"latest.json named {pointer.name if pointer else 'nothing usable'}; "
-                          f"resuming from the newest intact checkpoint instead")
-            truncate_log(self.run_dir, restored.step)
-            self._say(f"resumed from {checkpoint.name} (step {restored.step})")
-            return restored
-        raise CheckpointError(
-            f"{self.run_dir}: none of its {len(folders)} checkpoints is intact "
-            f"({problems[0]}); refusing to start over in a folder that holds a run: "
-            "choose another --out or remove the damaged checkpoints"
-        )
-
-    def _load_checkpoint(
-        self, checkpoint: Path, optimizer: torch.optim.Optimizer, rng: np.random.Generator
-    ) -> LoopState:
-        """Weights, optimiser, random states and loop state of one checkpoint folder."""
-        info = read_info(checkpoint)
-        if saved_model_config(info) != json.loads(json.dumps(self.model.config.to_dict())):
-            raise CheckpointError(
-                f"{checkpoint}: saved model config differs from the one requested; "
-                "resume with the same --model (or start a new --out)"
-            )
-        saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        try:
-            load_weights(self.model, checkpoint, info.get("weights_sha256"))
-            trainer = load_trainer_state(checkpoint)
-            restored = LoopState.from_dict(trainer.extra)
-            optimizer.load_state_dict(trainer.optimizer)
-            if self.average is not None:  # the saved weights are the average (or the model)
-                self.average.reset_from_model()
-            if trainer.weights:  # an averaged checkpoint: optimisation goes on from these
-                load_training_weights(self.model, trainer.weights, str(checkpoint))
-        except (CheckpointError, ValueError, KeyError, RuntimeError, TypeError,
-                AttributeError, IndexError) as exc:  # whatever a damaged trainer state raises
-            self.model.load_state_dict(saved)  # leave nothing half-loaded
-            raise CheckpointError(f"{checkpoint}: {exc}") from None
-        torch.set_rng_state(trainer.torch_rng)
-        rng.bit_generator.state = trainer.numpy_rng
-        return restored
-
-    def _prepare_run_dir(self, resume: bool) -> None:
-        if self.rank != 0:
-            return
-        check_run_folder(self.run_dir, str(self.run_info.get("preset", "")), resume)
-        run_json = self.run_dir / "run.json"
-        if not resume and (run_json.exists() or (self.run_dir / "latest.json").exists()):
-            raise ConfigError(
-                f"{self.run_dir}: a training run already lives here; pass --resume to "
-                "continue it or choose another --out"
-            )
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        remove_leftovers(self.run_dir)
-        if not run_json.exists():
-            write_json_atomic(run_json, self.run_info)
-        if self.primers and not (self.primer_dir / PRIMER_INDEX).is_file():
-            write_primer_bank(self.primer_dir, self.primers)
-
-    @property
-    def primer_dir(self) -> Path:
-        """The run's primer bank, copied into every checkpoint."""
-        return self.run_dir / PRIMER_FOLDER
+        if self.sample_fn is not None:
+            out = self.run_dir / "samples" / f"step-{step:06d}.mid"
+            write_sample(self.sample_fn, self.model, self.representation, step, out,
+                         self.config.seed, self.average)
 
     # -- logging -------------------------------------------------------------------------
     def _say(self, message: str) -> None:
         if self.rank == 0:
             self.print_fn(message)
 
-    def _progress_bar(self, start: int) -> _Bar | None:
+    def _progress_bar(self, start: int) -> TrainingBar | None:
         if not self.progress or self.rank != 0:
             return None
-        return _Bar(start, self.config.steps)
-
-    # -- distributed -----------------------------------------------------------------------
-    def _wrap_distributed(self) -> nn.Module:
-        import torch.distributed as dist
-        from torch.nn.parallel import DistributedDataParallel
-
-        if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if self.device.type == "cuda" else "gloo")
-            self._owns_group = True
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        self._ddp = DistributedDataParallel(LossModule(self.model), device_ids=ids)
-        return self._ddp
-
-    def _leave_distributed(self) -> None:
-        """Wait for every rank, then close the process group this trainer opened.
-
-        Without it a rank could exit while another still used the group, and the
-        communication library's threads, torn down at interpreter exit, abort the process.
-        The trainer keeps its ``DistributedDataParallel`` wrapper (which holds the group):
-        freed as ``fit`` returns, it ran the gloo group's destructor while a gloo thread was
-        still releasing the barrier's tensors, which needs the GIL that the destructor holds,
-        and the rank hung for good (seen on the 2-core machine). Freed later, with the
-        threads idle, it is harmless.
-        """
-        if not self._owns_group:
-            return
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.barrier()
-            dist.destroy_process_group()
-        self._owns_group = False
-
-    def _agree(self, stop: bool) -> bool:
-        if self.world_size <= 1:
-            return stop
-        import torch.distributed as dist
-
-        flag = torch.tensor([1.0 if stop else 0.0], device=self.device)
-        dist.broadcast(flag, src=0)
-        return bool(flag.item())
-
-
-class LossModule(nn.Module):
-    """Wraps a model so that ``forward(batch)`` is its training loss (what DDP calls)."""
-
-    def __init__(self, model: SequenceModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        return self.model.loss(batch)
-
-
-class _Bar:
-    """A rich progress bar showing step/s, loss and ETA."""
-
-    def __init__(self, start: int, total: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("[bold]train"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]} step/s  loss {task.fields[loss]}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            transient=False,
-        )
-        self._task = self._progress.add_task("train", total=total, completed=start,
-                                             rate="-", loss="-")
-        self._start = time.perf_counter()
-        self._first = start
-        self._ema: float | None = None
-        self._progress.start()
-
-    def update(self, step: int, loss: float) -> None:
-        self._ema = loss if self._ema is None else 0.95 * self._ema + 0.05 * loss
-        elapsed = time.perf_counter() - self._start
-        rate = (step - self._first) / elapsed if elapsed > 0 else 0.0
-        self._progress.update(self._task, completed=step, rate=f"{rate:.2f}",
-                              loss=f"{self._ema:.4f}")
-
-    def close(self) -> None:
-        self._progress.stop()
+        return TrainingBar(start, self.config.steps)
