@@ -64,6 +64,7 @@ class BatchMaker(ABC):
         self.transpose_range = transpose_range
         self.max_eval_batches = max_eval_batches
         self.transpositions: Counter[int] = Counter()  # intervals used by training batches
+        self.configure()
         for index, array in enumerate(arrays):
             self.check_piece(index, np.asarray(array))
         kept = [(index, a) for index, a in enumerate(arrays) if len(a) >= self.min_length]
@@ -80,6 +81,11 @@ class BatchMaker(ABC):
         self._piece_probs = counts / counts.sum()
 
     # -- what a family supplies ---------------------------------------------------------
+    def configure(self) -> None:
+        """Read what the family needs from ``self.representation`` before the pieces are
+        checked and prepared (the settings above are already set). Nothing by default."""
+        return None
+
     @property
     def min_length(self) -> int:
         """Shortest encoded piece (along axis 0) that can give one training example."""

@@ -14,14 +14,12 @@ example on the keyboard, through ``representation.transpose_array``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import torch
 
 from cadenza.data.batching.base import Batch, BatchMaker
 from cadenza.errors import DataError
-from cadenza.representations.base import PIANO_HIGH, PIANO_LOW, Representation
+from cadenza.representations.base import PIANO_HIGH, PIANO_LOW
 
 __all__ = ["EventsBatchMaker"]
 
@@ -31,21 +29,10 @@ class EventsBatchMaker(BatchMaker):
 
     family = "events"
 
-    def __init__(
-        self,
-        arrays: Sequence[np.ndarray],
-        representation: Representation,
-        batch_size: int,
-        seq_len: int,
-        *,
-        transpose_range: tuple[int, int] = (0, 0),
-        max_eval_batches: int = 50,
-    ) -> None:
-        config = representation.config
+    def configure(self) -> None:
+        config = self.representation.config
         self.low = int(getattr(config, "low", PIANO_LOW))
         self.high = int(getattr(config, "high", PIANO_HIGH))
-        super().__init__(arrays, representation, batch_size, seq_len,
-                         transpose_range=transpose_range, max_eval_batches=max_eval_batches)
 
     def prepare(self, index: int, array: np.ndarray) -> np.ndarray:
         """int64 copy of piece ``index`` with deltas snapped to the representation's values."""

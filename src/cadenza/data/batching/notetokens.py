@@ -16,7 +16,6 @@ the model is not taught to predict ``<unk>`` more often than the data has it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -41,18 +40,8 @@ class NoteTokensBatchMaker(BatchMaker):
 
     family = "notetokens"
 
-    def __init__(
-        self,
-        arrays: Sequence[np.ndarray],
-        representation: Representation,
-        batch_size: int,
-        seq_len: int,
-        *,
-        transpose_range: tuple[int, int] = (0, 0),
-        max_eval_batches: int = 50,
-    ) -> None:
-        super().__init__(arrays, representation, batch_size, seq_len,
-                         transpose_range=transpose_range, max_eval_batches=max_eval_batches)
+    def configure(self) -> None:
+        representation = self.representation
         self.can_transpose = supports_transposition(representation)
         if self.transposes and not self.can_transpose:
             log.warning(
