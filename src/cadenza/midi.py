@@ -23,6 +23,7 @@ import symusic
 
 from cadenza.errors import CadenzaError, ConfigError, MidiError
 from cadenza.fileio import write_bytes_atomic
+from cadenza.midiscan import last_tick
 from cadenza.score import (
     NOTE_DTYPE,
     ORIGINAL_METERS,
@@ -45,6 +46,7 @@ MIDI_MAGIC = b"MThd"
 ALL_METERS = "all"
 MAX_FILE_BYTES = 32 * 1024 * 1024  # the largest real MIDI files are a few MB
 MAX_QUARTERS = 20_000  # about 2 h 45 min at 120 qpm; real pieces stay far below
+INT32_MAX = 2**31 - 1  # the MIDI library counts ticks in 32 bits
 
 
 @dataclass(frozen=True)
@@ -138,13 +140,14 @@ def find_midi_files(folder: str | Path) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
-def read_midi(path: str | Path) -> Score:
+def read_midi(path: str | Path, *, max_quarters: int = MAX_QUARTERS) -> Score:
     """Read one MIDI file into a raw (unquantised) score.
 
     Raises:
-        MidiError: the file is missing, unreadable, not MIDI, corrupt or has no notes.
+        MidiError: the file is missing, unreadable, not MIDI, corrupt, has no notes, or is
+            larger or longer than the limits of :func:`parse_midi_bytes`.
     """
-    return parse_midi_bytes(read_file_bytes(path), path)
+    return parse_midi_bytes(read_file_bytes(path), path, max_quarters=max_quarters)
 
 
 def read_file_bytes(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
@@ -177,13 +180,28 @@ def read_file_bytes(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
 
 
 def parse_midi_bytes(
-    data: bytes, path: str | Path = "<bytes>", *, sort: bool = True
+    data: bytes, path: str | Path = "<bytes>", *, sort: bool = True,
+    max_quarters: int = MAX_QUARTERS,
 ) -> Score:
     """Parse the bytes of a standard MIDI file (``path`` only names it in errors).
 
+    Every MIDI file cadenza reads comes through here, so the limits hold for every command
+    and the web page alike: at most :data:`MAX_FILE_BYTES`, and no note ending later than
+    ``max_quarters`` quarter notes (:data:`MAX_QUARTERS` unless a caller asks for another).
+    A note at tick 2**28 is thus refused here, before anything the length of the piece is
+    rendered, drawn or written.
+
     ``sort=False`` leaves the notes in file order, track after track, for a caller that
     sorts them anyway (quantisation does); the score is not a valid one until then.
+
+    Raises:
+        MidiError: ``too-large``, ``not-midi``, ``corrupt``, ``unsupported`` (SMPTE time),
+            ``empty`` (no notes), ``too-long`` (past ``max_quarters``, or ticks that do not
+            fit the 32 bits the MIDI library counts in).
     """
+    if len(data) > MAX_FILE_BYTES:
+        raise MidiError(path, "too-large",
+                        f"{len(data):,} bytes, more than the {MAX_FILE_BYTES:,} allowed")
     if len(data) == 0:
         raise MidiError(path, "not-midi", "file is empty")
     if not data.startswith(MIDI_MAGIC):
@@ -203,11 +221,27 @@ def parse_midi_bytes(
         score = _from_symusic(sm, Path(str(path)).stem, sort)
     except CadenzaError as exc:  # values the score refuses (e.g. a tick resolution)
         raise MidiError(path, "corrupt", str(exc)) from None
+    if score.num_notes == 0 or int(score.notes["start"].min()) < 0:
+        _check_tick_overflow(data, division, path)  # notes lost or wrapped past 32 bits?
     if score.num_notes == 0:
         raise MidiError(path, "empty", "no notes outside drum tracks")
     if int(score.notes["start"].min()) < 0:
         raise MidiError(path, "corrupt", "a note at a negative tick (tick counts overflow)")
+    _check_quarters(score, max_quarters, path)
     return score
+
+
+def _check_tick_overflow(data: bytes, division: int, path: str | Path) -> None:
+    """Raise ``too-long`` when the file's events pass tick 2**31 - 1, past which the MIDI
+    library's 32-bit ticks wrap round (a note held across it is lost, one after it lands
+    at a negative tick). A file too damaged to walk keeps the reason it would have had."""
+    try:
+        end = last_tick(data, path)
+    except MidiError:
+        return
+    if end > INT32_MAX:
+        raise MidiError(path, "too-long", f"events up to tick {end:,} ({end / division:,.0f} "
+                        f"quarter notes), past the {INT32_MAX:,} ticks a file may count")
 
 
 def _from_symusic(sm: Any, name: str, sort: bool = True) -> Score:
@@ -254,11 +288,15 @@ def _from_symusic(sm: Any, name: str, sort: bool = True) -> Score:
 
 def check_length(score: Score, options: ReadOptions, path: str | Path) -> None:
     """Raise ``too-long`` when the score's last note ends after ``options.max_quarters``."""
+    _check_quarters(score, options.max_quarters, path)
+
+
+def _check_quarters(score: Score, max_quarters: int, path: str | Path) -> None:
     ends = score.notes["start"].astype(np.int64) + score.notes["duration"]
     quarters = int(ends.max()) / score.ticks_per_quarter if len(ends) else 0.0
-    if quarters > options.max_quarters:
+    if quarters > max_quarters:
         raise MidiError(path, "too-long", f"{quarters:,.0f} quarter notes, more than the "
-                        f"{options.max_quarters:,} allowed")
+                        f"{max_quarters:,} allowed")
 
 
 def prepare_score(
@@ -290,7 +328,8 @@ def load_piece_bytes(
     """Parse, filter and quantise the bytes of one file: the unit of work of the corpus
     pipeline. Notes are sorted once, by the quantisation, when there is one."""
     quantising = bool(options.steps_per_quarter)
-    return prepare_score(parse_midi_bytes(data, path, sort=not quantising), options, path)
+    score = parse_midi_bytes(data, path, sort=not quantising, max_quarters=options.max_quarters)
+    return prepare_score(score, options, path)
 
 
 @dataclass
