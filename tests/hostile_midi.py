@@ -1,8 +1,14 @@
-"""Small hostile MIDI files built byte by byte, for the tests of cadenza's limits."""
+"""Small hostile MIDI files built byte by byte, and a folder that cannot be listed, for the
+tests of cadenza's limits."""
 
 from __future__ import annotations
 
+import errno
+import os
 import struct
+from typing import Any
+
+import pytest
 
 NOTE = b"\x90\x3c\x40"  # note-on, middle C
 NOTE_OFF = b"\x80\x3c\x40"
@@ -47,3 +53,16 @@ def silence_after_a_note(delta: int, division: int = 480) -> bytes:
     are short but that a synthesiser plays to its last event."""
     events = b"\x00" + NOTE + vlq(10) + NOTE_OFF + vlq(delta) + TEXT + END_OF_TRACK
     return track_file(events, division)
+
+
+def deny_listing(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Make listing a folder whose path ends in ``name`` fail as a folder without read
+    permission does (a test running as root could read it whatever its mode)."""
+    real_scandir = os.scandir
+
+    def scandir(path: Any = ".") -> Any:
+        if str(path).endswith(name):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)

@@ -4,11 +4,12 @@ hostile one at once, by name, in one line, writing nothing."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import pytest
-from hostile_midi import note_held_past_int32, one_note_file
+from hostile_midi import deny_listing, note_held_past_int32, one_note_file
 from typer.testing import CliRunner
 
 from cadenza.cli import app
@@ -20,8 +21,10 @@ from cadenza.midi import (
     ReadOptions,
     load_piece,
     parse_midi_bytes,
+    read_folder,
     read_midi,
 )
+from cadenza.midifolder import scan_midi_folder
 from cadenza.representations import PianoRoll
 
 FAR_NOTE = one_note_file(2**27, repeats=1)  # 41 bytes, a note at tick 2**28: 559,241 quarters
@@ -79,3 +82,51 @@ def test_commands_refuse_a_note_at_tick_2_28_at_once_writing_nothing(
     assert result.exit_code == 2, result.output
     assert "too-long" in result.output and "Traceback" not in result.output
     assert [p.name for p in tmp_path.iterdir()] == ["far.mid"]
+
+
+def test_a_folder_scan_counts_every_entry_it_passes_over(tmp_path: Path) -> None:
+    """FIFOs, folders named *.mid, link loops, broken links and an unreadable folder are
+    counted by reason in the total that preprocess prints, as is the 32-bit overflow."""
+    folder = tmp_path / "midi"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"ok{i}.mid").write_bytes(one_note_file(480 * (i + 1)))
+    (folder / "wrapped.mid").write_bytes(note_held_past_int32())
+    os.mkfifo(folder / "pipe.mid")
+    (folder / "album.mid").mkdir()  # a folder named like a file; what it holds is read
+    (folder / "album.mid" / "inner.mid").write_bytes(one_note_file(960 * 5))
+    (folder / "self.mid").symlink_to(folder / "self.mid")
+    (folder / "gone.mid").symlink_to(tmp_path / "nowhere.mid")
+    (folder / "back").symlink_to(folder, target_is_directory=True)
+    scan = scan_midi_folder(folder)
+    assert [p.name for p in scan.files] == ["inner.mid", "ok0.mid", "ok1.mid", "ok2.mid",
+                                            "wrapped.mid"]
+    assert sorted((Path(e.path).name, e.reason) for e in scan.skipped) == [
+        ("album.mid", "not-a-file"), ("back", "link-loop"), ("gone.mid", "broken-link"),
+        ("pipe.mid", "not-a-file"), ("self.mid", "link-loop")]
+    result = CliRunner().invoke(app, ["preprocess", str(folder), "--meters", "all",
+                                      "--workers", "1", "--no-cache", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "4 of 10" in result.output  # 5 files and 5 entries passed over
+    for tally in ("not-a-file 2", "link-loop 2", "broken-link 1", "too-long 1"):
+        assert tally in result.output
+    assert "empty" not in result.output
+    _, summary = read_folder(folder, ReadOptions(time_signatures=None))
+    assert summary.files_found == 10 and summary.files_read == 4
+    assert summary.skipped == {"not-a-file": 2, "link-loop": 2, "broken-link": 1,
+                               "too-long": 1}
+
+
+def test_an_unreadable_folder_is_counted_and_a_second_link_is_a_duplicate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "x.mid").write_bytes(one_note_file(480))
+    (tmp_path / "one").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "two").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "locked").mkdir()
+    deny_listing(monkeypatch, "locked")
+    scan = scan_midi_folder(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in scan.files] == ["elsewhere/x.mid"]
+    assert sorted((Path(e.path).name, e.reason) for e in scan.skipped) == [
+        ("locked", "unreadable"), ("one", "duplicate"), ("two", "duplicate")]

@@ -9,7 +9,6 @@ only ever opened for reading; ``write_midi`` writes atomically.
 from __future__ import annotations
 
 import logging
-import os
 import stat
 import tempfile
 from collections import Counter
@@ -23,6 +22,10 @@ import symusic
 
 from cadenza.errors import CadenzaError, ConfigError, MidiError
 from cadenza.fileio import write_bytes_atomic
+from cadenza.midifolder import MIDI_SUFFIXES as MIDI_SUFFIXES  # where they have always been
+from cadenza.midifolder import find_midi_files as find_midi_files
+from cadenza.midifolder import is_midi_path as is_midi_path
+from cadenza.midifolder import scan_midi_folder
 from cadenza.midiscan import last_tick
 from cadenza.score import (
     NOTE_DTYPE,
@@ -41,7 +44,6 @@ from cadenza.score import (
 
 log = logging.getLogger(__name__)
 
-MIDI_SUFFIXES = (".mid", ".midi")
 MIDI_MAGIC = b"MThd"
 ALL_METERS = "all"
 MAX_FILE_BYTES = 32 * 1024 * 1024  # the largest real MIDI files are a few MB
@@ -97,47 +99,6 @@ class ReadOptions:
             "min_notes": self.min_notes,
             "max_quarters": self.max_quarters,
         }
-
-
-def is_midi_path(path: Path) -> bool:
-    """True for files named ``*.mid`` / ``*.midi`` in any letter case."""
-    return path.suffix.lower() in MIDI_SUFFIXES
-
-
-def find_midi_files(folder: str | Path) -> list[Path]:
-    """All MIDI files under ``folder`` (recursive), sorted by their relative path.
-
-    Linked folders are followed, each real folder once, under the first of its paths in
-    sorted order (so a link back up the tree cannot loop, and the listing does not depend on
-    the order the file system lists folders in). A sub-folder that cannot be read is named
-    in a warning and skipped.
-    """
-    root = Path(folder)
-    if not root.exists():
-        raise MidiError(root, "not-found", "no such file or folder")
-    if root.is_file():
-        return [root]
-    found: list[tuple[str, Path]] = []
-    seen: set[str] = set()
-
-    def unreadable(error: OSError) -> None:
-        log.warning("skipping the folder %s: %s; its files are not read", error.filename,
-                    error.strerror or error)
-
-    for here, dirs, names in os.walk(root, followlinks=True, onerror=unreadable):
-        real = os.path.realpath(here)
-        if real in seen:
-            dirs.clear()
-            continue
-        seen.add(real)
-        dirs.sort()  # a folder reached twice is listed under its first path in sorted order
-        relative = os.path.relpath(here, root)
-        for name in names:
-            path = Path(here, name)
-            if is_midi_path(path) and path.is_file():
-                key = name if relative == "." else f"{relative}/{name}"
-                found.append((key.replace(os.sep, "/"), path))
-    return [path for _, path in sorted(found)]
 
 
 def read_midi(path: str | Path, *, max_quarters: int = MAX_QUARTERS) -> Score:
@@ -372,14 +333,19 @@ def iter_folder(
 ) -> Iterator[tuple[Path, Score]]:
     """Yield ``(path, piece)`` for every readable MIDI file under ``folder``, in order.
 
-    Bad files are logged once each (warning) and counted in ``summary``; they never stop
-    the iteration.
+    Bad files, and the entries the folder scan passed over (see
+    :func:`~cadenza.midifolder.scan_midi_folder`), are logged once each (warning) and
+    counted in ``summary``; they never stop the iteration.
     """
     options = options or ReadOptions()
-    files = find_midi_files(folder)
+    scan = scan_midi_folder(folder)
     if summary is not None:
-        summary.files_found += len(files)
-    for path in files:
+        summary.files_found += len(scan.files) + len(scan.skipped)
+    for skipped in scan.skipped:
+        log.warning("skipping %s", skipped)
+        if summary is not None:
+            summary.add_skip(skipped)
+    for path in scan.files:
         try:
             score, report = load_piece(path, options)
         except MidiError as err:

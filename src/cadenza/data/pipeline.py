@@ -46,10 +46,10 @@ from cadenza.errors import CadenzaError, ConfigError, DataError, MidiError
 from cadenza.midi import (
     ReadOptions,
     ReadSummary,
-    find_midi_files,
     load_piece_bytes,
     read_file_bytes,
 )
+from cadenza.midifolder import scan_midi_folder
 from cadenza.representations.base import Representation
 from cadenza.score import MeterFilterReport, Score, quantise
 
@@ -390,10 +390,13 @@ def build_corpus(
             source, representation, config, cache, workers, show, steps_per_quarter, fit_first
         )
     options = config.read_options(representation.config.steps_per_quarter)
-    files = find_midi_files(source)
+    scan = scan_midi_folder(source)
+    files = scan.files
     root = source if source.is_dir() else source.parent
     keys = [f.relative_to(root).as_posix() for f in files]
-    summary = ReadSummary(files_found=len(files))
+    summary = ReadSummary(files_found=len(files) + len(scan.skipped))
+    for skipped in scan.skipped:  # named and counted beside the files that fail to read
+        _skip((skipped.path, skipped.reason, skipped.detail), summary)
     state = _WorkerState(options, cache, None if fit_first else representation)
     n_workers = resolve_workers(workers, len(files))
     results = _run(_read_job, [(k, str(f)) for k, f in zip(keys, files, strict=True)], state,
