@@ -1,10 +1,13 @@
-"""One length and size limit for every MIDI file cadenza reads: the commands that read a
-file (render, export, plot, inspect, harmonise, evaluate) and the web page's upload refuse a
-hostile one at once, by name, in one line, writing nothing."""
+"""Bounds on what cadenza reads. One length and size limit for every MIDI file: the commands
+that read a file (render, export, plot, inspect, harmonise, evaluate) and the web page's
+upload refuse a hostile one at once, by name, in one line, writing nothing. Folder scans
+count every entry they pass over; a benchmark pickle cannot expand past a limit."""
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
 import time
 from pathlib import Path
 
@@ -13,7 +16,13 @@ from hostile_midi import deny_listing, note_held_past_int32, one_note_file
 from typer.testing import CliRunner
 
 from cadenza.cli import app
-from cadenza.errors import MidiError
+from cadenza.data.boulanger import (
+    MAX_PIECE_STEPS,
+    load_benchmark,
+    read_benchmark_data,
+    validate_benchmark,
+)
+from cadenza.errors import DataError, MidiError
 from cadenza.generation.primerbank import primer_from_file
 from cadenza.midi import (
     MAX_FILE_BYTES,
@@ -130,3 +139,38 @@ def test_an_unreadable_folder_is_counted_and_a_second_link_is_a_duplicate(
     assert [p.relative_to(tmp_path).as_posix() for p in scan.files] == ["elsewhere/x.mid"]
     assert sorted((Path(e.path).name, e.reason) for e in scan.skipped) == [
         ("locked", "unreadable"), ("one", "duplicate"), ("two", "duplicate")]
+
+
+# -- benchmark pickles -------------------------------------------------------------------------
+def test_a_pickle_that_repeats_one_reference_is_refused_at_once(tmp_path: Path) -> None:
+    step = [60, 64, 67]
+    piece = [step] * 50_000  # the pickle stores the step once and refers to it again
+    path = tmp_path / "bomb.pickle"
+    path.write_bytes(pickle.dumps({"train": [piece] * 150_000}, protocol=2))
+    assert path.stat().st_size < 500_000  # 7.5 billion steps in 400 KB
+    began = time.monotonic()
+    with pytest.raises(DataError, match="more than 10,000,000 steps and pitches") as caught:
+        load_benchmark(path)
+    assert time.monotonic() - began < 5.0  # generous: without the limit, minutes and GBs
+    assert str(path) in str(caught.value)
+
+
+def test_shared_steps_within_the_limits_load_as_json_does(tmp_path: Path) -> None:
+    chord, rest = [60, 64], []
+    data = {"train": [[chord, chord, rest, chord]] * 3, "test": [[[72]]]}
+    path = tmp_path / "shared.pickle"
+    path.write_bytes(pickle.dumps(data, protocol=4))
+    assert read_benchmark_data(path) == json.loads(json.dumps(data))
+    with pytest.raises(DataError, match="more than 12 steps and pitches"):
+        validate_benchmark(data, path, max_cells=12)  # 3 x (4 steps + 6 pitches) + 2
+    assert validate_benchmark(data, path, max_cells=32)["test"] == [[[72]]]
+    long_piece = {"train": [[[60]] * (MAX_PIECE_STEPS + 1)]}
+    with pytest.raises(DataError, match="steps, more than the"):
+        validate_benchmark(long_piece, path)
+
+
+def test_a_benchmark_file_is_read_only_if_regular_and_bounded(tmp_path: Path) -> None:
+    fifo = tmp_path / "set.json"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match="not-a-file"):
+        read_benchmark_data(fifo)  # would block for ever if opened
