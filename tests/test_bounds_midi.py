@@ -11,6 +11,7 @@ import pickle
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hostile_midi import deny_listing, note_held_past_int32, one_note_file
 from typer.testing import CliRunner
@@ -22,7 +23,7 @@ from cadenza.data.boulanger import (
     read_benchmark_data,
     validate_benchmark,
 )
-from cadenza.errors import DataError, MidiError
+from cadenza.errors import DataError, MidiError, NotationError
 from cadenza.generation.primerbank import primer_from_file
 from cadenza.midi import (
     MAX_FILE_BYTES,
@@ -34,7 +35,9 @@ from cadenza.midi import (
     read_midi,
 )
 from cadenza.midifolder import scan_midi_folder
+from cadenza.notation import MAX_NOTATION_NOTES, musicxml_bytes
 from cadenza.representations import PianoRoll
+from cadenza.score import Score, make_notes
 
 FAR_NOTE = one_note_file(2**27, repeats=1)  # 41 bytes, a note at tick 2**28: 559,241 quarters
 
@@ -174,3 +177,22 @@ def test_a_benchmark_file_is_read_only_if_regular_and_bounded(tmp_path: Path) ->
     os.mkfifo(fifo)
     with pytest.raises(DataError, match="not-a-file"):
         read_benchmark_data(fifo)  # would block for ever if opened
+
+
+# -- sheet music -----------------------------------------------------------------------------
+def test_export_refuses_more_than_sheet_music_is_written_for(tmp_path: Path) -> None:
+    """A note at quarter 19,999 is within the reader's limit, but as notation it would be
+    5,000 bars, which music21 takes most of an hour over."""
+    pytest.importorskip("music21")
+    path = tmp_path / "late.mid"
+    path.write_bytes(one_note_file(480 * 19_999))
+    began = time.monotonic()
+    result = CliRunner().invoke(app, ["export", str(path)])
+    assert time.monotonic() - began < 5.0
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "late.mid" in result.output and "8,192 sheet music is written for" in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["late.mid"]
+    many = Score(make_notes(np.arange(MAX_NOTATION_NOTES + 1) % 64,
+                            np.ones(MAX_NOTATION_NOTES + 1), 60), 4, name="many")
+    with pytest.raises(NotationError, match="many: 50,001 notes"):
+        musicxml_bytes(many)
