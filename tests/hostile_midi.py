@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
+import time
 from typing import Any
 
 import pytest
@@ -66,3 +67,17 @@ def deny_listing(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
+
+
+def invoke_timed(args: list[str]) -> tuple[Any, float]:
+    """Run the command line ``cadenza ARGS``; returns its result and the seconds it took,
+    the modules it imports (the first time, seconds on a busy machine) not counted."""
+    from typer.testing import CliRunner
+
+    from cadenza.cli import app
+
+    runner = CliRunner()
+    runner.invoke(app, [args[0], "--help"])  # imports the command's module
+    began = time.monotonic()
+    result = runner.invoke(app, args)
+    return result, time.monotonic() - began
