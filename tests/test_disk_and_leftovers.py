@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import torch
+from hostile_midi import deny_listing
 
 from cadenza import audio
 from cadenza import checkpoint as checkpoint_module
@@ -76,14 +77,7 @@ def test_an_unreadable_sub_folder_is_named_in_a_warning(
     (tmp_path / "good" / "a.mid").write_bytes(b"MThd")
     (tmp_path / "locked").mkdir()
     (tmp_path / "locked" / "b.mid").write_bytes(b"MThd")
-    real_scandir = os.scandir
-
-    def scandir(path: Any = ".") -> Any:  # as a folder without read permission answers
-        if str(path).endswith("locked"):
-            raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    deny_listing(monkeypatch, "locked")
     with caplog.at_level(logging.WARNING, logger="cadenza.midi"):
         files = find_midi_files(tmp_path)
     assert [f.name for f in files] == ["a.mid"]

@@ -10,7 +10,7 @@ import pytest
 
 from cadenza.data.cache import score_entry, score_from_entry
 from cadenza.data.entries import EntryError, pack_entry, unpack_entry
-from cadenza.data.pipeline import _Result
+from cadenza.data.jobs import PieceResult as _Result
 from cadenza.score import MeterFilterReport, Score, Tempo, TimeSignature, make_notes
 
 ARRAYS = {

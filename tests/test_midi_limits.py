@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile_midi import one_note_file, track_file, vlq
 from typer.testing import CliRunner
 
 from cadenza.cli import app
@@ -16,29 +16,11 @@ from cadenza.midi import ReadOptions, load_piece, read_file_bytes, write_midi
 from cadenza.score import Score, TimeSignature, make_notes
 
 
-def _vlq(n: int) -> bytes:
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    return bytes(reversed(out))
-
-
-def _one_note_file(delta: int, division: int = 480, repeats: int = 0) -> bytes:
-    """A type-0 file: ``repeats`` text events ``delta`` ticks apart, then one note after
-    ``delta`` more ticks."""
-    events = b"".join(_vlq(delta) + b"\xff\x01\x01a" for _ in range(repeats))
-    events += _vlq(delta) + b"\x90\x3c\x40" + _vlq(10) + b"\x80\x3c\x40" + b"\x00\xff\x2f\x00"
-    header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, division)
-    return header + b"MTrk" + struct.pack(">I", len(events)) + events
-
-
 @pytest.mark.parametrize(("data", "reason"), [
-    (_one_note_file(0, division=0), "corrupt"),
-    (_one_note_file(0, division=0xE728), "unsupported"),  # SMPTE: 25 fps, 40 ticks
-    (_one_note_file(2**24, division=1), "too-long"),  # a 30-byte file, 2,330 hours long
-    (_one_note_file(0x0FFFFFFF, repeats=20), "too-long"),  # ticks past int32
+    (one_note_file(0, division=0), "corrupt"),
+    (one_note_file(0, division=0xE728), "unsupported"),  # SMPTE: 25 fps, 40 ticks
+    (one_note_file(2**24, division=1), "too-long"),  # a 30-byte file, 2,330 hours long
+    (one_note_file(0x0FFFFFFF, repeats=20), "too-long"),  # ticks past int32
 ])
 def test_bad_headers_and_huge_ticks_are_refused_by_name(tmp_path: Path, data: bytes,
                                                         reason: str) -> None:
@@ -51,7 +33,7 @@ def test_bad_headers_and_huge_ticks_are_refused_by_name(tmp_path: Path, data: by
 
 def test_the_length_limit_is_configurable(tmp_path: Path) -> None:
     path = tmp_path / "long.mid"
-    path.write_bytes(_one_note_file(480 * 100))  # a note after 100 quarters
+    path.write_bytes(one_note_file(480 * 100))  # a note after 100 quarters
     load_piece(path, ReadOptions(time_signatures=None))
     with pytest.raises(MidiError, match="too-long"):
         load_piece(path, ReadOptions(time_signatures=None, max_quarters=50))
@@ -86,9 +68,9 @@ def test_a_batch_skips_and_counts_bad_files_and_odd_names(tmp_path: Path) -> Non
     (folder / "ok0.mid").unlink()
     with open(os.fsencode(folder) + b"/odd\xff.mid", "wb") as handle:
         handle.write(good)
-    (folder / "div0.mid").write_bytes(_one_note_file(0, division=0))
-    (folder / "smpte.mid").write_bytes(_one_note_file(0, division=0xE728))
-    (folder / "huge.mid").write_bytes(_one_note_file(2**24, division=1))
+    (folder / "div0.mid").write_bytes(one_note_file(0, division=0))
+    (folder / "smpte.mid").write_bytes(one_note_file(0, division=0xE728))
+    (folder / "huge.mid").write_bytes(one_note_file(2**24, division=1))
     result = CliRunner().invoke(app, ["preprocess", str(folder), "--meters", "all",
                                       "--workers", "2", "--no-cache", "--no-progress"])
     assert result.exit_code == 0, result.output
@@ -99,10 +81,9 @@ def test_a_batch_skips_and_counts_bad_files_and_odd_names(tmp_path: Path) -> Non
 
 def test_a_tempo_of_zero_is_ignored(tmp_path: Path) -> None:
     """A set-tempo event of 0 microseconds per quarter would be an infinite tempo."""
-    events = (b"\x00\xff\x51\x03\x00\x00\x00" + b"\x00\x90\x3c\x40" + _vlq(480)
+    events = (b"\x00\xff\x51\x03\x00\x00\x00" + b"\x00\x90\x3c\x40" + vlq(480)
               + b"\x80\x3c\x40" + b"\x00\xff\x2f\x00")
-    data = (b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480) + b"MTrk"
-            + struct.pack(">I", len(events)) + events)
+    data = track_file(events)
     path = tmp_path / "zero-tempo.mid"
     path.write_bytes(data)
     score, _ = load_piece(path, ReadOptions(time_signatures=None))

@@ -7,16 +7,18 @@ from pathlib import Path
 
 import pytest
 from conftest import REAL_PIECES
+from hostile_midi import (
+    MAX_DELTA,
+    note_held_past_int32,
+    one_note_file,
+    silence_after_a_note,
+    track_file,
+)
 
 from cadenza.errors import MidiError
 from cadenza.midi import midi_bytes, parse_midi_bytes, read_file_bytes
-from cadenza.midiscan import count_note_ons
+from cadenza.midiscan import count_note_ons, last_tick
 from cadenza.score import Score, make_notes
-
-
-def _track_file(events: bytes) -> bytes:
-    header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480)
-    return header + b"MTrk" + struct.pack(">I", len(events)) + events
 
 
 @pytest.mark.parametrize("name", REAL_PIECES)
@@ -35,7 +37,7 @@ def test_written_files_and_program_round_trip() -> None:
 
 def test_counting_stops_past_the_limit() -> None:
     events = b"\x00\x90\x3c\x40\x10\x3c\x00" + b"\x00\x3c\x40\x10\x3c\x00" * 9999
-    data = _track_file(events + b"\x00\xff\x2f\x00")
+    data = track_file(events + b"\x00\xff\x2f\x00")
     assert count_note_ons(data, 10**6) == 10_000
     assert 100 < count_note_ons(data, 100) <= 102
 
@@ -48,10 +50,19 @@ def test_counting_stops_past_the_limit() -> None:
 ])
 def test_damaged_tracks_are_refused_by_name(events: bytes, words: str) -> None:
     with pytest.raises(MidiError, match=words) as info:
-        count_note_ons(_track_file(events), 100, "bad.mid")
+        count_note_ons(track_file(events), 100, "bad.mid")
     assert "bad.mid" in str(info.value)
 
 
 def test_not_midi_is_refused() -> None:
     with pytest.raises(MidiError, match="no MThd header"):
         count_note_ons(b"RIFF....", 10)
+
+
+def test_the_last_tick_is_exact_past_32_bits() -> None:
+    assert last_tick(one_note_file(MAX_DELTA)) == MAX_DELTA + 10
+    assert last_tick(note_held_past_int32()) == 9 * MAX_DELTA > 2**31
+    assert last_tick(silence_after_a_note(2**27)) == 10 + 2**27
+    chunks = one_note_file(100)[14:] + one_note_file(5000)[14:]  # two MTrk chunks
+    two_tracks = b"MThd" + struct.pack(">IHHH", 6, 1, 2, 480) + chunks
+    assert last_tick(two_tracks) == 5010  # the longest track's

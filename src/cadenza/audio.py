@@ -10,8 +10,15 @@ FluidSynth writes raw little-endian 32-bit float samples, not a 16-bit WAV: its 
 output clips wherever many voices sum above full scale, before anything could rescale them,
 and the standard-library ``wave`` module cannot read float WAV files. The float samples are
 then scaled so that the loudest one sits at ``peak_dbfs`` (-1 dBFS by default) and written as
-16-bit PCM stereo WAV. A silent render stays silent: nothing below :data:`SILENCE_FLOOR` is
-ever amplified.
+16-bit PCM stereo WAV (:mod:`cadenza.wavfile`). A silent render stays silent: nothing below
+:data:`SILENCE_FLOOR` is ever amplified.
+
+A render is bounded: a piece that would last longer than ``max_minutes`` (30 by default)
+is refused before FluidSynth starts, the MIDI file measured to its last event (which is
+where FluidSynth stops), and FluidSynth is stopped should it write more audio than that
+anyway. :func:`render_wav` streams the raw audio to the WAV file in chunks, never holding
+it in memory whole; its temporary files go when it ends, fails, is interrupted or
+terminated, or at the next render after a crash (:mod:`cadenza.synthrun`).
 
 FluidSynth exits with status 0 even when it cannot load a SoundFont or a MIDI file, so both
 are checked here first, and every problem becomes an :class:`~cadenza.errors.AudioError`
@@ -20,21 +27,29 @@ are checked here first, and every problem becomes an :class:`~cadenza.errors.Aud
 
 from __future__ import annotations
 
-import io
+import contextlib
 import logging
+import math
 import os
 import shutil
-import subprocess
-import tempfile
-import wave
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from cadenza.errors import AudioError, ConfigError
-from cadenza.fileio import remove_stale, write_bytes_atomic
-from cadenza.midi import midi_bytes, read_midi
-from cadenza.score import Score
+from cadenza.errors import AudioError, ConfigError, MidiError, printable_path
+from cadenza.midi import midi_bytes, parse_midi_bytes, read_file_bytes
+from cadenza.midiscan import last_tick
+from cadenza.score import Score, ticks_to_seconds
+from cadenza.synthrun import RENDER_TIMEOUT_SECONDS as RENDER_TIMEOUT_SECONDS
+from cadenza.synthrun import TEMP_PREFIX as TEMP_PREFIX
+from cadenza.synthrun import remove_stale_renders as remove_stale_renders
+from cadenza.synthrun import render_folder, run_synth
+from cadenza.wavfile import CHANNELS as CHANNELS
+from cadenza.wavfile import DEFAULT_PEAK_DBFS, check_peak_dbfs, write_normalised_wav
+from cadenza.wavfile import SILENCE_FLOOR as SILENCE_FLOOR
+from cadenza.wavfile import encode_wav as encode_wav
+from cadenza.wavfile import normalise as normalise
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +66,10 @@ FLUIDSYNTH_PACKAGE = "fluidsynth"
 
 DEFAULT_SAMPLE_RATE = 44100
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 96000  # FluidSynth's accepted synth.sample-rate
-DEFAULT_PEAK_DBFS = -1.0
-SILENCE_FLOOR = 1e-6  # peaks below this (-120 dBFS of full scale) count as silence
 SYNTH_GAIN = 0.5  # FluidSynth master gain; the float output is rescaled anyway
-CHANNELS = 2  # FluidSynth renders stereo
-RENDER_TIMEOUT_SECONDS = 900.0
-INT16_FULL_SCALE = 32767
+DEFAULT_MAX_MINUTES = 30.0  # the longest piano-midi.de piece lasts 22 minutes
+TAIL_SECONDS = 30.0  # FluidSynth's release and reverb tail, allowed beyond the music
+RAW_SAMPLE_BYTES = 4  # FluidSynth writes float32
 
 
 # -- finding the tools -----------------------------------------------------------------------
@@ -122,88 +135,74 @@ def find_fluidsynth() -> Path:
     return Path(found)
 
 
-# -- levels ----------------------------------------------------------------------------------
-def normalise(samples: np.ndarray, peak_dbfs: float = DEFAULT_PEAK_DBFS) -> np.ndarray:
-    """Scale ``samples`` so the loudest one is at ``peak_dbfs`` and return 16-bit integers.
-
-    Args:
-        samples: audio of any shape, e.g. ``(frames, channels)``; floats with full scale 1.0,
-            or integers with their type's full scale (int16: 32768).
-        peak_dbfs: level of the loudest sample in dB relative to full scale, at most 0.
-
-    Returns:
-        An ``int16`` array of the same shape, never clipped. Silence (a peak below
-        :data:`SILENCE_FLOOR` of full scale) comes back as zeros rather than amplified noise.
-
-    Raises:
-        ConfigError: ``peak_dbfs`` is above 0 dBFS or not finite.
-        AudioError: the samples hold NaN or infinite values.
-    """
-    if not np.isfinite(peak_dbfs) or peak_dbfs > 0.0:
-        raise ConfigError(f"peak_dbfs must be a finite level of at most 0 dBFS, got {peak_dbfs}")
-    array = np.asarray(samples)
-    if array.size == 0:
-        return np.zeros(array.shape, dtype=np.int16)
-    if np.issubdtype(array.dtype, np.integer):
-        full_scale = float(np.iinfo(array.dtype).max) + 1.0
-        values = array.astype(np.float64) / full_scale
-    else:
-        values = array.astype(np.float64, copy=False)
-    if not np.isfinite(values).all():
-        raise AudioError("rendered audio holds NaN or infinite samples")
-    peak = float(np.abs(values).max())
-    if peak < SILENCE_FLOOR:
-        return np.zeros(array.shape, dtype=np.int16)
-    target = INT16_FULL_SCALE * 10.0 ** (peak_dbfs / 20.0)
-    scaled = np.rint(values * (target / peak))
-    return np.clip(scaled, -INT16_FULL_SCALE, INT16_FULL_SCALE).astype(np.int16)
+# -- what is rendered ------------------------------------------------------------------------
+def _checked_input(
+    score_or_midi_path: Score | str | Path, max_minutes: float
+) -> tuple[bytes, str]:
+    """The MIDI bytes to render and the name that messages give them, once the piece is
+    known to last at most ``max_minutes``. A file is read and checked by cadenza's MIDI
+    reader (FluidSynth would render silence from a bad one) and rendered as read, so the
+    bytes checked are the bytes played."""
+    if not (math.isfinite(max_minutes) and max_minutes > 0):
+        raise ConfigError(f"max_minutes must be a positive number of minutes, got {max_minutes}")
+    if isinstance(score_or_midi_path, Score):
+        score = score_or_midi_path
+        name = score.name or "score"
+        seconds = score.seconds()
+        if seconds > max_minutes * 60:
+            raise AudioError(f"{name}: {seconds / 60:,.1f} minutes of audio, more than the "
+                             f"{max_minutes:g} allowed")
+        return midi_bytes(score), name
+    path = Path(score_or_midi_path)
+    data = read_file_bytes(path)
+    score = parse_midi_bytes(data, path)
+    try:  # FluidSynth plays a file up to its last event, whatever that is
+        end = max(last_tick(data, path), score.end_tick)
+    except MidiError:  # a file too odd to walk: its notes, and the cap on what is written
+        end = score.end_tick
+    seconds = ticks_to_seconds(end, score.ticks_per_quarter, score.tempos)
+    if seconds > max_minutes * 60:
+        raise MidiError(path, "too-long", f"{seconds / 60:,.1f} minutes of audio, more than "
+                        f"the {max_minutes:g} allowed (--max-minutes)")
+    return data, printable_path(path)
 
 
-def encode_wav(samples: np.ndarray, sample_rate: int) -> bytes:
-    """The bytes of a 16-bit PCM WAV file holding ``samples`` (int16, ``(frames, channels)``)."""
-    if samples.dtype != np.int16 or samples.ndim != 2:
+def _check_sample_rate(sample_rate: int) -> None:
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
         raise ConfigError(
-            f"WAV samples must be int16 of shape (frames, channels), got {samples.dtype} "
-            f"{samples.shape}"
+            f"sample_rate must be within {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz, got {sample_rate}"
         )
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as writer:
-        writer.setnchannels(samples.shape[1])
-        writer.setsampwidth(2)
-        writer.setframerate(sample_rate)
-        writer.writeframes(np.ascontiguousarray(samples, dtype="<i2").tobytes())
-    return buffer.getvalue()
 
 
-# -- temporary folders -----------------------------------------------------------------------
-TEMP_PREFIX = "cadenza-audio-"
-_cleaned = False
-
-
-def remove_stale_renders(min_age: float | None = None, folder: str | Path | None = None) -> int:
-    """Delete the temporary ``cadenza-audio-*`` folders that killed renders left behind.
-
-    Only this user's folders older than ``min_age`` seconds (default: twice the longest a
-    render may take) are removed, so a render running now is never disturbed. Returns how
-    many were removed.
-    """
-    age = 2 * RENDER_TIMEOUT_SECONDS if min_age is None else min_age
-    root = Path(folder or tempfile.gettempdir())
-    try:
-        candidates = list(root.glob(f"{TEMP_PREFIX}*"))
-    except OSError:
-        return 0
-    removed = remove_stale(candidates, age, own_folders_only=True)
-    if removed:
-        log.info("removed %d leftover render folder(s) in %s", removed, root)
-    return removed
-
-
-def _clean_once() -> None:
-    global _cleaned
-    if not _cleaned:
-        _cleaned = True
-        remove_stale_renders()
+@contextlib.contextmanager
+def _rendered(
+    score_or_midi_path: Score | str | Path,
+    soundfont: str | Path | None,
+    sample_rate: int,
+    max_minutes: float,
+) -> Iterator[Path]:
+    """Render into a temporary raw float32 stereo file and yield its path; the file and
+    its folder are gone once the block ends, however it ends."""
+    _check_sample_rate(sample_rate)
+    data, name = _checked_input(score_or_midi_path, max_minutes)
+    program = find_fluidsynth()
+    font = find_soundfont(soundfont).resolve()
+    frames = int((max_minutes * 60 + TAIL_SECONDS) * sample_rate)
+    with render_folder() as tmp:
+        midi_path = tmp / "input.mid"  # absolute: never read as an option
+        midi_path.write_bytes(data)
+        raw_path = tmp / "render.raw"
+        command = [
+            str(program), "-n", "-i",
+            "-F", str(raw_path), "-T", "raw", "-O", "float", "-E", "little",
+            "-r", str(int(sample_rate)), "-g", str(SYNTH_GAIN),
+            str(font), str(midi_path),
+        ]
+        log.info("rendering %s with %s", name, font)
+        run_synth(command, raw_path, frames * CHANNELS * RAW_SAMPLE_BYTES, name)
+        if not raw_path.is_file():
+            raise AudioError(f"{FLUIDSYNTH_PROGRAM} wrote no audio for {name}")
+        yield raw_path
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -212,67 +211,27 @@ def render_samples(
     *,
     soundfont: str | Path | None = None,
     sample_rate: int = DEFAULT_SAMPLE_RATE,
+    max_minutes: float = DEFAULT_MAX_MINUTES,
 ) -> np.ndarray:
     """Synthesise a score or a MIDI file; returns float32 samples ``(frames, 2)``, unscaled.
 
-    A MIDI file is checked with :func:`cadenza.midi.read_midi` and then rendered as it is
-    (every track, programme and drum part); a score is played on an acoustic piano.
-    The audio lasts as long as the music plus FluidSynth's release and reverb tail.
+    A MIDI file is checked with cadenza's MIDI reader and then rendered as it is (every
+    track, programme and drum part); a score is played on an acoustic piano. The audio
+    lasts as long as the music plus FluidSynth's release and reverb tail, and the music at
+    most ``max_minutes``. The samples are held in memory: :func:`render_wav` streams them.
 
     Raises:
-        AudioError: fluidsynth or the SoundFont is missing, or the synthesiser failed.
-        MidiError: the MIDI file is missing, not MIDI, corrupt or has no notes.
-        ConfigError: ``sample_rate`` is outside 8000..96000 Hz.
+        AudioError: fluidsynth or the SoundFont is missing, the synthesiser failed, or a
+            score lasts longer than ``max_minutes``.
+        MidiError: the MIDI file is missing, not MIDI, corrupt, has no notes, or is too
+            long (past the reader's limit, or lasting longer than ``max_minutes``).
+        ConfigError: ``sample_rate`` is outside 8000..96000 Hz, or ``max_minutes`` is not
+            a positive number.
     """
-    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
-        raise ConfigError(
-            f"sample_rate must be within {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz, got {sample_rate}"
-        )
-    if not isinstance(score_or_midi_path, Score):
-        read_midi(score_or_midi_path)  # FluidSynth would render silence from a bad file
-    program = find_fluidsynth()
-    font = find_soundfont(soundfont).resolve()
-    _clean_once()
-    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
-        if isinstance(score_or_midi_path, Score):
-            midi_path = Path(tmp) / "score.mid"
-            midi_path.write_bytes(midi_bytes(score_or_midi_path))
-        else:
-            midi_path = Path(score_or_midi_path).resolve()  # absolute: never read as an option
-        raw_path = Path(tmp) / "render.raw"
-        command = [
-            str(program), "-n", "-i",
-            "-F", str(raw_path), "-T", "raw", "-O", "float", "-E", "little",
-            "-r", str(int(sample_rate)), "-g", str(SYNTH_GAIN),
-            str(font), str(midi_path),
-        ]
-        log.info("rendering %s with %s", midi_path.name, font)
-        _run(command)
-        if not raw_path.is_file():
-            raise AudioError(f"{FLUIDSYNTH_PROGRAM} wrote no audio for {midi_path}")
+    with _rendered(score_or_midi_path, soundfont, sample_rate, max_minutes) as raw_path:
         data = np.fromfile(raw_path, dtype="<f4")
     frames = data.size // CHANNELS
     return data[: frames * CHANNELS].reshape(frames, CHANNELS)  # (frames, 2)
-
-
-def _run(command: list[str]) -> None:
-    """Run FluidSynth, turning a failure or a timeout into a one-line :class:`AudioError`."""
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=RENDER_TIMEOUT_SECONDS, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise AudioError(
-            f"{FLUIDSYNTH_PROGRAM} did not finish within {RENDER_TIMEOUT_SECONDS:.0f} s"
-        ) from None
-    except OSError as exc:
-        raise AudioError(f"could not run {command[0]}: {exc.strerror or exc}") from None
-    if done.returncode != 0:
-        lines = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
-        detail = lines[-1].strip() if lines else "no message"
-        raise AudioError(f"{FLUIDSYNTH_PROGRAM} failed with status {done.returncode}: {detail}")
-    if done.stderr.strip():
-        log.debug("fluidsynth: %s", done.stderr.strip())
 
 
 def wav_bytes(
@@ -281,13 +240,15 @@ def wav_bytes(
     soundfont: str | Path | None = None,
     sample_rate: int = DEFAULT_SAMPLE_RATE,
     peak_dbfs: float = DEFAULT_PEAK_DBFS,
+    max_minutes: float = DEFAULT_MAX_MINUTES,
 ) -> bytes:
-    """The bytes of a normalised 16-bit stereo WAV of a score or a MIDI file.
+    """The bytes of a normalised 16-bit stereo WAV of a score or a MIDI file, in memory.
 
     See :func:`render_samples` for what is rendered and what is raised.
     """
     samples = normalise(
-        render_samples(score_or_midi_path, soundfont=soundfont, sample_rate=sample_rate),
+        render_samples(score_or_midi_path, soundfont=soundfont, sample_rate=sample_rate,
+                       max_minutes=max_minutes),
         peak_dbfs,
     )
     return encode_wav(samples, sample_rate)
@@ -301,22 +262,27 @@ def render_wav(
     sample_rate: int = DEFAULT_SAMPLE_RATE,
     peak_dbfs: float = DEFAULT_PEAK_DBFS,
     overwrite: bool = False,
+    max_minutes: float = DEFAULT_MAX_MINUTES,
 ) -> Path:
     """Render a score or a MIDI file to a normalised 16-bit WAV at ``out_path``, atomically.
+
+    The raw audio goes from FluidSynth to a temporary file and from there to the WAV in
+    chunks, so memory stays small however long the piece; ``max_minutes`` bounds how long
+    that may be (the web page passes its own).
 
     Returns:
         ``out_path``.
 
     Raises:
-        ConfigError: ``out_path`` exists and ``overwrite`` is false, or is a folder.
+        ConfigError: ``out_path`` exists and ``overwrite`` is false, or is a folder;
+            ``peak_dbfs`` is above 0 dBFS.
         AudioError, MidiError: see :func:`render_samples`.
     """
     out = Path(out_path)
     check_output_path(out, overwrite)
-    data = wav_bytes(
-        score_or_midi_path, soundfont=soundfont, sample_rate=sample_rate, peak_dbfs=peak_dbfs
-    )
-    write_bytes_atomic(out, data)
+    check_peak_dbfs(peak_dbfs)
+    with _rendered(score_or_midi_path, soundfont, sample_rate, max_minutes) as raw_path:
+        write_normalised_wav(raw_path, out, sample_rate, peak_dbfs)
     log.info("wrote %s", out)
     return out
 

@@ -12,9 +12,9 @@ import secrets
 import shutil
 import stat
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cadenza.errors import printable_path
 
@@ -28,6 +28,15 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, durable: bool = True) -
     content (if any) untouched. ``durable=False`` skips the fsync (for caches, whose damaged
     entries are detected and rebuilt). The file gets the usual permissions (0666 & ~umask).
     """
+    with open_atomic(path, durable=durable) as handle:
+        handle.write(data)
+
+
+@contextlib.contextmanager
+def open_atomic(path: str | Path, *, durable: bool = True) -> Iterator[BinaryIO]:
+    """A binary file to write that replaces ``path`` only when the block ends without an
+    error, as :func:`write_bytes_atomic` does, for content written piece by piece; the
+    temporary file is removed if the block fails or is interrupted."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -40,7 +49,7 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, durable: bool = True) -
             continue
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -9,7 +9,6 @@ only ever opened for reading; ``write_midi`` writes atomically.
 from __future__ import annotations
 
 import logging
-import os
 import stat
 import tempfile
 from collections import Counter
@@ -23,6 +22,11 @@ import symusic
 
 from cadenza.errors import CadenzaError, ConfigError, MidiError
 from cadenza.fileio import write_bytes_atomic
+from cadenza.midifolder import MIDI_SUFFIXES as MIDI_SUFFIXES  # where they have always been
+from cadenza.midifolder import find_midi_files as find_midi_files
+from cadenza.midifolder import is_midi_path as is_midi_path
+from cadenza.midifolder import scan_midi_folder
+from cadenza.midiscan import last_tick
 from cadenza.score import (
     NOTE_DTYPE,
     ORIGINAL_METERS,
@@ -40,11 +44,11 @@ from cadenza.score import (
 
 log = logging.getLogger(__name__)
 
-MIDI_SUFFIXES = (".mid", ".midi")
 MIDI_MAGIC = b"MThd"
 ALL_METERS = "all"
 MAX_FILE_BYTES = 32 * 1024 * 1024  # the largest real MIDI files are a few MB
 MAX_QUARTERS = 20_000  # about 2 h 45 min at 120 qpm; real pieces stay far below
+INT32_MAX = 2**31 - 1  # the MIDI library counts ticks in 32 bits
 
 
 @dataclass(frozen=True)
@@ -97,54 +101,14 @@ class ReadOptions:
         }
 
 
-def is_midi_path(path: Path) -> bool:
-    """True for files named ``*.mid`` / ``*.midi`` in any letter case."""
-    return path.suffix.lower() in MIDI_SUFFIXES
-
-
-def find_midi_files(folder: str | Path) -> list[Path]:
-    """All MIDI files under ``folder`` (recursive), sorted by their relative path.
-
-    Linked folders are followed, each real folder once, under the first of its paths in
-    sorted order (so a link back up the tree cannot loop, and the listing does not depend on
-    the order the file system lists folders in). A sub-folder that cannot be read is named
-    in a warning and skipped.
-    """
-    root = Path(folder)
-    if not root.exists():
-        raise MidiError(root, "not-found", "no such file or folder")
-    if root.is_file():
-        return [root]
-    found: list[tuple[str, Path]] = []
-    seen: set[str] = set()
-
-    def unreadable(error: OSError) -> None:
-        log.warning("skipping the folder %s: %s; its files are not read", error.filename,
-                    error.strerror or error)
-
-    for here, dirs, names in os.walk(root, followlinks=True, onerror=unreadable):
-        real = os.path.realpath(here)
-        if real in seen:
-            dirs.clear()
-            continue
-        seen.add(real)
-        dirs.sort()  # a folder reached twice is listed under its first path in sorted order
-        relative = os.path.relpath(here, root)
-        for name in names:
-            path = Path(here, name)
-            if is_midi_path(path) and path.is_file():
-                key = name if relative == "." else f"{relative}/{name}"
-                found.append((key.replace(os.sep, "/"), path))
-    return [path for _, path in sorted(found)]
-
-
-def read_midi(path: str | Path) -> Score:
+def read_midi(path: str | Path, *, max_quarters: int = MAX_QUARTERS) -> Score:
     """Read one MIDI file into a raw (unquantised) score.
 
     Raises:
-        MidiError: the file is missing, unreadable, not MIDI, corrupt or has no notes.
+        MidiError: the file is missing, unreadable, not MIDI, corrupt, has no notes, or is
+            larger or longer than the limits of :func:`parse_midi_bytes`.
     """
-    return parse_midi_bytes(read_file_bytes(path), path)
+    return parse_midi_bytes(read_file_bytes(path), path, max_quarters=max_quarters)
 
 
 def read_file_bytes(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
@@ -177,13 +141,28 @@ def read_file_bytes(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
 
 
 def parse_midi_bytes(
-    data: bytes, path: str | Path = "<bytes>", *, sort: bool = True
+    data: bytes, path: str | Path = "<bytes>", *, sort: bool = True,
+    max_quarters: int = MAX_QUARTERS,
 ) -> Score:
     """Parse the bytes of a standard MIDI file (``path`` only names it in errors).
 
+    Every MIDI file cadenza reads comes through here, so the limits hold for every command
+    and the web page alike: at most :data:`MAX_FILE_BYTES`, and no note ending later than
+    ``max_quarters`` quarter notes (:data:`MAX_QUARTERS` unless a caller asks for another).
+    A note at tick 2**28 is thus refused here, before anything the length of the piece is
+    rendered, drawn or written.
+
     ``sort=False`` leaves the notes in file order, track after track, for a caller that
     sorts them anyway (quantisation does); the score is not a valid one until then.
+
+    Raises:
+        MidiError: ``too-large``, ``not-midi``, ``corrupt``, ``unsupported`` (SMPTE time),
+            ``empty`` (no notes), ``too-long`` (past ``max_quarters``, or ticks that do not
+            fit the 32 bits the MIDI library counts in).
     """
+    if len(data) > MAX_FILE_BYTES:
+        raise MidiError(path, "too-large",
+                        f"{len(data):,} bytes, more than the {MAX_FILE_BYTES:,} allowed")
     if len(data) == 0:
         raise MidiError(path, "not-midi", "file is empty")
     if not data.startswith(MIDI_MAGIC):
@@ -203,11 +182,27 @@ def parse_midi_bytes(
         score = _from_symusic(sm, Path(str(path)).stem, sort)
     except CadenzaError as exc:  # values the score refuses (e.g. a tick resolution)
         raise MidiError(path, "corrupt", str(exc)) from None
+    if score.num_notes == 0 or int(score.notes["start"].min()) < 0:
+        _check_tick_overflow(data, division, path)  # notes lost or wrapped past 32 bits?
     if score.num_notes == 0:
         raise MidiError(path, "empty", "no notes outside drum tracks")
     if int(score.notes["start"].min()) < 0:
         raise MidiError(path, "corrupt", "a note at a negative tick (tick counts overflow)")
+    _check_quarters(score, max_quarters, path)
     return score
+
+
+def _check_tick_overflow(data: bytes, division: int, path: str | Path) -> None:
+    """Raise ``too-long`` when the file's events pass tick 2**31 - 1, past which the MIDI
+    library's 32-bit ticks wrap round (a note held across it is lost, one after it lands
+    at a negative tick). A file too damaged to walk keeps the reason it would have had."""
+    try:
+        end = last_tick(data, path)
+    except MidiError:
+        return
+    if end > INT32_MAX:
+        raise MidiError(path, "too-long", f"events up to tick {end:,} ({end / division:,.0f} "
+                        f"quarter notes), past the {INT32_MAX:,} ticks a file may count")
 
 
 def _from_symusic(sm: Any, name: str, sort: bool = True) -> Score:
@@ -254,11 +249,15 @@ def _from_symusic(sm: Any, name: str, sort: bool = True) -> Score:
 
 def check_length(score: Score, options: ReadOptions, path: str | Path) -> None:
     """Raise ``too-long`` when the score's last note ends after ``options.max_quarters``."""
+    _check_quarters(score, options.max_quarters, path)
+
+
+def _check_quarters(score: Score, max_quarters: int, path: str | Path) -> None:
     ends = score.notes["start"].astype(np.int64) + score.notes["duration"]
     quarters = int(ends.max()) / score.ticks_per_quarter if len(ends) else 0.0
-    if quarters > options.max_quarters:
+    if quarters > max_quarters:
         raise MidiError(path, "too-long", f"{quarters:,.0f} quarter notes, more than the "
-                        f"{options.max_quarters:,} allowed")
+                        f"{max_quarters:,} allowed")
 
 
 def prepare_score(
@@ -290,7 +289,8 @@ def load_piece_bytes(
     """Parse, filter and quantise the bytes of one file: the unit of work of the corpus
     pipeline. Notes are sorted once, by the quantisation, when there is one."""
     quantising = bool(options.steps_per_quarter)
-    return prepare_score(parse_midi_bytes(data, path, sort=not quantising), options, path)
+    score = parse_midi_bytes(data, path, sort=not quantising, max_quarters=options.max_quarters)
+    return prepare_score(score, options, path)
 
 
 @dataclass
@@ -333,14 +333,19 @@ def iter_folder(
 ) -> Iterator[tuple[Path, Score]]:
     """Yield ``(path, piece)`` for every readable MIDI file under ``folder``, in order.
 
-    Bad files are logged once each (warning) and counted in ``summary``; they never stop
-    the iteration.
+    Bad files, and the entries the folder scan passed over (see
+    :func:`~cadenza.midifolder.scan_midi_folder`), are logged once each (warning) and
+    counted in ``summary``; they never stop the iteration.
     """
     options = options or ReadOptions()
-    files = find_midi_files(folder)
+    scan = scan_midi_folder(folder)
     if summary is not None:
-        summary.files_found += len(files)
-    for path in files:
+        summary.files_found += len(scan.files) + len(scan.skipped)
+    for skipped in scan.skipped:
+        log.warning("skipping %s", skipped)
+        if summary is not None:
+            summary.add_skip(skipped)
+    for path in scan.files:
         try:
             score, report = load_piece(path, options)
         except MidiError as err:

@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 
 from cadenza.controls import MAJOR, Key, detect_key
-from cadenza.errors import ConfigError, NotationError
+from cadenza.errors import ConfigError, NotationError, printable_path
 from cadenza.score import DEFAULT_QPM, Score, TimeSignature, quantise
 
-__all__ = ["Engraving", "count_svg_notes", "engrave", "join_pages", "musicxml_bytes",
-           "score_to_stream", "signature_key", "svg_pages"]
+__all__ = ["Engraving", "check_notation_size", "count_svg_notes", "engrave", "join_pages",
+           "musicxml_bytes", "score_to_stream", "signature_key", "svg_pages"]
 
 INSTALL_HINT = "sheet music needs music21 and verovio: pip install 'cadenza[notation]'"
 MIDDLE_C = 60  # the lowest pitch of the right hand
@@ -50,6 +50,12 @@ TIE_ATTRIBUTES = ["tie@startid", "tie@endid"]
 # Key signatures whose scales cover within this share of the notes' duration of the best
 # one are near ties (see signature_key).
 SIGNATURE_TOLERANCE = 0.02
+# The most sheet music is written for: music21's measures cost time that grows faster than
+# their number (500 bars of rests take about 9 s, 1,000 bars 40 s), and every note is an
+# object of a few kilobytes. The longest piano-midi.de piece has 1,929 quarter notes and the
+# fullest 17,225 notes; a note at tick 2**28 would be 140,000 bars.
+MAX_NOTATION_QUARTERS = 8_192  # 2,048 bars of 4/4
+MAX_NOTATION_NOTES = 50_000
 
 
 def _music21() -> ModuleType:
@@ -69,6 +75,23 @@ def _verovio() -> ModuleType:
 
 
 # -- the score as notation -------------------------------------------------------------------
+def check_notation_size(score: Score, name: str | Path | None = None) -> None:
+    """Refuse, before any work, a score longer than :data:`MAX_NOTATION_QUARTERS` quarter
+    notes or with more than :data:`MAX_NOTATION_NOTES` notes.
+
+    Raises:
+        NotationError: naming ``name`` (default: the score's name) and the limit passed.
+    """
+    what = printable_path(name if name is not None else score.name or "score")
+    quarters = score.end_tick / score.ticks_per_quarter
+    if quarters > MAX_NOTATION_QUARTERS:
+        raise NotationError(f"{what}: {quarters:,.0f} quarter notes long, more than the "
+                            f"{MAX_NOTATION_QUARTERS:,} sheet music is written for")
+    if score.num_notes > MAX_NOTATION_NOTES:
+        raise NotationError(f"{what}: {score.num_notes:,} notes, more than the "
+                            f"{MAX_NOTATION_NOTES:,} sheet music is written for")
+
+
 def _bar_lines(
     end: Fraction, signatures: tuple[TimeSignature, ...], ticks_per_quarter: int
 ) -> tuple[list[Fraction], list[tuple[Fraction, TimeSignature]]]:
@@ -276,13 +299,15 @@ def score_to_stream(score: Score, steps_per_quarter: int = 4) -> Any:
     mark is the score's first tempo.
 
     Raises:
-        NotationError: music21 is not installed, or the score has no notes.
+        NotationError: music21 is not installed, the score has no notes, or it is larger
+            than :func:`check_notation_size` allows.
         ConfigError: ``steps_per_quarter`` is not positive.
     """
     if steps_per_quarter <= 0:
         raise ConfigError(f"steps_per_quarter must be positive, got {steps_per_quarter}")
     if score.num_notes == 0:
         raise NotationError(f"{score.name or 'score'}: no notes to write as sheet music")
+    check_notation_size(score)
     m21 = _music21()
     grid = quantise(score, steps_per_quarter)
     notes = grid.notes

@@ -44,11 +44,11 @@ def export_command(
 ) -> None:
     r"""Write a MIDI file as a piano score: MusicXML and/or engraved SVG pages.
 
-    Notes are quantised to 16ths and split between the hands at middle C; the key signature is the one whose scale covers the most of the notes. Needs music21 and verovio: pip install 'cadenza\[notation]'.
+    Notes are quantised to 16ths and split between the hands at middle C; the key signature is the one whose scale covers the most of the notes. Pieces of up to 8,192 quarter notes (2,048 bars of 4/4) and 50,000 notes. Needs music21 and verovio: pip install 'cadenza\[notation]'.
     """  # noqa: E501  (one paragraph: the help text is wrapped by the terminal's width)
     from cadenza.fileio import write_bytes_atomic
     from cadenza.midi import read_midi
-    from cadenza.notation import musicxml_bytes, svg_pages
+    from cadenza.notation import check_notation_size, musicxml_bytes, svg_pages
 
     if not (musicxml or svg):
         musicxml = True
@@ -57,6 +57,7 @@ def export_command(
     if musicxml:  # fail before the work when the obvious name is taken
         check_targets([xml_path], overwrite)
     score = read_midi(midi_file)
+    check_notation_size(score, midi_file)  # before the work, naming the file
     xml = musicxml_bytes(score)
     outputs: list[tuple[Path, bytes]] = []
     if musicxml:

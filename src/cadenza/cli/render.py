@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from cadenza.audio import DEFAULT_MAX_MINUTES
 from cadenza.cli.app import app, console, friendly_errors
 from cadenza.cli.options import output_path
 from cadenza.score import Score
@@ -29,12 +30,16 @@ def render_command(
         None, "--soundfont", help="General MIDI .sf2 (default: $CADENZA_SOUNDFONT or Debian's)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing WAV."),
+    max_minutes: float = typer.Option(
+        DEFAULT_MAX_MINUTES, "--max-minutes",
+        help="Refuse a file that would play longer (to its last event) than this."),
 ) -> None:
     """Render a MIDI file to a normalised 16-bit WAV through FluidSynth and a SoundFont."""
     from cadenza.audio import render_wav
 
     target = output_path(out, midi_file, f"{midi_file.stem}.wav")
-    written = render_wav(midi_file, target, soundfont=soundfont, overwrite=overwrite)
+    written = render_wav(midi_file, target, soundfont=soundfont, overwrite=overwrite,
+                         max_minutes=max_minutes)
     console.print(f"wrote {written}", highlight=False, soft_wrap=True)
 
 
