@@ -224,3 +224,20 @@ def test_threads_are_capped_at_the_cores_with_a_note(capsys: pytest.CaptureFixtu
     with pytest.raises(ConfigError, match="--threads must be >= 1, got 0"):
         capped_threads(0)
 
+
+def test_benchmark_refuses_a_preset_before_any_trains(tmp_path: Path) -> None:
+    """The preset that cannot take a setting is named first; the others still run."""
+    steps = [[60, 64, 67], [62, 65], [], [59, 62, 67]] * 6
+    data = tmp_path / "chorales.json"
+    data.write_text(json.dumps({"train": [steps] * 4, "valid": [steps], "test": [steps]}))
+    result = CliRunner().invoke(app, [
+        "benchmark", "--dataset", str(data), "-m", "pianoroll-debug", "-m", "transformer-debug",
+        "--set", "hidden_sizes=[8]", "--steps", "2", "--eval-every", "2", "--threads", "1",
+        "--out", str(tmp_path / "out")])
+    refusal = ("error: transformer-debug: --set hidden_sizes=[8]: transformer-debug has no "
+               "setting 'hidden_sizes'")
+    assert result.exit_code != 0 and result.output.startswith(refusal), result.output
+    assert "not trained" in result.output and "1 of 2 model(s) failed" in result.output
+    (report,) = (tmp_path / "out").glob("*.json")
+    assert [row["model"] for row in json.loads(report.read_text())["results"]] == [
+        "pianoroll-debug"]

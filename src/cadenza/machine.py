@@ -35,6 +35,13 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def machine_description() -> str:
+    """CPU model, core count and torch threads (or the GPU name), for benchmark reports."""
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA)"
+    return f"{cpu_model()}, {torch.get_num_threads()} torch threads"
+
+
 def usable_cores() -> int:
     """The CPU cores this process may run on (its affinity where the OS tells it)."""
     try:
