@@ -31,6 +31,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from cadenza.budget import BYTES_PER_VALUE, check_loading_memory
 from cadenza.errors import CheckpointError, ConfigError, DataError
 from cadenza.fileio import (
     disk_full_message,
@@ -365,22 +366,27 @@ def load_checkpoint(
 
 
 def check_parameter_memory(config: ModelConfig, weights_path: Path) -> None:
-    """Refuse a config whose parameters the weights file cannot hold, before allocating them.
+    """Refuse a config whose parameters the weights file cannot hold, or this machine's memory
+    cannot, before allocating them.
 
-    The model is built on PyTorch's ``meta`` device (shapes only, no memory), and its
-    parameter bytes are compared with the size of ``model.safetensors``: a config edited to
-    ``hidden_sizes: [100000, 100000]`` would otherwise allocate tens of GB first.
+    The parameters are counted without allocating (:func:`cadenza.budget.count_parameters`:
+    shapes on PyTorch's ``meta`` device, deep stacks from one and two layers) and compared
+    with the memory available and the size of ``model.safetensors``: a config edited to
+    ``hidden_sizes: [100000, 100000]`` or ``num_layers: 100000`` would otherwise allocate
+    tens of GB, or build layers for minutes, first.
     """
+    where = weights_path.parent / CONFIG_FILE
     try:
-        with torch.device("meta"):
-            shell = build_model(config)
-    except (ConfigError, TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{weights_path.parent / CONFIG_FILE}: {exc}") from None
-    needed = sum(p.numel() * p.element_size() for p in shell.state_dict().values())
+        parameters = check_loading_memory(config, str(where))
+    except (ConfigError, TypeError, ValueError) as exc:
+        message = str(exc)
+        raise CheckpointError(message if message.startswith(str(where))
+                              else f"{where}: {message}") from None
+    needed = parameters * BYTES_PER_VALUE
     size = weights_path.stat().st_size if weights_path.is_file() else 0
     if needed > size:
         raise CheckpointError(
-            f"{weights_path.parent / CONFIG_FILE}: its model needs {needed:,} bytes of weights "
+            f"{where}: its model needs {needed:,} bytes of weights "
             f"but {weights_path.name} holds {size:,}; the config does not belong to these weights"
         )
 

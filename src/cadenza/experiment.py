@@ -8,6 +8,7 @@ the model to them and makes the batch makers of the training and validation spli
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from cadenza import __version__
+from cadenza.budget import check_training_memory
 from cadenza.data.batching.base import BatchMaker
 from cadenza.data.boulanger import default_steps_per_quarter, is_benchmark_file
 from cadenza.data.corpus import Corpus, CorpusConfig
@@ -25,6 +27,7 @@ from cadenza.errors import ConfigError, DataError
 from cadenza.families import get_family
 from cadenza.models.base import ModelConfig, SequenceModel
 from cadenza.models.registry import build_model, fit_config, get_preset
+from cadenza.overrides import apply_overrides
 from cadenza.representations import REGISTRY
 from cadenza.representations.base import PIANO_HIGH, PIANO_LOW, Representation
 
@@ -141,6 +144,50 @@ def fit_window(
     return replace(config, seq_len=new_len)
 
 
+def _batch_makers(
+    config: ModelConfig, corpus: Corpus, representation: Representation,
+    transpose: tuple[int, int], max_eval_batches: int,
+) -> tuple[BatchMaker, BatchMaker | None]:
+    """The batch makers of the training and validation splits (``None`` for a validation
+    split without one full window). ``transpose`` (0, 0): the model config's range."""
+    family = get_family(config.family)
+    maker_class = family.batch_maker_class()
+    if transpose == (0, 0):
+        low, high = getattr(config, "transpose_range", (0, 0))
+        transpose = (int(low), int(high))
+    batch_size = int(config.batch_size)
+    seq_len = int(config.seq_len)
+    extra = family.batch_maker_options(config)  # e.g. biaxial windows start on bar lines
+    train = maker_class(
+        corpus.arrays(TRAIN_SPLIT), representation, batch_size, seq_len,
+        transpose_range=transpose, max_eval_batches=max_eval_batches, **extra,
+    )
+    valid_arrays = corpus.arrays(VALID_SPLIT)
+    valid: BatchMaker | None = None
+    if valid_arrays:
+        try:
+            valid = maker_class(
+                valid_arrays, representation, batch_size, seq_len,
+                max_eval_batches=max_eval_batches, **extra,
+            )
+        except DataError as exc:
+            log.warning("no validation: %s", exc)
+    return train, valid
+
+
+def preset_settings(preset: str, overrides: Mapping[str, Any] | None = None,
+                    labels: Mapping[str, str] | None = None) -> ModelConfig:
+    """The config of ``preset`` with ``overrides``, refused in one line when a key is no
+    settable field (:func:`cadenza.overrides.apply_overrides`) or when the model it describes
+    would not fit in memory (:func:`cadenza.budget.check_training_memory`, at the preset's
+    placeholder vocabulary sizes). Nothing is allocated."""
+    preset_config = get_preset(preset)
+    config = apply_overrides(preset, preset_config, overrides or {}, labels)
+    check_training_memory(config, preset=preset, preset_config=preset_config,
+                          overrides=overrides, labels=labels)
+    return config
+
+
 def prepare_experiment(
     preset: str,
     source: str | Path,
@@ -154,19 +201,22 @@ def prepare_experiment(
     max_eval_batches: int = 50,
     seed: int | None = None,
     protocol: bool = False,
+    labels: Mapping[str, str] | None = None,
 ) -> Experiment:
     """Build corpus, representation, model and batch makers for ``preset`` on ``source``.
 
-    ``overrides`` replace fields of the preset's config (e.g. ``{"seq_len": 64}``). With
-    ``seed`` the model's initial weights come from ``torch.manual_seed(seed)``, so two fresh
-    runs with one seed start from the same weights.
+    ``overrides`` replace fields of the preset's config (e.g. ``{"seq_len": 64}``); ``labels``
+    say how the user gave some of them (``{"batch_size": "--batch-size 64"}``) for the
+    messages. With ``seed`` the model's initial weights come from ``torch.manual_seed(seed)``,
+    so two fresh runs with one seed start from the same weights.
+
+    Raises:
+        ConfigError: an override is no settable field of the preset (see
+            :func:`cadenza.overrides.apply_overrides`), or the model would not fit in memory
+            (:func:`cadenza.budget.check_training_memory`), checked before the data is read
+            and again, with the data's sizes, before the model is built.
     """
-    config = get_preset(preset)
-    if overrides:
-        try:
-            config = replace(config, **overrides)
-        except TypeError as exc:
-            raise ConfigError(f"bad override for {preset}: {exc}") from None
+    config = preset_settings(preset, overrides, labels)  # before reading any data
     source = Path(source)
     representation = make_representation(config.family, source, protocol, config)
     corpus_config = corpus_config or CorpusConfig()
@@ -183,34 +233,16 @@ def prepare_experiment(
     train_arrays = corpus.arrays(TRAIN_SPLIT)
     if not train_arrays:
         raise DataError(f"{source}: no piece landed in the training split")
-    family = get_family(config.family)
-    maker_class = family.batch_maker_class()
+    maker_class = get_family(config.family).batch_maker_class()
     config = fit_config(config, representation)
     if "seq_len" not in (overrides or {}):  # a window the user chose is kept
         config = fit_window(
             config, train_arrays, pads_short_pieces=maker_class.pads_short_pieces
         )
-    transpose = corpus_config.transpose_range
-    if transpose == (0, 0):
-        low, high = getattr(config, "transpose_range", (0, 0))
-        transpose = (int(low), int(high))
-    batch_size = int(config.batch_size)
-    seq_len = int(config.seq_len)
-    extra = family.batch_maker_options(config)  # e.g. biaxial windows start on bar lines
-    train = maker_class(
-        train_arrays, representation, batch_size, seq_len,
-        transpose_range=transpose, max_eval_batches=max_eval_batches, **extra,
-    )
-    valid_arrays = corpus.arrays(VALID_SPLIT)
-    valid: BatchMaker | None = None
-    if valid_arrays:
-        try:
-            valid = maker_class(
-                valid_arrays, representation, batch_size, seq_len,
-                max_eval_batches=max_eval_batches, **extra,
-            )
-        except DataError as exc:
-            log.warning("no validation: %s", exc)
+    train, valid = _batch_makers(config, corpus, representation, corpus_config.transpose_range,
+                                 max_eval_batches)
+    check_training_memory(config, preset=preset, preset_config=get_preset(preset),
+                          overrides=overrides, labels=labels)  # the data's sizes now
     if seed is not None:
         torch.manual_seed(seed)
     model = build_model(config)

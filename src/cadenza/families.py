@@ -62,6 +62,13 @@ class Family:
         controls: composing controls the family honours (refused otherwise); the biaxial
             family's ``onset_guides`` (:mod:`cadenza.generation.guides`) also make a run
             record its corpus' onset profile.
+        activations: ``"module:function"`` estimating the values one training step keeps for
+            the backward pass from a model config (:mod:`cadenza.activations`).
+        fitted_fields: model config fields filled in from the fitted representation (its
+            vocabulary or note range); a ``--set`` of one would be ignored, so it is refused.
+        stacked_layers: model config fields that count stacked layers: an int (that many
+            identical layers) or a tuple of sizes (one per layer). :mod:`cadenza.budget`
+            counts the parameters of deep stacks without building every layer.
     """
 
     name: str
@@ -79,6 +86,9 @@ class Family:
     shared_fields: tuple[str, ...] = ()
     stops_at_bars: bool = False
     controls: frozenset[str] = field(default_factory=frozenset)
+    activations: str = ""
+    fitted_fields: tuple[str, ...] = ()
+    stacked_layers: tuple[str, ...] = ()
 
     def module(self) -> ModuleType:
         """The model module (presets, ``build``)."""
@@ -94,6 +104,11 @@ class Family:
         """Continue ``primer`` with the family's generator."""
         result: GenerationResult = _load(self.generator)(model, representation, primer, config)
         return result
+
+    def activation_values(self, config: ModelConfig) -> float:
+        """Values one training step on a full batch of ``config`` keeps for backward."""
+        values: float = _load(self.activations)(config)
+        return values
 
     def batch_maker_options(self, config: ModelConfig) -> dict[str, Any]:
         """Keyword arguments of the batch maker that come from the model config."""
@@ -130,6 +145,9 @@ FAMILIES: dict[str, Family] = {
             segment_step=True,
             shared_fields=("velocity_bins",),
             controls=(GRID_CONTROLS - {"threshold"}) | {"onset_guides"},
+            activations="cadenza.activations:biaxial",
+            fitted_fields=("num_notes",),
+            stacked_layers=("time_sizes", "note_sizes"),
         ),
         Family(
             name="pianoroll",
@@ -141,6 +159,9 @@ FAMILIES: dict[str, Family] = {
             grid=True,
             primer_bars=1,
             controls=GRID_CONTROLS,
+            activations="cadenza.activations:pianoroll",
+            fitted_fields=("num_keys",),
+            stacked_layers=("hidden_sizes",),
         ),
         Family(
             name="events",
@@ -153,6 +174,9 @@ FAMILIES: dict[str, Family] = {
             primer_config_field="seq_len",
             primer_default=150,
             controls=TOKEN_CONTROLS | {"density"},
+            activations="cadenza.activations:events",
+            fitted_fields=("num_pitches", "max_delta"),
+            stacked_layers=("lstm_layers",),
         ),
         Family(
             name="notetokens",
@@ -165,6 +189,9 @@ FAMILIES: dict[str, Family] = {
             primer_config_field="primer_tokens",
             primer_default=50,
             controls=TOKEN_CONTROLS | {"density"},
+            activations="cadenza.activations:notetokens",
+            fitted_fields=("num_elements", "num_durations", "num_shifts"),
+            stacked_layers=("num_layers",),
         ),
         Family(
             name="transformer",
@@ -178,6 +205,9 @@ FAMILIES: dict[str, Family] = {
             primer_default=64,
             stops_at_bars=True,
             controls=TOKEN_CONTROLS,
+            activations="cadenza.activations:transformer",
+            fitted_fields=("vocab_size",),
+            stacked_layers=("num_layers",),
         ),
     )
 }

@@ -1,36 +1,32 @@
 """``cadenza benchmark``: train on a benchmark set, select on valid, report test NLL/step.
 
-The protocol itself lives in :mod:`cadenza.likelihood`; this module parses options and prints.
+The protocol lives in :mod:`cadenza.likelihood` and the run in :mod:`cadenza.benchmarkrun`;
+this module parses options and prints.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-import torch
 import typer
 from rich.table import Table
 
+from cadenza.benchmarkrun import BenchmarkRequest, benchmark_train_config, run_benchmark
 from cadenza.cli.app import app, console, err_console, friendly_errors, print_table
-from cadenza.cli.options import parse_overrides, set_threads
-from cadenza.data.boulanger import is_benchmark_file
+from cadenza.cli.options import (
+    ema_option,
+    parse_overrides,
+    precision_option,
+    set_threads,
+    sets_option,
+    threads_option,
+)
 from cadenza.data.corpus import CorpusConfig
-from cadenza.errors import CadenzaError, ConfigError
-from cadenza.fileio import write_json_atomic
-from cadenza.likelihood import PUBLISHED, benchmark_preset, score_run
-from cadenza.machine import cpu_model
+from cadenza.errors import ConfigError
+from cadenza.likelihood import PUBLISHED
 from cadenza.midi import ReadOptions
-from cadenza.training import TrainConfig
-
-
-def machine_description() -> str:
-    """CPU model, core count and torch threads (or the GPU name)."""
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(0)} (CUDA)"
-    return f"{cpu_model()}, {torch.get_num_threads()} torch threads"
 
 
 @app.command("benchmark")
@@ -48,66 +44,32 @@ def benchmark_command(
     lr: float = typer.Option(1e-3, "--lr", help="Learning rate."),
     out: Path = typer.Option(Path("runs/benchmark"), "--out", "-o", help="Results folder."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
-    threads: int = typer.Option(None, "--threads", help="CPU threads for torch."),
+    threads: int = threads_option("all"),
     meters: str = typer.Option(
         "4/4", "--meters", help="For a MIDI folder: kept time signatures, 'all' or 'original'."),
-    precision: str = typer.Option(
-        "auto", "--precision",
-        help="auto|bf16|fp32: bfloat16 autocast for the forward pass (auto: where native)."),
+    precision: str = precision_option(),
     schedule: str = typer.Option(
         "constant", "--schedule",
         help="constant|cosine|linear learning rate; with a time budget it decays over it."),
-    sets: list[str] = typer.Option(
-        [], "--set", help="Override a preset field, e.g. --set dropout=0.2 (repeat)."),
+    sets: list[str] = sets_option(),
     score: list[Path] = typer.Option(
         [], "--score", help="Score this run's best checkpoint instead of training (repeat)."),
-    ema: float = typer.Option(
-        0.0, "--ema",
-        help="Keep a running average of the weights with this decay (e.g. 0.999) and "
-             "validate and save it; 0: off."),
+    ema: float = ema_option(),
 ) -> None:
     """Negative log-likelihood per time step on the test split (the literature's protocol)."""
-    if not (is_benchmark_file(dataset) or dataset.is_dir()):
-        raise ConfigError(f"{dataset}: expected a benchmark .json or .pickle file or a folder")
-    if budget_minutes <= 0:
-        raise ConfigError(f"--budget-minutes must be positive, got {budget_minutes}")
+    train = benchmark_train_config(steps=steps, lr=lr, eval_every=eval_every, seed=seed,
+                                   budget_minutes=budget_minutes, precision=precision,
+                                   schedule=schedule, ema=ema)
     set_threads(threads)
-    results: list[dict[str, Any]] = [score_run(run, dataset) for run in score]
-    failures: list[str] = []
-    report: dict[str, Any] = {"dataset": str(dataset), "machine": machine_description(),
-                              "date": time.strftime("%Y-%m-%d"), "results": results}
-    report_path = out / f"{dataset.stem}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    for preset in [] if score else models:
-        run_dir = out / f"{dataset.stem}-{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-        config = TrainConfig(steps=steps, lr=lr, eval_every=eval_every,
-                             checkpoint_every=eval_every, sample_every=0, log_every=eval_every,
-                             max_seconds=budget_minutes * 60, seed=seed, keep_checkpoints=1,
-                             precision=precision, schedule=schedule, ema=ema)
-        try:
-            row, baseline = benchmark_preset(
-                preset, dataset, config, run_dir, console.print,
-                overrides=parse_overrides(sets),
-                corpus_config=CorpusConfig(meters=ReadOptions.parse_meters(meters)))
-        except CadenzaError as exc:  # one model's failure does not cost the others' results
-            failures.append(f"{preset}: {exc}")
-            err_console.print(f"error: {preset}: {exc}; its run folder is {run_dir}")
-            continue
-        row["settings"] = {"schedule": schedule, "lr": lr, "ema": ema, **parse_overrides(sets)}
-        results.append(row)
-        report["independent_bernoulli"] = {"test_nll_per_step": baseline.nll_per_step,
-                                           "frame_accuracy": baseline.frame_accuracy,
-                                           "test_steps": baseline.steps}
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(report_path, report)  # after every model, so nothing done is lost
-    if failures:
-        report["failures"] = failures
-    if results:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(report_path, report)
+    request = BenchmarkRequest(dataset, tuple(models), train, out, parse_overrides(sets),
+                               CorpusConfig(meters=ReadOptions.parse_meters(meters)),
+                               tuple(score))
+    report = run_benchmark(request, console.print, err_console.print)
+    if report["results"]:
         _print_table(dataset, report)
-    if failures:
-        raise ConfigError(f"{len(failures)} of {len(models)} model(s) failed: "
-                          + "; ".join(failures))
+    if report.get("failures"):
+        raise ConfigError(f"{len(report['failures'])} of {len(models)} model(s) failed: "
+                          + "; ".join(report["failures"]))
 
 
 def _print_table(dataset: Path, report: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Parsing helpers for command-line values."""
+"""Parsing helpers for command-line values, and the options several commands share."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import typer
 
+from cadenza.cli.app import err_console
 from cadenza.errors import ConfigError
+from cadenza.machine import capped_threads
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -27,13 +30,52 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def model_overrides(sets: list[str], **options: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """The preset fields a command changes: its ``--set`` items and the options given among
+    ``options`` (``batch_size=64`` from ``--batch-size``; ``None``: not given), with how each
+    option was spelled for messages (``{"batch_size": "--batch-size 64"}``)."""
+    overrides = parse_overrides(sets)
+    labels: dict[str, str] = {}
+    for key, value in options.items():
+        if value is not None:
+            overrides[key] = value
+            labels[key] = f"--{key.replace('_', '-')} {value}"
+    return overrides, labels
+
+
 def set_threads(threads: int | None) -> None:
-    """Apply a ``--threads`` option (``None``: torch's default)."""
+    """Apply a ``--threads`` option (``None``: torch's default), at most the machine's cores
+    (a one-line note says so when it lowers the number)."""
     if threads is None:
         return
-    if threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    threads, note = capped_threads(threads)
+    if note:
+        err_console.print(f"note: {note}", highlight=False)
     torch.set_num_threads(threads)
+
+
+def sets_option() -> Any:
+    """``--set KEY=VALUE`` (repeatable): a field of the model preset."""
+    return typer.Option([], "--set", help="Override a preset field, e.g. --set dropout=0.2 "
+                        "(repeat; `cadenza models` lists the presets).")
+
+
+def precision_option() -> Any:
+    """``--precision auto|bf16|fp32`` of the training commands."""
+    return typer.Option("auto", "--precision", help="auto|bf16|fp32: bfloat16 autocast for "
+                        "the forward pass (auto: where native).")
+
+
+def ema_option() -> Any:
+    """``--ema DECAY`` of the training commands."""
+    return typer.Option(0.0, "--ema", help="Keep a running average of the weights with this "
+                        "decay (e.g. 0.999) and validate and save it; 0: off.")
+
+
+def threads_option(default_help: str = "all") -> Any:
+    """``--threads N``: torch's CPU threads, at most the machine's cores."""
+    return typer.Option(None, "--threads", help=f"CPU threads for torch, at most the cores "
+                        f"(default: {default_help}).")
 
 
 def parse_range(text: str, option: str) -> tuple[int, int]:
