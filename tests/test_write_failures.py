@@ -149,3 +149,25 @@ def test_a_file_set_that_fails_while_moving_into_place_removes_the_new_files_it_
         files.add(tmp_path / "b.txt", lambda: b"b")
         files.commit()
     assert moved == [str(tmp_path / "a.txt")] and list(tmp_path.iterdir()) == []
+
+
+def test_export_on_a_full_disk_says_which_file_and_writes_none(
+    tmp_path: Path, disk_full_at: Callable[[int], None]
+) -> None:
+    pytest.importorskip("music21")
+    pytest.importorskip("verovio")
+    from cadenza.midi import write_midi
+    from cadenza.score import Score, make_notes
+
+    midi = write_midi(Score(make_notes([i * 480 for i in range(8)], [480] * 8,
+                                       [60 + i for i in range(8)]), 480, name="tune"),
+                      tmp_path / "tune.mid")
+    (tmp_path / "tune.musicxml").write_text("the user's score")
+    before = _tree(tmp_path)
+    disk_full_at(2)  # the MusicXML is staged; the first SVG page fills the disk
+    result = runner.invoke(app, ["export", str(midi), "--musicxml", "--svg", "--overwrite"])
+    assert result.exit_code == 2, result.output
+    (said,) = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert said.startswith(f"error: cannot write {tmp_path / 'tune.svg'}: {NO_SPACE}")
+    assert "Traceback" not in result.output
+    assert _tree(tmp_path) == before  # the old MusicXML kept, no page, no hidden leftover

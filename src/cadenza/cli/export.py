@@ -46,7 +46,7 @@ def export_command(
 
     Notes are quantised to 16ths and split between the hands at middle C; the key signature is the one whose scale covers the most of the notes. Pieces of up to 8,192 quarter notes (2,048 bars of 4/4) and 50,000 notes. Needs music21 and verovio: pip install 'cadenza\[notation]'.
     """  # noqa: E501  (one paragraph: the help text is wrapped by the terminal's width)
-    from cadenza.fileio import write_bytes_atomic
+    from cadenza.fileio import FileSet
     from cadenza.midi import read_midi
     from cadenza.notation import check_notation_size, musicxml_bytes, svg_pages
 
@@ -68,6 +68,8 @@ def export_command(
         outputs.extend((xml_path.with_name(name), page.encode())
                        for name, page in zip(names, pages, strict=True))
     check_targets([path for path, _ in outputs], overwrite)
-    for path, data in outputs:
-        write_bytes_atomic(path, data)
-        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+    with FileSet(ConfigError) as files:  # all or none: a full disk leaves what was there
+        for path, data in outputs:
+            files.add(path, lambda data=data: data)
+        for path in files.commit():
+            console.print(f"wrote {path}", highlight=False, soft_wrap=True)
