@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -319,3 +320,14 @@ def test_evaluate_prints_both_sides_and_a_summary(two_sets: tuple[Path, Path],
                          str(tmp_path / "ev"))
     assert code == 0, out
     assert "reference side: n/a (one piece has no intra-set distances)" in out
+
+
+def test_evaluate_counts_the_folder_entries_it_cannot_read(two_sets: tuple[Path, Path]) -> None:
+    generated, reference = two_sets
+    os.mkfifo(generated / "pipe.mid")  # reading it would wait forever
+    (generated / "folder.mid").mkdir()
+    code, out = evaluate(str(generated), "--reference", str(reference))
+    assert code == 0, out
+    assert "3 pieces measured of 6 (skipped 3: not-a-file 2, corrupt 1)" in out
+    report = json.loads((generated / "evaluation" / "metrics.json").read_text())
+    assert report["generated"]["skipped"] == {"not-a-file": 2, "corrupt": 1}

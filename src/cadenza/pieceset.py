@@ -22,7 +22,8 @@ from cadenza.data.boulanger import is_benchmark_file, load_benchmark
 from cadenza.errors import ConfigError, DataError, MidiError
 from cadenza.evaluation import generated_part
 from cadenza.metrics import compute_all
-from cadenza.midi import ReadOptions, find_midi_files, load_piece
+from cadenza.midi import ReadOptions, load_piece
+from cadenza.midifolder import scan_midi_folder
 from cadenza.score import Score, quantise
 
 __all__ = ["BENCHMARK_SPLIT", "PieceSet", "check_separate_sets", "measure_set"]
@@ -150,14 +151,18 @@ def measure_set(
     scores: Iterator[tuple[str, Score]]
     if is_benchmark_file(source):
         test = _benchmark_test_split(source)
-        pieces.found = len(test)
+        pieces.found = readable = len(test)
         scores = ((f"{source}#{s.name}", _regrid(s, steps_per_quarter)) for s in test)
     else:
-        files = [path for path in find_midi_files(source)
+        scan = scan_midi_folder(source)
+        files = [path for path in scan.files
                  if not any(_inside(path, folder) for folder in skip)]
-        pieces.found = len(files)
+        for problem in scan.skipped:  # FIFOs, link loops...: counted like unreadable files
+            pieces.skip(problem.path, problem.reason, str(problem))
+        readable = len(files)
+        pieces.found = readable + len(scan.skipped)
         scores = _midi_scores(files, steps_per_quarter, pieces)
-    total = min(limit, pieces.found) if limit else pieces.found
+    total = min(limit, readable) if limit else readable
     task = progress.add_task(source.name, total=total) if progress else None
     for path, score in scores:
         if crop_primer:
