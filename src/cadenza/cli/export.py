@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -70,6 +71,6 @@ def export_command(
     check_targets([path for path, _ in outputs], overwrite)
     with FileSet(ConfigError) as files:  # all or none: a full disk leaves what was there
         for path, data in outputs:
-            files.add(path, lambda data=data: data)
+            files.add(path, partial(bytes, data))
         for path in files.commit():
             console.print(f"wrote {path}", highlight=False, soft_wrap=True)
