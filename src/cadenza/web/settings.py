@@ -1,0 +1,41 @@
+"""What ``cadenza serve`` configures, and where compositions are kept by default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/cadenza/web`` (``~/.local/share/cadenza/web`` by default)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "cadenza" / "web"
+
+
+@dataclass
+class ServerSettings:
+    """What ``cadenza serve`` configures.
+
+    Attributes:
+        data_dir: where compositions are kept (one folder per job).
+        checkpoints_dir: folder searched for run and checkpoint folders (``None``: none).
+        include_shipped: also offer the models shipped with cadenza.
+        workers, queue_size, job_timeout_seconds, render_wav, engrave: see
+            :class:`cadenza.web.jobs.RunnerConfig`.
+        allowed_hosts: accepted ``Host`` headers (``None`` accepts any); a server bound to
+            the loopback interface names its own so other web sites cannot reach it through
+            DNS rebinding.
+        warm_models: load every model and its primers in the background at start.
+    """
+
+    data_dir: Path
+    checkpoints_dir: Path | None = None
+    include_shipped: bool = True
+    workers: int = 2
+    queue_size: int = 8
+    job_timeout_seconds: float = 600.0
+    render_wav: bool = True
+    engrave: bool = True
+    allowed_hosts: tuple[str, ...] | None = None
+    warm_models: bool = True
