@@ -14,7 +14,7 @@ from cadenza.api import compose_request
 from cadenza.composing import check_controls
 from cadenza.errors import ConfigError
 from cadenza.web.catalog import ModelEntry
-from cadenza.web.jobs import mode_inputs
+from cadenza.web.pipeline import mode_inputs
 from cadenza.web.problems import Problem
 from cadenza.web.requests import MAX_SEED, CompositionIn, check_mode
 from cadenza.web.services import Services

@@ -42,8 +42,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from cadenza.web.catalog import ModelCatalog
-from cadenza.web.jobs import ComposeFn, EngraveFn, JobRunner, RenderFn, RunnerConfig
+from cadenza.web.jobs import JobRunner, RunnerConfig
 from cadenza.web.limits import BodyLimit
+from cadenza.web.pipeline import ComposeFn, EngraveFn, RenderFn
 from cadenza.web.problems import Problem, on_problem, on_validation_error
 from cadenza.web.routes.compositions import compositions_router
 from cadenza.web.routes.files import files_router
