@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from cadenza.errors import AudioError, ConfigError, DataError
 from cadenza.midi import write_midi
 from cadenza.score import Score, Tempo, TimeSignature, make_notes
 from cadenza.shipped import models_dir
-from cadenza.web.app import ServerSettings, create_app, download_name
+from cadenza.web.app import STATIC_DIR, ServerSettings, create_app, download_name
 from cadenza.web.notes import notes_json
 from cadenza.web.store import RESTART_ERROR, Job
 
@@ -114,17 +115,27 @@ def test_models_lists_the_trained_run(checkpoints: Path, tmp_path: Path) -> None
 def test_page_and_static_files_are_served_with_a_strict_policy(
     checkpoints: Path, tmp_path: Path
 ) -> None:
+    modules = sorted(p.name for p in STATIC_DIR.glob("*.js"))
     with make_client(checkpoints, tmp_path) as client:
         page = client.get("/")
-        script = client.get("/static/app.js")
+        scripts = {name: client.get(f"/static/{name}") for name in modules}
         style = client.get("/static/style.css")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert 'id="compose-form"' in page.text and "/static/app.js" in page.text
+    assert 'id="compose-form"' in page.text
+    assert '<script type="module" src="/static/app.js">' in page.text
     assert "http://" not in page.text and "https://" not in page.text  # nothing external
     assert "default-src 'self'" in page.headers["content-security-policy"]
-    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    # The page is split into ES modules, each imported by a relative path; a browser runs a
+    # module only when it is served as JavaScript.
+    assert {"app.js", "form.js", "result.js", "history.js", "shared.js"} <= set(modules)
+    imported = set()
+    for name, script in scripts.items():
+        assert script.status_code == 200, name
+        assert script.headers["content-type"].startswith("text/javascript"), name
+        assert "http" not in script.text.replace("/api/", ""), name
+        imported |= set(re.findall(r'from "\./([a-z]+\.js)"', script.text))
+    assert imported == set(modules) - {"app.js"}  # every module is used, none is missing
     assert style.status_code == 200 and "text/css" in style.headers["content-type"]
-    assert "http" not in script.text.replace("/api/", "")
 
 
 # -- composing for real ----------------------------------------------------------------------
