@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cadenza.api import compose_request
 from cadenza.composing import check_controls
@@ -55,16 +57,33 @@ def _upload(body: CompositionIn, services: Services) -> tuple[Path, Upload] | No
 
 def _check_controls(body: CompositionIn, entry: ModelEntry, upload_file: Path | None,
                     temperature: float, seed: int) -> None:
-    options = body.options()
-    try:
-        inputs = mode_inputs(body.mode, upload_file) if upload_file is not None else {}
+    """Check the controls as composing will read them; a 422 names the field at fault."""
+    inputs = mode_inputs(body.mode, upload_file) if upload_file is not None else {}
+
+    def check(options: dict[str, Any]) -> None:
         request = compose_request(entry.checkpoint, bars=body.bars, temperature=temperature,
                                   seed=seed, **inputs, **options)
         check_controls(request, entry.family)
+
+    options = body.options()
+    try:
+        check(options)
     except ConfigError as exc:
-        field = next((name for name in options if name in str(exc).replace("-", "_")),
-                     "body")
+        field = _culprit(options, check) or ("upload" if upload_file is not None else "bars")
         raise Problem(422, f"{field}: {exc}", field) from None
+
+
+def _culprit(options: dict[str, Any], check: Callable[[dict[str, Any]], None]) -> str | None:
+    """The control whose addition, in order, first makes ``check`` fail: the one at fault
+    alone (``pitch_range: "C9-C2"``) or in its combination with those before it."""
+    given: dict[str, Any] = {}
+    for name, value in options.items():
+        given[name] = value
+        try:
+            check(given)
+        except ConfigError:
+            return name
+    return None
 
 
 def admit(body: CompositionIn, services: Services) -> tuple[Job, dict[str, bytes] | None]:

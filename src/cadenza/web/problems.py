@@ -44,7 +44,8 @@ def validation_problem(exc: RequestValidationError) -> Problem:
         at = f" at character {where[0]}" if where else ""
         reason = (first.get("ctx") or {}).get("error", "invalid JSON")
         return Problem(422, f"body: not valid JSON{at} ({reason}); was it cut off?", "body")
-    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    # ("body", "bars") or ("query", "limit"): the field is what follows where it was sent
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query")]
     field = ".".join(loc) or "body"
     message = str(first.get("msg", "invalid value"))
     if field == "body":
