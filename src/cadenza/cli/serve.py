@@ -50,7 +50,7 @@ def serve_command(
         import uvicorn
 
         from cadenza.web.app import ServerSettings, create_app, default_data_dir
-        from cadenza.web.protocol import HeadDeadlineProtocol
+        from cadenza.web.protocol import uvicorn_options
     except ImportError as exc:
         fail(f"the web server needs FastAPI and uvicorn ({exc.name} is missing); "
              "install them with: pip install 'cadenza[web]'")
@@ -82,7 +82,5 @@ def serve_command(
     console.print(f"cadenza: http://{shown}:{port}/  (compositions in {settings.data_dir})",
                   highlight=False, soft_wrap=True)
     level = "info" if logging.getLogger().level <= logging.INFO else "warning"
-    # Idle keep-alive connections close after 5 s; at most 64 connections at once.
-    # A client must send each request's head within 10 s (cadenza.web.protocol).
-    uvicorn.run(web_app, host=host, port=port, log_level=level, workers=1,
-                timeout_keep_alive=5, limit_concurrency=64, http=HeadDeadlineProtocol)
+    # Bounds on connections and requests: cadenza.web.protocol and cadenza.web.limits.
+    uvicorn.run(web_app, host=host, port=port, log_level=level, **uvicorn_options())

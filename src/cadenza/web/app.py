@@ -43,7 +43,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from cadenza.web.catalog import ModelCatalog
 from cadenza.web.jobs import JobRunner, RunnerConfig
-from cadenza.web.limits import BodyLimit
+from cadenza.web.limits import BodyLimit, ConcurrencyLimit
 from cadenza.web.pipeline import ComposeFn, EngraveFn, RenderFn
 from cadenza.web.problems import Problem, on_problem, on_validation_error
 from cadenza.web.routes.compositions import compositions_router
@@ -138,6 +138,8 @@ def create_app(
     # Outermost but one: no large body is read into memory (an upload may be 1 MB of MIDI).
     app.add_middleware(BodyLimit, larger={"/api/uploads": MAX_UPLOAD_BYTES + 64 * 1024})
     app.middleware("http")(_security_headers)
+    # Outermost: a bounded number of requests is served at once (503 beyond it).
+    app.add_middleware(ConcurrencyLimit, max_active=settings.max_active_requests)
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation_error)
 

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cadenza.web.limits import MAX_ACTIVE_REQUESTS
+
 
 def default_data_dir() -> Path:
     """``$XDG_DATA_HOME/cadenza/web`` (``~/.local/share/cadenza/web`` by default)."""
@@ -27,6 +29,8 @@ class ServerSettings:
             the loopback interface names its own so other web sites cannot reach it through
             DNS rebinding.
         warm_models: load every model and its primers in the background at start.
+        max_active_requests: requests answered at once; more get 503 (connections that
+            have not sent a whole request are bounded apart, see cadenza.web.protocol).
     """
 
     data_dir: Path
@@ -39,3 +43,4 @@ class ServerSettings:
     engrave: bool = True
     allowed_hosts: tuple[str, ...] | None = None
     warm_models: bool = True
+    max_active_requests: int = MAX_ACTIVE_REQUESTS
