@@ -44,6 +44,12 @@ def serve_command(
     ),
     timeout: float = typer.Option(600.0, "--timeout", help="Longest a composition may take (s)."),
     no_wav: bool = typer.Option(False, "--no-wav", help="Do not render WAV files."),
+    max_minutes: float = typer.Option(
+        20.0, "--max-minutes", help="Longest piece the page composes (bars at the tempo)."
+    ),
+    max_wav_minutes: float = typer.Option(
+        5.0, "--max-wav-minutes", help="Longest piece rendered to WAV; longer ones get MIDI."
+    ),
 ) -> None:
     """Serve the page to compose in the browser, listen and download MIDI and WAV."""
     try:
@@ -74,6 +80,8 @@ def serve_command(
         queue_size=queue,
         job_timeout_seconds=timeout,
         render_wav=not no_wav,
+        max_minutes=max_minutes,
+        max_wav_minutes=max_wav_minutes,
         allowed_hosts=(*LOOPBACK_NAMES, "[::1]", host) if loopback else None,
     )
     torch.set_num_threads(torch_threads_per_worker(workers))

@@ -16,6 +16,7 @@ from cadenza.api import compose_request
 from cadenza.composing import check_controls
 from cadenza.errors import ConfigError
 from cadenza.web.catalog import ModelEntry
+from cadenza.web.duration import check_duration
 from cadenza.web.pipeline import mode_inputs
 from cadenza.web.problems import Problem
 from cadenza.web.requests import MAX_SEED, CompositionIn, check_mode
@@ -94,6 +95,7 @@ def admit(body: CompositionIn, services: Services) -> tuple[Job, dict[str, bytes
     if problem is not None:
         raise Problem(422, problem[1], problem[0])
     upload = _upload(body, services)
+    check_duration(body, upload[1] if upload else None, services.settings.max_minutes)
     seed = body.seed if body.seed is not None else secrets.randbelow(MAX_SEED + 1)
     temperature = (float(body.temperature) if body.temperature is not None
                    else entry.temperature())  # absent: the model's calibrated one

@@ -78,7 +78,7 @@ def _services(settings: ServerSettings, compose_fn: ComposeFn | None,
     runner = JobRunner(
         store, catalog,
         RunnerConfig(settings.workers, settings.queue_size, settings.job_timeout_seconds,
-                     settings.render_wav, settings.engrave),
+                     settings.render_wav, settings.engrave, settings.max_wav_minutes),
         compose_fn=compose_fn, render_fn=render_fn, engrave_fn=engrave_fn,
     )
     return Services(settings, store, UploadStore(settings.data_dir), catalog, runner)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from cadenza.errors import CadenzaError, ConfigError
 from cadenza.fileio import write_bytes_atomic, write_error_message
 from cadenza.web.catalog import ModelCatalog
+from cadenza.web.duration import DEFAULT_MAX_WAV_MINUTES
 from cadenza.web.pipeline import (
     ComposeFn,
     EngraveFn,
@@ -77,6 +78,7 @@ class RunnerConfig:
         timeout_seconds: longest a job may run, from when a worker takes it.
         render_wav: also render a WAV of each composition.
         engrave: also write its MusicXML and SVG score.
+        max_wav_minutes: longest piece rendered to WAV (``wav_error`` says so for others).
     """
 
     workers: int = 2
@@ -84,6 +86,7 @@ class RunnerConfig:
     timeout_seconds: float = 600.0
     render_wav: bool = True
     engrave: bool = True
+    max_wav_minutes: float = DEFAULT_MAX_WAV_MINUTES
 
     def __post_init__(self) -> None:
         if not 1 <= self.workers <= 32:
@@ -92,6 +95,8 @@ class RunnerConfig:
             raise ConfigError(f"queue size must be in 1..10000, got {self.queue_size}")
         if not self.timeout_seconds > 0:
             raise ConfigError(f"job timeout must be positive, got {self.timeout_seconds}")
+        if not self.max_wav_minutes > 0:
+            raise ConfigError(f"--max-wav-minutes must be positive, got {self.max_wav_minutes}")
 
 
 class JobRunner:
@@ -110,7 +115,8 @@ class JobRunner:
         self.config = config
         self.pipeline = JobPipeline(store, catalog, render_wav=config.render_wav,
                                     engrave=config.engrave, compose_fn=compose_fn,
-                                    render_fn=render_fn, engrave_fn=engrave_fn)
+                                    render_fn=render_fn, engrave_fn=engrave_fn,
+                                    max_wav_minutes=config.max_wav_minutes)
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._lock = threading.Lock()
         self._waiting = 0

@@ -23,6 +23,7 @@ from cadenza.errors import CadenzaError, ConfigError
 from cadenza.fileio import write_bytes_atomic
 from cadenza.score import Score
 from cadenza.web.catalog import ModelCatalog
+from cadenza.web.duration import DEFAULT_MAX_WAV_MINUTES, wav_refusal
 from cadenza.web.notes import notes_json
 from cadenza.web.store import FILE_NAMES, Job, JobStore
 
@@ -105,10 +106,13 @@ class JobPipeline:
 
     def __init__(self, store: JobStore, catalog: ModelCatalog, *, render_wav: bool = True,
                  engrave: bool = True, compose_fn: ComposeFn | None = None,
-                 render_fn: RenderFn | None = None,
-                 engrave_fn: EngraveFn | None = None) -> None:
+                 render_fn: RenderFn | None = None, engrave_fn: EngraveFn | None = None,
+                 max_wav_minutes: float = DEFAULT_MAX_WAV_MINUTES) -> None:
         self.store, self.catalog = store, catalog
         self.render_wav, self.engrave = render_wav, engrave
+        self.max_wav_minutes = max_wav_minutes
+        # One WAV at a time: a render holds every sample in memory while it scales them.
+        self._render_lock = threading.Lock()
         self.compose_fn = compose_fn or compose
         self.render_fn = render_fn or _default_render
         self.engrave_fn = engrave_fn or _default_engrave
@@ -177,11 +181,21 @@ class JobPipeline:
                      "score": FILE_NAMES["score"]}
 
     def _render(self, job: Job, score: Score, folder: Path) -> None:
-        """The WAV; a missing synthesiser only costs the WAV (``wav_error`` says why)."""
+        """The WAV; a missing synthesiser, a piece too long for the page or too little
+        memory only cost the WAV (``wav_error`` says why)."""
+        refused = wav_refusal(score.seconds(), self.max_wav_minutes)
+        if refused is not None:
+            job.wav_error = refused
+            log.info("composition %s: no WAV: %s", job.id, refused)
+            return
         try:
-            self.render_fn(score, folder / FILE_NAMES["wav"])
+            with self._render_lock:
+                self.render_fn(score, folder / FILE_NAMES["wav"])
         except CadenzaError as exc:
             job.wav_error = str(exc)
             log.warning("composition %s: no WAV: %s", job.id, exc)
+        except MemoryError:
+            job.wav_error = "the server had too little memory to render the audio"
+            log.warning("composition %s: no WAV: out of memory", job.id)
         else:
             job.files = {**job.files, "wav": FILE_NAMES["wav"]}

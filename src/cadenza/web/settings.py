@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cadenza.errors import ConfigError
+from cadenza.web.duration import DEFAULT_MAX_MINUTES, DEFAULT_MAX_WAV_MINUTES
 from cadenza.web.limits import MAX_ACTIVE_REQUESTS
 
 
@@ -31,6 +33,8 @@ class ServerSettings:
         warm_models: load every model and its primers in the background at start.
         max_active_requests: requests answered at once; more get 503 (connections that
             have not sent a whole request are bounded apart, see cadenza.web.protocol).
+        max_minutes: longest piece the page composes (a longer request gets 422).
+        max_wav_minutes: longest piece rendered to WAV (a longer one gets none, and says why).
     """
 
     data_dir: Path
@@ -44,3 +48,9 @@ class ServerSettings:
     allowed_hosts: tuple[str, ...] | None = None
     warm_models: bool = True
     max_active_requests: int = MAX_ACTIVE_REQUESTS
+    max_minutes: float = DEFAULT_MAX_MINUTES
+    max_wav_minutes: float = DEFAULT_MAX_WAV_MINUTES
+
+    def __post_init__(self) -> None:
+        if not self.max_minutes > 0:
+            raise ConfigError(f"--max-minutes must be positive, got {self.max_minutes}")
