@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 
 from cadenza.errors import CadenzaError, ConfigError
-from cadenza.fileio import write_bytes_atomic, write_error_message
+from cadenza.fileio import write_bytes_atomic
 from cadenza.web.catalog import ModelCatalog
 from cadenza.web.duration import DEFAULT_MAX_WAV_MINUTES
 from cadenza.web.pipeline import (
@@ -54,6 +54,7 @@ from cadenza.web.store import (
     Job,
     JobStore,
 )
+from cadenza.web.writes import WriteFailed, write_failure
 
 log = logging.getLogger(__name__)
 
@@ -241,39 +242,58 @@ class JobRunner:
                 return
             self._active[job.id] = control
             job.status, job.stage, job.started = RUNNING, "loading", time.time()
-        self.store.save(job)
         error: str | None = None
         try:
+            self.store.save(job)
             self.pipeline.run(job, control)
         except JobAborted:
             error = control.reason or "aborted"
-        except CadenzaError as exc:
-            error = str(exc)
-        except OSError as exc:
-            error = ("the server could not store the composition: "
-                     + write_error_message(exc, self.store.root))
-            log.warning("composition %s: %s", job.id, error)
-        except Exception as exc:  # a job's bug must become its error, not a dead worker
-            log.exception("composition %s failed", job.id)
-            error = f"internal error ({type(exc).__name__}: {exc})"
+        except Exception as exc:  # a job's failure must become its error, not a dead worker
+            error = self._error_of(job, exc)
         finally:
             with self._lock:
                 self._active.pop(job.id, None)
         self._finish(job, error)
 
+    def _error_of(self, job: Job, exc: Exception) -> str:
+        """The one-line error of a job that raised ``exc``."""
+        if isinstance(exc, CadenzaError):
+            return str(exc)
+        if isinstance(exc, OSError):  # WriteFailed names its file; composing's own, not
+            error = str(exc) if isinstance(exc, WriteFailed) else write_failure(
+                self.store.folder(job.id), exc, folder=True)
+            log.warning("composition %s: %s", job.id, error)
+            return error
+        log.exception("composition %s failed", job.id)
+        return f"internal error ({type(exc).__name__}: {exc})"
+
     def _finish(self, job: Job, error: str | None) -> None:
         with self._lock:
-            if job.status != RUNNING:  # the watchdog failed it already
-                return
-            job.status = (CANCELLED if error == CANCEL_ERROR else FAILED) if error else DONE
-            job.error, job.stage, job.finished = error, "finished", time.time()
-        self.store.save(job)
+            late = job.status != RUNNING  # the watchdog failed it already
+            if not late:
+                job.status = (CANCELLED if error == CANCEL_ERROR else FAILED) if error else DONE
+                job.error, job.stage, job.finished = error, "finished", time.time()
+        if job.status != DONE:  # nothing half-made stays, also what a late job wrote
+            self.store.discard_outputs(job)
+        if late:
+            return
+        self._record(job)
         if job.status == CANCELLED:  # the user's own choice, not a failure
             log.info("composition %s cancelled", job.id)
-        elif error:
-            log.warning("composition %s failed: %s", job.id, error)
+        elif job.error:
+            log.warning("composition %s failed: %s", job.id, job.error)
         else:
-            log.info("composition %s done in %.1f s", job.id, job.finished - (job.started or 0))
+            took = (job.finished or 0.0) - (job.started or 0.0)
+            log.info("composition %s done in %.1f s", job.id, took)
+
+    def _record(self, job: Job) -> None:
+        """Save a finished job; when its record cannot be written it fails, keeping no
+        output (the error, kept in memory, names the file)."""
+        try:
+            self.store.save(job)
+        except OSError as exc:
+            job.status, job.error = FAILED, str(exc)
+            self.store.discard_outputs(job)
 
     # -- the watchdog ------------------------------------------------------------------------
     def _watch(self) -> None:
@@ -297,7 +317,7 @@ class JobRunner:
                 return
             job.status, job.stage, job.finished = FAILED, "finished", time.time()
             job.error = timeout_message(self.config.timeout_seconds)
-        self.store.save(job)
+        self._record(job)
         log.warning("composition %s: %s", job_id, job.error)
 
 

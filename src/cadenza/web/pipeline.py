@@ -26,6 +26,7 @@ from cadenza.web.catalog import ModelCatalog
 from cadenza.web.duration import DEFAULT_MAX_WAV_MINUTES, wav_refusal
 from cadenza.web.notes import notes_json
 from cadenza.web.store import FILE_NAMES, Job, JobStore
+from cadenza.web.writes import guarded_write
 
 if TYPE_CHECKING:
     from cadenza.notation import Engraving
@@ -84,6 +85,10 @@ def _default_engrave(score: Score) -> Engraving:
     from cadenza.notation import engrave
 
     return engrave(score)
+
+
+def _write(path: Path, data: bytes) -> None:
+    guarded_write(path, lambda: write_bytes_atomic(path, data))
 
 
 def mode_inputs(mode: str, upload: Path) -> dict[str, Any]:
@@ -159,8 +164,7 @@ class JobPipeline:
         if midi_path not in piece.files or not midi_path.is_file():
             raise ConfigError(f"composing wrote {piece.files}, expected {midi_path.name}")
         notes = notes_json(piece.score, piece.generated_start_tick, piece.input_notes)
-        compact = json.dumps(notes, separators=(",", ":")).encode()
-        write_bytes_atomic(folder / FILE_NAMES["notes"], compact)
+        _write(folder / FILE_NAMES["notes"], json.dumps(notes, separators=(",", ":")).encode())
         job.primer = short_source(result.primer_source)
         job.form = result.form
         job.warnings = list(piece.warnings)
@@ -175,8 +179,8 @@ class JobPipeline:
             job.score_error = str(exc)
             log.warning("composition %s: no sheet music: %s", job.id, exc)
             return
-        write_bytes_atomic(folder / FILE_NAMES["musicxml"], xml.musicxml)
-        write_bytes_atomic(folder / FILE_NAMES["score"], xml.svg.encode())
+        _write(folder / FILE_NAMES["musicxml"], xml.musicxml)
+        _write(folder / FILE_NAMES["score"], xml.svg.encode())
         job.files = {**job.files, "musicxml": FILE_NAMES["musicxml"],
                      "score": FILE_NAMES["score"]}
 
@@ -188,9 +192,10 @@ class JobPipeline:
             job.wav_error = refused
             log.info("composition %s: no WAV: %s", job.id, refused)
             return
+        wav = folder / FILE_NAMES["wav"]
         try:
             with self._render_lock:
-                self.render_fn(score, folder / FILE_NAMES["wav"])
+                guarded_write(wav, lambda: self.render_fn(score, wav))
         except CadenzaError as exc:
             job.wav_error = str(exc)
             log.warning("composition %s: no WAV: %s", job.id, exc)

@@ -33,6 +33,7 @@ from typing import Any
 
 from cadenza.errors import ConfigError
 from cadenza.fileio import write_json_atomic
+from cadenza.web.writes import guarded_write
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +178,32 @@ class JobStore:
             self._jobs[job.id] = job
 
     def save(self, job: Job) -> None:
-        """Write ``job.json`` atomically."""
+        """Write ``job.json`` atomically.
+
+        Raises:
+            WriteFailed: naming the file and the reason (a full disk, a read-only folder).
+        """
+        path = self.folder(job.id) / JOB_FILE
         with self._lock:
-            write_json_atomic(self.folder(job.id) / JOB_FILE, job.to_dict())
+            guarded_write(path, lambda: write_json_atomic(path, job.to_dict()))
+
+    def discard_outputs(self, job: Job) -> None:
+        """Delete what a job that did not finish made: every file of its folder but its
+        record and its input (an unfinished job keeps no half-made output)."""
+        keep = {JOB_FILE, FILE_NAMES["input"]}
+        try:
+            leftovers = [p for p in self.folder(job.id).iterdir() if p.name not in keep]
+        except OSError:
+            leftovers = []
+        for path in leftovers:
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            except OSError as exc:
+                log.warning("could not remove %s: %s", path, exc)
+        job.files = {k: v for k, v in job.files.items() if k == "input"}
 
     def get(self, job_id: str) -> Job | None:
         """The job called ``job_id``, or ``None`` (also for text that is not an id)."""

@@ -1,0 +1,75 @@
+"""What the server does when its disk or its data folder fails it: a write that fails names
+the file and leaves nothing half-made; damaged records and a killed server's leftovers are
+found at the next start."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_web_api import checkpoints, fake_compose, make_client, post, wait_for  # noqa: F401
+
+from cadenza.web import pipeline as pipeline_module
+from cadenza.web import store as store_module
+
+FINISHED = ("done", "failed", "cancelled")
+
+
+# -- writes that fail --------------------------------------------------------------------------
+@pytest.mark.parametrize(("kind", "error", "reason"), [
+    ("notes.json", OSError(errno.ENOSPC, "No space left on device"), "no space left on the disk"),
+    ("composition.wav", PermissionError(errno.EROFS, "Read-only file system"),
+     "Read-only file system"),
+])
+def test_a_failed_write_names_the_file_and_keeps_nothing_half_made(
+    checkpoints: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    kind: str, error: OSError, reason: str,
+) -> None:
+    real_write = pipeline_module.write_bytes_atomic
+
+    def failing_write(path: Any, data: bytes, **options: Any) -> None:
+        if Path(path).name == kind:
+            raise error
+        real_write(path, data, **options)
+
+    def failing_render(score: Any, path: Path) -> Path:
+        raise error
+
+    monkeypatch.setattr(pipeline_module, "write_bytes_atomic", failing_write)
+    with make_client(checkpoints, tmp_path, compose_fn=fake_compose(),
+                     render_fn=failing_render) as client:
+        job = wait_for(client, post(client).json()["id"], FINISHED)
+        midi = client.get(f"/api/compositions/{job['id']}/midi")
+    folder = tmp_path / "compositions" / job["id"]
+    assert job["status"] == "failed"
+    assert job["error"].startswith(f"could not write {kind} in {folder}")
+    assert reason in job["error"]
+    assert sorted(os.listdir(folder)) == ["job.json"]  # no MIDI, notes or score left over
+    assert job["urls"] == {} and midi.status_code == 409
+
+
+def test_a_job_whose_record_cannot_be_written_fails_instead_of_running_for_ever(
+    checkpoints: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    """The record is written when the job starts: if that fails, the job fails (it stayed
+    'running' for ever, holding a worker's place in the count)."""
+    real_write = store_module.write_json_atomic
+
+    def read_only_once_running(path: Any, record: dict[str, Any]) -> None:
+        if record["status"] != "queued":
+            raise PermissionError(errno.EROFS, "Read-only file system", str(path))
+        real_write(path, record)
+
+    monkeypatch.setattr(store_module, "write_json_atomic", read_only_once_running)
+    with make_client(checkpoints, tmp_path, compose_fn=fake_compose()) as client:
+        job_id = post(client).json()["id"]
+        job = wait_for(client, job_id, FINISHED, seconds=10)
+        queue = client.get("/api/compositions").json()["queue"]
+    folder = tmp_path / "compositions" / job_id
+    assert job["status"] == "failed"
+    assert job["error"] == f"could not write job.json in {folder}: Read-only file system"
+    assert queue["running"] == 0 and queue["waiting"] == 0
+    assert sorted(os.listdir(folder)) == ["job.json"]
