@@ -73,3 +73,39 @@ def test_a_job_whose_record_cannot_be_written_fails_instead_of_running_for_ever(
     assert job["error"] == f"could not write job.json in {folder}: Read-only file system"
     assert queue["running"] == 0 and queue["waiting"] == 0
     assert sorted(os.listdir(folder)) == ["job.json"]
+
+
+# -- records that cannot be read ---------------------------------------------------------------
+def test_a_folder_with_an_unreadable_record_is_listed_not_orphaned(
+    checkpoints: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture  # noqa: F811
+) -> None:
+    """A folder whose job.json is damaged or missing keeps its files (a finished MIDI may be
+    in it) and is listed, with the reason, until someone deletes it; one that holds nothing
+    but its broken record is removed, and said so in the log."""
+    with make_client(checkpoints, tmp_path, compose_fn=fake_compose()) as client:
+        good = post(client).json()["id"]
+        wait_for(client, good)
+    root = tmp_path / "compositions"
+    damaged, missing, empty = root / ("a" * 32), root / ("b" * 32), root / ("c" * 32)
+    for folder in (damaged, missing, empty):
+        folder.mkdir()
+    (damaged / "job.json").write_text('{"id": "aaaa", "sta')  # cut off
+    (damaged / "composition.mid").write_bytes((root / good / "composition.mid").read_bytes())
+    (missing / "composition.wav").write_bytes(b"RIFF")
+    (empty / "job.json").write_text("[]")
+    with make_client(checkpoints, tmp_path, compose_fn=fake_compose()) as client:
+        listed = client.get("/api/compositions").json()
+        assert client.get(f"/api/compositions/{damaged.name}").status_code == 404
+        gone = client.delete(f"/api/compositions/{damaged.name}")
+        after = client.get("/api/compositions").json()["unreadable"]
+    assert [job["id"] for job in listed["compositions"]] == [good]
+    unreadable = {folder["id"]: folder for folder in listed["unreadable"]}
+    assert set(unreadable) == {damaged.name, missing.name}
+    assert unreadable[damaged.name]["files"] == ["composition.mid"]
+    assert unreadable[damaged.name]["reason"].startswith("job.json: ")
+    assert unreadable[missing.name]["files"] == ["composition.wav"]
+    assert not empty.exists()
+    assert gone.status_code == 204 and not damaged.exists()
+    assert [folder["id"] for folder in after] == [missing.name]
+    said = " ".join(record.getMessage() for record in caplog.records)
+    assert missing.name in said and str(empty) in said

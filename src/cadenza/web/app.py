@@ -95,6 +95,11 @@ def _lifespan(services: Services, restored: int) -> Any:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         log.info("%d compositions in %s", restored, services.store.root)
+        unreadable = services.store.unreadable()
+        if unreadable:
+            log.warning("%d composition folders have an unreadable record; they are kept and "
+                        "listed in the page's history: %s", len(unreadable),
+                        ", ".join(folder.id for folder in unreadable))
         services.runner.start()
         if services.settings.warm_models:
             threading.Thread(target=warm, name="cadenza-warm", daemon=True).start()

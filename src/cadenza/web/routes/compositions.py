@@ -50,6 +50,7 @@ def compositions_router(services: Services) -> APIRouter:
         return {
             "compositions": [job_view(job, store) for job in store.history(limit)],
             "counts": store.counts(),
+            "unreadable": [folder.view() for folder in store.unreadable()],
             "queue": {"waiting": runner.waiting, "running": runner.running,
                       "workers": settings.workers, "capacity": settings.queue_size},
         }
@@ -69,10 +70,11 @@ def compositions_router(services: Services) -> APIRouter:
 
     @router.delete("/api/compositions/{job_id}", status_code=204, response_model=None)
     def delete(job_id: str) -> Response:
-        job = known(job_id)
-        if job.status not in FINISHED:
+        unreadable = any(folder.id == job_id for folder in store.unreadable())
+        job = None if unreadable else known(job_id)  # an unreadable folder may go too
+        if job is not None and job.status not in FINISHED:
             raise Problem(409, f"the composition is {job.status}; cancel it first")
-        store.remove(job.id)
+        store.remove(job_id)
         return Response(status_code=204)
 
     return router

@@ -14,7 +14,8 @@ export async function refreshHistory() {
   }
   const list = $("history");
   list.replaceChildren();
-  $("history-empty").hidden = data.compositions.length > 0;
+  const unreadable = data.unreadable || [];
+  $("history-empty").hidden = data.compositions.length + unreadable.length > 0;
   let busy = false;
   for (const job of data.compositions) {
     busy ||= job.status === "queued" || job.status === "running";
@@ -40,9 +41,27 @@ export async function refreshHistory() {
     }
     list.append(item);
   }
+  for (const folder of unreadable) list.append(unreadableItem(folder));
   markCurrent();
   clearTimeout(state.historyTimer);
   if (busy) state.historyTimer = setTimeout(refreshHistory, HISTORY_POLL_MS);
+}
+
+// A composition folder whose record the server could not read: its files are kept until
+// someone deletes it here.
+function unreadableItem(folder) {
+  const what = el("div", { class: "what" },
+    el("span", { text: `Composition ${folder.id.slice(0, 8)}: its record is unreadable ` +
+      `(${folder.reason}).` }),
+    el("span", { class: "item-error",
+      text: `Kept in the server's data folder: ${folder.files.join(", ")}.` }));
+  const item = el("li", { "data-id": folder.id }, what,
+    el("span", { class: "badge unreadable", text: "unreadable" }));
+  const remove = el("button", { type: "button", class: "delete", text: "Delete" });
+  remove.setAttribute("aria-label", `Delete the unreadable composition ${folder.id}`);
+  remove.addEventListener("click", () => deleteComposition(folder));
+  item.append(remove);
+  return item;
 }
 
 async function deleteComposition(job) {
