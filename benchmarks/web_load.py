@@ -406,7 +406,7 @@ def main() -> int:
     parser.add_argument("--longest", action="store_true",
                         help="the longest pieces allowed, one at a time, and peak memory")
     parser.add_argument("--max-minutes", type=float, default=20.0, help="server --max-minutes")
-    parser.add_argument("--max-wav-minutes", type=float, default=5.0,
+    parser.add_argument("--max-wav-minutes", type=float, default=4.0,
                         help="server --max-wav-minutes")
     parser.add_argument("--max-rss-gb", type=float, default=1.5,
                         help="largest acceptable peak memory of the server (--longest)")

@@ -48,7 +48,7 @@ def serve_command(
         20.0, "--max-minutes", help="Longest piece the page composes (bars at the tempo)."
     ),
     max_wav_minutes: float = typer.Option(
-        5.0, "--max-wav-minutes", help="Longest piece rendered to WAV; longer ones get MIDI."
+        4.0, "--max-wav-minutes", help="Longest piece rendered to WAV; longer ones get MIDI."
     ),
 ) -> None:
     """Serve the page to compose in the browser, listen and download MIDI and WAV."""

@@ -24,8 +24,9 @@ from cadenza.web.uploads import Upload
 QUARTERS_PER_BAR = 4
 DEFAULT_MAX_MINUTES = 20.0
 # With the renderer of today (every sample in memory, scaled in float64: about 155 MB a
-# minute of audio), 5 minutes keep the server under 1.5 GB (docs/benchmarks.md).
-DEFAULT_MAX_WAV_MINUTES = 5.0
+# minute of audio), 4 minutes keep the server under 1.5 GB with room to spare: 1.43 GB
+# was measured for 4.8 minutes (docs/benchmarks.md, benchmarks/web_load.py --longest).
+DEFAULT_MAX_WAV_MINUTES = 4.0
 
 
 @dataclass
