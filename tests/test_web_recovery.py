@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +113,47 @@ def test_a_folder_with_an_unreadable_record_is_listed_not_orphaned(
     assert [folder["id"] for folder in after] == [missing.name]
     said = " ".join(record.getMessage() for record in caplog.records)
     assert missing.name in said and str(empty) in said
+
+
+# -- a killed server's temporary files -----------------------------------------------------------
+KILLED_SERVER = """
+import sys, tempfile, time
+from pathlib import Path
+from cadenza.web.scratch import server_scratch
+with server_scratch(Path(sys.argv[1])):
+    render = Path(tempfile.mkdtemp(prefix="cadenza-audio-"))  # as the WAV renderer does
+    (render / "render.raw").write_bytes(bytes(4096))
+    print(render, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_killed_servers_temporary_files_are_swept_at_the_next_start(
+    checkpoints: Path, tmp_path: Path  # noqa: F811
+) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    killed = subprocess.Popen([sys.executable, "-c", KILLED_SERVER, str(temp)],
+                              stdout=subprocess.PIPE, text=True)
+    assert killed.stdout is not None
+    render = Path(killed.stdout.readline().strip())
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert (render / "render.raw").is_file()  # what kill -9 leaves behind
+    assert render.parent.name.startswith(f"cadenza-web-{killed.pid}-")
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    running = temp / f"cadenza-web-{alive.pid}-x"  # a server that runs now
+    running.mkdir()
+    others = temp / "cadenza-audio-y"  # a render of another program
+    others.mkdir()
+    try:
+        with make_client(checkpoints, tmp_path / "data", scratch_root=temp) as client:
+            assert client.get("/api/models").status_code == 200
+            own = Path(tempfile.gettempdir())
+            assert own.parent == temp and own.name.startswith(f"cadenza-web-{os.getpid()}-")
+            assert not render.parent.exists()
+            assert running.is_dir() and others.is_dir()
+    finally:
+        alive.kill()
+        alive.wait()
+    assert not own.exists() and Path(tempfile.gettempdir()) != own

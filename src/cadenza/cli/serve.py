@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 import typer
@@ -82,6 +83,7 @@ def serve_command(
         render_wav=not no_wav,
         max_minutes=max_minutes,
         max_wav_minutes=max_wav_minutes,
+        scratch_root=Path(tempfile.gettempdir()),
         allowed_hosts=(*LOOPBACK_NAMES, "[::1]", host) if loopback else None,
     )
     torch.set_num_threads(torch_threads_per_worker(workers))

@@ -31,7 +31,7 @@ import logging
 import mimetypes
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from cadenza.web.routes.compositions import compositions_router
 from cadenza.web.routes.files import files_router
 from cadenza.web.routes.models import models_router
 from cadenza.web.routes.uploads import uploads_router
+from cadenza.web.scratch import server_scratch
 from cadenza.web.services import Services
 from cadenza.web.settings import ServerSettings, default_data_dir
 from cadenza.web.store import JobStore
@@ -84,6 +85,15 @@ def _services(settings: ServerSettings, compose_fn: ComposeFn | None,
     return Services(settings, store, UploadStore(settings.data_dir), catalog, runner)
 
 
+def _report(services: Services, restored: int) -> None:
+    log.info("%d compositions in %s", restored, services.store.root)
+    unreadable = services.store.unreadable()
+    if unreadable:
+        log.warning("%d composition folders have an unreadable record; they are kept and "
+                    "listed in the page's history: %s", len(unreadable),
+                    ", ".join(folder.id for folder in unreadable))
+
+
 def _lifespan(services: Services, restored: int) -> Any:
     def warm() -> None:
         services.catalog.warm()
@@ -94,17 +104,17 @@ def _lifespan(services: Services, restored: int) -> Any:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        log.info("%d compositions in %s", restored, services.store.root)
-        unreadable = services.store.unreadable()
-        if unreadable:
-            log.warning("%d composition folders have an unreadable record; they are kept and "
-                        "listed in the page's history: %s", len(unreadable),
-                        ", ".join(folder.id for folder in unreadable))
-        services.runner.start()
-        if services.settings.warm_models:
-            threading.Thread(target=warm, name="cadenza-warm", daemon=True).start()
-        yield
-        services.runner.stop()
+        with ExitStack() as stack:
+            if services.settings.scratch_root is not None:  # renders' temporary files
+                stack.enter_context(server_scratch(services.settings.scratch_root))
+            _report(services, restored)
+            services.runner.start()
+            if services.settings.warm_models:
+                threading.Thread(target=warm, name="cadenza-warm", daemon=True).start()
+            try:
+                yield
+            finally:
+                services.runner.stop()
 
     return lifespan
 

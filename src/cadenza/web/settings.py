@@ -35,6 +35,9 @@ class ServerSettings:
             have not sent a whole request are bounded apart, see cadenza.web.protocol).
         max_minutes: longest piece the page composes (a longer request gets 422).
         max_wav_minutes: longest piece rendered to WAV (a longer one gets none, and says why).
+        scratch_root: where the server makes its own temporary folder and sweeps those of
+            killed servers (``cadenza serve``: the system's temporary folder); ``None``
+            leaves the process's temporary folder as it is.
     """
 
     data_dir: Path
@@ -50,6 +53,7 @@ class ServerSettings:
     max_active_requests: int = MAX_ACTIVE_REQUESTS
     max_minutes: float = DEFAULT_MAX_MINUTES
     max_wav_minutes: float = DEFAULT_MAX_WAV_MINUTES
+    scratch_root: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.max_minutes > 0:
