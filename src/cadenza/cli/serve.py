@@ -7,8 +7,10 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 import typer
+from rich.markup import escape
 
 from cadenza.cli.app import app, console, err_console, fail, friendly_errors
 
@@ -23,6 +25,25 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def exposure_warning(host: str, port: int, token: str | None) -> str | None:
+    """The one-line warning for a server others can reach (``None`` on the loopback)."""
+    if is_loopback(host):
+        return None
+    if token is None:
+        return (f"listening on {host}: anyone who can reach port {port} can compose with this "
+                "machine, and list, download and delete its compositions; pass --token TOKEN "
+                "to require a token")
+    return (f"listening on {host}: anyone who can reach port {port} and has the token can "
+            "compose with this machine, and list, download and delete its compositions")
+
+
+def page_url(host: str, port: int, token: str | None) -> str:
+    """The page's address, with the token the page then sends with every call."""
+    shown = f"[{host}]" if ":" in host else host
+    query = f"?token={quote(token, safe='')}" if token is not None else ""
+    return f"http://{shown}:{port}/{query}"
 
 
 def torch_threads_per_worker(workers: int) -> int:
@@ -51,6 +72,9 @@ def serve_command(
     max_wav_minutes: float = typer.Option(
         4.0, "--max-wav-minutes", help="Longest piece rendered to WAV; longer ones get MIDI."
     ),
+    token: str = typer.Option(
+        None, "--token", help="Require this token on every API call (the page passes it on)."
+    ),
 ) -> None:
     """Serve the page to compose in the browser, listen and download MIDI and WAV."""
     try:
@@ -69,11 +93,10 @@ def serve_command(
     if checkpoints is not None and not checkpoints.is_dir():
         fail(f"--checkpoints {checkpoints}: no such folder")
     loopback = is_loopback(host)
-    if not loopback:
-        err_console.print(
-            f"[bold yellow]warning:[/] listening on {host}: anyone who can reach port {port} "
-            "can compose with this machine and read its compositions"
-        )
+    warning = exposure_warning(host, port, token)
+    if warning is not None:
+        err_console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False,
+                          soft_wrap=True)
     settings = ServerSettings(
         data_dir=data_dir or default_data_dir(),
         checkpoints_dir=checkpoints,
@@ -85,12 +108,12 @@ def serve_command(
         max_wav_minutes=max_wav_minutes,
         scratch_root=Path(tempfile.gettempdir()),
         allowed_hosts=(*LOOPBACK_NAMES, "[::1]", host) if loopback else None,
+        token=token,
     )
     torch.set_num_threads(torch_threads_per_worker(workers))
     web_app = create_app(settings)
-    shown = f"[{host}]" if ":" in host else host
-    console.print(f"cadenza: http://{shown}:{port}/  (compositions in {settings.data_dir})",
-                  highlight=False, soft_wrap=True)
+    console.print(f"cadenza: {page_url(host, port, token)}  (compositions in "
+                  f"{settings.data_dir})", highlight=False, soft_wrap=True, markup=False)
     level = "info" if logging.getLogger().level <= logging.INFO else "warning"
     # Bounds on connections and requests: cadenza.web.protocol and cadenza.web.limits.
     uvicorn.run(web_app, host=host, port=port, log_level=level, **uvicorn_options())

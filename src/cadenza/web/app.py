@@ -41,6 +41,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from cadenza.web.access import TokenGuard
 from cadenza.web.catalog import ModelCatalog
 from cadenza.web.jobs import JobRunner, RunnerConfig
 from cadenza.web.limits import BodyLimit, ConcurrencyLimit
@@ -152,6 +153,8 @@ def create_app(
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
     # Outermost but one: no large body is read into memory (an upload may be 1 MB of MIDI).
     app.add_middleware(BodyLimit, larger={"/api/uploads": MAX_UPLOAD_BYTES + 64 * 1024})
+    if settings.token is not None:  # before anything is read: the API needs the token
+        app.add_middleware(TokenGuard, token=settings.token)
     app.middleware("http")(_security_headers)
     # Outermost: a bounded number of requests is served at once (503 beyond it).
     app.add_middleware(ConcurrencyLimit, max_active=settings.max_active_requests)

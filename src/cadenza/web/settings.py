@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cadenza.errors import ConfigError
+from cadenza.web.access import check_token
 from cadenza.web.duration import DEFAULT_MAX_MINUTES, DEFAULT_MAX_WAV_MINUTES
 from cadenza.web.limits import MAX_ACTIVE_REQUESTS
 
@@ -38,6 +39,7 @@ class ServerSettings:
         scratch_root: where the server makes its own temporary folder and sweeps those of
             killed servers (``cadenza serve``: the system's temporary folder); ``None``
             leaves the process's temporary folder as it is.
+        token: when set, every API route requires it (see cadenza.web.access).
     """
 
     data_dir: Path
@@ -54,7 +56,10 @@ class ServerSettings:
     max_minutes: float = DEFAULT_MAX_MINUTES
     max_wav_minutes: float = DEFAULT_MAX_WAV_MINUTES
     scratch_root: Path | None = None
+    token: str | None = None
 
     def __post_init__(self) -> None:
         if not self.max_minutes > 0:
             raise ConfigError(f"--max-minutes must be positive, got {self.max_minutes}")
+        if self.token is not None:
+            check_token(self.token)

@@ -1,11 +1,11 @@
 // The result panel: the composition shown (its audio, piano roll, sheet music, warnings and
 // downloads), and which history entry is marked as the one shown.
 import { drawRoll } from "./roll.js";
-import { $, api, describe, showError, state } from "./shared.js";
+import { $, api, describe, showError, state, withToken } from "./shared.js";
 
 function setDownload(link, url, name) {
   if (url) {
-    link.href = url;
+    link.href = withToken(url);
     link.setAttribute("download", name);
     link.removeAttribute("aria-disabled");
     link.tabIndex = 0;
@@ -28,7 +28,7 @@ export async function showComposition(job, play) {
   if (job.urls.wav) {
     player.hidden = false;
     missing.hidden = true;
-    player.src = job.urls.wav;
+    player.src = withToken(job.urls.wav);
     if (play) player.play().catch(() => {});
   } else {
     player.removeAttribute("src");
@@ -47,7 +47,7 @@ export async function showComposition(job, play) {
   const scoreMissing = $("score-missing");
   if (job.urls.score) {
     score.hidden = false;
-    score.src = job.urls.score;
+    score.src = withToken(job.urls.score);
     scoreMissing.hidden = true;
   } else {
     score.removeAttribute("src");

@@ -13,8 +13,19 @@ export const state = {
 
 export const $ = (id) => document.getElementById(id);
 
+// A server that others can reach may require a token (cadenza serve --token): the page is
+// opened as /?token=..., and sends it with every call, in a header, or in the URL of what the
+// browser loads by itself (audio, score, downloads).
+const TOKEN = new URLSearchParams(window.location.search).get("token");
+
+export function withToken(url) {
+  if (!TOKEN || !url) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(TOKEN)}`;
+}
+
 export async function api(path, options = {}) {
   const headers = { Accept: "application/json" };
+  if (TOKEN) headers["X-Cadenza-Token"] = TOKEN;
   if (typeof options.body === "string") headers["Content-Type"] = "application/json";
   const response = await fetch(path, { headers, ...options });
   let body = null;
