@@ -90,8 +90,8 @@ def _report(services: Services, restored: int) -> None:
     log.info("%d compositions in %s", restored, services.store.root)
     unreadable = services.store.unreadable()
     if unreadable:
-        log.warning("%d composition folders have an unreadable record; they are kept and "
-                    "listed in the page's history: %s", len(unreadable),
+        log.warning("%d composition folder(s) with an unreadable record, kept and listed in "
+                    "the page's history: %s", len(unreadable),
                     ", ".join(folder.id for folder in unreadable))
 
 

@@ -301,8 +301,8 @@ class JobStore:
             log.warning("removed composition folder %s: no file but its record (%s)",
                         folder, reason)
             return
-        log.warning("composition folder %s is kept but not listed: %s; it holds %s",
-                    folder, reason, ", ".join(files))
+        log.warning("composition folder %s has an unreadable record (%s); it is kept, with "
+                    "%s", folder, reason, ", ".join(files))
         with self._lock:
             self._unreadable[folder.name] = Unreadable(folder.name, reason, files)
 
