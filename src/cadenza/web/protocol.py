@@ -4,8 +4,9 @@ A connection is *waiting* from when it opens, and again after each answer, until
 request head has arrived. Waiting connections cost the server little but can be made by the
 thousand, and a client that reconnects whenever one is closed defeats any deadline; so:
 
-* a waiting connection that has sent nothing for :data:`FIRST_BYTE_SECONDS` is closed, and
-  one whose head has begun but not ended :data:`HEAD_TIMEOUT_SECONDS` after the wait began
+* a new connection that has sent nothing for :data:`FIRST_BYTE_SECONDS` is closed (an idle
+  one after an answer: after :data:`KEEP_ALIVE_SECONDS`, as uvicorn would), and one whose
+  head has begun but not ended :data:`HEAD_TIMEOUT_SECONDS` after the wait began
   (slow-header attacks);
 * at most :data:`MAX_WAITING_PER_CLIENT` waiting connections from one address, and
   :data:`MAX_WAITING` in all: a new one beyond either closes the oldest waiting one, so a
@@ -88,7 +89,7 @@ class HeadDeadlineProtocol(H11Protocol):
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
-        self._start_waiting()
+        self._start_waiting(FIRST_BYTE_SECONDS)
 
     def data_received(self, data: bytes) -> None:
         if self._is_waiting() and not self._head_began and data:
@@ -101,7 +102,7 @@ class HeadDeadlineProtocol(H11Protocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()  # may start a pipelined request at once
         if not self.transport.is_closing() and not self._in_progress():
-            self._start_waiting()
+            self._start_waiting(KEEP_ALIVE_SECONDS)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_waiting()
@@ -114,9 +115,9 @@ class HeadDeadlineProtocol(H11Protocol):
     def _is_waiting(self) -> bool:
         return self._head_timer is not None
 
-    def _start_waiting(self) -> None:
+    def _start_waiting(self, first_byte_seconds: float) -> None:
         self._wait_began, self._head_began = time.monotonic(), False
-        self._arm(FIRST_BYTE_SECONDS)
+        self._arm(first_byte_seconds)
         client = self.client[0] if self.client else "?"
         for old in self.waiting.add(self, client):
             old._close_waiting()
