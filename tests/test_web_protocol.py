@@ -99,3 +99,20 @@ def test_the_oldest_waiting_connections_make_room(
     assert _closed_within(sockets[2], 2)  # the oldest went to make room for it
     for sock in sockets:
         sock.close()
+
+
+def test_an_idle_connection_after_an_answer_keeps_its_keep_alive(
+    server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a new connection that sends nothing is cut off soon; after an answer the
+    connection may idle for the keep-alive time, as a browser expects."""
+    monkeypatch.setattr(protocol, "FIRST_BYTE_SECONDS", 0.3)
+    monkeypatch.setattr(protocol, "KEEP_ALIVE_SECONDS", 1.5)
+    with socket.create_connection(("127.0.0.1", server)) as client:
+        client.settimeout(5)
+        client.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b"hello"):
+            answer += client.recv(1024)
+        assert not _closed_within(client, 0.8)  # past the first-byte deadline
+        assert _closed_within(client, 3)
