@@ -16,8 +16,15 @@ composition is lost (accepted but never finished, or missing from the history), 
 answer is neither 202 nor 429 (nor 201 for an upload), when a probe is slower than
 ``--probe-limit`` seconds or when the page's p95 latency passes ``--page-p95`` (0.2 s).
 
+With ``--longest`` it asks instead, one after the other, for the longest pieces the server
+allows: 256 bars at the tempo that lasts ``--max-minutes`` (composed and engraved, no WAV),
+then 256 bars at the tempo that lasts a little under ``--max-wav-minutes`` (with its WAV),
+and checks that 256 bars at 10 bpm are refused; it prints the server's peak resident memory
+(``VmHWM``) and exits with status 1 when it passes ``--max-rss-gb`` (1.5).
+
 Usage: ``python benchmarks/web_load.py [--requests 20] [--uploads 10] [--bars 4]
-[--workers 2] [--queue 8] [--checkpoints DIR] [--timeout 300]``.
+[--workers 2] [--queue 8] [--checkpoints DIR] [--timeout 300]`` or ``python
+benchmarks/web_load.py --longest --model biaxial-piano``.
 """
 
 from __future__ import annotations
@@ -128,13 +135,13 @@ def free_port() -> int:
 
 
 def start_server(checkpoints: Path, data_dir: Path, workers: int, queue: int, timeout: float,
-                 log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+                 log_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     command = [
         sys.executable, "-c", "from cadenza.cli import app; app()", "serve",
         "--checkpoints", str(checkpoints), "--data-dir", str(data_dir), "--host", HOST,
         "--port", str(port), "--workers", str(workers), "--queue", str(queue),
-        "--timeout", str(timeout),
+        "--timeout", str(timeout), *extra,
     ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -213,6 +220,44 @@ def percentiles(values: list[float]) -> tuple[str, str, str]:
     return f"{p50:.0f}", f"{p95:.0f}", f"{array.max():.0f}"
 
 
+def peak_rss_gb(pid: int) -> float:
+    """The peak resident memory of process ``pid`` (Linux ``VmHWM``), in GB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e9
+    return float("nan")
+
+
+def longest(args: argparse.Namespace, url: str, model: str, pid: int) -> int:
+    """The longest pieces the server allows, one at a time; the server's peak memory."""
+    quarters = 256 * 4
+    asks = [("--max-minutes", quarters / args.max_minutes),
+            ("--max-wav-minutes", quarters / (0.95 * args.max_wav_minutes))]
+    problems = []
+    status, answer = request(f"{url}/api/compositions", {"model": model, "bars": 256, "bpm": 10})
+    console.print(f"256 bars at 10 bpm: {status} {(answer or {}).get('detail')}")
+    if status != 422:
+        problems.append("256 bars at 10 bpm were not refused")
+    for name, bpm in asks:
+        outcome, began = Outcome(), time.monotonic()
+        body = {"model": model, "bars": 256, "bpm": round(bpm, 2), "seed": 1}
+        compose_one(url, body, threading.Barrier(1), began + args.timeout, outcome)
+        _, job = request(f"{url}/api/compositions/{outcome.job_id}") if outcome.job_id else (0, {})
+        console.print(f"256 bars at {bpm:.1f} bpm ({name}): {outcome.final or outcome.status} "
+                      f"in {time.monotonic() - began:.0f} s; files {sorted(job.get('urls', {}))}; "
+                      f"WAV: {job.get('wav_error') or 'rendered'}; server peak "
+                      f"{peak_rss_gb(pid):.2f} GB")
+        if outcome.final != "done":
+            problems.append(f"{name}: {outcome.final or outcome.status} {outcome.error}")
+    peak = peak_rss_gb(pid)
+    console.print(f"[bold]server peak resident memory: {peak:.2f} GB[/] ({model}; {cpu_model()})")
+    if peak > args.max_rss_gb:
+        problems.append(f"the server's peak memory {peak:.2f} GB passed {args.max_rss_gb} GB")
+    for problem in problems:
+        console.print(f"[bold red]problem:[/] {problem}")
+    return 1 if problems else 0
+
+
 def run(args: argparse.Namespace, work: Path) -> int:
     checkpoints = args.checkpoints
     if checkpoints is None:
@@ -231,10 +276,14 @@ def run(args: argparse.Namespace, work: Path) -> int:
     gc.collect()
     gc.freeze()  # what is loaded now is never garbage; keep full collections short
     process, url = start_server(checkpoints, work / "data", args.workers, args.queue,
-                                args.timeout, work / "server.log")
+                                args.timeout, work / "server.log",
+                                "--max-minutes", str(args.max_minutes),
+                                "--max-wav-minutes", str(args.max_wav_minutes))
     try:
         _, listing = request(f"{url}/api/models")
         model = args.model or listing["models"][0]["id"]
+        if args.longest:
+            return longest(args, url, model, process.pid)
         body = {"model": model, "composer": None, "bars": args.bars, "temperature": 1.0,
                 "seed": None}
         uploads = args.requests // 2 if args.uploads is None else args.uploads
@@ -354,6 +403,13 @@ def main() -> int:
                         help="slowest acceptable GET /api/models during the load (s)")
     parser.add_argument("--page-p95", type=float, default=0.2,
                         help="largest acceptable p95 latency of GET / during the load (s)")
+    parser.add_argument("--longest", action="store_true",
+                        help="the longest pieces allowed, one at a time, and peak memory")
+    parser.add_argument("--max-minutes", type=float, default=20.0, help="server --max-minutes")
+    parser.add_argument("--max-wav-minutes", type=float, default=4.0,
+                        help="server --max-wav-minutes")
+    parser.add_argument("--max-rss-gb", type=float, default=1.5,
+                        help="largest acceptable peak memory of the server (--longest)")
     args = parser.parse_args()
     if not 1 <= args.requests <= MAX_REQUESTS:
         parser.error(f"--requests must be in 1..{MAX_REQUESTS}")

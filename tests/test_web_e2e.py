@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +58,17 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path,
+                   token: str | None = None) -> None:
     end = time.monotonic() + START_SECONDS
+    asked = urllib.request.Request(f"{url}/api/models",
+                                   headers={"X-Cadenza-Token": token} if token else {})
     while time.monotonic() < end:
         if process.poll() is not None:
             raise AssertionError(f"the server exited with {process.returncode}:\n"
                                  f"{log.read_text()}")
         try:
-            with urllib.request.urlopen(f"{url}/api/models", timeout=5) as response:
+            with urllib.request.urlopen(asked, timeout=5) as response:
                 if json.load(response)["models"]:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -74,26 +78,32 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``cadenza serve`` on a free localhost port with a freshly trained debug model."""
+def debug_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with a freshly trained debug model (``runs/``) and its cache."""
     _require_tools()
     from debug_run import make_debug_run
 
     root = tmp_path_factory.mktemp("web-e2e")
     make_debug_run(root, cache_dir=root / "cache")
+    return root
+
+
+@contextmanager
+def _serving(root: Path, name: str, *options: str, token: str | None = None) -> Iterator[str]:
+    """``cadenza serve`` of the debug model on a free localhost port; yields its URL."""
     port = _free_port()
     env = {**os.environ, "CADENZA_CACHE_DIR": str(root / "cache")}
-    log = root / "server.log"
+    log = root / f"{name}.log"
     command = [
         sys.executable, "-c", "from cadenza.cli import app; app()", "serve",
-        "--checkpoints", str(root / "runs"), "--data-dir", str(root / "data"),
-        "--port", str(port), "--workers", "1", "--queue", "4",
+        "--checkpoints", str(root / "runs"), "--data-dir", str(root / name),
+        "--port", str(port), "--workers", "1", "--queue", "4", *options,
     ]
     with open(log, "wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(url, process, log)
+        _wait_until_up(url, process, log, token)
         yield url
     finally:
         process.terminate()
@@ -102,6 +112,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(debug_root: Path) -> Iterator[str]:
+    """``cadenza serve`` on a free localhost port with a freshly trained debug model."""
+    with _serving(debug_root, "data") as url:
+        yield url
 
 
 def _hex_to_rgb(colour: str) -> tuple[int, int, int]:
@@ -396,5 +413,40 @@ def test_upload_harmonise_see_the_score_download_and_cancel(
                 timeout=COMPOSE_TIMEOUT_MS)
             page.locator("#history li .badge.cancelled").first.wait_for()
             assert errors == []
+        finally:
+            browser.close()
+
+
+def test_a_page_opened_with_its_token_sends_it_everywhere(debug_root: Path) -> None:
+    """A server that requires a token (--token): the page opened with ?token= lists the
+    models, composes, plays the WAV, shows the score and links the downloads, all with the
+    token; the page opened without it says what is missing."""
+    token = "e2e-t0ken-1234"
+    with _serving(debug_root, "data-token", "--token", token, token=token) as url, \
+            sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_selector("#error:not([hidden])")
+            assert "needs its token" in page.inner_text("#error")
+            page.goto(f"{url}/?token={token}")
+            page.wait_for_selector("#model option[value='pianoroll-debug']", state="attached")
+            page.select_option("#model", "pianoroll-debug")
+            page.fill("#bars", "1")
+            page.click("#compose-button")
+            page.wait_for_function(
+                "() => Number(document.getElementById('roll').dataset.generatedNotes || 0) > 0",
+                timeout=COMPOSE_TIMEOUT_MS)
+            page.wait_for_function("() => document.getElementById('player').readyState >= 1",
+                                   timeout=COMPOSE_TIMEOUT_MS)
+            assert page.is_hidden("#error")
+            midi_link = page.get_attribute("#download-midi", "href")
+            assert midi_link and f"token={token}" in midi_link
+            assert page.request.get(f"{url}{midi_link}").body()[:4] == b"MThd"
+            if page.get_attribute("#score", "src"):
+                page.wait_for_function(
+                    "() => { const s = document.getElementById('score');"
+                    " return s.complete && s.naturalWidth > 0; }", timeout=COMPOSE_TIMEOUT_MS)
         finally:
             browser.close()

@@ -23,26 +23,25 @@ MIDI, the notes and ``wav_error`` are kept).
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
-from cadenza.api import compose_request
-from cadenza.composing import ComposeRequest, ComposeResult, compose
 from cadenza.errors import CadenzaError, ConfigError
-from cadenza.fileio import write_bytes_atomic, write_error_message
-from cadenza.score import Score
-
-if TYPE_CHECKING:
-    from cadenza.notation import Engraving
+from cadenza.fileio import write_bytes_atomic
 from cadenza.web.catalog import ModelCatalog
-from cadenza.web.notes import notes_json
+from cadenza.web.duration import DEFAULT_MAX_WAV_MINUTES
+from cadenza.web.pipeline import (
+    ComposeFn,
+    EngraveFn,
+    JobAborted,
+    JobControl,
+    JobPipeline,
+    RenderFn,
+    timeout_message,
+)
 from cadenza.web.store import (
     CANCEL_ERROR,
     CANCELLED,
@@ -55,22 +54,15 @@ from cadenza.web.store import (
     Job,
     JobStore,
 )
+from cadenza.web.writes import WriteFailed, write_failure
 
 log = logging.getLogger(__name__)
 
-ComposeFn = Callable[[ComposeRequest], ComposeResult]
-RenderFn = Callable[[Score, Path], Path]
-EngraveFn = Callable[[Score], "Engraving"]
 WATCH_INTERVAL_SECONDS = 0.25
-PIECE_NAME = Path(FILE_NAMES["midi"]).stem
 
 
 class QueueFull(Exception):
     """The queue of waiting compositions is full (or the server is stopping)."""
-
-
-class JobAborted(Exception):
-    """Raised inside a job to stop it (deadline passed, cancelled or server stopping)."""
 
 
 class NotCancellable(Exception):
@@ -87,6 +79,7 @@ class RunnerConfig:
         timeout_seconds: longest a job may run, from when a worker takes it.
         render_wav: also render a WAV of each composition.
         engrave: also write its MusicXML and SVG score.
+        max_wav_minutes: longest piece rendered to WAV (``wav_error`` says so for others).
     """
 
     workers: int = 2
@@ -94,6 +87,7 @@ class RunnerConfig:
     timeout_seconds: float = 600.0
     render_wav: bool = True
     engrave: bool = True
+    max_wav_minutes: float = DEFAULT_MAX_WAV_MINUTES
 
     def __post_init__(self) -> None:
         if not 1 <= self.workers <= 32:
@@ -102,42 +96,8 @@ class RunnerConfig:
             raise ConfigError(f"queue size must be in 1..10000, got {self.queue_size}")
         if not self.timeout_seconds > 0:
             raise ConfigError(f"job timeout must be positive, got {self.timeout_seconds}")
-
-
-@dataclass
-class _Active:
-    """What the pool knows of a running job."""
-
-    deadline: float  # time.monotonic() seconds
-    abort: threading.Event = field(default_factory=threading.Event)
-    reason: str = ""
-
-
-def _default_render(score: Score, path: Path) -> Path:
-    from cadenza.audio import render_wav
-
-    return render_wav(score, path)
-
-
-def _default_engrave(score: Score) -> Engraving:
-    from cadenza.notation import engrave
-
-    return engrave(score)
-
-
-def mode_inputs(mode: str, upload: Path) -> dict[str, Any]:
-    """The composing request's inputs for a mode: the uploaded file as primer or melody."""
-    if mode in ("continue", "infill"):
-        return {"primer_file": upload}
-    if mode == "harmonise":
-        return {"melody_file": upload}
-    return {}
-
-
-def short_source(source: str) -> str:
-    """The last two parts of a primer's path (``Bach/bwv_01.mid``): no server folders."""
-    parts = Path(source).parts
-    return "/".join(parts[-2:]) if parts else source
+        if not self.max_wav_minutes > 0:
+            raise ConfigError(f"--max-wav-minutes must be positive, got {self.max_wav_minutes}")
 
 
 class JobRunner:
@@ -153,15 +113,15 @@ class JobRunner:
         engrave_fn: EngraveFn | None = None,
     ) -> None:
         self.store = store
-        self.engrave_fn = engrave_fn or _default_engrave
-        self.catalog = catalog
         self.config = config
-        self.compose_fn = compose_fn or compose
-        self.render_fn = render_fn or _default_render
+        self.pipeline = JobPipeline(store, catalog, render_wav=config.render_wav,
+                                    engrave=config.engrave, compose_fn=compose_fn,
+                                    render_fn=render_fn, engrave_fn=engrave_fn,
+                                    max_wav_minutes=config.max_wav_minutes)
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._lock = threading.Lock()
         self._waiting = 0
-        self._active: dict[str, _Active] = {}
+        self._active: dict[str, JobControl] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
 
@@ -185,9 +145,9 @@ class JobRunner:
         """
         self._stopping.set()
         with self._lock:
-            for active in self._active.values():
-                active.reason = RESTART_ERROR
-                active.abort.set()
+            for control in self._active.values():
+                control.reason = RESTART_ERROR
+                control.abort.set()
         for _ in range(self.config.workers):
             self._queue.put(None)
         end = time.monotonic() + wait_seconds
@@ -252,10 +212,9 @@ class JobRunner:
                 job.status, job.stage, job.finished = CANCELLED, "finished", time.time()
                 job.error = CANCEL_ERROR
             elif job.status == RUNNING:
-                active = self._active.get(job.id)
-                if active is not None and not active.abort.is_set():
-                    active.reason = CANCEL_ERROR
-                    active.abort.set()
+                control = self._active.get(job.id)
+                if control is not None:
+                    control.stop(CANCEL_ERROR)
                 return RUNNING
             else:
                 raise NotCancellable(job.status)
@@ -275,118 +234,66 @@ class JobRunner:
                 log.exception("composition %s: unexpected failure outside the job", job.id)
 
     def _run(self, job: Job) -> None:
-        active = _Active(time.monotonic() + self.config.timeout_seconds)
+        timeout = self.config.timeout_seconds
+        control = JobControl(time.monotonic() + timeout, timeout)
         with self._lock:
             self._waiting -= 1
             if job.status != QUEUED:  # cancelled while it waited
                 return
-            self._active[job.id] = active
+            self._active[job.id] = control
             job.status, job.stage, job.started = RUNNING, "loading", time.time()
-        self.store.save(job)
         error: str | None = None
         try:
-            self._compose(job, active)
+            self.store.save(job)
+            self.pipeline.run(job, control)
         except JobAborted:
-            error = active.reason or "aborted"
-        except CadenzaError as exc:
-            error = str(exc)
-        except OSError as exc:
-            error = ("the server could not store the composition: "
-                     + write_error_message(exc, self.store.root))
-            log.warning("composition %s: %s", job.id, error)
-        except Exception as exc:  # a job's bug must become its error, not a dead worker
-            log.exception("composition %s failed", job.id)
-            error = f"internal error ({type(exc).__name__}: {exc})"
+            error = control.reason or "aborted"
+        except Exception as exc:  # a job's failure must become its error, not a dead worker
+            error = self._error_of(job, exc)
         finally:
             with self._lock:
                 self._active.pop(job.id, None)
         self._finish(job, error)
 
+    def _error_of(self, job: Job, exc: Exception) -> str:
+        """The one-line error of a job that raised ``exc``."""
+        if isinstance(exc, CadenzaError):
+            return str(exc)
+        if isinstance(exc, OSError):  # WriteFailed names its file; composing's own, not
+            error = str(exc) if isinstance(exc, WriteFailed) else write_failure(
+                self.store.folder(job.id), exc, folder=True)
+            log.warning("composition %s: %s", job.id, error)
+            return error
+        log.exception("composition %s failed", job.id)
+        return f"internal error ({type(exc).__name__}: {exc})"
+
     def _finish(self, job: Job, error: str | None) -> None:
         with self._lock:
-            if job.status != RUNNING:  # the watchdog failed it already
-                return
-            job.status = (CANCELLED if error == CANCEL_ERROR else FAILED) if error else DONE
-            job.error, job.stage, job.finished = error, "finished", time.time()
-        self.store.save(job)
+            late = job.status != RUNNING  # the watchdog failed it already
+            if not late:
+                job.status = (CANCELLED if error == CANCEL_ERROR else FAILED) if error else DONE
+                job.error, job.stage, job.finished = error, "finished", time.time()
+        if job.status != DONE:  # nothing half-made stays, also what a late job wrote
+            self.store.discard_outputs(job)
+        if late:
+            return
+        self._record(job)
         if job.status == CANCELLED:  # the user's own choice, not a failure
             log.info("composition %s cancelled", job.id)
-        elif error:
-            log.warning("composition %s failed: %s", job.id, error)
+        elif job.error:
+            log.warning("composition %s failed: %s", job.id, job.error)
         else:
-            log.info("composition %s done in %.1f s", job.id, job.finished - (job.started or 0))
+            took = (job.finished or 0.0) - (job.started or 0.0)
+            log.info("composition %s done in %.1f s", job.id, took)
 
-    def _compose(self, job: Job, active: _Active) -> None:
-        entry = self.catalog.get(job.model)
-        if entry is None:
-            raise ConfigError(f"model {job.model!r} is no longer available")
-        primers = self.catalog.primers(entry)
-        self._check(active)
-
-        def progress(done: int, total: int) -> None:
-            self._check(active)
-            job.stage, job.progress_done, job.progress_total = "generating", done, total
-
-        folder = self.store.folder(job.id)
-        request = compose_request(
-            entry.checkpoint, out_dir=folder, bars=job.bars, composer=job.composer,
-            no_primer=job.mode == "compose" and job.composer is None and not primers.available,
-            temperature=job.temperature, seed=job.seed, name=PIECE_NAME, progress=progress,
-            **mode_inputs(job.mode, folder / FILE_NAMES["input"]), **job.options,
-        )
-        result = self.compose_fn(request)
-        self._check(active)
-        piece = result.pieces[0]
-        midi_path = folder / FILE_NAMES["midi"]
-        if midi_path not in piece.files or not midi_path.is_file():
-            raise ConfigError(f"composing wrote {piece.files}, expected {midi_path.name}")
-        notes = notes_json(piece.score, piece.generated_start_tick, piece.input_notes)
-        compact = json.dumps(notes, separators=(",", ":")).encode()
-        write_bytes_atomic(folder / FILE_NAMES["notes"], compact)
-        job.primer = short_source(result.primer_source)
-        job.form = result.form
-        job.warnings = list(piece.warnings)
-        job.files = {**job.files, "midi": FILE_NAMES["midi"], "notes": FILE_NAMES["notes"]}
-        if self.config.engrave:
-            job.stage = "engraving"
-            self.store.save(job)
-            self._engrave(job, piece.score, folder)
-            self._check(active)
-        if self.config.render_wav:
-            job.stage = "rendering"
-            self.store.save(job)
-            try:
-                self.render_fn(piece.score, folder / FILE_NAMES["wav"])
-            except CadenzaError as exc:
-                job.wav_error = str(exc)
-                log.warning("composition %s: no WAV: %s", job.id, exc)
-            else:
-                job.files = {**job.files, "wav": FILE_NAMES["wav"]}
-        self._check(active)
-
-    def _engrave(self, job: Job, score: Score, folder: Path) -> None:
-        """MusicXML and the SVG score; without music21 or Verovio, ``score_error`` says so."""
+    def _record(self, job: Job) -> None:
+        """Save a finished job; when its record cannot be written it fails, keeping no
+        output (the error, kept in memory, names the file)."""
         try:
-            xml = self.engrave_fn(score)
-        except CadenzaError as exc:
-            job.score_error = str(exc)
-            log.warning("composition %s: no sheet music: %s", job.id, exc)
-            return
-        write_bytes_atomic(folder / FILE_NAMES["musicxml"], xml.musicxml)
-        write_bytes_atomic(folder / FILE_NAMES["score"], xml.svg.encode())
-        job.files = {**job.files, "musicxml": FILE_NAMES["musicxml"],
-                     "score": FILE_NAMES["score"]}
-
-    def _check(self, active: _Active) -> None:
-        """Raise :class:`JobAborted` when the job must stop."""
-        if active.abort.is_set():
-            raise JobAborted(active.reason)
-        if time.monotonic() > active.deadline:
-            active.reason = active.reason or self._timeout_message()
-            raise JobAborted(active.reason)
-
-    def _timeout_message(self) -> str:
-        return f"timed out after {self.config.timeout_seconds:g} s"
+            self.store.save(job)
+        except OSError as exc:
+            job.status, job.error = FAILED, str(exc)
+            self.store.discard_outputs(job)
 
     # -- the watchdog ------------------------------------------------------------------------
     def _watch(self) -> None:
@@ -394,10 +301,9 @@ class JobRunner:
             now = time.monotonic()
             overdue: list[str] = []
             with self._lock:
-                for job_id, active in self._active.items():
-                    if now > active.deadline and not active.abort.is_set():
-                        active.reason = self._timeout_message()
-                        active.abort.set()
+                for job_id, control in self._active.items():
+                    if control.overdue(now) and not control.abort.is_set():
+                        control.stop(timeout_message(control.timeout_seconds))
                         overdue.append(job_id)
             for job_id in overdue:
                 self._fail_overdue(job_id)
@@ -410,8 +316,8 @@ class JobRunner:
             if job.status != RUNNING:
                 return
             job.status, job.stage, job.finished = FAILED, "finished", time.time()
-            job.error = self._timeout_message()
-        self.store.save(job)
+            job.error = timeout_message(self.config.timeout_seconds)
+        self._record(job)
         log.warning("composition %s: %s", job_id, job.error)
 
 

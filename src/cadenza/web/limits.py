@@ -84,3 +84,39 @@ class BodyLimit:
                     "headers": [(b"content-type", b"application/json"),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body.encode()})
+
+
+MAX_ACTIVE_REQUESTS = 64
+BUSY_RETRY_SECONDS = 1
+
+
+class ConcurrencyLimit:
+    """ASGI middleware: at most ``max_active`` HTTP requests served at once, else 503.
+
+    Only requests count (a connection counts from when its whole request head has arrived
+    until its answer is sent), never connections that have sent nothing yet: see
+    :mod:`cadenza.web.protocol` for those.
+    """
+
+    def __init__(self, app: ASGIApp, max_active: int = MAX_ACTIVE_REQUESTS) -> None:
+        self.app = app
+        self.max_active = max_active
+        self.active = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.active >= self.max_active:
+            body = json.dumps({"detail": f"the server is answering {self.active} requests "
+                                         "already; try again in a moment"})
+            await send({"type": "http.response.start", "status": 503,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"retry-after", str(BUSY_RETRY_SECONDS).encode())]})
+            await send({"type": "http.response.body", "body": body.encode()})
+            return
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1

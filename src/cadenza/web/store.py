@@ -15,7 +15,9 @@ Layout under the data folder::
 Ids are checked against :data:`ID_PATTERN` before any path is made from them, and file
 names inside a folder are the server's own constants, so nothing a client sends reaches the
 file system. On start, :meth:`JobStore.load` reads every folder back; jobs that were queued
-or running when the server stopped are marked failed (see :data:`RESTART_ERROR`).
+or running when the server stopped are marked failed (see :data:`RESTART_ERROR`); a folder
+whose record cannot be read is listed (:meth:`JobStore.unreadable`), never deleted with
+files in it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 
 from cadenza.errors import ConfigError
 from cadenza.fileio import write_json_atomic
+from cadenza.web.writes import guarded_write
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +136,19 @@ class Job:
         return job
 
 
+@dataclass
+class Unreadable:
+    """A composition folder whose ``job.json`` cannot be read, kept with the files it holds
+    (a person may want them) until someone deletes it."""
+
+    id: str
+    reason: str
+    files: list[str]
+
+    def view(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 class JobStore:
     """Every job, in memory and on disk under ``data_dir/compositions``; thread safe."""
 
@@ -141,6 +157,7 @@ class JobStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
+        self._unreadable: dict[str, Unreadable] = {}
 
     def folder(self, job_id: str) -> Path:
         """The folder of job ``job_id``.
@@ -177,9 +194,32 @@ class JobStore:
             self._jobs[job.id] = job
 
     def save(self, job: Job) -> None:
-        """Write ``job.json`` atomically."""
+        """Write ``job.json`` atomically.
+
+        Raises:
+            WriteFailed: naming the file and the reason (a full disk, a read-only folder).
+        """
+        path = self.folder(job.id) / JOB_FILE
         with self._lock:
-            write_json_atomic(self.folder(job.id) / JOB_FILE, job.to_dict())
+            guarded_write(path, lambda: write_json_atomic(path, job.to_dict()))
+
+    def discard_outputs(self, job: Job) -> None:
+        """Delete what a job that did not finish made: every file of its folder but its
+        record and its input (an unfinished job keeps no half-made output)."""
+        keep = {JOB_FILE, FILE_NAMES["input"]}
+        try:
+            leftovers = [p for p in self.folder(job.id).iterdir() if p.name not in keep]
+        except OSError:
+            leftovers = []
+        for path in leftovers:
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            except OSError as exc:
+                log.warning("could not remove %s: %s", path, exc)
+        job.files = {k: v for k, v in job.files.items() if k == "input"}
 
     def get(self, job_id: str) -> Job | None:
         """The job called ``job_id``, or ``None`` (also for text that is not an id)."""
@@ -201,11 +241,18 @@ class JobStore:
                 counts[job.status] += 1
             return counts
 
-    def remove(self, job_id: str) -> bool:
-        """Forget a job and delete its folder; false when there is no such job."""
+    def unreadable(self) -> list[Unreadable]:
+        """The folders whose record could not be read at start, by id."""
         with self._lock:
-            job = self._jobs.pop(job_id, None) if is_job_id(job_id) else None
-        if job is None:
+            return [self._unreadable[k] for k in sorted(self._unreadable)]
+
+    def remove(self, job_id: str) -> bool:
+        """Forget a job (or an unreadable folder) and delete its folder; false when there is
+        no such job."""
+        with self._lock:
+            known = is_job_id(job_id) and (self._jobs.pop(job_id, None) is not None
+                                           or self._unreadable.pop(job_id, None) is not None)
+        if not known:
             return False
         folder = self.folder(job_id)
         if folder.is_symlink():
@@ -217,8 +264,10 @@ class JobStore:
     def load(self) -> int:
         """Read every job folder back; unfinished jobs become failed. Returns the count.
 
-        Folders whose name is not an id or whose ``job.json`` is damaged are logged and left
-        alone.
+        A folder whose name is not an id is not the server's and is left alone. One whose
+        ``job.json`` is missing, damaged or records another id is logged: without any other
+        file it is removed (a job that died as it was recorded), else it is kept and listed
+        by :meth:`unreadable`, so that a person can take its files or delete it.
         """
         loaded = 0
         for folder in sorted(self.root.iterdir()):
@@ -226,11 +275,10 @@ class JobStore:
                 continue
             try:
                 job = Job.from_dict(json.loads((folder / JOB_FILE).read_text()))
+                if job.id != folder.name:
+                    raise ConfigError(f"it records id {job.id}")
             except (OSError, ValueError, ConfigError) as exc:
-                log.warning("ignoring composition folder %s: %s", folder, exc)
-                continue
-            if job.id != folder.name:
-                log.warning("ignoring composition folder %s: it records id %s", folder, job.id)
+                self._set_aside(folder, f"{JOB_FILE}: {exc}")
                 continue
             if job.status in (QUEUED, RUNNING):
                 job.status, job.stage, job.error = FAILED, "finished", RESTART_ERROR
@@ -240,3 +288,25 @@ class JobStore:
                 self._jobs[job.id] = job
             loaded += 1
         return loaded
+
+    def _set_aside(self, folder: Path, reason: str) -> None:
+        """An unreadable folder: removed when it holds nothing else, else listed."""
+        try:
+            files = sorted(p.name for p in folder.iterdir()
+                           if p.name != JOB_FILE and not _is_partial(p.name))
+        except OSError:
+            files = ["?"]  # cannot be listed: keep it
+        if not files:
+            shutil.rmtree(folder, ignore_errors=True)
+            log.warning("removed composition folder %s: no file but its record (%s)",
+                        folder, reason)
+            return
+        log.warning("composition folder %s has an unreadable record (%s); it is kept, with "
+                    "%s", folder, reason, ", ".join(files))
+        with self._lock:
+            self._unreadable[folder.name] = Unreadable(folder.name, reason, files)
+
+
+def _is_partial(name: str) -> bool:
+    """Whether ``name`` is an atomic write's temporary file (``.NAME.<hex>.tmp``)."""
+    return name.startswith(".") and name.endswith(".tmp")

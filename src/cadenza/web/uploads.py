@@ -59,6 +59,7 @@ class Upload:
     seconds: float
     key: str
     created: float
+    quarters: float = 0.0  # its length in quarter notes (0: recorded before it was kept)
 
     def view(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,7 +95,8 @@ def check_midi(data: bytes, name: str) -> Upload:
     key = detect_key(score.notes["pitch"], score.notes["duration"])
     return Upload(id=new_id(), name=name, size=len(data), notes=score.num_notes,
                   bars=round(float(score.end_tick / bar), 2), seconds=round(score.seconds(), 2),
-                  key=str(key), created=time.time())
+                  key=str(key), created=time.time(),
+                  quarters=round(score.end_tick / score.ticks_per_quarter, 2))
 
 
 class UploadStore:
