@@ -7,6 +7,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
@@ -51,36 +52,50 @@ def torch_threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
+Checkpoints = Annotated[Path | None, typer.Option(
+    "--checkpoints", help="Folder searched for run and checkpoint folders.")]
+Host = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
+Port = Annotated[int, typer.Option("--port", help="TCP port.")]
+Workers = Annotated[int, typer.Option("--workers", help="Compositions composed at the same time.")]
+Queue = Annotated[int, typer.Option("--queue", help="Compositions that may wait; more get 429.")]
+DataDir = Annotated[Path | None, typer.Option(
+    "--data-dir", help="Where compositions are kept (default ~/.local/share/cadenza/web).")]
+Timeout = Annotated[float, typer.Option(
+    "--timeout", help="Longest a composition may take (s).")]
+NoWav = Annotated[bool, typer.Option("--no-wav", help="Do not render WAV files.")]
+MaxMinutes = Annotated[float, typer.Option(
+    "--max-minutes", help="Longest piece the page composes (bars at the tempo).")]
+MaxWavMinutes = Annotated[float, typer.Option(
+    "--max-wav-minutes", help="Longest piece rendered to WAV; longer ones get MIDI.")]
+Token = Annotated[str | None, typer.Option(
+    "--token", help="Require this token on every API call (the page passes it on).")]
+
+
+def server_settings(host: str, token: str | None, **fields: Any) -> Any:
+    """The :class:`cadenza.web.app.ServerSettings` of ``cadenza serve``'s options: only this
+    machine's names are accepted as hosts unless ``host`` is open to others."""
+    from cadenza.web.app import ServerSettings, default_data_dir
+
+    data_dir = fields.pop("data_dir") or default_data_dir()
+    return ServerSettings(
+        data_dir=data_dir, scratch_root=Path(tempfile.gettempdir()), token=token,
+        allowed_hosts=(*LOOPBACK_NAMES, "[::1]", host) if is_loopback(host) else None,
+        **fields)
+
+
 @app.command("serve")
 @friendly_errors
 def serve_command(
-    checkpoints: Path = typer.Option(
-        None, "--checkpoints", help="Folder searched for run and checkpoint folders."
-    ),
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
-    port: int = typer.Option(8000, "--port", help="TCP port."),
-    workers: int = typer.Option(2, "--workers", help="Compositions composed at the same time."),
-    queue: int = typer.Option(8, "--queue", help="Compositions that may wait; more get 429."),
-    data_dir: Path = typer.Option(
-        None, "--data-dir", help="Where compositions are kept (default ~/.local/share/cadenza/web)."
-    ),
-    timeout: float = typer.Option(600.0, "--timeout", help="Longest a composition may take (s)."),
-    no_wav: bool = typer.Option(False, "--no-wav", help="Do not render WAV files."),
-    max_minutes: float = typer.Option(
-        20.0, "--max-minutes", help="Longest piece the page composes (bars at the tempo)."
-    ),
-    max_wav_minutes: float = typer.Option(
-        4.0, "--max-wav-minutes", help="Longest piece rendered to WAV; longer ones get MIDI."
-    ),
-    token: str = typer.Option(
-        None, "--token", help="Require this token on every API call (the page passes it on)."
-    ),
+    checkpoints: Checkpoints = None, host: Host = "127.0.0.1", port: Port = 8000,
+    workers: Workers = 2, queue: Queue = 8, data_dir: DataDir = None, timeout: Timeout = 600.0,
+    no_wav: NoWav = False, max_minutes: MaxMinutes = 20.0, max_wav_minutes: MaxWavMinutes = 4.0,
+    token: Token = None,
 ) -> None:
     """Serve the page to compose in the browser, listen and download MIDI and WAV."""
     try:
         import uvicorn
 
-        from cadenza.web.app import ServerSettings, create_app, default_data_dir
+        from cadenza.web.app import create_app
         from cadenza.web.protocol import uvicorn_options
     except ImportError as exc:
         fail(f"the web server needs FastAPI and uvicorn ({exc.name} is missing); "
@@ -92,24 +107,14 @@ def serve_command(
         fail(f"--port must be in 1..65535, got {port}")
     if checkpoints is not None and not checkpoints.is_dir():
         fail(f"--checkpoints {checkpoints}: no such folder")
-    loopback = is_loopback(host)
     warning = exposure_warning(host, port, token)
     if warning is not None:
         err_console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False,
                           soft_wrap=True)
-    settings = ServerSettings(
-        data_dir=data_dir or default_data_dir(),
-        checkpoints_dir=checkpoints,
-        workers=workers,
-        queue_size=queue,
-        job_timeout_seconds=timeout,
-        render_wav=not no_wav,
-        max_minutes=max_minutes,
-        max_wav_minutes=max_wav_minutes,
-        scratch_root=Path(tempfile.gettempdir()),
-        allowed_hosts=(*LOOPBACK_NAMES, "[::1]", host) if loopback else None,
-        token=token,
-    )
+    settings = server_settings(
+        host, token, data_dir=data_dir, checkpoints_dir=checkpoints, workers=workers,
+        queue_size=queue, job_timeout_seconds=timeout, render_wav=not no_wav,
+        max_minutes=max_minutes, max_wav_minutes=max_wav_minutes)
     torch.set_num_threads(torch_threads_per_worker(workers))
     web_app = create_app(settings)
     console.print(f"cadenza: {page_url(host, port, token)}  (compositions in "
