@@ -42,7 +42,8 @@ class Family:
     Attributes:
         name: the family's name, also the prefix of its presets (``biaxial-small``).
         model_module: import path of the module defining ``PRESETS``, ``build(config)`` and,
-            for vocabulary-sized families, ``config_for(config, representation)``.
+            for vocabulary-sized families, ``config_for(config, representation)``
+            (default ``cadenza.models.NAME``).
         representation: registry name of its representation (``cadenza.representations``).
         batch_maker: ``"module:Class"`` of its :class:`~cadenza.data.batching.base.BatchMaker`.
         generator: ``"module:function"`` continuing a primer (see :mod:`cadenza.generation`).
@@ -63,7 +64,7 @@ class Family:
             family's ``onset_guides`` (:mod:`cadenza.generation.guides`) also make a run
             record its corpus' onset profile.
         activations: ``"module:function"`` estimating the values one training step keeps for
-            the backward pass from a model config (:mod:`cadenza.activations`).
+            the backward pass from a model config (default ``cadenza.activations:NAME``).
         fitted_fields: model config fields filled in from the fitted representation (its
             vocabulary or note range); a ``--set`` of one would be ignored, so it is refused.
         stacked_layers: model config fields that count stacked layers: an int (that many
@@ -72,12 +73,12 @@ class Family:
     """
 
     name: str
-    model_module: str
     representation: str
     batch_maker: str
     generator: str
     sample_length: int
     grid: bool
+    model_module: str = ""
     primer_bars: int | None = None
     primer_config_field: str = ""
     primer_default: int = 0
@@ -89,6 +90,12 @@ class Family:
     activations: str = ""
     fitted_fields: tuple[str, ...] = ()
     stacked_layers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.model_module:  # the convention: cadenza.models.NAME
+            object.__setattr__(self, "model_module", f"cadenza.models.{self.name}")
+        if not self.activations:  # and cadenza.activations:NAME
+            object.__setattr__(self, "activations", f"cadenza.activations:{self.name}")
 
     def module(self) -> ModuleType:
         """The model module (presets, ``build``)."""
@@ -134,78 +141,60 @@ FAMILIES: dict[str, Family] = {
     for family in (
         Family(
             name="biaxial",
-            model_module="cadenza.models.biaxial",
             representation="notestate",
             batch_maker="cadenza.data.batching.notestate:NoteStateBatchMaker",
             generator="cadenza.generation.notes:generate_biaxial",
-            sample_length=128,
-            grid=True,
+            sample_length=128, grid=True,
             primer_bars=1,
             full_keyboard_benchmark=True,
             segment_step=True,
             shared_fields=("velocity_bins",),
             controls=(GRID_CONTROLS - {"threshold"}) | {"onset_guides"},
-            activations="cadenza.activations:biaxial",
             fitted_fields=("num_notes",),
             stacked_layers=("time_sizes", "note_sizes"),
         ),
         Family(
             name="pianoroll",
-            model_module="cadenza.models.pianoroll",
             representation="pianoroll",
             batch_maker="cadenza.data.batching.pianoroll:PianoRollBatchMaker",
             generator="cadenza.generation.notes:generate_pianoroll",
-            sample_length=128,
-            grid=True,
+            sample_length=128, grid=True,
             primer_bars=1,
             controls=GRID_CONTROLS,
-            activations="cadenza.activations:pianoroll",
             fitted_fields=("num_keys",),
             stacked_layers=("hidden_sizes",),
         ),
         Family(
             name="events",
-            model_module="cadenza.models.events",
             representation="events",
             batch_maker="cadenza.data.batching.events:EventsBatchMaker",
             generator="cadenza.generation.sequences:generate_events",
-            sample_length=300,
-            grid=False,
-            primer_config_field="seq_len",
-            primer_default=150,
+            sample_length=300, grid=False,
+            primer_config_field="seq_len", primer_default=150,
             controls=TOKEN_CONTROLS | {"density"},
-            activations="cadenza.activations:events",
             fitted_fields=("num_pitches", "max_delta"),
             stacked_layers=("lstm_layers",),
         ),
         Family(
             name="notetokens",
-            model_module="cadenza.models.notetokens",
             representation="notetokens",
             batch_maker="cadenza.data.batching.notetokens:NoteTokensBatchMaker",
             generator="cadenza.generation.sequences:generate_notetokens",
-            sample_length=200,
-            grid=False,
-            primer_config_field="primer_tokens",
-            primer_default=50,
+            sample_length=200, grid=False,
+            primer_config_field="primer_tokens", primer_default=50,
             controls=TOKEN_CONTROLS | {"density"},
-            activations="cadenza.activations:notetokens",
             fitted_fields=("num_elements", "num_durations", "num_shifts"),
             stacked_layers=("num_layers",),
         ),
         Family(
             name="transformer",
-            model_module="cadenza.models.transformer",
             representation="remi",
             batch_maker="cadenza.data.batching.remi:RemiBatchMaker",
             generator="cadenza.generation.remi:generate_transformer",
-            sample_length=512,
-            grid=False,
-            primer_config_field="primer_tokens",
-            primer_default=64,
+            sample_length=512, grid=False,
+            primer_config_field="primer_tokens", primer_default=64,
             stops_at_bars=True,
             controls=TOKEN_CONTROLS,
-            activations="cadenza.activations:transformer",
             fitted_fields=("vocab_size",),
             stacked_layers=("num_layers",),
         ),
