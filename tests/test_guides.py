@@ -95,13 +95,14 @@ def test_onset_weights_act_on_starts_only() -> None:
 
 
 @pytest.mark.parametrize("guides", [dict(metre_guide=2.0), dict(rhythm_guide=1.0),
-                                    dict(harmony_guide=1.0)], ids=["metre", "rhythm", "harmony"])
+                                    dict(harmony_guide=1.0), dict(rhythm_copy=1.0)],
+                         ids=["metre", "rhythm", "harmony", "rhythm-copy"])
 def test_the_guides_change_the_music_and_keep_the_cadence_exact(
         tmp_path: Path, guides: dict[str, float]) -> None:
     import cadenza
 
     base = dict(bars=4, seed=3, composer="Bach", key="C major", ending="cadence", form="none")
-    off = dict(metre_guide=0.0, rhythm_guide=0.0, harmony_guide=0.0)
+    off = dict(metre_guide=0.0, rhythm_guide=0.0, harmony_guide=0.0, rhythm_copy=0.0)
     plain = cadenza.compose("biaxial-piano", **off, **base)  # type: ignore[arg-type]
     guided = cadenza.compose("biaxial-piano", **{**off, **guides}, **base)  # type: ignore[arg-type]
     assert not np.array_equal(plain.notes, guided.notes)

@@ -103,6 +103,10 @@ class AdaptiveSilence:
         """Conservativity shaped to broadcast over ``(B, ...)`` with ``ndim`` dims in all."""
         return self.conservativity.view(-1, *([1] * (ndim - 1)))
 
+    def take_rows(self, index: np.ndarray) -> None:
+        """Row ``i`` continues from row ``index[i]`` (rhythm copy's choice of candidates)."""
+        self.conservativity = self.conservativity[torch.from_numpy(index)]
+
     def update(self, notes_playing: torch.Tensor) -> None:
         """Update after a step; ``notes_playing`` is (B,) counts of notes played this step."""
         if not self.enabled:
@@ -145,6 +149,12 @@ class Density:
     def exponent(self, ndim: int) -> torch.Tensor:
         """The factor shaped to broadcast over ``(B, ...)`` with ``ndim`` dims in all."""
         return self.factor.view(-1, *([1] * (ndim - 1)))
+
+    def take_rows(self, index: np.ndarray) -> None:
+        """Row ``i`` continues from row ``index[i]`` (rhythm copy's choice of candidates)."""
+        rows = torch.from_numpy(index)
+        self.factor = self.factor[rows]
+        self.recent = [onsets[rows] for onsets in self.recent]
 
     def update(self, onsets: torch.Tensor) -> None:
         """After a step; ``onsets`` is (B,) notes that started at it."""

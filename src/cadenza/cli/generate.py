@@ -80,6 +80,9 @@ RhythmGuide = Annotated[float | None, _guide(
     "--rhythm-guide", "favour onsets where the bar before had them")]
 HarmonyGuide = Annotated[float | None, _guide(
     "--harmony-guide", "favour the pitch classes the piece has been sounding")]
+RhythmCopy = Annotated[float | None, typer.Option(
+    "--rhythm-copy", help="Biaxial: 0..1, the chance each step starts a note, or not, as the "
+    "step a bar earlier did, chosen among 4 draws (default: the model's own, else 0).")]
 Program = Annotated[int, typer.Option(
     "--program", min=0, max=127,
     help="General MIDI instrument of the written track (0: piano, 40: violin, 73: flute).")]
@@ -138,6 +141,7 @@ def generate_command(
     list_only: ListOnly = False, threads: Threads = None, velocity: Velocity = "model",
     velocity_temperature: VelocityTemperature = None, metre_guide: MetreGuide = None,
     rhythm_guide: RhythmGuide = None, harmony_guide: HarmonyGuide = None,
+    rhythm_copy: RhythmCopy = None,
     program: Program = 0, key: Key = None, key_strength: KeyStrength = 1.0,
     pitch_range: PitchRange = None, max_polyphony: MaxPolyphony = 0,
     form: Form = AUTO_FORM, phrase_bars: PhraseBars = 4, variation: Variation = 0.0,

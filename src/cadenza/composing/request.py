@@ -56,6 +56,7 @@ class ComposeRequest:
     # biaxial onset guides (cadenza.generation.guides); None: the model's calibrated strength
     metre_guide: float | None = None
     rhythm_guide: float | None = None
+    rhythm_copy: float | None = None
     harmony_guide: float | None = None
     program: int = 0  # the General MIDI instrument the piece is written for (0: piano)
     # e.g. "D minor": out-of-key notes weighted by 1 - key_strength; "auto": the primer's key

@@ -18,6 +18,7 @@ import torch
 from cadenza.controls import PitchWeights
 from cadenza.errors import ConfigError
 from cadenza.generation.guides import check_guide
+from cadenza.generation.rhythmcopy import check_rhythm_copy
 from cadenza.sampling import AdaptiveSilenceConfig
 
 MAX_LENGTH = 100_000
@@ -81,6 +82,9 @@ class GenerationConfig:
         harmony_guide: biaxial: strength of the harmony guide, which favours the onsets of
             the pitch classes the piece has sounded over about ``harmony_half_life`` steps
             (0 = off).
+        rhythm_copy: biaxial: the chance that each step starts a note, or not, as the same
+            step a bar earlier did, chosen among several draws of the step (0 = off; see
+            :mod:`cadenza.generation.rhythmcopy`).
         progress: called as ``progress(done, total)`` with the steps (or messages / tokens)
             of the generation loop done so far and their total; may raise to abort.
     """
@@ -107,6 +111,7 @@ class GenerationConfig:
     rhythm_guide: float = 0.0
     harmony_guide: float = 0.0
     harmony_half_life: float = 32.0
+    rhythm_copy: float = 0.0
     ending: Any = field(default=None, repr=False, compare=False)  # TokenEnding
     plan: Any = field(default=None, repr=False, compare=False)  # generation.plan.Plan
     progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
@@ -129,6 +134,7 @@ class GenerationConfig:
         check_guide("metre_guide", self.metre_guide)
         check_guide("rhythm_guide", self.rhythm_guide)
         check_guide("harmony_guide", self.harmony_guide)
+        check_rhythm_copy(self.rhythm_copy)
         if not self.harmony_half_life > 0:
             raise ConfigError(f"harmony_half_life must be positive, got {self.harmony_half_life}")
 

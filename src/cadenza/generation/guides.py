@@ -35,18 +35,23 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cadenza.errors import ConfigError
+from cadenza.generation.rhythmcopy import check_rhythm_copy
 
 __all__ = ["GUIDES", "HarmonyGuide", "MetreGuide", "RhythmGuide", "check_guide",
            "onset_profile"]
 
-GUIDES = ("metre_guide", "rhythm_guide", "harmony_guide")  # their request and config names
+# their request and config names (rhythm copy: cadenza.generation.rhythmcopy, a probability)
+GUIDES = ("metre_guide", "rhythm_guide", "harmony_guide", "rhythm_copy")
 
 MAX_WEIGHT = 4.0  # no guide multiplies an onset's chance by more than this (or less than 1/4)
 STEPS_PER_BAR = 16  # 4/4 in sixteenths: the grid the biaxial family composes on
 
 
 def check_guide(name: str, strength: float) -> float:
-    """A guide strength in [0, 4], else ConfigError naming it."""
+    """A guide strength in [0, 4] (rhythm copy: a probability in [0, 1]), else ConfigError
+    naming it."""
+    if name == "rhythm_copy":
+        return check_rhythm_copy(strength)
     if not isinstance(strength, (int, float)) or isinstance(strength, bool) \
             or not 0.0 <= float(strength) <= 4.0:
         raise ConfigError(f"{name} must be a number in 0..4, got {strength!r}")
@@ -105,6 +110,10 @@ class MetreGuide:
         ratio = np.divide(target, share, out=np.ones_like(share), where=share > 0)
         return _clip(ratio ** self.strength)
 
+    def take_rows(self, index: np.ndarray) -> None:
+        """Row ``i`` continues from row ``index[i]`` (rhythm copy's choice of candidates)."""
+        self.counts = self.counts[index]
+
     def update(self, step: int, onsets: np.ndarray) -> None:
         """Count the (B,) onsets chosen at grid step ``step``."""
         self.counts[:, step % len(self.profile)] += np.asarray(onsets, dtype=np.float64)
@@ -137,6 +146,10 @@ class RhythmGuide:
         earlier = self.recent[:, step % self.steps_per_bar]
         mean = self.recent.mean(axis=1)
         return _clip(((earlier + 1.0) / (mean + 1.0)) ** self.strength)
+
+    def take_rows(self, index: np.ndarray) -> None:
+        """Row ``i`` continues from row ``index[i]`` (rhythm copy's choice of candidates)."""
+        self.recent = self.recent[index]
 
     def update(self, step: int, onsets: np.ndarray) -> None:
         """Record the (B,) onsets chosen at grid step ``step`` (the primer's too)."""
@@ -184,6 +197,10 @@ class HarmonyGuide:
         mean = (share * (share - self.floor)).sum(axis=1, keepdims=True)  # E[share] over hist.
         per_class = (share / mean) ** self.strength  # (B, 12)
         return _clip(per_class[:, self.classes].T)
+
+    def take_rows(self, index: np.ndarray) -> None:
+        """Row ``i`` continues from row ``index[i]`` (rhythm copy's choice of candidates)."""
+        self.history = self.history[index]
 
     def update(self, play: np.ndarray) -> None:
         """Add the (B, N) notes sounding at a step (the primer's steps too)."""

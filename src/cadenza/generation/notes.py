@@ -13,7 +13,7 @@ does one comparison per note.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ import torch
 from cadenza.errors import DataError
 from cadenza.generation.base import GenerationConfig, GenerationResult
 from cadenza.generation.guides import HarmonyGuide, MetreGuide, RhythmGuide
+from cadenza.generation.rhythmcopy import RhythmCopy
 from cadenza.models.base import SequenceModel
 from cadenza.models.notewalk import NoteRule
 from cadenza.representations.base import Representation
@@ -104,12 +105,63 @@ class HoldGuard:
             return torch.ones_like(self.held)
         return (self.held < self.max_steps).float()
 
+    def take_rows(self, index: np.ndarray) -> None:
+        """Row ``i`` continues from row ``index[i]`` (rhythm copy's choice of candidates)."""
+        self.held = self.held[torch.from_numpy(index)]
+
     def update(self, play: torch.Tensor, articulate: torch.Tensor | None = None) -> None:
         """Count one more step for every sounding note (``articulate``: restart where set)."""
         held = self.held + 1
         if articulate is not None:
             held = torch.where(articulate > 0, 1.0, held)
         self.held = torch.where(play > 0, held, 0.0)
+
+
+@dataclass
+class _Trackers:
+    """What the biaxial walk keeps per row besides the model's state: the anti-silence and
+    density rules, the hold guard and the onset guides."""
+
+    silence: AdaptiveSilence
+    density: Density
+    hold: HoldGuard
+    metre: MetreGuide | None
+    rhythm: RhythmGuide | None
+    harmony: HarmonyGuide | None
+
+    @classmethod
+    def build(cls, config: GenerationConfig, rows: int, low: int, num_notes: int,
+              steps_per_quarter: int) -> _Trackers:
+        silence = AdaptiveSilence(rows, config.silence,  # a density band replaces it
+                                  enabled=config.adaptive and config.density is None)
+        return cls(silence, Density(rows, config.density, steps_per_quarter),
+                   HoldGuard((rows, num_notes), config.max_hold_steps),
+                   *_guides(config, rows, low, num_notes))
+
+    def update(self, notes: torch.Tensor, sounding: torch.Tensor, grid_step: int,
+               sampled: bool, allowed: torch.Tensor) -> None:
+        """Count the (B, N, C) ``notes`` chosen at ``grid_step`` after ``sounding`` (B, N)."""
+        # (B,) notes started at this step: struck again, or sounding after silence
+        onsets = ((notes[..., 0] > 0) & ((notes[..., 1] > 0) | ~sounding)).sum(-1)
+        if sampled:
+            self.silence.update(notes[..., 0].sum(-1))
+            self.density.update(onsets)
+            if self.metre is not None:
+                self.metre.update(grid_step, onsets.numpy())
+            released = (allowed == 0) & sounding & (notes[..., 0] == 0)
+            self.hold.forced_releases += int(released.sum())
+        if self.rhythm is not None:  # the primer's rhythm too: the first bars echo it
+            self.rhythm.update(grid_step, onsets.numpy())
+        self.hold.update(notes[..., 0], notes[..., 1])
+        if self.harmony is not None:
+            self.harmony.update(notes[..., 0].numpy())
+
+    def take_rows(self, index: np.ndarray) -> None:
+        """Row ``i`` continues from row ``index[i]``."""
+        for tracker in (self.silence, self.density, self.hold, self.metre, self.rhythm,
+                        self.harmony):
+            if tracker is not None:
+                tracker.take_rows(index)
 
 
 @torch.inference_mode()
@@ -122,71 +174,78 @@ def generate_biaxial(
     """Continue a (T0, N, 2) note-state primer by ``config.length`` steps."""
     features_fn: Callable[..., np.ndarray] = representation.input_features  # type: ignore[attr-defined]
     num_notes, channels = representation.feature_shape[:2]  # channel 2: velocity bins
-    batch = _primer_batch(primer, config.count, (num_notes, channels))  # (B, T0, N, C)
+    copy = (RhythmCopy(config.rhythm_copy, config.count, seed=config.seed)
+            if config.rhythm_copy > 0 else None)
+    rows = copy.rows if copy is not None else config.count
+    batch = _primer_batch(primer, rows, (num_notes, channels))  # (B, T0, N, C)
     b, t0 = batch.shape[:2]
     gen = config.generator()
-    silence = AdaptiveSilence(b, config.silence,  # a density band replaces it
-                              enabled=config.adaptive and config.density is None)
-    density = Density(b, config.density, representation.config.steps_per_quarter)
-    hold = HoldGuard((b, num_notes), config.max_hold_steps)
+    low = int(getattr(representation.config, "low", 0))
+    track = _Trackers.build(config, b, low, num_notes, representation.config.steps_per_quarter)
     state = model.init_state(b)
     device = next(model.parameters()).device
     current = batch[:, 0]  # (B, N, C)
-    low = int(getattr(representation.config, "low", 0))
     weights = (config.pitch_weights.for_notes(low, num_notes)
                if config.pitch_weights is not None else None)
     out_steps = [torch.from_numpy(batch[:, t]) for t in range(t0)]
     probs_seen: list[torch.Tensor] = []
-    metre, rhythm, harmony = _guides(config, b, low, num_notes)
-    if harmony is not None:
-        harmony.update(batch[:, 0, :, 0])
+    if track.harmony is not None:
+        track.harmony.update(batch[:, 0, :, 0])
     total = t0 - 1 + config.length
     for t in range(total):
         config.report(t, total)
         feats = features_fn(current[:, None], first_step=config.first_step + t)[:, 0]  # (B, N, 80)
         forced = t + 1 < t0
-        allowed = hold.mask()
+        allowed = track.hold.mask()
         grid_step = config.first_step + t + 1  # the step being chosen, from a bar line
         sounding = np.ascontiguousarray(current[..., 0]) > 0  # (B, N) before this step
-        sounding_t = torch.from_numpy(sounding)
         if forced:
             rule = NoteRule.teacher(batch[:, t + 1, :, :2])
         else:
             change = _plan_step(config, t + 1 - t0, out_steps[t0:])
-            rule = _sampled_rule(config, gen, change, weights, (metre, rhythm, harmony), grid_step,
-                                 (silence.conservativity * density.factor).numpy(),
+            rule = _sampled_rule(config, gen, change, weights,
+                                 (track.metre, track.rhythm, track.harmony), grid_step,
+                                 (track.silence.conservativity * track.density.factor).numpy(),
                                  (allowed > 0).numpy(), sounding)
         outputs, state = model.step(torch.from_numpy(feats).to(device), state, rule=rule)
-        notes = _chosen_notes(outputs, config, not forced, channels == 3, sounding_t, gen)
-        # (B,) notes started at this step: struck again, or sounding after silence
-        onsets = ((notes[..., 0] > 0) & ((notes[..., 1] > 0) | ~sounding_t)).sum(-1)
+        notes = _chosen_notes(outputs, config, not forced, channels == 3,
+                              torch.from_numpy(sounding), gen)
+        track.update(notes, torch.from_numpy(sounding), grid_step, not forced, allowed)
+        current = notes.numpy()
         if not forced:
             probs_seen.append(outputs["probs"][..., 0].cpu())
-            silence.update(notes[..., 0].sum(-1))
-            density.update(onsets)
-            if metre is not None:
-                metre.update(grid_step, onsets.numpy())
-            released = (allowed == 0) & sounding_t & (notes[..., 0] == 0)
-            hold.forced_releases += int(released.sum())
-        if rhythm is not None:  # the primer's rhythm too: the first bars echo it
-            rhythm.update(grid_step, onsets.numpy())
-        hold.update(notes[..., 0], notes[..., 1])
-        current = notes.numpy()
-        if harmony is not None:
-            harmony.update(current[..., 0])
-        if not forced:
             out_steps.append(notes)
+            if copy is not None:
+                state, current = _keep_rows(copy.choose(out_steps), state, current, track,
+                                            (out_steps, probs_seen))
     config.report(total, total)
-    arrays = torch.stack(out_steps, dim=1).to(torch.uint8).numpy()  # (B, T0 + L, N, 2)
-    probs = torch.stack(probs_seen, dim=1).numpy()  # (B, L, N)
+    keep = slice(None, None, copy.candidates if copy is not None else 1)  # one row a piece
+    arrays = torch.stack(out_steps, dim=1).to(torch.uint8).numpy()[keep]  # (B, T0 + L, N, 2)
+    probs = torch.stack(probs_seen, dim=1).numpy()[keep]  # (B, L, N)
     return GenerationResult(
         arrays=list(arrays),
         primer_length=t0,
         probabilities=list(probs),
-        stats={"boosted_steps": silence.boosted_steps, "forced_releases": hold.forced_releases,
-               "density_steps": density.adjusted_steps},
+        stats={"boosted_steps": track.silence.boosted_steps,
+               "forced_releases": track.hold.forced_releases,
+               "density_steps": track.density.adjusted_steps},
         first_step=config.first_step,
     )
+
+
+def _keep_rows(index: np.ndarray, state: list[tuple[torch.Tensor, torch.Tensor]],
+               current: np.ndarray, track: _Trackers,
+               histories: tuple[list[torch.Tensor], ...]
+               ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], np.ndarray]:
+    """Every row continues from row ``index[i]``: the time axis' (h, c) (rows B * N), the
+    current step, the trackers and, in place, each list of (B, ...) steps in ``histories``."""
+    rows = torch.from_numpy(index)
+    num_notes = current.shape[1]
+    state_rows = (rows[:, None] * num_notes + torch.arange(num_notes)).reshape(-1)
+    track.take_rows(index)
+    for history in histories:
+        history[:] = [step[rows] for step in history]
+    return [(h[:, state_rows], c[:, state_rows]) for h, c in state], current[index]
 
 
 def _sampled_rule(config: GenerationConfig, gen: torch.Generator, change: Any,

@@ -1,0 +1,90 @@
+"""Rhythm copy: each step of a bar starts a note, or not, as the same step a bar earlier did.
+
+Real piano music keeps its rhythm from bar to bar: in the piano-midi.de pieces 69% of bars
+start notes at exactly the positions of an earlier bar, against 34% of the biaxial model's
+free-running bars (``docs/benchmarks.md``, "Realism"). The model, given the true past,
+predicts the rhythm well; running on its own output it drifts. Weighting onsets where the
+bar before had them (:class:`cadenza.generation.guides.RhythmGuide`) raises every note's
+chance at once and thickens chords instead.
+
+:class:`RhythmCopy` works by choice, not by weight. Every piece is composed as
+``candidates`` rows that share its past; at every step each row draws its own notes from the
+model, and with probability ``strength`` the piece keeps the first row whose step agrees with
+the step a bar earlier on one thing only: whether any note starts. Otherwise, or when no row
+agrees, it keeps the first row, an ordinary draw. The kept row is then copied over the
+others (:meth:`take_rows` of the walk's trackers), so the rows share the past again. Within
+the agreeing draws the model's own distribution is untouched: how many notes start, which
+ones, and how loud, are still the model's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from cadenza.errors import ConfigError
+
+__all__ = ["CANDIDATES", "RhythmCopy", "check_rhythm_copy", "starts_any"]
+
+CANDIDATES = 4  # rows drawn for every step of a piece; one is kept
+
+
+def check_rhythm_copy(strength: float) -> float:
+    """A rhythm-copy strength, a probability in [0, 1], else ConfigError naming it."""
+    if not isinstance(strength, (int, float)) or isinstance(strength, bool) \
+            or not 0.0 <= float(strength) <= 1.0:
+        raise ConfigError(f"rhythm_copy must be a probability in 0..1, got {strength!r}")
+    return float(strength)
+
+
+def starts_any(step: torch.Tensor, before: torch.Tensor) -> np.ndarray:
+    """(B,) bool: whether any note starts at ``step`` (B, N, C) after ``before`` (B, N, C):
+    struck again, or sounding after silence."""
+    play = step[..., 0] > 0
+    return (play & ((step[..., 1] > 0) | (before[..., 0] <= 0))).any(-1).numpy()
+
+
+@dataclass
+class RhythmCopy:
+    """Choose, per piece, the candidate row whose step starts a note where the bar before did.
+
+    Attributes:
+        strength: the chance that a step is held to the bar before (0 = off).
+        pieces: pieces composed together; each has ``candidates`` consecutive rows.
+        steps_per_bar: the period of the copy.
+        seed: seed of the choice's own random numbers (``None``: nondeterministic).
+        candidates: rows per piece.
+    """
+
+    strength: float
+    pieces: int
+    steps_per_bar: int = 16
+    seed: int | None = None
+    candidates: int = CANDIDATES
+    rng: np.random.Generator = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_rhythm_copy(self.strength)
+        if self.candidates < 1 or self.pieces < 1:
+            raise ConfigError("rhythm copy needs at least one piece and one candidate")
+        self.rng = np.random.default_rng(self.seed)
+
+    @property
+    def rows(self) -> int:
+        """Rows composed along the batch: ``pieces * candidates``."""
+        return self.pieces * self.candidates
+
+    def choose(self, steps: list[torch.Tensor]) -> np.ndarray:
+        """(rows,) the row each row continues from, after the step just appended to ``steps``
+        (every step so far, each (rows, N, C), the primer's included)."""
+        k = self.candidates
+        keep = np.zeros(self.pieces, dtype=np.int64)
+        if len(steps) >= self.steps_per_bar + 2:
+            now = starts_any(steps[-1], steps[-2]).reshape(self.pieces, k)
+            then = starts_any(steps[-1 - self.steps_per_bar], steps[-2 - self.steps_per_bar])
+            agree = now == then.reshape(self.pieces, k)
+            held = self.rng.random(self.pieces) < self.strength
+            keep = np.where(held & agree.any(axis=1), agree.argmax(axis=1), 0)
+        return np.repeat(keep + np.arange(self.pieces) * k, k)
