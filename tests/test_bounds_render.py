@@ -143,6 +143,12 @@ def test_streaming_holds_a_few_chunks_not_the_audio(tmp_path: Path) -> None:
 
 
 # -- temporary files -------------------------------------------------------------------------
+def _interruptible() -> None:
+    """Ctrl-C as in a terminal, even when the tests run as a background job (which starts
+    its children with SIGINT ignored, so Python would never raise KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_render_leaves_no_temporary_files(tmp_path: Path, signum: int) -> None:
     env = _fake_synth(tmp_path / "bin")
@@ -153,7 +159,7 @@ def test_an_interrupted_render_leaves_no_temporary_files(tmp_path: Path, signum:
     env.update(TMPDIR=str(temp), PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")
     render = subprocess.Popen([sys.executable, "-m", "cadenza", "render", str(piece)],
                               env={**os.environ, **env}, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT)
+                              stderr=subprocess.STDOUT, preexec_fn=_interruptible)
     deadline = time.monotonic() + 60
     while not list(temp.glob("cadenza-audio-*/render.raw")):
         assert render.poll() is None and time.monotonic() < deadline, render.stdout
