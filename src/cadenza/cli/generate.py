@@ -81,8 +81,8 @@ RhythmGuide = Annotated[float | None, _guide(
 HarmonyGuide = Annotated[float | None, _guide(
     "--harmony-guide", "favour the pitch classes the piece has been sounding")]
 RhythmCopy = Annotated[float | None, typer.Option(
-    "--rhythm-copy", help="Biaxial: 0..1, the chance each step starts a note, or not, as the "
-    "step a bar earlier did, chosen among 4 draws (default: the model's own, else 0).")]
+    "--rhythm-copy", help="Biaxial: 0..1, the chance a step starts a note where the step a "
+    "bar earlier did, chosen among 4 draws (default: the model's own, else 0).")]
 Program = Annotated[int, typer.Option(
     "--program", min=0, max=127,
     help="General MIDI instrument of the written track (0: piano, 40: violin, 73: flute).")]

@@ -82,8 +82,8 @@ class GenerationConfig:
         harmony_guide: biaxial: strength of the harmony guide, which favours the onsets of
             the pitch classes the piece has sounded over about ``harmony_half_life`` steps
             (0 = off).
-        rhythm_copy: biaxial: the chance that each step starts a note, or not, as the same
-            step a bar earlier did, chosen among several draws of the step (0 = off; see
+        rhythm_copy: biaxial: the chance that a step starts a note where the same step a bar
+            earlier did, chosen among several draws of the step (0 = off; see
             :mod:`cadenza.generation.rhythmcopy`).
         progress: called as ``progress(done, total)`` with the steps (or messages / tokens)
             of the generation loop done so far and their total; may raise to abort.

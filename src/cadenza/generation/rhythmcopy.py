@@ -1,4 +1,4 @@
-"""Rhythm copy: each step of a bar starts a note, or not, as the same step a bar earlier did.
+"""Rhythm copy: a step of a bar starts a note where the same step a bar earlier did.
 
 Real piano music keeps its rhythm from bar to bar: in the piano-midi.de pieces 69% of bars
 start notes at exactly the positions of an earlier bar, against 34% of the biaxial model's
@@ -9,12 +9,17 @@ chance at once and thickens chords instead.
 
 :class:`RhythmCopy` works by choice, not by weight. Every piece is composed as
 ``candidates`` rows that share its past; at every step each row draws its own notes from the
-model, and with probability ``strength`` the piece keeps the first row whose step agrees with
-the step a bar earlier on one thing only: whether any note starts. Otherwise, or when no row
-agrees, it keeps the first row, an ordinary draw. The kept row is then copied over the
-others (:meth:`take_rows` of the walk's trackers), so the rows share the past again. Within
-the agreeing draws the model's own distribution is untouched: how many notes start, which
-ones, and how loud, are still the model's.
+model. Where a note started at the same step a bar earlier, with probability ``strength``
+the piece keeps the first row that starts a note too; otherwise, or when no row does, it
+keeps the first row, an ordinary draw. The kept row is then copied over the others
+(:meth:`take_rows` of the walk's trackers), so the rows share the past again. Within the
+kept draws the model's own distribution is untouched: how many notes start, which ones, and
+how loud, are still the model's.
+
+Only onsets are held, not silences: holding both (a step silent where the bar before was
+silent) thinned the music, since a silence once drawn was kept bar after bar (3.4-3.7 onsets
+per beat against the real 5.6-5.7), and the classifier of ``benchmarks/realism.py`` told the
+pieces apart more often (``docs/benchmarks.md``, "Realism").
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ def starts_any(step: torch.Tensor, before: torch.Tensor) -> np.ndarray:
 
 @dataclass
 class RhythmCopy:
-    """Choose, per piece, the candidate row whose step starts a note where the bar before did.
+    """Choose, per piece, a candidate row that starts a note where the bar before did.
 
     Attributes:
         strength: the chance that a step is held to the bar before (0 = off).
@@ -84,7 +89,7 @@ class RhythmCopy:
         if len(steps) >= self.steps_per_bar + 2:
             now = starts_any(steps[-1], steps[-2]).reshape(self.pieces, k)
             then = starts_any(steps[-1 - self.steps_per_bar], steps[-2 - self.steps_per_bar])
-            agree = now == then.reshape(self.pieces, k)
-            held = self.rng.random(self.pieces) < self.strength
-            keep = np.where(held & agree.any(axis=1), agree.argmax(axis=1), 0)
+            then = then.reshape(self.pieces, k)[:, 0]  # the rows share their past
+            held = then & (self.rng.random(self.pieces) < self.strength)
+            keep = np.where(held & now.any(axis=1), now.argmax(axis=1), 0)
         return np.repeat(keep + np.arange(self.pieces) * k, k)
