@@ -61,7 +61,8 @@ def sampling_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict
 def _guide_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict[str, Any]:
     """The biaxial onset guides: the request's strengths, else the model's calibrated ones
     (``config.json`` ``"generation"``), with the corpus' onset profile the metre guide
-    steers toward."""
+    steers toward. A ``--density`` band turns the model's own rhythm copy off: holding a
+    bar's onsets would work against a band asking for fewer."""
     asked = {name: getattr(request, name) for name in GUIDES}
     if "onset_guides" not in get_family(loaded.model.family).controls:
         used = sorted(name for name, value in asked.items() if value)
@@ -71,6 +72,8 @@ def _guide_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict[s
         return {}
     settings = {name: loaded.generation_default(name, 0.0) if value is None else value
                 for name, value in asked.items()}
+    if request.density is not None and asked["rhythm_copy"] is None:
+        settings["rhythm_copy"] = 0.0  # an asked density band decides the onsets alone
     defaults = loaded.info.get("generation")
     profile = defaults.get("onset_profile") if isinstance(defaults, dict) else None
     if settings["metre_guide"] and not (isinstance(profile, list) and len(profile) == 16):
