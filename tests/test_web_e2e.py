@@ -171,10 +171,10 @@ def test_compose_listen_and_download_in_the_browser(server: str) -> None:
 
             page.wait_for_selector("#result:not([hidden])", timeout=COMPOSE_TIMEOUT_MS)
             page.wait_for_function(
-                "Number(document.getElementById('roll').dataset.generatedNotes || 0) > 0",
+                "() => Number(document.getElementById('roll').dataset.generatedNotes || 0) > 0",
                 timeout=COMPOSE_TIMEOUT_MS,
             )
-            page.wait_for_function("document.getElementById('player').readyState >= 1",
+            page.wait_for_function("() => document.getElementById('player').readyState >= 1",
                                    timeout=COMPOSE_TIMEOUT_MS)
             assert page.inner_text("#status") == "Done."
             assert page.is_hidden("#error")
