@@ -208,9 +208,9 @@ def generate_biaxial(
                                  (track.silence.conservativity * track.density.factor).numpy(),
                                  (allowed > 0).numpy(), sounding)
         outputs, state = model.step(torch.from_numpy(feats).to(device), state, rule=rule)
-        notes = _chosen_notes(outputs, config, not forced, channels == 3,
-                              torch.from_numpy(sounding), gen)
-        track.update(notes, torch.from_numpy(sounding), grid_step, not forced, allowed)
+        sounding_t = torch.from_numpy(sounding)
+        notes = _chosen_notes(outputs, config, not forced, channels == 3, sounding_t, gen)
+        track.update(notes, sounding_t, grid_step, not forced, allowed)
         current = notes.numpy()
         if not forced:
             probs_seen.append(outputs["probs"][..., 0].cpu())
