@@ -119,9 +119,12 @@ class Family:
 
     def batch_maker_options(self, config: ModelConfig) -> dict[str, Any]:
         """Keyword arguments of the batch maker that come from the model config."""
+        options: dict[str, Any] = {}
         if self.segment_step:
-            return {"segment_step": int(getattr(config, "segment_step", 16))}
-        return {}
+            options["segment_step"] = int(getattr(config, "segment_step", 16))
+        if hasattr(config, "input_noise"):
+            options["input_noise"] = float(config.input_noise)
+        return options
 
     def default_primer_length(self, model: SequenceModel, representation: Representation) -> int:
         """Primer length in the representation's unit when the user gives none."""

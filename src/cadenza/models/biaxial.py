@@ -102,6 +102,9 @@ class BiaxialConfig(ModelConfig):
         chord_inputs: the note axis also reads, for every note, how many notes already
             chosen below it at the same step lie at each interval class (12 counts, see
             :mod:`cadenza.models.chordcontext`); off in the original.
+        input_noise: chance that a note start in the steps a training window reads is
+            dropped or moved a step (:mod:`cadenza.data.batching.inputnoise`); targets and
+            validation stay true. 0 (the original) is off.
     """
 
     family: ClassVar[str] = "biaxial"
@@ -119,6 +122,7 @@ class BiaxialConfig(ModelConfig):
     transpose_range: tuple[int, int] = (0, 0)
     velocity_bins: int = 0
     chord_inputs: bool = False
+    input_noise: float = 0.0
 
     def __post_init__(self) -> None:
         self.time_sizes = tuple(self.time_sizes)
@@ -131,6 +135,8 @@ class BiaxialConfig(ModelConfig):
             raise ConfigError(f"velocity_bins must be an int in 0..127, got {self.velocity_bins!r}")
         if not isinstance(self.chord_inputs, bool):
             raise ConfigError(f"chord_inputs must be true or false, got {self.chord_inputs!r}")
+        if not 0.0 <= self.input_noise < 1.0:
+            raise ConfigError(f"input_noise must be in [0, 1), got {self.input_noise!r}")
 
     @property
     def note_inputs(self) -> int:

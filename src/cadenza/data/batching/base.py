@@ -185,8 +185,12 @@ class BatchMaker(ABC):
             window = self.window(int(piece), start)
             if self.transposes:
                 window = self.transpose_window(window, rng)
-            examples.append(self.example(window, start))
+            examples.append(self.training_example(window, start, rng))
         return self.collate(examples)
+
+    def training_example(self, window: np.ndarray, start: int, rng: np.random.Generator) -> Any:
+        """One training example; :meth:`example` unless a family adds training-only noise."""
+        return self.example(window, start)
 
     def eval_batches(self) -> Iterator[Batch]:
         """Deterministic validation batches over every piece in order (same batches every

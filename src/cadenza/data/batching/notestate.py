@@ -16,6 +16,8 @@ or up the keyboard, padding after a piece never changes what its real steps pred
 
 Training windows may be transposed first (``representation.transpose_array``, a shift along
 the note axis with zero fill) by a random number of semitones within ``transpose_range``.
+With ``input_noise`` the steps a training window's features are read from get rhythmic slips
+(:mod:`cadenza.data.batching.inputnoise`); its targets and every validation batch stay true.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 
 from cadenza.data.batching.base import Batch, BatchMaker
+from cadenza.data.batching.inputnoise import corrupt_onsets
 from cadenza.errors import DataError
 from cadenza.representations.base import Representation
 
@@ -57,10 +60,14 @@ class NoteStateBatchMaker(BatchMaker):
         transpose_range: tuple[int, int] = (0, 0),
         max_eval_batches: int = 50,
         segment_step: int = 16,
+        input_noise: float = 0.0,
     ) -> None:
         if segment_step <= 0:
             raise DataError(f"segment_step must be positive, got {segment_step}")
+        if not 0.0 <= input_noise < 1.0:
+            raise DataError(f"input_noise must be in [0, 1), got {input_noise}")
         self.segment_step = segment_step
+        self.input_noise = input_noise
         self.notes = cast(_NoteStateLike, representation)
         super().__init__(arrays, representation, batch_size, seq_len,
                          transpose_range=transpose_range, max_eval_batches=max_eval_batches)
@@ -75,19 +82,26 @@ class NoteStateBatchMaker(BatchMaker):
         count = max(len(array) - self.seq_len - 1, 0) // self.segment_step + 1
         return np.arange(count) * self.segment_step
 
-    def example(self, window: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def example(self, window: np.ndarray, start: int, rng: np.random.Generator | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Features (T, N, 80) float32, target (T, N, 2) float32 and mask (T,) float32 of
-        one window, padded with silent steps (mask 0) where the piece ends inside it."""
+        one window, padded with silent steps (mask 0) where the piece ends inside it. With
+        ``rng`` the features are read from the window's steps with ``input_noise`` slips."""
         real = len(window) - 1  # predicted steps that belong to the piece
         if real < self.seq_len:
             pad = np.zeros((self.seq_len - real, *window.shape[1:]), dtype=window.dtype)
             window = np.concatenate([window, pad])
-        features = np.asarray(
-            self.notes.input_features(window[:-1], first_step=start), dtype=np.float32
-        )
+        read = window[:-1]
+        if rng is not None and self.input_noise > 0:
+            read = corrupt_onsets(read, self.input_noise, rng)
+        features = np.asarray(self.notes.input_features(read, first_step=start), dtype=np.float32)
         mask = np.zeros(self.seq_len, dtype=np.float32)
         mask[:real] = 1.0
         return features, window[1:].astype(np.float32), mask
+
+    def training_example(self, window: np.ndarray, start: int,
+                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.example(window, start, rng)
 
     def collate(self, examples: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Batch:
         return {
