@@ -240,3 +240,50 @@ def test_the_velocity_temperature_changes_loudness_not_notes(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match="velocity temperature"):
         ComposeRequest(velocity_temperature=0.0)
     assert load("biaxial-piano").generation_default("velocity_temperature", 1.0) < 1.0
+
+
+def test_the_loudness_memory_keeps_new_notes_near_the_recent_level() -> None:
+    """Without a level the weights are flat; after loud notes the loud bins weigh most; the
+    level forgets with a half-life; a row copied by rhythm copy takes its source's level."""
+    from cadenza.generation.loudness import LoudnessMemory
+
+    memory = LoudnessMemory(1.0, rows=2, bins=8, half_life_steps=4.0)
+    assert torch.equal(memory.weights(), torch.ones(2, 8))
+    started = torch.zeros(2, 5)
+    started[0, :3] = 7.0  # row 0 starts three notes in bin 7; row 1 none
+    memory.update(started)
+    weights = memory.weights()
+    assert int(weights[0].argmax()) == 6 and weights[0, 6] == pytest.approx(1.0)
+    assert weights[0, 0] < 1e-5 < weights[0, 5]
+    assert torch.equal(weights[1], torch.ones(8))
+    quiet = torch.zeros(2, 5)
+    quiet[0, 0] = 1.0  # one quiet note once the loud ones are a half-life (4 steps) old
+    for _ in range(3):
+        memory.update(torch.zeros(2, 5))
+    memory.update(quiet)
+    level = float(memory.sums[0] / memory.counts[0])
+    assert level == pytest.approx((1.5 * 7 + 1) / 2.5)
+    memory.take_rows(np.array([0, 0]))
+    assert torch.equal(memory.weights()[1], memory.weights()[0])
+
+
+def test_the_velocity_memory_narrows_loudness_not_notes(tmp_path: Path) -> None:
+    """Loudness memory draws the velocities with the same generator: the notes are the same,
+    the spread narrower; an out-of-range width and a model without dynamics are refused."""
+    from cadenza.composing import ComposeRequest, compose
+    from cadenza.errors import ConfigError
+
+    def piece(**options: object) -> np.ndarray:
+        request = ComposeRequest(checkpoint="biaxial-piano", out_dir=tmp_path, bars=4, seed=7,
+                                 composer="Bach", write_files=False, **options)  # type: ignore[arg-type]
+        return compose(request).pieces[0].score.notes
+
+    free, held = piece(velocity_memory=0.0), piece(velocity_memory=0.5)
+    for field in ("start", "pitch", "duration"):
+        assert np.array_equal(free[field], held[field])
+    assert np.std(held["velocity"]) < 0.8 * np.std(free["velocity"])
+    with pytest.raises(ConfigError, match="no dynamics output"):
+        compose(ComposeRequest(checkpoint="pianoroll-piano", out_dir=tmp_path, bars=1,
+                               velocity_memory=1.0))
+    with pytest.raises(ConfigError, match="velocity_memory"):
+        ComposeRequest(velocity_memory=-1.0)

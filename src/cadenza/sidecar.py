@@ -24,7 +24,7 @@ REPLAYED = (
     "max_hold_steps", "max_repeats", "seed", "count", "bpm", "velocity", "key", "key_strength",
     "pitch_range", "max_polyphony", "form", "phrase_bars", "variation", "ending",
     "melody_file", "below_only", "voice", "infill", "infill_candidates", "ritardando", "humanise",
-    "density", "program", "velocity_temperature", "metre_guide",
+    "density", "program", "velocity_temperature", "velocity_memory", "metre_guide",
     "rhythm_guide", "harmony_guide", "rhythm_copy",
 )
 

@@ -74,6 +74,10 @@ VelocityTemperature = Annotated[float | None, typer.Option(
     "--velocity-temperature",
     help="Models with dynamics: < 1 steadier, > 1 livelier loudness (default: the "
     "model's own, else 1).")]
+VelocityMemory = Annotated[float | None, typer.Option(
+    "--velocity-memory",
+    help="Models with dynamics: keep each new note within about this many velocity bins "
+    "of the piece's recent level; 0: off (default: the model's own, else 0).")]
 MetreGuide = Annotated[float | None, _guide(
     "--metre-guide", "steer onsets per bar position toward the corpus' profile")]
 RhythmGuide = Annotated[float | None, _guide(
@@ -139,7 +143,8 @@ def generate_command(
     max_repeats: MaxRepeats = 8, seed: Seed = None, count: Count = 1, bpm: Bpm = None,
     wav: Wav = False, plot: Plot = False, marker_note: MarkerNote = False,
     list_only: ListOnly = False, threads: Threads = None, velocity: Velocity = "model",
-    velocity_temperature: VelocityTemperature = None, metre_guide: MetreGuide = None,
+    velocity_temperature: VelocityTemperature = None, velocity_memory: VelocityMemory = None,
+    metre_guide: MetreGuide = None,
     rhythm_guide: RhythmGuide = None, harmony_guide: HarmonyGuide = None,
     rhythm_copy: RhythmCopy = None,
     program: Program = 0, key: Key = None, key_strength: KeyStrength = 1.0,

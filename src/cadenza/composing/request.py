@@ -19,6 +19,7 @@ from cadenza.generation.base import (
 )
 from cadenza.generation.guides import GUIDES, check_guide
 from cadenza.generation.infill import parse_bars
+from cadenza.generation.loudness import check_velocity_memory
 from cadenza.generation.plan import AUTO_FORM, NO_FORM, FormPlan
 from cadenza.sampling import parse_density
 
@@ -53,6 +54,8 @@ class ComposeRequest:
     velocity: int | None = None  # every note at this MIDI velocity; None: as the model says
     # models with a dynamics output: < 1 steadier dynamics; None: the model's calibrated one
     velocity_temperature: float | None = None
+    # dynamics: keep each new note within about this many velocity bins of the recent level
+    velocity_memory: float | None = None
     # biaxial onset guides (cadenza.generation.guides); None: the model's calibrated strength
     metre_guide: float | None = None
     rhythm_guide: float | None = None
@@ -151,6 +154,8 @@ class ComposeRequest:
             raise ConfigError(f"velocity must be in 1..127, got {self.velocity}")
         if self.velocity_temperature is not None:
             check_velocity_temperature(self.velocity_temperature)
+        if self.velocity_memory is not None:
+            check_velocity_memory(self.velocity_memory)
         for name in GUIDES:
             if getattr(self, name) is not None:
                 check_guide(name, getattr(self, name))

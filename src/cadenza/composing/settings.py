@@ -42,17 +42,23 @@ def sampling_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict
     threshold = request.threshold
     if threshold is None:
         threshold = loaded.generation_default("threshold", DEFAULT_THRESHOLD)
+    for name, asked in (("temperature", request.velocity_temperature),
+                        ("memory", request.velocity_memory)):
+        if asked is not None and not has_dynamics(loaded):
+            raise ConfigError(f"{model_name(loaded)} has no dynamics output for a velocity "
+                              f"{name} to act on (a biaxial model trained with velocity_bins)")
     velocity_temperature = request.velocity_temperature
-    if velocity_temperature is not None and not has_dynamics(loaded):
-        raise ConfigError(f"{model_name(loaded)} has no dynamics output for a velocity "
-                          "temperature to act on (a biaxial model trained with velocity_bins)")
     if velocity_temperature is None:
         velocity_temperature = loaded.generation_default("velocity_temperature", 1.0)
+    velocity_memory = request.velocity_memory
+    if velocity_memory is None:
+        velocity_memory = loaded.generation_default("velocity_memory", 0.0)
     temperature = request.temperature
     if temperature is None:
         temperature = loaded.generation_default("temperature", 1.0)
     return {"temperature": temperature, "threshold": threshold,
-            "velocity_temperature": velocity_temperature, **_guide_settings(request, loaded),
+            "velocity_temperature": velocity_temperature, "velocity_memory": velocity_memory,
+            **_guide_settings(request, loaded),
             "adaptive": request.adaptive, "seed": request.seed,
             "max_hold_steps": request.max_hold_steps, "pitch_weights": request.pitch_weights,
             "max_polyphony": request.max_polyphony, "progress": request.progress}

@@ -18,6 +18,7 @@ import torch
 from cadenza.controls import PitchWeights
 from cadenza.errors import ConfigError
 from cadenza.generation.guides import check_guide
+from cadenza.generation.loudness import check_velocity_memory
 from cadenza.generation.rhythmcopy import check_rhythm_copy
 from cadenza.sampling import AdaptiveSilenceConfig
 
@@ -73,6 +74,9 @@ class GenerationConfig:
         velocity_temperature: models with a dynamics output: each started note's velocity bin
             is drawn from the model's distribution raised to ``1 / velocity_temperature`` and
             renormalised (< 1: steadier dynamics, nearer the most likely loudness).
+        velocity_memory: models with a dynamics output: each started note's velocity bin is
+            kept within about this many bins of the piece's recent level (0 = off; see
+            :mod:`cadenza.generation.loudness`).
         metre_guide: biaxial: strength of the metre guide, which steers the share of onsets
             at each bar position toward ``onset_profile`` (0 = off; see
             :mod:`cadenza.generation.guides`).
@@ -106,6 +110,7 @@ class GenerationConfig:
     density: tuple[float, float] | None = None
     bars: int | None = None
     velocity_temperature: float = 1.0
+    velocity_memory: float = 0.0
     metre_guide: float = 0.0
     onset_profile: tuple[float, ...] | None = None
     rhythm_guide: float = 0.0
@@ -131,6 +136,7 @@ class GenerationConfig:
         if self.first_step < 0:
             raise ConfigError(f"first_step must be >= 0, got {self.first_step}")
         check_velocity_temperature(self.velocity_temperature)
+        check_velocity_memory(self.velocity_memory)
         check_guide("metre_guide", self.metre_guide)
         check_guide("rhythm_guide", self.rhythm_guide)
         check_guide("harmony_guide", self.harmony_guide)

@@ -22,6 +22,7 @@ import torch
 from cadenza.errors import DataError
 from cadenza.generation.base import GenerationConfig, GenerationResult
 from cadenza.generation.guides import HarmonyGuide, MetreGuide, RhythmGuide
+from cadenza.generation.loudness import LoudnessMemory
 from cadenza.generation.rhythmcopy import RhythmCopy
 from cadenza.models.base import SequenceModel
 from cadenza.models.notewalk import NoteRule
@@ -120,7 +121,7 @@ class HoldGuard:
 @dataclass
 class _Trackers:
     """What the biaxial walk keeps per row besides the model's state: the anti-silence and
-    density rules, the hold guard and the onset guides."""
+    density rules, the hold guard, the onset guides and the loudness memory."""
 
     silence: AdaptiveSilence
     density: Density
@@ -128,19 +129,25 @@ class _Trackers:
     metre: MetreGuide | None
     rhythm: RhythmGuide | None
     harmony: HarmonyGuide | None
+    loudness: LoudnessMemory | None = None
 
     @classmethod
     def build(cls, config: GenerationConfig, rows: int, low: int, num_notes: int,
-              steps_per_quarter: int) -> _Trackers:
+              steps_per_quarter: int, velocity_bins: int = 0) -> _Trackers:
         silence = AdaptiveSilence(rows, config.silence,  # a density band replaces it
                                   enabled=config.adaptive and config.density is None)
+        loudness = (LoudnessMemory(config.velocity_memory, rows, velocity_bins)
+                    if config.velocity_memory > 0 and velocity_bins else None)
         return cls(silence, Density(rows, config.density, steps_per_quarter),
                    HoldGuard((rows, num_notes), config.max_hold_steps),
-                   *_guides(config, rows, low, num_notes))
+                   *_guides(config, rows, low, num_notes), loudness=loudness)
 
     def update(self, notes: torch.Tensor, sounding: torch.Tensor, grid_step: int,
-               sampled: bool, allowed: torch.Tensor) -> None:
-        """Count the (B, N, C) ``notes`` chosen at ``grid_step`` after ``sounding`` (B, N)."""
+               sampled: bool, allowed: torch.Tensor, bins: torch.Tensor | None = None) -> None:
+        """Count the (B, N, C) ``notes`` chosen at ``grid_step`` after ``sounding`` (B, N);
+        the loudness memory keeps the (B, N) velocity ``bins`` started there."""
+        if self.loudness is not None and bins is not None:
+            self.loudness.update(bins)
         # (B,) notes started at this step: struck again, or sounding after silence
         onsets = ((notes[..., 0] > 0) & ((notes[..., 1] > 0) | ~sounding)).sum(-1)
         if sampled:
@@ -159,7 +166,7 @@ class _Trackers:
     def take_rows(self, index: np.ndarray) -> None:
         """Row ``i`` continues from row ``index[i]``."""
         for tracker in (self.silence, self.density, self.hold, self.metre, self.rhythm,
-                        self.harmony):
+                        self.harmony, self.loudness):
             if tracker is not None:
                 tracker.take_rows(index)
 
@@ -181,7 +188,8 @@ def generate_biaxial(
     b, t0 = batch.shape[:2]
     gen = config.generator()
     low = int(getattr(representation.config, "low", 0))
-    track = _Trackers.build(config, b, low, num_notes, representation.config.steps_per_quarter)
+    track = _Trackers.build(config, b, low, num_notes, representation.config.steps_per_quarter,
+                            int(getattr(model.config, "velocity_bins", 0) or 0))
     state = model.init_state(b)
     device = next(model.parameters()).device
     current = batch[:, 0]  # (B, N, C)
@@ -209,8 +217,11 @@ def generate_biaxial(
                                  (allowed > 0).numpy(), sounding)
         outputs, state = model.step(torch.from_numpy(feats).to(device), state, rule=rule)
         sounding_t = torch.from_numpy(sounding)
-        notes = _chosen_notes(outputs, config, not forced, channels == 3, sounding_t, gen)
-        track.update(notes, sounding_t, grid_step, not forced, allowed)
+        notes = _chosen_notes(outputs, config, not forced, channels == 3, sounding_t, gen,
+                              track.loudness)
+        bins = (torch.from_numpy(batch[:, t + 1, :, 2]) if forced else notes[..., 2]
+                ) if channels == 3 else None  # a primer's step: its own velocities
+        track.update(notes, sounding_t, grid_step, not forced, allowed, bins)
         current = notes.numpy()
         if not forced:
             probs_seen.append(outputs["probs"][..., 0].cpu())
@@ -271,18 +282,19 @@ def _sampled_rule(config: GenerationConfig, gen: torch.Generator, change: Any,
 
 
 def _chosen_notes(outputs: dict[str, torch.Tensor], config: GenerationConfig, sampled: bool,
-                  dynamics: bool, sounding_before: torch.Tensor, gen: torch.Generator
-                  ) -> torch.Tensor:
+                  dynamics: bool, sounding_before: torch.Tensor, gen: torch.Generator,
+                  loudness: LoudnessMemory | None = None) -> torch.Tensor:
     """(B, N, C) the notes the model chose at a step: on a ``sampled`` step (not the
     primer's) at most ``config.max_polyphony`` at once; with ``dynamics``, a velocity bin
-    for every note started here."""
+    for every note started here (kept near the recent level by a ``loudness`` memory)."""
     notes = outputs["notes"].cpu().float()  # (B, N, 2)
     if config.max_polyphony and sampled:
         kept = cap_polyphony(notes[..., 0], outputs["probs"][..., 0].cpu(),
                              config.max_polyphony)
         notes = notes * kept[..., None]
     if dynamics:
-        bins = _velocity_bins(outputs, notes, sounding_before, gen, config.velocity_temperature)
+        bins = _velocity_bins(outputs, notes, sounding_before, gen, config.velocity_temperature,
+                              loudness.weights() if loudness is not None else None)
         notes = torch.cat([notes, bins[..., None]], dim=-1)
     return notes
 
@@ -320,13 +332,17 @@ def _onset_weights(timing: tuple[MetreGuide | None, RhythmGuide | None],
 
 def _velocity_bins(outputs: dict[str, torch.Tensor], notes: torch.Tensor,
                    sounding_before: torch.Tensor, gen: torch.Generator,
-                   temperature: float = 1.0) -> torch.Tensor:
+                   temperature: float = 1.0, weights: torch.Tensor | None = None
+                   ) -> torch.Tensor:
     """(B, N) bins 1..bins drawn from the model's velocity distribution (raised to
-    ``1 / temperature``) where a note starts (struck, or sounding after silence), 0
-    elsewhere."""
+    ``1 / temperature``, times the (B, bins) ``weights`` of a loudness memory) where a note
+    starts (struck, or sounding after silence), 0 elsewhere."""
     probs = outputs["velocity_probs"].cpu().float()  # (B, N, bins)
     if temperature != 1.0:  # in log space: a small probability to a large power underflows
         probs = torch.softmax(torch.log(probs.clamp_min(1e-30)) / temperature, dim=-1)
+    if weights is not None:
+        probs = probs * weights[:, None, :]
+        probs = probs / probs.sum(-1, keepdim=True).clamp_min(1e-30)
     drawn = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=gen)
     bins = drawn.reshape(probs.shape[:2]).float() + 1
     starts = (notes[..., 0] > 0) & ((notes[..., 1] > 0) | ~sounding_before)
