@@ -219,18 +219,23 @@ def test_the_velocity_temperature_sharpens_the_drawn_bins() -> None:
     assert 0.45 < share < 0.75  # about 0.6
 
 
+def _bach_piece(tmp_path: Path, bars: int, seed: int, **options: object) -> np.ndarray:
+    """The notes of one piece of the shipped model after a Bach primer."""
+    from cadenza.composing import ComposeRequest, compose
+
+    request = ComposeRequest(checkpoint="biaxial-piano", out_dir=tmp_path, bars=bars, seed=seed,
+                             composer="Bach", write_files=False, **options)  # type: ignore[arg-type]
+    return compose(request).pieces[0].score.notes
+
+
 def test_the_velocity_temperature_changes_loudness_not_notes(tmp_path: Path) -> None:
     """The velocity draws come from the same generator, so a piece keeps its notes; a model
     without a dynamics output refuses the setting; the shipped model carries its own."""
     from cadenza.composing import ComposeRequest, compose, load
     from cadenza.errors import ConfigError
 
-    def piece(**options: object) -> np.ndarray:
-        request = ComposeRequest(checkpoint="biaxial-piano", out_dir=tmp_path, bars=2, seed=4,
-                                 composer="Bach", write_files=False, **options)  # type: ignore[arg-type]
-        return compose(request).pieces[0].score.notes
-
-    steady, lively = piece(velocity_temperature=0.05), piece(velocity_temperature=2.0)
+    steady = _bach_piece(tmp_path, 2, 4, velocity_temperature=0.05)
+    lively = _bach_piece(tmp_path, 2, 4, velocity_temperature=2.0)
     for field in ("start", "pitch", "duration"):
         assert np.array_equal(steady[field], lively[field])
     assert np.std(steady["velocity"]) < np.std(lively["velocity"])
@@ -273,12 +278,8 @@ def test_the_velocity_memory_narrows_loudness_not_notes(tmp_path: Path) -> None:
     from cadenza.composing import ComposeRequest, compose
     from cadenza.errors import ConfigError
 
-    def piece(**options: object) -> np.ndarray:
-        request = ComposeRequest(checkpoint="biaxial-piano", out_dir=tmp_path, bars=4, seed=7,
-                                 composer="Bach", write_files=False, **options)  # type: ignore[arg-type]
-        return compose(request).pieces[0].score.notes
-
-    free, held = piece(velocity_memory=0.0), piece(velocity_memory=0.5)
+    free = _bach_piece(tmp_path, 4, 7, velocity_memory=0.0)
+    held = _bach_piece(tmp_path, 4, 7, velocity_memory=0.5)
     for field in ("start", "pitch", "duration"):
         assert np.array_equal(free[field], held[field])
     assert np.std(held["velocity"]) < 0.8 * np.std(free["velocity"])
