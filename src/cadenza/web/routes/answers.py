@@ -17,8 +17,7 @@ from fastapi import APIRouter, Response
 
 from cadenza.composing import compose, load
 from cadenza.errors import CadenzaError
-from cadenza.families import get_family
-from cadenza.web.catalog import ModelEntry
+from cadenza.web.catalog import ModelEntry, family_grid
 from cadenza.web.exchange import (
     ExchangeIn,
     ExchangeProblem,
@@ -46,11 +45,7 @@ def _grid_model(body: ExchangeIn, services: Services) -> ModelEntry:
     if entry is None:
         known = ", ".join(e.id for e in services.catalog.entries()) or "none"
         raise Problem(422, f"model: unknown model {body.model!r}; available: {known}", "model")
-    try:
-        grid = get_family(entry.family).grid
-    except CadenzaError:
-        grid = False
-    if not grid:
+    if not family_grid(entry.family):
         raise Problem(422, f"model: {body.model} is of the {entry.family} family; playing "
                            "along needs a grid model (biaxial or piano-roll)", "model")
     return entry
