@@ -157,3 +157,38 @@ def test_a_played_primer_is_one_choice_of_primer_and_keeps_its_rests() -> None:
     array = np.ones((6, 3, 2), np.uint8)
     padded = with_rests(array, 16)
     assert padded.shape == (16, 3, 2) and not padded[6:].any() and padded[:6].all()
+
+
+def test_answers_past_the_workers_are_refused_and_a_slow_one_stops(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``--workers 1`` a second answer while one is composed gets 429 with
+    ``Retry-After``; an answer past its deadline stops at its next step with 503."""
+    import threading
+
+    from cadenza.web.routes import answers
+
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_compose(request: Any) -> Any:
+        entered.set()
+        release.wait(30)
+        request.progress(1, 32)  # the generator's report after a step: past the deadline
+        raise AssertionError("the deadline did not stop the answer")
+
+    monkeypatch.setattr(answers, "compose", slow_compose)
+    monkeypatch.setattr(answers, "ANSWER_TIMEOUT_SECONDS", 0.0)
+    settings = ServerSettings(data_dir=tmp_path, warm_models=False, workers=1)
+    body = {"model": MODEL, "notes": phrase()}
+    with TestClient(create_app(settings)) as busy_client:
+        first: dict[str, Any] = {}
+        thread = threading.Thread(
+            target=lambda: first.update(response=busy_client.post("/api/answer", json=body)))
+        thread.start()
+        assert entered.wait(60)
+        refused = busy_client.post("/api/answer", json=body)
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
+        release.set()
+        thread.join(60)
+        stopped = first["response"]
+        assert stopped.status_code == 503 and "longer than 0 s" in stopped.json()["detail"]
+        assert busy_client.post("/api/answer", json={**body, "bars": 0}).status_code == 422
