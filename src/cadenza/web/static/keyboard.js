@@ -9,6 +9,7 @@ const WHITE_LETTERS = ["a", "s", "d", "f", "g", "h", "j", "k", "l", ";"];
 const WHITE_STEPS = [0, 2, 4, 5, 7, 9, 11, 12, 14, 16]; // C major from the keyboard's C
 const BLACK_LETTERS = { w: 1, e: 3, t: 6, y: 8, u: 10, o: 13, p: 15 };
 const KEYS_VELOCITY = 90; // the computer keyboard and the mouse play at this velocity
+const TAPPED_MS = 300; // a key played with Enter or Space sounds this long
 const FIRST_OCTAVE = 3; // the on-screen keys span C3..E5
 const KEY_COUNT = 29;
 const BLACK = new Set([1, 3, 6, 8, 10]);
@@ -77,6 +78,13 @@ function buildKeys() {
   for (const name of ["pointerup", "pointerleave", "pointercancel"]) {
     board.addEventListener(name, release);
   }
+  board.addEventListener("click", (event) => { // Enter or Space on a focused key
+    const key = event.target.closest("[data-pitch]");
+    if (!key || event.detail !== 0) return;
+    const pitch = Number(key.dataset.pitch);
+    keyboard.down(pitch, KEYS_VELOCITY);
+    setTimeout(() => keyboard.up(pitch), TAPPED_MS);
+  });
   labelKeys();
 }
 

@@ -29,11 +29,18 @@ function setPhase(phase, text) {
   $("pa-status").textContent = text;
   $("pa-play").disabled = ["count-in", "recording", "answering"].includes(phase);
   $("answer").disabled = phase !== "recorded";
+  $("pa-restart").disabled = ["count-in", "recording", "answering"].includes(phase);
+}
+
+// A number field's whole value within [low, high] (``fallback`` when it is not a number).
+function bounded(id, low, high, fallback) {
+  const value = Math.round(Number($(id).value));
+  return Number.isFinite(value) && $(id).value !== "" ?
+    Math.min(high, Math.max(low, value)) : fallback;
 }
 
 function tempo() {
-  const bpm = Number($("pa-bpm").value);
-  return Number.isFinite(bpm) && bpm >= 30 && bpm <= 300 ? bpm : 100;
+  return bounded("pa-bpm", 30, 300, 100);
 }
 
 function stepMs() {
@@ -59,7 +66,7 @@ function up(pitch) {
 // Count in one bar at the tempo, then record phrase bars; the clicks go on while recording.
 function countIn() {
   audio();
-  const bars = Number($("pa-phrase-bars").value) || 2;
+  const bars = bounded("pa-phrase-bars", 1, 8, 2);
   const beatMs = 60000 / tempo();
   const begin = performance.now() + LEAD_MS;
   const start = begin + BEATS_PER_BAR * beatMs;
@@ -114,7 +121,7 @@ function model() {
 }
 
 async function answer() {
-  const bars = Number($("pa-bars").value) || 2;
+  const bars = bounded("pa-bars", 1, 8, 2);
   setPhase("answering", "cadenza is answering…");
   const asked = performance.now();
   const body = { model: model(), bpm: tempo(), bars, end: exchange.end,
