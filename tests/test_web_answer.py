@@ -119,6 +119,7 @@ BAD = [
                            {"pitch": 62, "start": 16, "length": 1}]}, "notes.1.start"),
     ({"bars": 9}, "bars"),
     ({"bars": 2, "end": 4096}, "bars"),
+    ({"bpm": 30.0, "end": 2400}, "bars"),  # 20.3 minutes, past --max-minutes 20
     ({"bpm": 500.0}, "bpm"),
     ({"context_bars": 0}, "context_bars"),
     ({"seed": -1}, "seed"),

@@ -87,12 +87,13 @@ class Exchange:
     bpm: float
 
 
-def check_exchange(body: ExchangeIn) -> Exchange:
+def check_exchange(body: ExchangeIn, max_minutes: float | None = None) -> Exchange:
     """The exchange ``body`` sends, checked beyond its field types.
 
     Raises:
         ExchangeProblem: the phrase's end is not a bar line or lies before a note; the answer
-            would take the exchange past :data:`MAX_EXCHANGE_BARS` bars.
+            would take the exchange past :data:`MAX_EXCHANGE_BARS` bars, or past
+            ``max_minutes`` at its tempo (the server's ``--max-minutes``).
     """
     last = max(note.start + note.length for note in body.notes)
     end = body.end if body.end is not None else -(-last // STEPS_PER_BAR) * STEPS_PER_BAR
@@ -106,6 +107,11 @@ def check_exchange(body: ExchangeIn) -> Exchange:
     if end + body.bars * STEPS_PER_BAR > MAX_EXCHANGE_STEPS:
         raise ExchangeProblem("bars", f"the answer would take the exchange past "
                                       f"{MAX_EXCHANGE_BARS} bars; start a new one")
+    minutes = (end + body.bars * STEPS_PER_BAR) / STEPS_PER_QUARTER / body.bpm
+    if max_minutes is not None and minutes > max_minutes:
+        raise ExchangeProblem("bars", f"the exchange with its answer would last "
+                                      f"{minutes:.0f} minutes at {body.bpm:g} bpm; the page "
+                                      f"composes at most {max_minutes:g} minutes")
     starts = [n.start for n in body.notes]
     lengths = [min(n.length, end - n.start) for n in body.notes]  # held past the end: cut
     notes = make_notes(starts, lengths, [n.pitch for n in body.notes],

@@ -70,7 +70,7 @@ def answers_router(services: Services) -> APIRouter:
     def answer(body: ExchangeIn) -> dict[str, Any]:
         entry = _grid_model(body, services)
         try:
-            exchange = check_exchange(body)
+            exchange = check_exchange(body, services.settings.max_minutes)
         except ExchangeProblem as exc:
             raise Problem(422, str(exc), exc.field) from None
         if not slots.acquire(blocking=False):
