@@ -106,7 +106,8 @@ class ComposeRequest:
             raise ConfigError(f"length must be in 1..100000, got {self.length}")
         if sum([self.primer_file is not None, self.composer is not None, self.no_primer,
                 self.primer_given is not None]) > 1:
-            raise ConfigError("choose at most one of primer file, composer and no primer")
+            raise ConfigError("choose at most one of primer file, played primer, composer and "
+                              "no primer")
         if self.bpm is not None and not 10 <= self.bpm <= 400:
             raise ConfigError(f"bpm must be in 10..400, got {self.bpm}")
         if not 1 <= self.count <= 64:
