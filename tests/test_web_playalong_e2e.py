@@ -149,3 +149,70 @@ def test_play_a_phrase_hear_the_answer_and_download_the_exchange(server: str) ->
             assert errors == []
         finally:
             browser.close()
+
+
+# A Web MIDI stand-in: one keyboard whose messages the test sends, one output that records
+# what the page sends it.
+FAKE_MIDI = """
+(() => {
+  const sent = [];
+  const input = { id: "keys-1", name: "Test keys", onmidimessage: null };
+  const output = { id: "synth-1", name: "Test synth",
+                   send: (data, at) => sent.push({ data: Array.from(data), at }) };
+  const access = { inputs: new Map([[input.id, input]]), outputs: new Map([[output.id, output]]),
+                   onstatechange: null };
+  window.fakeMidi = { input, sent };
+  Object.defineProperty(navigator, "requestMIDIAccess",
+                        { value: async () => access, configurable: true });
+})();
+"""
+
+PLAY_ON_MIDI = """
+async () => {
+  const press = (data) => window.fakeMidi.input.onmidimessage({ data: new Uint8Array(data) });
+  const wait = (ms) => new Promise((done) => setTimeout(done, ms));
+  press([0x90, 60, 30]); await wait(120); press([0x80, 60, 0]);
+  press([0x90, 67, 110]); await wait(200); press([0x90, 67, 0]);  // note on at 0: off
+}
+"""
+
+
+def test_a_midi_keyboard_plays_and_the_answer_goes_to_a_midi_output(server: str) -> None:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.add_init_script(FAKE_MIDI)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            asked: list[dict[str, Any]] = []
+            page.on("request", lambda r: asked.append(json.loads(r.post_data or "{}"))
+                    if r.url.endswith("/api/answer") else None)
+            page.goto(server)
+            page.click("#play-along")
+            page.wait_for_selector("#pa-model option[value='biaxial-piano']", state="attached")
+            page.click("#pa-midi")
+            page.wait_for_selector("#pa-midi-out option[value='synth-1']", state="attached")
+            assert "Test keys" in page.inner_text("#pa-midi-status")
+            page.select_option("#pa-midi-out", "synth-1")
+            for field, value in (("#pa-bpm", "200"), ("#pa-phrase-bars", "1"),
+                                 ("#pa-bars", "1"), ("#pa-seed", "9")):
+                page.fill(field, value)
+            page.click("#pa-play")
+            page.wait_for_function(
+                "() => document.getElementById('play-along-panel').dataset.phase === "
+                "'recording'", timeout=10_000)
+            page.evaluate(PLAY_ON_MIDI)
+            page.wait_for_function(
+                "() => document.getElementById('play-along-panel').dataset.phase === "
+                "'recorded'", timeout=10_000)
+            answered = _answer(page, 1)
+            played = {(n["pitch"], n["velocity"]) for n in asked[0]["notes"]}
+            assert played == {(60, 30), (67, 110)}  # the keyboard's velocities kept
+            sent = page.evaluate("() => window.fakeMidi.sent.map((m) => m.data)")
+            ons = [m for m in sent if m[0] == 0x90]
+            offs = [m for m in sent if m[0] == 0x80]
+            assert len(ons) == len(offs) == int(answered["answerNotes"]) > 0
+            assert errors == []
+        finally:
+            browser.close()
