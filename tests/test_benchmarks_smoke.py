@@ -265,3 +265,21 @@ def test_gates_see_primers_taken_from_the_reference(web_runs: Path, tmp_path: Pa
     assert _pieces.primers_in_reference(str(run), reference) == [names[0]]
     (reference / names[0]).unlink()
     assert _pieces.primers_in_reference(str(run), reference) == []
+
+
+def test_play_along_latency_times_every_round(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The script serves, plays and answers, and reports each round against the target."""
+    pytest.importorskip("uvicorn", reason="the web extra (uvicorn) is not installed")
+    import play_along_latency
+
+    out = tmp_path / "play-along.json"
+    code = play_along_latency.main(["--tries", "1", "--rounds", "2", "--bars", "1",
+                                    "--target", "60", "--json", str(out)])
+    assert code == 0  # a minute is enough for anyone
+    rounds = json.loads(out.read_text())["rounds"]
+    assert len(rounds) == 2 and all(len(r) == 1 for r in rounds)
+    for (latency, wall, cpu), in rounds:
+        assert latency >= wall > 0 and cpu > 0
+    printed = capsys.readouterr().out
+    assert "target 60 s" in printed and printed.count("met") >= 2

@@ -225,6 +225,30 @@ def test_numpy_walk_matches_teacher_forced_probabilities(
         assert torch.equal(out["notes"], truth)
 
 
+def test_a_forced_step_without_probabilities_keeps_the_notes_and_the_state() -> None:
+    """A primer walked for its state skips the note walk: same notes, same time-axis state
+    (hence the same piece afterwards), the probabilities NaN; only a forced rule may."""
+    torch.manual_seed(2)
+    model = build(BiaxialConfig(time_sizes=(12, 10), note_sizes=(8, 6),
+                                velocity_bins=4)).eval()
+    b, t = 2, 5
+    batch = make_batch(np.random.default_rng(3), b=b, t=t)
+    walked, skipped = model.init_state(b), model.init_state(b)
+    for step in range(t):
+        truth = batch["target"][:, step].numpy()
+        full, walked = model.step(batch["features"][:, step], walked,
+                                  rule=NoteRule.teacher(truth))
+        quick, skipped = model.step(batch["features"][:, step], skipped,
+                                    rule=NoteRule.teacher(truth, probabilities=False))
+        assert torch.equal(quick["notes"], full["notes"])
+        assert torch.equal(quick["velocity_probs"], full["velocity_probs"])
+        assert torch.isnan(quick["probs"]).all()
+        for (h1, c1), (h2, c2) in zip(walked, skipped, strict=True):
+            assert torch.equal(h1, h2) and torch.equal(c1, c2)
+    with pytest.raises(ConfigError, match="only a forced"):
+        NoteRule(thresholds=np.zeros((N, 1, 2), np.float32), probabilities=False)
+
+
 def test_note_rule_thresholds_temperature_and_release() -> None:
     probs = np.array([[0.25, 0.9], [0.81, 0.2], [0.5, 0.5]], dtype=np.float32)  # B = 3
     uniforms = np.array([[[0.2, 0.5], [0.5, 0.5], [0.6, 0.1]]], dtype=np.float32)  # N = 1

@@ -37,7 +37,9 @@ from cadenza.composing.primer import (
     check_meter,
     describe_primer,
     piece_tempo,
+    played_primer,
     read_opening,
+    with_rests,
 )
 from cadenza.composing.request import (
     ENDINGS,
@@ -56,7 +58,7 @@ __all__ = [
     "SILENCE", "TRAINING_PRIMER", "ComposeRequest", "ComposeResult", "ComposedPiece",
     "base_name", "check_controls", "check_meter", "compose", "default_checkpoint",
     "describe_primer", "generate", "has_dynamics", "list_composers", "load", "model_name",
-    "primer_bank", "unique_stem",
+    "played_primer", "primer_bank", "unique_stem", "with_rests",
 ]
 
 

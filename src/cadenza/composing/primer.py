@@ -1,6 +1,6 @@
 """Choosing and reading what a piece starts from: a held-out piece of the model's bank (by
-composer, or any), a MIDI file of the user's, or silence; a harmonisation's melody; and the
-tempo the piece takes from them."""
+composer, or any), a MIDI file of the user's, notes played on the page, or silence; a
+harmonisation's melody; and the tempo the piece takes from them."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from cadenza.generation.decoding import score_qpm
 from cadenza.generation.primerbank import Primer, encode_primer, primer_from_file
 from cadenza.generation.primers import default_primer_length
 from cadenza.representations.base import Representation
-from cadenza.score import ORIGINAL_METERS
+from cadenza.score import ORIGINAL_METERS, Score, Tempo, TimeSignature
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +69,38 @@ def read_opening(request: ComposeRequest, loaded: LoadedCheckpoint) -> Opening:
     if primer is not None:
         check_meter(primer, loaded)
         length = request.primer_length
-        if length is None and request.primer_file is None:
+        if length is None and request.primer_file is None and request.primer_given is None:
             length = default_primer_length(model, rep)  # a held-out piece: its opening
         array, first_step = encode_primer(primer, rep, length, request.primer_bars)
+        if primer.end_tick is not None and get_family(model.family).grid:
+            array = with_rests(array, primer.end_tick - first_step)
     ticks = rep.onset_tick(array, len(array) - 1) if array is not None else 0
     return Opening(primer, silence, melody, array, first_step, ticks)
+
+
+def with_rests(array: np.ndarray, length: int) -> np.ndarray:
+    """A grid primer ``array`` followed by silent steps up to ``length`` steps (a played
+    phrase whose last notes end before its bar line keeps its rests)."""
+    if length <= len(array):
+        return array
+    rests = np.zeros((length - len(array), *array.shape[1:]), dtype=array.dtype)
+    return np.concatenate([array, rests])
+
+
+def played_primer(notes: np.ndarray, end_tick: int, steps_per_quarter: int, qpm: float,
+                  source: str = "the played phrase") -> Primer:
+    """A primer of ``notes`` (``NOTE_DTYPE``, times in grid steps of ``steps_per_quarter``)
+    in 4/4 at ``qpm``, lasting until ``end_tick`` (its rests included)."""
+    score = Score(notes, steps_per_quarter, tempos=(Tempo(0, qpm),),
+                  time_signatures=(TimeSignature(0, 4, 4),), name="played")
+    return Primer("played", None, score, source, end_tick=max(end_tick, score.end_tick))
 
 
 def choose_primer(request: ComposeRequest, loaded: LoadedCheckpoint
                   ) -> tuple[Primer | None, str]:
     """The primer, and what the piece starts from when there is none."""
+    if request.primer_given is not None:
+        return request.primer_given, SILENCE
     if request.no_primer or request.melody_file is not None:
         return None, SILENCE
     if request.primer_file is not None:
@@ -102,7 +124,8 @@ def piece_tempo(request: ComposeRequest, loaded: LoadedCheckpoint, opening: Open
     qpm = request.bpm or (score_qpm(timed.score) if timed is not None else 120.0)
     used = (describe_primer(primer, loaded.representation, opening.array, opening.first_step)
             if primer is not None and opening.array is not None else opening.source)
-    if request.bpm is None and request.primer_file is None and primer is not None:
+    if (request.bpm is None and request.primer_file is None and request.primer_given is None
+            and primer is not None):
         bank_qpm = qpm
         qpm = min(max(qpm, BANK_BPM[0]), BANK_BPM[1])
         if qpm != bank_qpm:

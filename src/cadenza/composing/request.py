@@ -21,6 +21,7 @@ from cadenza.generation.guides import GUIDES, check_guide
 from cadenza.generation.infill import parse_bars
 from cadenza.generation.loudness import check_velocity_memory
 from cadenza.generation.plan import AUTO_FORM, NO_FORM, FormPlan
+from cadenza.generation.primerbank import Primer
 from cadenza.sampling import parse_density
 
 MAX_BARS = 256
@@ -36,6 +37,8 @@ class ComposeRequest:
     bars: int = 16
     length: int | None = None
     primer_file: Path | None = None
+    # a primer made in memory (a phrase played on the page; see composing.primer.played_primer)
+    primer_given: Primer | None = field(default=None, repr=False, compare=False)
     composer: str | None = None
     random_primer: bool = False
     no_primer: bool = False
@@ -104,8 +107,10 @@ class ComposeRequest:
             raise ConfigError(f"bars must be in 1..{MAX_BARS}, got {self.bars}")
         if self.length is not None and not 1 <= self.length <= 100_000:
             raise ConfigError(f"length must be in 1..100000, got {self.length}")
-        if sum([self.primer_file is not None, self.composer is not None, self.no_primer]) > 1:
-            raise ConfigError("choose at most one of primer file, composer and no primer")
+        if sum([self.primer_file is not None, self.composer is not None, self.no_primer,
+                self.primer_given is not None]) > 1:
+            raise ConfigError("choose at most one of primer file, played primer, composer and "
+                              "no primer")
         if self.bpm is not None and not 10 <= self.bpm <= 400:
             raise ConfigError(f"bpm must be in 10..400, got {self.bpm}")
         if not 1 <= self.count <= 64:
@@ -123,8 +128,9 @@ class ComposeRequest:
                 f"{self.max_hold_steps}, {self.max_repeats}"
             )
         self.pitch_weights = pitch_weights(self.key, self.key_strength, self.pitch_range)
-        if self.melody_file is not None and (
-                self.primer_file is not None or self.composer is not None):
+        if self.melody_file is not None and (self.primer_file is not None
+                                             or self.composer is not None
+                                             or self.primer_given is not None):
             raise ConfigError("a melody to harmonise is the whole piece: give no primer")
         if self.density is not None:
             parse_density(self.density)

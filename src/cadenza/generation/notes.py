@@ -208,7 +208,7 @@ def generate_biaxial(
         grid_step = config.first_step + t + 1  # the step being chosen, from a bar line
         sounding = np.ascontiguousarray(current[..., 0]) > 0  # (B, N) before this step
         if forced:
-            rule = NoteRule.teacher(batch[:, t + 1, :, :2])
+            rule = NoteRule.teacher(batch[:, t + 1, :, :2], probabilities=False)
         else:
             change = _plan_step(config, t + 1 - t0, out_steps[t0:])
             rule = _sampled_rule(config, gen, change, weights,

@@ -53,6 +53,9 @@ class Primer:
     source: str
     held_out: bool = True
     source_meter: str | None = None  # the source's own metre, where the file was rewritten
+    # where the primer ends, rests after its last note included (a played phrase ends at its
+    # bar line); None: at its last note's end
+    end_tick: int | None = None
 
 
 # Metres whose bars a 16th grid in 4/4 holds whole: a primer from another metre (a 3/4

@@ -298,6 +298,11 @@ class BiaxialLSTM(SequenceModel):
         if self.velocity is not None:  # (B, N, bins) distribution of each note's velocity
             temperature = rule.temperature if rule is not None else 1.0
             extra["velocity_probs"] = torch.softmax(self.velocity(time_out) / temperature, -1)
+        if rule is not None and rule.forced is not None and not rule.probabilities:
+            # a primer walked for its state: the forced notes, no walk up the keyboard
+            notes = torch.from_numpy(rule.forced.transpose(1, 0, 2)).to(time_out)  # (B, N, 2)
+            return {"probs": torch.full_like(notes, float("nan")), "notes": notes,
+                    **extra}, new_state
         if rule is not None and time_out.device.type == "cpu":
             probs, notes = numpy_walk(self, time_out, rule)
             return {"probs": probs, "notes": notes, **extra}, new_state
@@ -364,7 +369,8 @@ class BiaxialLSTM(SequenceModel):
         for t in range(len(primer)):
             current = primer[t].astype(np.float32)[None, None]  # (1, 1, N, 2)
             feats = representation.input_features(current, first_step=first_step + t)[:, 0]
-            rule = NoteRule.teacher(primer[min(t + 1, len(primer) - 1)][None, :, :2])
+            rule = NoteRule.teacher(primer[min(t + 1, len(primer) - 1)][None, :, :2],
+                                    probabilities=False)
             _, state = self.step(torch.from_numpy(feats).to(device), state, rule=rule)
             yield state
 

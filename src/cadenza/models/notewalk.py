@@ -56,6 +56,9 @@ class NoteRule:
             thresholds are applied (composing controls: a form's repeat, an ending, a
             clamped melody; weight 0 with a 0/1 prior chooses exactly the prior).
         prior_weight: the model's share in that mixture, in [0, 1].
+        probabilities: false for a forced step whose probabilities nobody reads (a primer
+            walked for its state): the model skips the walk up the keyboard, the notes are
+            the forced ones and the probabilities NaN.
     """
 
     thresholds: np.ndarray | None = None
@@ -64,12 +67,15 @@ class NoteRule:
     temperature: float = 1.0
     prior: np.ndarray | None = None
     prior_weight: float = 0.0
+    probabilities: bool = True
 
     def __post_init__(self) -> None:
         if (self.thresholds is None) == (self.forced is None):
             raise ConfigError("a NoteRule needs exactly one of thresholds and forced")
         if not self.temperature > 0:
             raise ConfigError(f"temperature must be positive, got {self.temperature}")
+        if not self.probabilities and self.forced is None:
+            raise ConfigError("only a forced NoteRule can skip its probabilities")
 
     @classmethod
     def bernoulli(
@@ -117,12 +123,14 @@ class NoteRule:
         return cls(thresholds=thresholds, allowed=allowed_t, temperature=temperature)
 
     @classmethod
-    def teacher(cls, notes: np.ndarray) -> NoteRule:
-        """Choose the given ``notes`` (B, N, 2) whatever the model predicts."""
+    def teacher(cls, notes: np.ndarray, probabilities: bool = True) -> NoteRule:
+        """Choose the given ``notes`` (B, N, 2) whatever the model predicts (``probabilities``
+        false: nobody reads what it predicts, see the class)."""
         notes = np.asarray(notes, dtype=np.float32)
         if notes.ndim != 3 or notes.shape[2] != 2:
             raise DataError(f"forced notes must be (B, N, 2), got {notes.shape}")
-        return cls(forced=np.ascontiguousarray(notes.transpose(1, 0, 2)))
+        return cls(forced=np.ascontiguousarray(notes.transpose(1, 0, 2)),
+                   probabilities=probabilities)
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -17,6 +17,8 @@ Endpoints (all JSON unless said otherwise; docs/web.md has the details)::
     GET    /api/compositions/{id}/score       the score engraved as SVG
     GET    /api/compositions/{id}/input       the uploaded file it was made from
     GET    /api/compositions/{id}/notes       notes for the piano roll (see cadenza.web.notes)
+    POST   /api/answer                        a played exchange -> the model's answer, at once
+    GET    /api/exchanges/{id}/midi           an answered exchange as MIDI (or /musicxml)
 
 Errors are ``{"detail": message}``, plus ``"field"`` for a bad request field (422). A full
 queue answers 429 with ``Retry-After``; an unknown id (or anything that is not an id) 404.
@@ -47,6 +49,7 @@ from cadenza.web.jobs import JobRunner, RunnerConfig
 from cadenza.web.limits import BodyLimit, ConcurrencyLimit
 from cadenza.web.pipeline import ComposeFn, EngraveFn, RenderFn
 from cadenza.web.problems import Problem, on_problem, on_validation_error
+from cadenza.web.routes.answers import answers_router
 from cadenza.web.routes.compositions import compositions_router
 from cadenza.web.routes.files import files_router
 from cadenza.web.routes.models import models_router
@@ -166,7 +169,8 @@ def create_app(
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (models_router, uploads_router, compositions_router, files_router):
+    for router in (models_router, uploads_router, compositions_router, files_router,
+                   answers_router):
         app.include_router(router(services))
     return app
 

@@ -100,6 +100,16 @@ def _family_controls(family: str) -> frozenset[str]:
         return frozenset()
 
 
+def family_grid(family: str) -> bool:
+    """Whether the family composes on a time grid (what playing along needs)."""
+    from cadenza.families import get_family
+
+    try:
+        return get_family(family).grid
+    except CadenzaError:
+        return False
+
+
 class ModelCatalog:
     """The table of models, rescanned lazily, with primer composers cached per checkpoint."""
 
@@ -194,6 +204,7 @@ class ModelCatalog:
             "step": int(entry.info.get("step", 0)),
             "training_steps": entry.training_steps(),
             "controls": sorted(_family_controls(entry.family)),
+            "grid": family_grid(entry.family),
             "corpus": entry.corpus(),
             "composers": primers.composers,
             "primers": primers.available,

@@ -38,6 +38,12 @@ def download_name(job: Job, kind: str) -> str:
     return f"cadenza-{_slug(job.model, 'model')}-{who}-{stamp}-{job.id[:8]}{SUFFIXES[kind]}"
 
 
+def exchange_download_name(model: str, created: float, kind: str) -> str:
+    """The file name of a played exchange's download (``cadenza-play-along-MODEL-TIME.mid``)."""
+    stamp = datetime.fromtimestamp(created, tz=timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"cadenza-play-along-{_slug(model, 'model')}-{stamp}{SUFFIXES[kind]}"
+
+
 def job_view(job: Job, store: JobStore) -> dict[str, Any]:
     """The JSON of ``GET /api/compositions/{id}`` (docs/web.md lists the keys)."""
     base = f"/api/compositions/{job.id}"

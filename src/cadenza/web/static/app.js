@@ -5,9 +5,11 @@
 //
 // One ES module per panel: form.js (the form, composing and its progress), result.js (the
 // composition shown) with roll.js (its piano roll), history.js (earlier compositions);
-// shared.js holds the page's state and helpers. This module starts them.
+// shared.js holds the page's state and helpers; playalong.js (with keyboard.js and synth.js)
+// is the play-along mode. This module starts them.
 import { loadModels, setupForm } from "./form.js";
 import { refreshHistory } from "./history.js";
+import { setupPlayAlong } from "./playalong.js";
 import { setupRoll } from "./roll.js";
 
 function start() {
@@ -15,6 +17,7 @@ function start() {
   setupRoll();
   loadModels();
   refreshHistory();
+  setupPlayAlong();
 }
 
 document.addEventListener("DOMContentLoaded", start);

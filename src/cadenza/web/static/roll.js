@@ -4,8 +4,8 @@ import { $, cssVar, state } from "./shared.js";
 
 const BLACK_KEYS = new Set([1, 3, 6, 8, 10]);
 
-export function drawRoll(data) {
-  const canvas = $("roll");
+// ``canvas`` and ``summary``: the play-along draws its exchange on a roll of its own.
+export function drawRoll(data, canvas = $("roll"), summary = $("roll-summary")) {
   const ratio = window.devicePixelRatio || 1;
   const width = Math.max(1, Math.round(canvas.clientWidth * ratio));
   const height = Math.max(1, Math.round(canvas.clientHeight * ratio));
@@ -62,9 +62,9 @@ export function drawRoll(data) {
   canvas.setAttribute("aria-label",
     `Piano roll: ${counts.primer} primer notes then ${given}${counts.generated} composed ` +
     `notes, pitches ${lowPitch} to ${highPitch}, ${Math.round(data.end.seconds)} seconds`);
-  $("roll-summary").textContent =
+  summary.textContent =
     `${counts.primer + counts.input + counts.generated} notes, ${Math.round(data.end.seconds)} s`;
-  updatePlayhead();
+  if (canvas.id === "roll") updatePlayhead();
 }
 
 const LABEL_CSS_PX = 12; // the octave labels' size on the screen, whatever the pixel ratio
