@@ -60,6 +60,7 @@ from cadenza.models.biaxialwalk import (
 )
 from cadenza.models.chordcontext import CHORD_INPUTS
 from cadenza.models.notewalk import NoteRule
+from cadenza.models.voicing import VOICING_FEATURES, voicing_features
 from cadenza.representations.notestate import NUM_FEATURES
 
 __all__ = [
@@ -102,6 +103,9 @@ class BiaxialConfig(ModelConfig):
         chord_inputs: the note axis also reads, for every note, how many notes already
             chosen below it at the same step lie at each interval class (12 counts, see
             :mod:`cadenza.models.chordcontext`); off in the original.
+        velocity_voicing: with ``velocity_bins``, the velocity of a started note also reads
+            its place in the step's chord, once the step's notes are chosen (top, bottom,
+            notes above and below; :mod:`cadenza.models.voicing`). Off in earlier models.
         input_noise: chance that a note start in the steps a training window reads is
             dropped or moved a step (:mod:`cadenza.data.batching.inputnoise`); targets and
             validation stay true. 0 (the original) is off.
@@ -123,6 +127,7 @@ class BiaxialConfig(ModelConfig):
     velocity_bins: int = 0
     chord_inputs: bool = False
     input_noise: float = 0.0
+    velocity_voicing: bool = False
 
     def __post_init__(self) -> None:
         self.time_sizes = tuple(self.time_sizes)
@@ -135,6 +140,11 @@ class BiaxialConfig(ModelConfig):
             raise ConfigError(f"velocity_bins must be an int in 0..127, got {self.velocity_bins!r}")
         if not isinstance(self.chord_inputs, bool):
             raise ConfigError(f"chord_inputs must be true or false, got {self.chord_inputs!r}")
+        if not isinstance(self.velocity_voicing, bool):
+            raise ConfigError(f"velocity_voicing must be true or false, got "
+                              f"{self.velocity_voicing!r}")
+        if self.velocity_voicing and not self.velocity_bins:
+            raise ConfigError("velocity_voicing needs a dynamics output: set velocity_bins too")
         if not 0.0 <= self.input_noise < 1.0:
             raise ConfigError(f"input_noise must be in [0, 1), got {self.input_noise!r}")
 
@@ -203,6 +213,20 @@ class BiaxialLSTM(SequenceModel):
         # Dynamics: a velocity bin for each note, from the time axis (the notes' past).
         self.velocity = (nn.Linear(config.time_sizes[-1], config.velocity_bins)
                          if config.velocity_bins else None)
+        # ... and, with velocity_voicing, from the note's place in its step's chord
+        self.voicing = (nn.Linear(VOICING_FEATURES, config.velocity_bins, bias=False)
+                        if config.velocity_voicing else None)
+        if self.voicing is not None:
+            nn.init.zeros_(self.voicing.weight)
+
+    def velocity_logits(self, time_out: torch.Tensor, notes: torch.Tensor) -> torch.Tensor:
+        """(..., N, bins) velocity logits of every note from the time axis' ``time_out``
+        (..., N, Ht) and, with ``velocity_voicing``, the step's ``notes`` (..., N, >=2)."""
+        assert self.velocity is not None
+        logits = self.velocity(time_out)
+        if self.voicing is not None:
+            logits = logits + self.voicing(voicing_features(notes).to(logits.dtype))
+        return logits
 
     # -- teacher-forced forward (see cadenza.models.biaxialforward) ---------------------
     def time_forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -294,28 +318,28 @@ class BiaxialLSTM(SequenceModel):
             x, (h, c) = lstm(x, layer_state)  # (B*N, 1, H)
             new_state.append((h, c))
         time_out = x.reshape(b, n, -1)  # (B, N, Ht)
-        extra: dict[str, torch.Tensor] = {}
-        if self.velocity is not None:  # (B, N, bins) distribution of each note's velocity
-            temperature = rule.temperature if rule is not None else 1.0
-            extra["velocity_probs"] = torch.softmax(self.velocity(time_out) / temperature, -1)
         if rule is not None and rule.forced is not None and not rule.probabilities:
             # a primer walked for its state: the forced notes, no walk up the keyboard
             notes = torch.from_numpy(rule.forced.transpose(1, 0, 2)).to(time_out)  # (B, N, 2)
-            return {"probs": torch.full_like(notes, float("nan")), "notes": notes,
-                    **extra}, new_state
-        if rule is not None and time_out.device.type == "cpu":
+            probs = torch.full_like(notes, float("nan"))
+        elif rule is not None and time_out.device.type == "cpu":
             probs, notes = numpy_walk(self, time_out, rule)
-            return {"probs": probs, "notes": notes, **extra}, new_state
-        temperature = 1.0
-        if rule is not None:
-            sample, temperature = torch_sampler(rule), rule.temperature
-        elif sample is None:
+        else:
+            temperature = 1.0
+            if rule is not None:
+                sample, temperature = torch_sampler(rule), rule.temperature
+            elif sample is None:
 
-            def sample(probs: torch.Tensor, note_index: int) -> torch.Tensor:
-                return bernoulli_notes(probs, conservativity, generator)
+                def sample(probs: torch.Tensor, note_index: int) -> torch.Tensor:
+                    return bernoulli_notes(probs, conservativity, generator)
 
-        probs, notes = self.walk_notes(time_out, sample, temperature)
-        return {"probs": probs, "notes": notes, **extra}, new_state
+            probs, notes = self.walk_notes(time_out, sample, temperature)
+        outputs = {"probs": probs, "notes": notes}
+        if self.velocity is not None:  # (B, N, bins) distribution of each note's velocity
+            temperature = rule.temperature if rule is not None else 1.0
+            logits = self.velocity_logits(time_out, notes.to(time_out.dtype))
+            outputs["velocity_probs"] = torch.softmax(logits / temperature, -1)
+        return outputs, new_state
 
     def walk_notes(
         self, time_out: torch.Tensor, sample: NoteSampler, temperature: float = 1.0
@@ -386,6 +410,7 @@ class BiaxialLSTM(SequenceModel):
         """A model saved without ``chord_inputs`` initialises one with them: the new input
         columns of the first note layer start at zero, so the model predicts exactly what the
         saved one did until training teaches it to use them."""
+        weights = self._adapt_voicing(saved_config, weights)
         saved = bool(saved_config.get("chord_inputs", False))
         if saved == self.config.chord_inputs:
             return weights
@@ -397,6 +422,17 @@ class BiaxialLSTM(SequenceModel):
         grown = old.new_zeros(old.shape[0], old.shape[1] + CHORD_INPUTS)
         grown[:, : old.shape[1]] = old
         return {**weights, name: grown}
+
+    def _adapt_voicing(self, saved_config: dict[str, Any], weights: dict[str, torch.Tensor]
+                       ) -> dict[str, torch.Tensor]:
+        """A model saved without ``velocity_voicing`` initialises one with it at zero weight."""
+        saved = bool(saved_config.get("velocity_voicing", False))
+        if saved and not self.config.velocity_voicing:
+            raise CheckpointError("the saved model reads velocity_voicing and this one does "
+                                  "not; add --set velocity_voicing=true")
+        if self.voicing is None or saved:
+            return weights
+        return {**weights, "voicing.weight": torch.zeros_like(self.voicing.weight)}
 
     # -- accounting ---------------------------------------------------------------------
     def flops_per_batch(self, batch: Batch) -> float:

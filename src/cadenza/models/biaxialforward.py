@@ -146,7 +146,7 @@ def teacher_forced_loss(model: BiaxialLSTM, batch: Batch) -> tuple[torch.Tensor,
     }
     if model.velocity is not None:  # cross-entropy of the bin of every note started
         started = (target[..., 1] * play_target > 0) & (target[..., 2] > 0)
-        chosen = model.velocity(time_out[started])  # (started notes, bins)
+        chosen = model.velocity_logits(time_out, target)[started]  # (started notes, bins)
         velocity = F.cross_entropy(chosen, target[..., 2][started].long() - 1,
                                    reduction="sum")
         total = total + velocity

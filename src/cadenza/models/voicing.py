@@ -1,0 +1,40 @@
+"""Where a note sits in its chord, read by the biaxial dynamics output (``velocity_voicing``).
+
+A biaxial model with dynamics draws each started note's velocity bin from its time axis
+alone, before the walk up the keyboard has chosen the notes above it. So it cannot know
+whether a note is the top of its chord, though a pianist plays the top voice out. On the
+valid split the realism classifier (``benchmarks/realism.py``) leans on exactly that: the top
+voice's accent (``dynamics.top_voice_accent`` in :mod:`cadenza.metrics.realism`) is weaker
+in the model's pieces than in real ones.
+
+With ``velocity_voicing`` the velocity logits also read, for every note, once the step's
+notes are known (the true ones in training, the chosen ones when composing), a few numbers
+of its place in the step's sounding notes (:func:`voicing_features`). Their weights start at
+zero, so a model initialised from one without them predicts exactly as before.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["VOICING_FEATURES", "voicing_features"]
+
+VOICING_FEATURES = 5
+_SCALE = 4.0  # counts are divided by this, so a usual chord's numbers stay near 0..1
+
+
+def voicing_features(notes: torch.Tensor) -> torch.Tensor:
+    """``notes`` (..., N, >=2) play/articulate of one step -> (..., N, 5) float.
+
+    Per note: 1 if it is the highest sounding note, 1 if the lowest, the sounding notes
+    above it and below it (each / 4), and the notes started at the step (/ 4).
+    """
+    play = (notes[..., 0] > 0).to(torch.float32)  # (..., N)
+    started = play * (notes[..., 1] > 0).to(torch.float32)
+    below = torch.cumsum(play, dim=-1) - play  # sounding notes under each note
+    total = play.sum(-1, keepdim=True)
+    above = total - below - play
+    top = play * (above == 0).to(play.dtype)
+    bottom = play * (below == 0).to(play.dtype)
+    count = started.sum(-1, keepdim=True).expand_as(play)
+    return torch.stack([top, bottom, above / _SCALE, below / _SCALE, count / _SCALE], dim=-1)
