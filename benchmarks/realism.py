@@ -60,6 +60,8 @@ TELLS = (  # (label, how to read it from the mean features)
     ("adjacent-bar pitch-class cosine", "harmony.bar_cosine_lag1"),
     ("lag-4 pitch-class cosine", "harmony.bar_cosine_lag4"),
     ("velocity spread (sd)", "dynamics.velocity_sd"),
+    ("velocity change from bar to bar", "dynamics.velocity_bar_change"),
+    ("top voice's accent (velocity above the mean)", "dynamics.top_voice_accent"),
 )
 
 
