@@ -64,6 +64,17 @@ def test_parts_do_not_cross_when_they_need_not() -> None:
     assert [index for index, _ in choice] == [None, None, 0, None]
 
 
+def test_parallel_fifths_cost_more_than_a_longer_step() -> None:
+    """The violins last played 79 and 72 (a fifth); 81 and 74 would move them in parallel
+    fifths. The second violin's step is the shortest (2), but the viola (from 70, 4) takes
+    the 74 instead."""
+    lines = [PartLine(part) for part in get_ensemble("quartet").parts]
+    for line, pitch in zip(lines, [79, 72, 70, 50], strict=True):
+        line.notes.append((0, 4, pitch, 80))
+    choice = best_assignment(lines, 4, [81, 74])
+    assert [index for index, _ in choice] == [0, None, 1, None]
+
+
 @pytest.mark.parametrize("name", ["satb", "quartet"])
 def test_parts_are_single_lines_inside_their_ranges(name: str) -> None:
     """Dense random chords (up to 7 notes, all over the keyboard): every part one line at a

@@ -9,6 +9,9 @@ parts and a group a few notes). A way costs
   (a part with no note yet: half the distance from the middle of its range);
 - ``CROSSING`` for every pair of parts sounding at the onset out of order (a lower part
   above a higher one), counting the notes parts still hold from before;
+- ``PARALLEL`` for every pair of parts the way moves in parallel perfect fifths or octaves
+  (from each one's previous note, as
+  :func:`cadenza.metrics.voiceleading.parallel_interval` tells them);
 - ``CUT`` for a part that still sounds a note: it is cut where the new one starts, since a
   part plays one note at a time;
 - ``DROP`` for every note no part takes (it is dropped, and counted);
@@ -29,12 +32,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cadenza.ensembles import Ensemble, Part
+from cadenza.metrics.voiceleading import parallel_interval
 from cadenza.score import NOTE_DTYPE, Score, sort_notes
 
-__all__ = ["CROSSING", "CUT", "DROP", "SHIFT", "Arrangement", "PartLine", "arrange",
+__all__ = ["CROSSING", "CUT", "DROP", "PARALLEL", "SHIFT", "Arrangement", "PartLine", "arrange",
            "best_assignment", "in_range"]
 
 CROSSING = 12.0  # a pair of parts out of order
+PARALLEL = 6.0  # two parts moving in parallel fifths or octaves
 CUT = 2.0  # a held note cut short for the part's next one
 DROP = 24.0  # a note no part takes
 SHIFT = 8.0  # a note moved by octaves into its part's range
@@ -190,14 +195,26 @@ def best_assignment(voices: Sequence[PartLine], tick: int, pitches: list[int]) -
         options.append(mine)
     best: list[Choice] = []
     best_cost = float("inf")
-    for combo in itertools.product(*options):
-        indices = [index for index, _, _ in combo if index is not None]
-        if len(indices) != len(set(indices)):
-            continue
-        cost = sum(c for _, _, c in combo) + DROP * (len(pitches) - len(indices))
-        sounding = [pitch for _, pitch, _ in combo]
-        cost += CROSSING * sum(1 for a, b in itertools.combinations(sounding, 2)
-                               if a >= 0 and b >= 0 and a < b)
+    for way in itertools.product(*options):
+        cost = _way_cost(voices, way, len(pitches))
         if cost < best_cost - 1e-9:
-            best_cost, best = cost, [(index, pitch) for index, pitch, _ in combo]
+            best_cost, best = cost, [(index, pitch) for index, pitch, _ in way]
     return best
+
+
+def _way_cost(voices: Sequence[PartLine], way: tuple[tuple[int | None, int, float], ...],
+              notes: int) -> float:
+    """The cost of one way (per voice: the note taken or ``None``, the pitch it sounds and
+    the cost of taking it) of giving ``notes`` notes to ``voices``; infinite when two voices
+    take one note."""
+    indices = [index for index, _, _ in way if index is not None]
+    if len(indices) != len(set(indices)):
+        return float("inf")
+    cost = sum(c for _, _, c in way) + DROP * (notes - len(indices))
+    sounding = [pitch for _, pitch, _ in way]
+    cost += CROSSING * sum(1 for a, b in itertools.combinations(sounding, 2)
+                           if a >= 0 and b >= 0 and a < b)
+    moves = [(line.last_pitch, pitch) for line, (index, pitch, _) in zip(voices, way, strict=True)
+             if index is not None and line.last_pitch is not None]
+    return cost + PARALLEL * sum(1 for a, b in itertools.combinations(moves, 2)
+                                 if parallel_interval(a, b) is not None)
