@@ -153,8 +153,8 @@ class ComposeRequest:
         if self.ensemble is not None:
             self.ensemble = get_ensemble(self.ensemble).name
             if self.program:
-                raise ConfigError("program: an ensemble sets each part's own program; give "
-                                  "one of program and ensemble")
+                raise ConfigError("an ensemble sets each part's own General MIDI program: "
+                                  "give ensemble or program, not both")
         if self.velocity is not None and not 1 <= self.velocity <= 127:
             raise ConfigError(f"velocity must be in 1..127, got {self.velocity}")
         if self.velocity_temperature is not None:
