@@ -2,15 +2,16 @@
 
 Usage::
 
-    python benchmarks/voice_leading.py [--model chorale-satb] [--blocks 3] [--pieces 4]
+    python benchmarks/voice_leading.py [--model chorale-satb ...] [--blocks 3] [--pieces 4]
         [--bars 8] [--jsb ../shared/data/boulanger2012/jsb_chorales.json]
 
 Rows of the table (counts per bar, mean ± standard deviation over the pieces):
 
-- **cadenza**: ``--blocks`` batches of ``--pieces`` pieces of ``--bars`` bars composed with
-  ``--model`` and ``--ensemble satb`` (seeds 1, 2, ...; each batch one seed), measured on the
-  composed part only (the primer left out), after the parts were assigned by voice leading
-  (:mod:`cadenza.voicing`). The notes the assignment dropped or moved are counted beside.
+- **cadenza**: for each ``--model``, ``--blocks`` batches of ``--pieces`` pieces of
+  ``--bars`` bars composed with ``--ensemble satb`` (seeds 1, 2, ...; each batch one seed),
+  measured on the composed part only (the primer left out), after the parts were assigned
+  by voice leading (:mod:`cadenza.voicing`). The notes the assignment dropped or moved
+  are counted beside.
 - **JSB test, Bach's parts**: the JSB Chorales test split (a split no cadenza choice was
   made on), each piece read with its real four parts from music21's score of the same
   chorale (matched by :func:`cadenza.data.chorales.same_piece`; a piece music21 lacks is
@@ -108,13 +109,15 @@ def row(name: str, results: list[VoiceLeading], note: str = "") -> str:
         cells.append(f"{statistics.mean(values):.3f} ± {spread:.3f}")
     bars = sum(r.bars for r in results)
     violations = sum(r.range_violations for r in results)
-    return (f"| {name} | {len(results)} | {bars:.0f} | " + " | ".join(cells[:3])
+    density = statistics.mean(r.notes / r.bars for r in results)
+    return (f"| {name} | {len(results)} | {bars:.0f} | {density:.1f} | " + " | ".join(cells[:3])
             + f" | {violations} | {note} |")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="chorale-satb")
+    parser.add_argument("--model", nargs="+", default=["chorale-satb"],
+                        help="models to compose with (shipped names or checkpoints)")
     parser.add_argument("--blocks", type=int, default=3)
     parser.add_argument("--pieces", type=int, default=4)
     parser.add_argument("--bars", type=int, default=8)
@@ -126,17 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     test = read_benchmark_data(args.jsb)["test"]
     began = time.perf_counter()
     print(f"machine: {cpu_model()}, {usable_cores()} usable cores; {time.strftime('%Y-%m-%d')}")
-    print("\n| pieces | n | bars | parallel fifths / bar | parallel octaves / bar | "
-          "crossings / bar | notes out of range | notes dropped, moved by octaves, cut |")
-    print("|---|---|---|---|---|---|---|---|")
-    every: list[VoiceLeading] = []
-    for block in range(1, args.blocks + 1):
-        results, counts = composed(args.model, block, args.pieces, args.bars)
-        every += results
-        note = f"{counts.get('dropped', 0)}, {counts.get('octave_shifted', 0)}, " \
-               f"{counts.get('cut_short', 0)}"
-        print(row(f"cadenza {args.model}, seed {block}", results, note), flush=True)
-    print(row(f"cadenza {args.model}, all blocks", every))
+    print("\n| pieces | n | bars | notes / bar | parallel fifths / bar | parallel octaves / bar "
+          "| crossings / bar | notes out of range | notes dropped, moved by octaves, cut |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for model in args.model:
+        every: list[VoiceLeading] = []
+        for block in range(1, args.blocks + 1):
+            results, counts = composed(model, block, args.pieces, args.bars)
+            every += results
+            note = f"{counts.get('dropped', 0)}, {counts.get('octave_shifted', 0)}, " \
+                   f"{counts.get('cut_short', 0)}"
+            print(row(f"cadenza {model}, seed {block}", results, note), flush=True)
+        print(row(f"cadenza {model}, all blocks", every), flush=True)
     real, missing = bach_parts(test)
     print(row("JSB test, Bach's parts (music21)", real, f"{missing} of {len(test)} not in "
               "music21's corpus"))

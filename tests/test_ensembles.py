@@ -189,3 +189,15 @@ def test_harmonise_satb_keeps_the_melody_as_the_soprano(debug_model: Path,
     assert [(n.time // step, n.pitch) for n in soprano.notes] == [(s, p) for s, _, p in melody]
     lower = [n.pitch for track in midi.tracks[1:] for n in track.notes]
     assert lower and max(lower) <= 72
+
+
+def test_satb_without_a_checkpoint_uses_the_shipped_chorale_model(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", "--ensemble", "satb", "--bars", "2", "--seed", "1",
+                                 "--out", str(tmp_path), "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert "chorale-satb" in result.output.splitlines()[0]  # "model: .../chorale-satb"
+    assert "primer: music21 corpus: bach/" in result.output
+    quartet = runner.invoke(app, ["generate", "--ensemble", "quartet", "--bars", "2",
+                                  "--seed", "1", "--out", str(tmp_path), "--threads", "1"])
+    assert quartet.exit_code == 0, quartet.output
+    assert "biaxial-piano" in quartet.output.splitlines()[0]  # the default model

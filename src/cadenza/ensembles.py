@@ -73,12 +73,15 @@ class Ensemble:
             hands take every note above and below middle C).
         default_model: the shipped model composing for it when no checkpoint is given
             (``None``: the default shipped model).
+        composer: the composer whose primers open its pieces when the request names no
+            primer and the model has primers by them (``None``: any).
     """
 
     name: str
     parts: tuple[Part, ...]
     monophonic: bool = True
     default_model: str | None = None
+    composer: str | None = None
 
     @property
     def low(self) -> int:
@@ -110,7 +113,7 @@ ENSEMBLES: dict[str, Ensemble] = {
         _part("Alto", CHOIR, "G3", "D5", "TrebleClef", "Alto"),
         _part("Tenor", CHOIR, "C3", "G4", "Treble8vbClef", "Tenor"),
         _part("Bass", CHOIR, "E2", "C4", "BassClef", "Bass"),
-    ), default_model="chorale-satb"),
+    ), default_model="chorale-satb", composer="Bach"),
     "quartet": Ensemble("quartet", (
         _part("Violin I", 40, "G3", "E7", "TrebleClef", "Violin"),
         _part("Violin II", 40, "G3", "E7", "TrebleClef", "Violin"),

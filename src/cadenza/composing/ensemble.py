@@ -6,7 +6,8 @@ controls that steer the composition toward it, and each finished piece shared am
 2. :func:`steer`: a grid model composes within the ensemble's whole range (``--range``) and
    with at most as many notes at once as it has parts (``--max-polyphony``), unless the
    request sets them itself; a harmonised melody is the top part, so nothing is composed
-   above it (``below_only``);
+   above it (``below_only``); with no primer asked for, SATB opens with a Bach chorale's
+   bars when the model has them as primers;
 3. :func:`arrange_pieces`: each piece's notes go to the parts by voice leading
    (:mod:`cadenza.voicing`); what had to be dropped or moved by octaves is counted (the
    result's ``arranged``).
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from cadenza.checkpoint import LoadedCheckpoint
+from cadenza.composing.loading import primer_bank
 from cadenza.composing.pieces import ComposedPiece
 from cadenza.composing.request import ComposeRequest
 from cadenza.ensembles import Ensemble, get_ensemble
@@ -59,7 +61,15 @@ def steer(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeRequest:
         changes["max_polyphony"] = ensemble.max_polyphony
     if request.melody_file is not None and ensemble.monophonic:
         changes["below_only"] = True
+    if ensemble.composer is not None and _no_primer_asked(request) \
+            and ensemble.composer in primer_bank(loaded.path).composers():
+        changes["composer"] = ensemble.composer
     return replace(request, **changes) if changes else request
+
+
+def _no_primer_asked(request: ComposeRequest) -> bool:
+    return (request.composer is None and request.primer_file is None and not request.no_primer
+            and not request.random_primer and request.melody_file is None)
 
 
 def arrange_pieces(pieces: list[ComposedPiece], request: ComposeRequest
