@@ -18,9 +18,10 @@ parts and a group a few notes). A way costs
 - ``SHIFT`` more for a note outside a part's range, which that part can only take moved by
   whole octaves into its range (the nearest octave; counted as shifted).
 
-No note is ever written outside its part's range. Ties are broken toward rank order (the
-highest note to the highest part). The piano is not searched: its right hand takes every note
-from middle C up, its left hand the rest.
+No note is ever written outside its part's range, but for a fixed line (a harmonised
+melody: it is kept note for note, and its notes outside the first part's range counted).
+Ties are broken toward rank order (the highest note to the highest part). The piano is not
+searched: its right hand takes every note from middle C up, its left hand the rest.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class Arrangement:
         dropped: notes no part took.
         shifted: notes moved by octaves into the range of the part that took them.
         cut: held notes cut short where the part's next note starts.
+        fixed_outside: notes of a fixed line (a harmonised melody) outside the first part's
+            range, kept as written.
     """
 
     ensemble: Ensemble
@@ -63,11 +66,12 @@ class Arrangement:
     dropped: int = 0
     shifted: int = 0
     cut: int = 0
+    fixed_outside: int = 0
     stats: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.stats = {"dropped": self.dropped, "octave_shifted": self.shifted,
-                      "cut_short": self.cut}
+                      "cut_short": self.cut, "melody_outside_range": self.fixed_outside}
 
     def part_scores(self, score: Score) -> list[Score]:
         """One score per part (the piece's tempo, metre and markers; the part's notes,
@@ -128,13 +132,14 @@ def arrange(score: Score, ensemble: Ensemble, fixed: np.ndarray | None = None) -
     voices = [PartLine(part) for part in ensemble.parts]
     free = voices if fixed is None else voices[1:]  # a fixed line has the first part alone
     fixed = np.zeros(len(notes), bool) if fixed is None else np.asarray(fixed, bool)
-    counts = {"dropped": 0, "shifted": 0, "cut": 0}
+    counts = {"dropped": 0, "shifted": 0, "cut": 0, "fixed_outside": 0}
     order = np.lexsort((-notes["pitch"].astype(np.int64), notes["start"]))
     for _, group in itertools.groupby(order.tolist(), key=lambda i: int(notes["start"][i])):
         rows = list(group)
         tick = int(notes["start"][rows[0]])
         for i in (i for i in rows if fixed[i]):
             _place(voices[0], tick, _row(notes[i]), counts)
+            counts["fixed_outside"] += not voices[0].part.holds(int(notes["pitch"][i]))
         _assign(free, tick, [_row(notes[i]) for i in rows if not fixed[i]], counts)
     arrays = [np.array(v.notes, dtype=NOTE_DTYPE) if v.notes else np.zeros(0, NOTE_DTYPE)
               for v in voices]

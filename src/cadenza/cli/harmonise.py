@@ -9,6 +9,7 @@ import typer
 from cadenza.api import compose_files
 from cadenza.cli.app import app, console, friendly_errors
 from cadenza.cli.options import set_threads
+from cadenza.composing import arranged_line
 
 
 @app.command("harmonise")
@@ -47,6 +48,8 @@ def harmonise_command(
     )
     console.print(f"model: {result.checkpoint}", highlight=False)
     console.print(f"melody: {melody} ({voice}); seed {result.seed}", highlight=False)
+    if result.arranged is not None:
+        console.print(f"ensemble {ensemble}: {arranged_line(result.arranged)}", highlight=False)
     for piece in result.pieces:
         for path in piece.files:
             console.print(f"wrote {path}", highlight=False)

@@ -4,8 +4,9 @@ controls that steer the composition toward it, and each finished piece shared am
 1. :func:`ensemble_checkpoint`: with no checkpoint given, the ensemble's own shipped model
    (``chorale-satb`` for SATB), else the default one;
 2. :func:`steer`: a grid model composes within the ensemble's whole range (``--range``) and
-   with at most as many notes at once as it has parts (``--max-polyphony``), unless the
-   request sets them itself; a harmonised melody is the top part, so nothing is composed
+   with at most as many notes at once as it has parts (``--max-polyphony``; not when
+   harmonising, where the cap could drop the melody's notes), unless the request sets them
+   itself; a harmonised melody is the top part, so nothing is composed
    above it (``below_only``); with no primer asked for, SATB opens with a Bach chorale's
    bars when the model has them as primers;
 3. :func:`arrange_pieces`: each piece's notes go to the parts by voice leading
@@ -57,7 +58,10 @@ def steer(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeRequest:
     changes: dict[str, Any] = {}
     if request.pitch_range is None and "range" in controls:
         changes["pitch_range"] = ensemble.range_text
-    if request.max_polyphony == 0 and ensemble.max_polyphony and "max_polyphony" in controls:
+    # Not for a melody: the polyphony cap keeps a step's likeliest notes and may drop the
+    # melody's; the parts drop what is too much instead.
+    if request.max_polyphony == 0 and ensemble.max_polyphony and "max_polyphony" in controls \
+            and request.melody_file is None:
         changes["max_polyphony"] = ensemble.max_polyphony
     if request.melody_file is not None and ensemble.monophonic:
         changes["below_only"] = True
@@ -98,6 +102,10 @@ def arrange_pieces(pieces: list[ComposedPiece], request: ComposeRequest
 def arranged_line(counts: dict[str, int]) -> str:
     """What the part writing did, in words: ``"0 notes dropped, 5 moved by octaves into their
     part's range, 1 held note cut short"``."""
-    return (f"{counts.get('dropped', 0)} notes dropped, {counts.get('octave_shifted', 0)} moved "
+    line = (f"{counts.get('dropped', 0)} notes dropped, {counts.get('octave_shifted', 0)} moved "
             f"by octaves into their part's range, {counts.get('cut_short', 0)} held notes cut "
             "short for the part's next note")
+    outside = counts.get("melody_outside_range", 0)
+    if outside:
+        line += f"; {outside} melody notes kept as written outside the top part's range"
+    return line
