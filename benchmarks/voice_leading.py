@@ -91,11 +91,12 @@ def bach_parts(test: list[list[list[int]]]) -> tuple[list[VoiceLeading], int]:
 
 def cadenza_parts(test: list[list[list[int]]]) -> tuple[list[VoiceLeading], dict[str, int]]:
     """The JSB test frames, parts assigned by cadenza's voicing (one tick a quarter)."""
-    out, counts = [], {"dropped": 0, "octave_shifted": 0, "cut_short": 0}
+    out: list[VoiceLeading] = []
+    counts: dict[str, int] = {}
     for index, piece in enumerate(test):
         arrangement = arrange(steps_to_score(piece, 1, name=f"test-{index}"), SATB)
         for key, value in arrangement.stats.items():
-            counts[key] += value
+            counts[key] = counts.get(key, 0) + value
         out.append(voice_leading(arrangement.notes, 4, RANGES))
     return out, counts
 

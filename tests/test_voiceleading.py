@@ -79,3 +79,23 @@ def test_degenerate_input_is_refused() -> None:
         voice_leading([_part(), _part()], 16)
     with pytest.raises(DataError, match="ranges"):
         voice_leading([_line([60]), _line([50])], 16, ranges=[(0, 127)])
+
+
+def test_the_benchmark_voices_jsb_frames_and_prints_a_row() -> None:
+    """``benchmarks/voice_leading.py``'s JSB row on two tiny pieces of quarter-note frames:
+    parts assigned by cadenza's voicing, none out of range, a table row per set."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import voice_leading as bench
+
+    pieces = [[[48, 60, 64, 72], [50, 62, 65, 74], [52, 64, 67, 76]],  # all four in parallel
+              [[48, 55, 64, 72], [53, 57, 65, 72], [55, 59, 62, 74]]]
+    results, counts = bench.cadenza_parts(pieces)
+    assert len(results) == 2 and counts["dropped"] == 0
+    assert all(r.range_violations == 0 for r in results)
+    assert results[0].parallel_octaves > 0  # bass, tenor and soprano in octaves, moving up
+    line = bench.row("test", results, "note")
+    assert line.startswith("| test | 2 | ") and line.endswith("| note |")
+    assert line.count("|") == 10  # nine columns
