@@ -218,3 +218,38 @@ def test_harmonise_satb_with_the_shipped_chorale_model_keeps_every_melody_note(
     assert result.exit_code == 0, result.output
     soprano = symusic.Score.from_file(str(next(out.glob("*.mid")))).tracks[0]
     assert [n.pitch for n in soprano.notes] == tune
+
+
+def test_an_ensembles_wav_plays_its_parts_on_their_instruments(
+        debug_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cadenza.audio
+
+    rendered: list[symusic.Score] = []
+
+    def fake_wav_bytes(what: object, **_: object) -> bytes:
+        assert isinstance(what, Path)  # the parts' MIDI file, not the one-program score
+        rendered.append(symusic.Score.from_file(str(what)))
+        return b"RIFF"
+
+    monkeypatch.setattr(cadenza.audio, "wav_bytes", fake_wav_bytes)
+    result = runner.invoke(app, ["generate", str(debug_model), "--ensemble", "quartet",
+                                 "--bars", "2", "--seed", "2", "--wav", "--out", str(tmp_path),
+                                 "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert [t.program for t in rendered[0].tracks] == [40, 40, 41, 42]
+    assert next(tmp_path.glob("*.wav")).read_bytes() == b"RIFF"
+
+
+@needs_music21
+def test_the_python_api_takes_an_ensemble(debug_model: Path, tmp_path: Path) -> None:
+    import cadenza
+
+    piece = cadenza.compose(debug_model, ensemble="satb", bars=2, seed=1, threads=1)
+    assert piece.parts is not None and [p.name for p in piece.parts] == [
+        "Soprano", "Alto", "Tenor", "Bass"]
+    midi = symusic.Score.from_file(str(piece.save(tmp_path / "piece.mid")))
+    assert [t.program for t in midi.tracks] == [52, 52, 52, 52]
+    xml = piece.to_musicxml(tmp_path / "piece.musicxml").read_text()
+    assert xml.count("<score-part ") == 4
+    with pytest.raises(ConfigError, match="ensemble must be one of"):
+        cadenza.compose(debug_model, ensemble="band", bars=2)

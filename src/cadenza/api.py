@@ -94,10 +94,18 @@ class Piece:
         return path
 
     def to_wav(self, path: str | Path, overwrite: bool = False) -> Path:
-        """Render through FluidSynth and a General MIDI SoundFont."""
+        """Render through FluidSynth and a General MIDI SoundFont (an ensemble's parts each
+        on its own instrument)."""
+        import tempfile
+
         from cadenza.audio import render_wav
 
-        return render_wav(self.score, Path(path), overwrite=overwrite)
+        if self.parts is None:
+            return render_wav(self.score, Path(path), overwrite=overwrite)
+        with tempfile.TemporaryDirectory() as tmp:
+            midi = Path(tmp) / "parts.mid"
+            midi.write_bytes(parts_midi_bytes(self.parts))
+            return render_wav(midi, Path(path), overwrite=overwrite)
 
     def plot(self, path: str | Path, overwrite: bool = False) -> Path:
         """A PNG piano roll, the primer and the generated part in their own colours."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import tempfile
 from pathlib import Path
 
 from cadenza.checkpoint import LoadedCheckpoint
@@ -92,9 +93,7 @@ def _stage_piece(files: FileSet, piece: ComposedPiece, request: ComposeRequest,
             log.warning("%s: no .musicxml written (the score needs music21: %s)", stem,
                         INSTALL_HINT)
     if request.wav:
-        from cadenza.audio import wav_bytes
-
-        paths.append(files.add(out / f"{stem}.wav", lambda: wav_bytes(piece.score)))
+        paths.append(files.add(out / f"{stem}.wav", lambda: piece_wav_bytes(piece)))
     if request.plot:
         paths += _stage_plots(files, piece, out, stem, loaded)
     record = sidecar_record(request=request, checkpoint=checkpoint, primer=primer,
@@ -106,6 +105,19 @@ def _stage_piece(files: FileSet, piece: ComposedPiece, request: ComposeRequest,
 def piece_midi_bytes(piece: ComposedPiece) -> bytes:
     """A piece's MIDI file: a track per part of its ensemble, else one track."""
     return parts_midi_bytes(piece.parts) if piece.parts is not None else midi_bytes(piece.score)
+
+
+def piece_wav_bytes(piece: ComposedPiece) -> bytes:
+    """A piece's WAV: an ensemble's parts each on its own instrument (its MIDI file as
+    written), else the score on a piano."""
+    from cadenza.audio import wav_bytes
+
+    if piece.parts is None:
+        return wav_bytes(piece.score)
+    with tempfile.TemporaryDirectory() as tmp:
+        midi = Path(tmp) / f"{piece.stem}.mid"
+        midi.write_bytes(piece_midi_bytes(piece))
+        return wav_bytes(midi)
 
 
 def ensemble_xml(piece: ComposedPiece, request: ComposeRequest) -> bytes:
