@@ -24,6 +24,8 @@ from test_web_api import (
     ({"key": "D minor", "key_strength": 0.5, "pitch_range": "C1-C0"}, "pitch_range"),
     ({"key": "H dorian", "pitch_range": "C2-C6"}, "key"),
     ({"density": "4..2", "humanise": 0.5}, "density"),
+    ({"ensemble": "trio"}, "ensemble"),
+    ({"program": 40, "ensemble": "satb"}, "ensemble"),
 ], ids=lambda value: ",".join(value) if isinstance(value, dict) else value)
 def test_a_bad_control_is_refused_in_its_own_name(
     checkpoints: Path, tmp_path: Path, fields: dict[str, Any], field: str  # noqa: F811
@@ -116,3 +118,18 @@ def test_running_out_of_memory_while_rendering_costs_only_the_wav(
         midi = client.get(f"/api/compositions/{job['id']}/midi")
     assert job["status"] == "done", job["error"]
     assert "memory" in job["wav_error"] and midi.content[:4] == b"MThd"
+
+
+def test_an_ensemble_composes_a_track_per_instrument(checkpoints: Path,  # noqa: F811
+                                                      tmp_path: Path) -> None:
+    import symusic
+
+    with make_client(checkpoints, tmp_path) as client:
+        response = post(client, ensemble="quartet", bars=2)
+        assert response.status_code == 202, response.text
+        job = wait_for(client, response.json()["id"])
+        assert job["status"] == "done", job["error"]
+        midi = client.get(job["urls"]["midi"])
+    tracks = symusic.Score.from_midi(midi.content).tracks
+    assert [t.name for t in tracks] == ["Violin I", "Violin II", "Viola", "Cello"]
+    assert [t.program for t in tracks] == [40, 40, 41, 42]

@@ -24,7 +24,7 @@ from cadenza import composing
 from cadenza.checkpoint import LoadedCheckpoint
 from cadenza.errors import ConfigError, MidiError
 from cadenza.fileio import FileSet, json_bytes
-from cadenza.midi import midi_bytes
+from cadenza.midi import midi_bytes, parts_midi_bytes
 from cadenza.score import Score
 from cadenza.sidecar import replay_request, sidecar_record
 
@@ -48,6 +48,7 @@ class Piece:
     request: composing.ComposeRequest
     model: LoadedCheckpoint
     index: int = 0
+    parts: list[Score] | None = None  # with an ensemble: one score per part, highest first
 
     @property
     def notes(self) -> np.ndarray:
@@ -69,16 +70,42 @@ class Piece:
                                 weights_sha256=self.model.info.get("weights_sha256"),
                                 primer=self.primer, piece=self.index)
         with FileSet(ConfigError) as files:
-            files.add(path, lambda: midi_bytes(self.score))
+            files.add(path, lambda: midi_bytes(self.score) if self.parts is None
+                      else parts_midi_bytes(self.parts))
             files.add(sidecar, lambda: json_bytes(record))
             files.commit()
         return path
 
+    def to_musicxml(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the score as MusicXML: a part per instrument of its ensemble, else a piano
+        score (needs music21: ``pip install 'cadenza[notation]'``)."""
+        from cadenza.ensemblenotation import ensemble_musicxml_bytes
+        from cadenza.ensembles import get_ensemble
+        from cadenza.fileio import write_bytes_atomic
+        from cadenza.notation import musicxml_bytes
+
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise ConfigError(f"{path} already exists; pass overwrite=True or another path")
+        ensemble = self.request.ensemble
+        data = (musicxml_bytes(self.score) if ensemble is None or self.parts is None else
+                ensemble_musicxml_bytes(self.score, self.parts, get_ensemble(ensemble)))
+        write_bytes_atomic(path, data)
+        return path
+
     def to_wav(self, path: str | Path, overwrite: bool = False) -> Path:
-        """Render through FluidSynth and a General MIDI SoundFont."""
+        """Render through FluidSynth and a General MIDI SoundFont (an ensemble's parts each
+        on its own instrument)."""
+        import tempfile
+
         from cadenza.audio import render_wav
 
-        return render_wav(self.score, Path(path), overwrite=overwrite)
+        if self.parts is None:
+            return render_wav(self.score, Path(path), overwrite=overwrite)
+        with tempfile.TemporaryDirectory() as tmp:
+            midi = Path(tmp) / "parts.mid"
+            midi.write_bytes(parts_midi_bytes(self.parts))
+            return render_wav(midi, Path(path), overwrite=overwrite)
 
     def plot(self, path: str | Path, overwrite: bool = False) -> Path:
         """A PNG piano roll, the primer and the generated part in their own colours."""
@@ -180,6 +207,7 @@ def compose(
     seed: int | None = None,
     temperature: float | None = None,
     velocity: int | None = None,
+    ensemble: str | None = None,
     **options: Any,
 ) -> Piece:
     """Compose one piece.
@@ -195,6 +223,11 @@ def compose(
         temperature: > 1 bolder, < 1 more conservative (default: the model's calibrated
             temperature, else 1).
         velocity: every note at this MIDI velocity (default: as the model says).
+        ensemble: ``"satb"``, ``"quartet"`` or ``"piano"``: the notes are shared among the
+            ensemble's instruments by voice leading (``piece.parts``: a score each, with
+            its General MIDI program; ``piece.save`` writes a track each,
+            ``piece.to_musicxml`` a part each). With no ``model``, SATB uses the shipped
+            chorale model. See :mod:`cadenza.ensembles` and :mod:`cadenza.voicing`.
         options: any other field of :class:`cadenza.composing.ComposeRequest`
             (``threshold``, ``top_k``, ``max_hold_steps``, ``bpm``, ``ending``, ``form``,
             ``program``, ...).
@@ -202,11 +235,11 @@ def compose(
     request = compose_request(
         model, bars=bars, primer=primer, composer=composer, key=key, key_strength=key_strength,
         pitch_range=pitch_range, seed=seed, temperature=temperature, velocity=velocity,
-        write_files=False, **options)
+        ensemble=ensemble, write_files=False, **options)
     result = composing.compose(request)
     if result.seed is None:  # compose always draws one
         raise ConfigError("composing returned no seed")
     piece = result.pieces[0]
     used = replace(request, seed=result.seed, checkpoint=result.checkpoint)
     return Piece(piece.score, piece.generated_start_tick, result.seed, result.primer_source,
-                 used, composing.load(result.checkpoint), piece.index)
+                 used, composing.load(result.checkpoint), piece.index, piece.parts)

@@ -12,7 +12,7 @@ import logging
 import stat
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -371,16 +371,33 @@ def read_folder(
 def to_symusic(score: Score, program: int | None = None) -> Any:
     """Convert a score to a one-track symusic score, played by ``program`` (General MIDI;
     default: the score's own, a piano unless set)."""
-    program = score.program if program is None else program
-    sm: Any = symusic.Score(score.ticks_per_quarter)
-    for tempo in score.tempos or (Tempo(0, 120.0),):
+    return parts_to_symusic([score], programs=[score.program if program is None else program])
+
+
+def parts_to_symusic(parts: Sequence[Score], programs: Sequence[int] | None = None) -> Any:
+    """Convert scores to one symusic score of one track each (an ensemble's parts): each
+    track named after its score and played by its program (``programs`` overrides them); the
+    tempos, time signatures and markers are the first score's."""
+    if not parts:
+        raise ConfigError("no parts to write")
+    programs = [p.program for p in parts] if programs is None else list(programs)
+    first = parts[0]
+    sm: Any = symusic.Score(first.ticks_per_quarter)
+    for tempo in first.tempos or (Tempo(0, 120.0),):
         sm.tempos.append(symusic.Tempo(int(tempo.tick), qpm=float(tempo.qpm)))
-    for sig in score.time_signatures:
+    for sig in first.time_signatures:
         sm.time_signatures.append(
             symusic.TimeSignature(int(sig.tick), int(sig.numerator), int(sig.denominator))
         )
-    for marker in score.markers:
+    for marker in first.markers:
         sm.markers.append(symusic.TextMeta(int(marker.tick), marker.text))
+    for score, program in zip(parts, programs, strict=True):
+        sm.tracks.append(_track(score, program))
+    return sm
+
+
+def _track(score: Score, program: int) -> Any:
+    """One symusic track of ``score``'s notes, named after it."""
     # A name taken from a file name that is not valid UTF-8 holds surrogates, which the
     # MIDI library refuses: those bytes become U+FFFD.
     name = (score.name or "cadenza").encode("utf-8", "surrogateescape").decode("utf-8",
@@ -396,15 +413,24 @@ def to_symusic(score: Score, program: int | None = None) -> Any:
                 velocity=np.clip(notes["velocity"], 1, 127).astype(np.int8),
             )
         )
-    sm.tracks.append(track)
-    return sm
+    return track
 
 
 def midi_bytes(score: Score) -> bytes:
     """The standard MIDI file bytes of ``score``."""
+    return _dump(to_symusic(score))
+
+
+def parts_midi_bytes(parts: Sequence[Score]) -> bytes:
+    """The standard MIDI file bytes of an ensemble's parts: one track per part, each with
+    its own name and General MIDI program (see :func:`parts_to_symusic`)."""
+    return _dump(parts_to_symusic(parts))
+
+
+def _dump(sm: Any) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "score.mid"
-        to_symusic(score).dump_midi(out)
+        sm.dump_midi(out)
         return out.read_bytes()
 
 

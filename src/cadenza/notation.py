@@ -16,10 +16,7 @@ says how to install them.
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import re
-from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,11 +28,18 @@ import numpy as np
 from cadenza.controls import MAJOR, Key, detect_key
 from cadenza.errors import ConfigError, NotationError, printable_path
 from cadenza.score import DEFAULT_QPM, Score, TimeSignature, quantise
+from cadenza.staves import (
+    INSTALL_HINT,
+    NotationFrame,
+    finish_staff,
+    hand_staff,
+    music21_module,
+)
 
-__all__ = ["Engraving", "check_notation_size", "count_svg_notes", "engrave", "join_pages",
-           "musicxml_bytes", "score_to_stream", "signature_key", "svg_pages"]
+__all__ = ["INSTALL_HINT", "Engraving", "check_notation_size", "count_svg_notes", "engrave",
+           "join_pages", "musicxml_bytes", "notation_frame", "score_to_stream",
+           "signature_key", "stream_musicxml_bytes", "svg_pages", "titled_score"]
 
-INSTALL_HINT = "sheet music needs music21 and verovio: pip install 'cadenza[notation]'"
 MIDDLE_C = 60  # the lowest pitch of the right hand
 DEFAULT_PAGE_WIDTH = 2100  # Verovio units (tenths of a millimetre): A4 portrait
 SVG_SCALE = 40  # percent; small enough for a few systems of piano music per page
@@ -58,12 +62,7 @@ MAX_NOTATION_QUARTERS = 8_192  # 2,048 bars of 4/4
 MAX_NOTATION_NOTES = 50_000
 
 
-def _music21() -> ModuleType:
-    try:
-        import music21
-    except ImportError:
-        raise NotationError(INSTALL_HINT) from None
-    return music21
+_music21 = music21_module
 
 
 def _verovio() -> ModuleType:
@@ -163,124 +162,24 @@ def _music21_key(key: Key) -> Any:
     return _music21().key.KeySignature(_sharps(key)).asKey(key.mode)
 
 
-def _voices(events: list[tuple[int, int, list[int]]]) -> list[list[tuple[int, int, list[int]]]]:
-    """Share chords ``(start, duration, pitches)`` (sorted by start) among as few voices as
-    needed: each goes to the first voice that is silent by its start."""
-    voices: list[list[tuple[int, int, list[int]]]] = []
-    ends: list[int] = []
-    for event in events:
-        start, duration, _ = event
-        for index, end in enumerate(ends):
-            if end <= start:
-                voices[index].append(event)
-                ends[index] = start + duration
-                break
-        else:
-            voices.append([event])
-            ends.append(start + duration)
-    return voices
+def notation_frame(score: Score, steps_per_quarter: int) -> NotationFrame:
+    """``score`` quantised to the grid, with its bars, key signature and first tempo."""
+    grid = quantise(score, steps_per_quarter)
+    notes = grid.notes
+    end = Fraction(int((notes["start"] + notes["duration"]).max()), steps_per_quarter)
+    bar_lines, signatures = _bar_lines(end, grid.time_signatures, steps_per_quarter)
+    key = _music21_key(signature_key(notes["pitch"], notes["duration"]))
+    qpm = grid.tempos[0].qpm if len(grid.tempos) else DEFAULT_QPM
+    return NotationFrame(grid, bar_lines, signatures, key, qpm)
 
 
-def _hand(
-    notes: np.ndarray, steps_per_quarter: int, bar_lines: list[Fraction], clef: Any,
-    sharps: int,
-) -> Any:
-    """One staff (a music21 ``PartStaff``, without measures yet) holding ``notes``."""
+def titled_score(score: Score) -> Any:
+    """An empty music21 score titled with ``score``'s name and composer."""
     m21 = _music21()
-    chords: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for start, duration, pitch in zip(
-        notes["start"].tolist(), notes["duration"].tolist(), notes["pitch"].tolist(), strict=True
-    ):
-        chords[(start, duration)].append(pitch)
-    events = [(start, duration, sorted(p)) for (start, duration), p in sorted(chords.items())]
-    staff = m21.stream.PartStaff()
-    staff.insert(0, clef)
-    voices = _voices(events) or [[]]
-    for number, voice_events in enumerate(voices, start=1):
-        voice = m21.stream.Voice(id=str(number))
-        cursor = Fraction(0)
-        for start, duration, pitches in voice_events:
-            onset = Fraction(start, steps_per_quarter)
-            _rests(voice, cursor, onset, bar_lines, hidden=number > 1)
-            length = Fraction(duration, steps_per_quarter)
-            spelt = [_pitch(midi, sharps) for midi in pitches]
-            element = (m21.note.Note(spelt[0], quarterLength=length) if len(spelt) == 1
-                       else m21.chord.Chord(spelt, quarterLength=length))
-            voice.coreInsert(onset, element)
-            cursor = onset + length
-        _rests(voice, cursor, bar_lines[-1], bar_lines, hidden=number > 1)
-        voice.coreElementsChanged()
-        staff.insert(0, voice)
-    return staff
-
-
-def _pitch(midi: int, sharps: int) -> Any:
-    """The music21 pitch of a MIDI number: a black key is spelt as a sharp in a key with
-    sharps, as a flat in a key with flats, and as music21 spells it in C major or A minor
-    (C#, E-flat, F#, G#, B-flat)."""
-    m21 = _music21()
-    pitch = m21.pitch.Pitch(midi=midi)
-    if pitch.accidental is not None and pitch.accidental.alter * sharps < 0:
-        pitch = pitch.getEnharmonic()
-    return pitch
-
-
-def _rests(
-    voice: Any, start: Fraction, end: Fraction, bar_lines: list[Fraction], hidden: bool
-) -> None:
-    """Fill ``voice`` with rests from ``start`` to ``end``, one per bar they cross; rests of
-    an inner voice are hidden (they only keep the voice's time)."""
-    m21 = _music21()
-    inside = bar_lines[bisect.bisect_right(bar_lines, start):bisect.bisect_left(bar_lines, end)]
-    cuts = [start, *inside, end]
-    for lo, hi in itertools.pairwise(cuts):
-        if hi > lo:
-            rest = m21.note.Rest(quarterLength=hi - lo)
-            rest.style.hideObjectOnPrint = hidden
-            voice.coreInsert(lo, rest)
-
-
-def _drop_empty_voices(staff: Any) -> None:
-    """Drop the inner voices of a measure that hold only (hidden) rests."""
-    m21 = _music21()
-    for measure in staff.getElementsByClass(m21.stream.Measure):
-        for voice in list(measure.voices)[1:]:
-            if not voice.notes:
-                measure.remove(voice)
-
-
-def _number_voices(staff: Any, first_voice: int) -> None:
-    """Number the voices of each measure from ``first_voice`` up.
-
-    MusicXML numbers the voices of both staves of a part together, so the bass staff's
-    voices start above the treble staff's, as notation programs do (1-4 and 5-8).
-    """
-    m21 = _music21()
-    for measure in staff.getElementsByClass(m21.stream.Measure):
-        for number, voice in enumerate(measure.voices, start=first_voice):
-            voice.id = number
-
-
-def _make_beams(staff: Any) -> None:
-    """Beam the notes of every measure of ``staff`` by its time signature.
-
-    music21's ``makeBeams`` looks the time signature of every measure that does not start
-    with one up through the whole staff, which is slow for long pieces; here each measure
-    holds its signature while it is beamed.
-    """
-    m21 = _music21()
-    measures = list(staff.getElementsByClass(m21.stream.Measure))
-    borrowed = []
-    current = None
-    for measure in measures:
-        if measure.timeSignature is not None:
-            current = measure.timeSignature
-        elif current is not None:
-            measure.timeSignature = m21.meter.TimeSignature(current.ratioString)
-            borrowed.append(measure)
-    staff.makeBeams(inPlace=True)
-    for measure in borrowed:
-        measure.timeSignature = None
+    piece = m21.stream.Score()
+    piece.insert(0, m21.metadata.Metadata(title=score.name or "cadenza"))
+    piece.metadata.composer = score.composer or ""  # not music21's default, "Music21"
+    return piece
 
 
 def score_to_stream(score: Score, steps_per_quarter: int = 4) -> Any:
@@ -309,41 +208,19 @@ def score_to_stream(score: Score, steps_per_quarter: int = 4) -> Any:
         raise NotationError(f"{score.name or 'score'}: no notes to write as sheet music")
     check_notation_size(score)
     m21 = _music21()
-    grid = quantise(score, steps_per_quarter)
-    notes = grid.notes
-    end = Fraction(int((notes["start"] + notes["duration"]).max()), steps_per_quarter)
-    bar_lines, signatures = _bar_lines(end, grid.time_signatures, steps_per_quarter)
-    key = _music21_key(signature_key(notes["pitch"], notes["duration"]))
-    qpm = grid.tempos[0].qpm if len(grid.tempos) else DEFAULT_QPM
-
-    right = _hand(notes[notes["pitch"] >= MIDDLE_C], steps_per_quarter, bar_lines,
-                  m21.clef.TrebleClef(), key.sharps)
-    left = _hand(notes[notes["pitch"] < MIDDLE_C], steps_per_quarter, bar_lines,
-                 m21.clef.BassClef(), key.sharps)
+    frame = notation_frame(score, steps_per_quarter)
+    notes = frame.grid.notes
+    right = hand_staff(notes[notes["pitch"] >= MIDDLE_C], steps_per_quarter, frame.bar_lines,
+                       m21.clef.TrebleClef(), frame.key.sharps)
+    left = hand_staff(notes[notes["pitch"] < MIDDLE_C], steps_per_quarter, frame.bar_lines,
+                      m21.clef.BassClef(), frame.key.sharps)
     right.insert(0, m21.instrument.Piano())
-    right.insert(0, m21.tempo.MetronomeMark(number=max(1, round(qpm)), referent="quarter"))
+    right.insert(0, m21.tempo.MetronomeMark(number=max(1, round(frame.qpm)), referent="quarter"))
     bass_voice = max(VOICES_PER_STAFF, len(right.voices)) + 1
     for staff, first_voice in ((right, 1), (left, bass_voice)):
-        for offset, signature in signatures:
-            staff.insert(offset, m21.meter.TimeSignature(signature.label))
-        staff.makeMeasures(inPlace=True)
-        measures = staff.getElementsByClass(m21.stream.Measure)
-        measures.first().keySignature = m21.key.Key(key.tonic.name, key.mode)
-        staff.makeTies(inPlace=True)  # notes across bar lines
-        staff.splitAtDurations(recurse=True)  # tied notes for lengths such as 5 sixteenths
-        _drop_empty_voices(staff)
-        _number_voices(staff, first_voice)
-        m21.stream.makeNotation.makeAccidentalsInMeasureStream(staff)
-        _make_beams(staff)
-        for measure in measures:
-            for voice in measure.voices:  # a triplet grid's brackets, if any
-                m21.stream.makeNotation.makeTupletBrackets(voice, inPlace=True)
-        last = measures.last()
-        last.rightBarline = m21.bar.Barline("final")
+        finish_staff(staff, frame, first_voice)
 
-    piece = m21.stream.Score()
-    piece.insert(0, m21.metadata.Metadata(title=score.name or "cadenza"))
-    piece.metadata.composer = score.composer or ""  # not music21's default, "Music21"
+    piece = titled_score(score)
     piece.insert(0, right)
     piece.insert(0, left)
     piece.insert(0, m21.layout.StaffGroup([right, left], name="Piano", symbol="brace"))
@@ -359,8 +236,13 @@ def musicxml_bytes(score: Score) -> bytes:
     Raises:
         NotationError: music21 is not installed, or the score has no notes.
     """
+    return stream_musicxml_bytes(score_to_stream(score))
+
+
+def stream_musicxml_bytes(stream: Any) -> bytes:
+    """A music21 score made here (its notation already made) as uncompressed MusicXML."""
     m21 = _music21()
-    exporter = m21.musicxml.m21ToXml.GeneralObjectExporter(score_to_stream(score))
+    exporter = m21.musicxml.m21ToXml.GeneralObjectExporter(stream)
     exporter.makeNotation = False  # score_to_stream made it already; saves a deep copy
     return bytes(exporter.parse())
 

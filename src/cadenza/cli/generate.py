@@ -14,7 +14,14 @@ import typer
 
 from cadenza.api import generate_request
 from cadenza.cli.app import app, console, friendly_errors
-from cadenza.composing import MAX_BARS, ComposeRequest, ComposeResult, compose, list_composers
+from cadenza.composing import (
+    MAX_BARS,
+    ComposeRequest,
+    ComposeResult,
+    arranged_line,
+    compose,
+    list_composers,
+)
 from cadenza.generation.plan import AUTO_FORM
 
 # Options that only choose what the command prints (not handed to the library).
@@ -90,6 +97,12 @@ RhythmCopy = Annotated[float | None, typer.Option(
 Program = Annotated[int, typer.Option(
     "--program", min=0, max=127,
     help="General MIDI instrument of the written track (0: piano, 40: violin, 73: flute).")]
+Ensemble = Annotated[str | None, typer.Option(
+    "--ensemble", help="Write for an ensemble, a MIDI track and a MusicXML part per "
+    "instrument, the notes shared among them by voice leading, each part inside its "
+    "range: 'satb' (choir; its default model is the shipped chorale-satb), 'quartet' "
+    "(two violins, viola, cello), 'piano' (two hands). Grid models are steered to the "
+    "ensemble's range and number of parts.")]
 Key = Annotated[str | None, typer.Option(
     "--key", help='Grid models: keep to a key, e.g. "D minor".')]
 KeyStrength = Annotated[float, typer.Option(
@@ -146,8 +159,8 @@ def generate_command(
     velocity_temperature: VelocityTemperature = None, velocity_memory: VelocityMemory = None,
     metre_guide: MetreGuide = None,
     rhythm_guide: RhythmGuide = None, harmony_guide: HarmonyGuide = None,
-    rhythm_copy: RhythmCopy = None,
-    program: Program = 0, key: Key = None, key_strength: KeyStrength = 1.0,
+    rhythm_copy: RhythmCopy = None, program: Program = 0, ensemble: Ensemble = None,
+    key: Key = None, key_strength: KeyStrength = 1.0,
     pitch_range: PitchRange = None, max_polyphony: MaxPolyphony = 0,
     form: Form = AUTO_FORM, phrase_bars: PhraseBars = 4, variation: Variation = 0.0,
     ending: Ending = "auto", density: Density = None, ritardando: Ritardando = False,
@@ -180,6 +193,9 @@ def _print_result(result: ComposeResult, request: ComposeRequest, stats: bool) -
     for piece in result.pieces:
         for path in piece.files:
             console.print(f"wrote {path}")
+    if result.arranged is not None:
+        console.print(f"ensemble {request.ensemble}: {arranged_line(result.arranged)}",
+                      highlight=False)
     verbose = logging.getLogger().isEnabledFor(logging.INFO)  # `cadenza --verbose`
     if stats or verbose or console.is_terminal:
         guards = ", ".join(f"{k} {v:g}" for k, v in sorted(result.stats.items()))

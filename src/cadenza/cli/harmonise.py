@@ -9,6 +9,7 @@ import typer
 from cadenza.api import compose_files
 from cadenza.cli.app import app, console, friendly_errors
 from cadenza.cli.options import set_threads
+from cadenza.composing import arranged_line
 
 
 @app.command("harmonise")
@@ -29,6 +30,10 @@ def harmonise_command(
         None, "--temperature", "-t",
         help="Sampling temperature (default: the model's calibrated one, else 1)."),
     seed: int = typer.Option(None, "--seed", help="Seed: the same seed gives the same piece."),
+    ensemble: str = typer.Option(
+        None, "--ensemble", help="'satb': the melody is the soprano and alto, tenor and bass "
+        "are composed below it (default model: the shipped chorale-satb); 'quartet': the "
+        "first violin; a MIDI track and a MusicXML part per instrument."),
     wav: bool = typer.Option(False, "--wav", help="Also render WAV through FluidSynth."),
     plot: bool = typer.Option(False, "--plot", help="Also draw a PNG piano roll."),
     threads: int = typer.Option(None, "--threads", help="CPU threads for torch."),
@@ -39,9 +44,12 @@ def harmonise_command(
     result = compose_files(
         model, out_dir=out, melody=melody, below_only=below_only, voice=voice, key=key,
         ending=ending, temperature=temperature, seed=seed, wav=wav, plot=plot, threads=threads,
+        ensemble=ensemble,
     )
     console.print(f"model: {result.checkpoint}", highlight=False)
     console.print(f"melody: {melody} ({voice}); seed {result.seed}", highlight=False)
+    if result.arranged is not None:
+        console.print(f"ensemble {ensemble}: {arranged_line(result.arranged)}", highlight=False)
     for piece in result.pieces:
         for path in piece.files:
             console.print(f"wrote {path}", highlight=False)

@@ -11,7 +11,9 @@
 4. :mod:`~cadenza.composing.settings`: gather the sampling settings (the request's, else
    the model's calibrated ones) into one generation configuration;
 5. generate ``count`` pieces as one batch (:func:`cadenza.generation.generate`);
-6. :mod:`~cadenza.composing.pieces`: finish each piece (tempo, seed marker, warnings);
+6. :mod:`~cadenza.composing.pieces`: finish each piece (tempo, seed marker, warnings), and
+   with an ensemble :mod:`~cadenza.composing.ensemble` shares its notes among the parts
+   (which also chose the model and steered the request's range and polyphony at step 1);
 7. :mod:`~cadenza.composing.outputs`: write ``.mid`` (always), ``.wav`` and ``.png`` files
    (on request) and the ``.json`` sidecar, all or none, without overwriting anything, under
    the names of :mod:`~cadenza.composing.names`.
@@ -23,6 +25,12 @@
 from __future__ import annotations
 
 from cadenza.checkpoint import LoadedCheckpoint
+from cadenza.composing.ensemble import (
+    arrange_pieces,
+    arranged_line,
+    ensemble_checkpoint,
+    steer,
+)
 from cadenza.composing.infilling import compose_infill
 from cadenza.composing.loading import default_checkpoint, list_composers, load, primer_bank
 from cadenza.composing.names import base_name, model_name, replay_name
@@ -56,6 +64,7 @@ from cadenza.machine import torch_threads
 __all__ = [
     "BANK_BPM", "ENDINGS", "MAX_BARS", "NO_PIECE_SILENCE", "PIECE_FILES", "SEED_MARKER",
     "SILENCE", "TRAINING_PRIMER", "ComposeRequest", "ComposeResult", "ComposedPiece",
+    "arranged_line",
     "base_name", "check_controls", "check_meter", "compose", "default_checkpoint",
     "describe_primer", "generate", "has_dynamics", "list_composers", "load", "model_name",
     "played_primer", "primer_bank", "unique_stem", "with_rests",
@@ -69,7 +78,8 @@ def compose(request: ComposeRequest) -> ComposeResult:
     A single piece of a grid family is generated on one torch thread unless
     ``request.threads`` says otherwise (see :func:`compose_threads`).
     """
-    loaded = load(request.checkpoint)
+    loaded = load(ensemble_checkpoint(request))
+    request = steer(request, loaded)
     check_controls(request, loaded.model.family)
     request = with_seed(request)
     with torch_threads(compose_threads(request, loaded)):
@@ -85,8 +95,9 @@ def _compose(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeResult
     result = generate(loaded.model, loaded.representation, opening.array, config)
     qpm, used = piece_tempo(request, loaded, opening)
     pieces = finish_pieces(result, request, loaded, opening, plan.melody, qpm)
+    arranged = arrange_pieces(pieces, request)
     if request.write_files:
         write_pieces(pieces, request, loaded, checkpoint=replay_name(loaded),
                      primer=opening.source)
     return ComposeResult(pieces, opening.source, result.stats, loaded.path, request.seed, used,
-                         request.form, plan.form_drawn)
+                         request.form, plan.form_drawn, arranged)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cadenza.checkpoint import LoadedCheckpoint
+from cadenza.composing.ensemble import arrange_pieces
 from cadenza.composing.outputs import write_pieces
 from cadenza.composing.pieces import SEED_MARKER, ComposedPiece, ComposeResult
 from cadenza.composing.planning import auto_key
@@ -40,7 +41,9 @@ def compose_infill(request: ComposeRequest, loaded: LoadedCheckpoint) -> Compose
                             program=request.program or score.program)
     composed = ComposedPiece(score, start,
                              stem=request.name or f"{piece.name}-bars-{bars[0]}-{bars[1]}")
+    arranged = arrange_pieces([composed], request)
     if request.write_files:
         write_pieces([composed], request, loaded, checkpoint=loaded.path, primer=piece.source)
     return ComposeResult([composed], piece.source, stats, loaded.path, request.seed,
-                         f"{piece.source} (bars {bars[0]}-{bars[1]} composed again)")
+                         f"{piece.source} (bars {bars[0]}-{bars[1]} composed again)",
+                         arranged=arranged)

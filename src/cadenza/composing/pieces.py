@@ -40,6 +40,8 @@ class ComposedPiece:
     warnings: list[str] = field(default_factory=list)  # degeneration, in one line each
     # harmonise: which notes of ``score`` are the user's melody (input, not composed)
     input_notes: np.ndarray | None = None  # (num_notes,) bool
+    # an ensemble's parts (one score each, its notes, name and program; see cadenza.voicing)
+    parts: list[Score] | None = None
 
 
 @dataclass
@@ -52,6 +54,8 @@ class ComposeResult:
     primer_used: str = ""  # what of the primer was used: bars, metre, key, tempo
     form: str | None = None  # the form composed to (drawn when the request said "auto")
     form_drawn: bool = False  # "auto" drew the form from the seed (form None: it drew none)
+    # an ensemble's part writing, over all pieces: notes dropped, octave-shifted, cut short
+    arranged: dict[str, int] | None = None
 
 
 def finish_pieces(result: GenerationResult, request: ComposeRequest, loaded: LoadedCheckpoint,

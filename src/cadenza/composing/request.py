@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cadenza.checkpoint import LoadedCheckpoint
 from cadenza.controls import PitchWeights, pitch_weights
+from cadenza.ensembles import get_ensemble
 from cadenza.errors import ConfigError
 from cadenza.families import get_family
 from cadenza.generation.base import (
@@ -65,6 +66,8 @@ class ComposeRequest:
     rhythm_copy: float | None = None
     harmony_guide: float | None = None
     program: int = 0  # the General MIDI instrument the piece is written for (0: piano)
+    # "satb", "quartet", "piano": a track and a score part per instrument (cadenza.ensembles)
+    ensemble: str | None = None
     # e.g. "D minor": out-of-key notes weighted by 1 - key_strength; "auto": the primer's key
     key: str | None = None
     key_strength: float = 1.0
@@ -156,6 +159,11 @@ class ComposeRequest:
         if not 0 <= self.program <= 127:
             raise ConfigError(f"program must be a General MIDI program in 0..127, got "
                               f"{self.program}")
+        if self.ensemble is not None:
+            self.ensemble = get_ensemble(self.ensemble).name
+            if self.program:
+                raise ConfigError("an ensemble sets each part's own General MIDI program: "
+                                  "give ensemble or program, not both")
         if self.velocity is not None and not 1 <= self.velocity <= 127:
             raise ConfigError(f"velocity must be in 1..127, got {self.velocity}")
         if self.velocity_temperature is not None:

@@ -44,6 +44,8 @@ class CompositionIn(BaseModel):
     # Composing controls (cadenza.composing.ComposeRequest); absent = not asked for.
     bpm: float | None = Field(default=None, ge=10, le=400, allow_inf_nan=False)
     program: int | None = Field(default=None, ge=0, le=127)
+    # a MIDI track and a MusicXML part per instrument (cadenza.ensembles)
+    ensemble: Literal["satb", "quartet", "piano"] | None = None
     key: str | None = Field(default=None, max_length=20)
     key_strength: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     pitch_range: str | None = Field(default=None, max_length=20)
@@ -70,10 +72,10 @@ class CompositionIn(BaseModel):
                 if getattr(self, name) is not None}
 
 
-CONTROL_FIELDS = ("bpm", "program", "key", "key_strength", "pitch_range", "max_polyphony",
-                  "density", "form", "phrase_bars", "variation", "ending", "ritardando",
-                  "humanise", "velocity", "threshold", "top_k", "top_p", "primer_bars",
-                  "voice", "below_only", "infill")
+CONTROL_FIELDS = ("bpm", "program", "ensemble", "key", "key_strength", "pitch_range",
+                  "max_polyphony", "density", "form", "phrase_bars", "variation", "ending",
+                  "ritardando", "humanise", "velocity", "threshold", "top_k", "top_p",
+                  "primer_bars", "voice", "below_only", "infill")
 
 
 def modes_of(family: str) -> list[str]:

@@ -13,7 +13,8 @@ const MODE_HINTS = {
   harmonise: "Your file is the melody; the model writes the other voices around it.",
   infill: "The bars you name are composed again; the rest of your file is kept.",
 };
-const TEXT_FIELDS = ["key", "pitch_range", "density", "form", "ending", "infill", "voice"];
+const TEXT_FIELDS = ["key", "pitch_range", "density", "form", "ending", "infill", "voice",
+  "ensemble"];
 const INT_FIELDS = ["bpm", "max_polyphony", "phrase_bars", "top_k", "primer_bars"];
 const FLOAT_FIELDS = ["key_strength", "variation", "humanise", "threshold", "top_p"];
 const MODE_FIELDS = { primer_bars: "continue", voice: "harmonise", below_only: "harmonise",
