@@ -59,8 +59,8 @@ from cadenza.models.biaxialwalk import (
     torch_walk,
 )
 from cadenza.models.chordcontext import CHORD_INPUTS
+from cadenza.models.chordplace import VOICING_FEATURES, voicing_features
 from cadenza.models.notewalk import NoteRule
-from cadenza.models.voicing import VOICING_FEATURES, voicing_features
 from cadenza.representations.notestate import NUM_FEATURES
 
 __all__ = [
@@ -105,7 +105,7 @@ class BiaxialConfig(ModelConfig):
             :mod:`cadenza.models.chordcontext`); off in the original.
         velocity_voicing: with ``velocity_bins``, the velocity of a started note also reads
             its place in the step's chord, once the step's notes are chosen (top, bottom,
-            notes above and below; :mod:`cadenza.models.voicing`). Off in earlier models.
+            notes above and below; :mod:`cadenza.models.chordplace`). Off in earlier models.
         input_noise: chance that a note start in the steps a training window reads is
             dropped or moved a step (:mod:`cadenza.data.batching.inputnoise`); targets and
             validation stay true. 0 (the original) is off.

@@ -8,8 +8,8 @@ import torch
 
 from cadenza.errors import CheckpointError, ConfigError
 from cadenza.models.biaxial import BiaxialConfig, build
+from cadenza.models.chordplace import voicing_features
 from cadenza.models.notewalk import NoteRule
-from cadenza.models.voicing import voicing_features
 from cadenza.representations import NoteState, NoteStateConfig
 
 SIZES = {"time_sizes": (8,), "note_sizes": (6,), "dropout": 0.0, "velocity_bins": 4}
