@@ -24,7 +24,14 @@ from __future__ import annotations
 
 from cadenza.checkpoint import LoadedCheckpoint
 from cadenza.composing.infilling import compose_infill
-from cadenza.composing.loading import default_checkpoint, list_composers, load, primer_bank
+from cadenza.composing.loading import (
+    checkpoint_for,
+    default_checkpoint,
+    list_composers,
+    list_styles,
+    load,
+    primer_bank,
+)
 from cadenza.composing.names import base_name, model_name, replay_name
 from cadenza.composing.outputs import PIECE_FILES, unique_stem, write_pieces
 from cadenza.composing.pieces import SEED_MARKER, ComposedPiece, ComposeResult, finish_pieces
@@ -54,9 +61,9 @@ from cadenza.machine import torch_threads
 __all__ = [
     "BANK_BPM", "ENDINGS", "MAX_BARS", "NO_PIECE_SILENCE", "PIECE_FILES", "SEED_MARKER",
     "SILENCE", "TRAINING_PRIMER", "ComposeRequest", "ComposeResult", "ComposedPiece",
-    "base_name", "check_controls", "check_meter", "compose", "default_checkpoint",
-    "describe_primer", "generate", "has_dynamics", "list_composers", "load", "model_name",
-    "primer_bank", "unique_stem",
+    "base_name", "check_controls", "check_meter", "checkpoint_for", "compose",
+    "default_checkpoint", "describe_primer", "generate", "has_dynamics", "list_composers",
+    "list_styles", "load", "model_name", "primer_bank", "unique_stem",
 ]
 
 
@@ -67,7 +74,7 @@ def compose(request: ComposeRequest) -> ComposeResult:
     A single piece of a grid family is generated on one torch thread unless
     ``request.threads`` says otherwise (see :func:`compose_threads`).
     """
-    loaded = load(request.checkpoint)
+    loaded = load(checkpoint_for(request.checkpoint, request.style))
     check_controls(request, loaded.model.family)
     request = with_seed(request)
     with torch_threads(compose_threads(request, loaded)):
