@@ -201,3 +201,28 @@ def test_the_web_request_takes_a_style(styled_run: Path, tmp_path: Path) -> None
         accepted = web.post(client, model=model, style="Mozart")
         assert accepted.status_code == 202, accepted.text
         assert web.wait_for(client, accepted.json()["id"])["status"] == "done"
+
+
+# -- the benchmark's classifier -----------------------------------------------------------------
+def test_the_style_classifier_tells_styles_apart_and_attributes_pieces() -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import styles as bench
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [1.5, 0.0], [0.0, 1.5]])  # overlapping styles
+    labels = np.repeat([0, 1, 2], [200, 20, 20])  # the first style ten times the others
+    x = np.c_[centres[labels] + rng.normal(size=(len(labels), 2)), np.ones(len(labels))]
+    classifier = bench.StyleClassifier(x, labels, 3, l2=1.0)  # the constant column left out
+    test = np.repeat([0, 1, 2], 200)
+    guesses = classifier.predict(np.c_[centres[test] + rng.normal(size=(600, 2)), np.ones(600)])
+    recall = [float(np.mean(guesses[test == s] == s)) for s in range(3)]
+    assert min(recall) > 0.45, recall  # balanced: the small styles are not swallowed
+    shares = bench.attribution({"a": np.array([0, 0, 1, 0]), "b": np.array([1, 1, 0, 2]),
+                                "c": np.array([2, 0, 2, 2])}, ["a", "b", "c"])
+    assert shares["a"] == {"own": 0.75, "others": 0.25}
+    assert shares["b"] == {"own": 0.5, "others": 0.125}
+    assert bench.style_of("Mozart", ["Baroque+Classical", "Romantic"]) == 0
+    assert bench.style_of("Chopin", ["Chopin", "Liszt"]) == 0
+    assert bench.style_of("Christmas", ["Baroque+Classical", "Romantic"]) is None
