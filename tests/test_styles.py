@@ -154,6 +154,7 @@ def test_generate_in_a_style_starts_from_silence(styled_run: Path, tmp_path: Pat
                                  "--seed", "3", "--out", str(tmp_path), "--threads", "1"])
     assert result.exit_code == 0, result.output
     assert "primer: none (silence)" in result.output and "style: mozart" in result.output
+    assert (tmp_path / f"{PRESET}-mozart-silence.mid").is_file()
     sidecar = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert sidecar["settings"]["style"] == "mozart"
 
