@@ -177,6 +177,19 @@ def test_unknown_styles_and_style_free_models_are_refused(styled_run: Path, corp
     assert result.exit_code == 2 and "trained without styles" in result.output
 
 
+def test_a_style_without_a_checkpoint_composes_with_the_shipped_style_model(
+        tmp_path: Path) -> None:
+    listed = runner.invoke(app, ["generate", "--list-styles"])
+    assert listed.exit_code == 0
+    assert listed.output.split() == ["Baroque+Classical", "Romantic", "Late-Romantic"]
+    result = runner.invoke(app, ["generate", "--style", "Romantic", "--bars", "1", "--seed", "2",
+                                 "--out", str(tmp_path), "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert "biaxial-styles" in result.output and "primer: none (silence)" in result.output
+    assert (tmp_path / "biaxial-styles-Romantic-silence.mid").is_file()
+    assert api.styles() == ["Baroque+Classical", "Romantic", "Late-Romantic"]
+
+
 def test_the_api_takes_a_style(styled_run: Path) -> None:
     assert api.styles(styled_run) == ["Bach", "Mozart"]
     bach = api.compose(styled_run, bars=2, style="Bach", seed=5)
