@@ -84,11 +84,14 @@ def test_metadata_labels_come_from_the_csv_not_the_folder(tmp_path: Path) -> Non
     assert [labels.index(p) for p, _ in pieces] == [0, 1, 1]
 
 
-def test_bad_style_choices_name_the_option() -> None:
+def test_bad_style_choices_name_the_option(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="style-from must be one of folder, metadata"):
         StyleChoice("title")
     with pytest.raises(ConfigError, match="style-level must be one of composer, period"):
         StyleChoice("folder", "decade")
+    result = runner.invoke(app, ["train", "--model", PRESET, "--data", str(tmp_path),
+                                 "--out", str(tmp_path / "run"), "--style-level", "period"])
+    assert result.exit_code == 2 and "--style-level and --min-style-pieces need" in result.output
 
 
 # -- training ----------------------------------------------------------------------------------
@@ -155,8 +158,13 @@ def test_generate_in_a_style_starts_from_silence(styled_run: Path, tmp_path: Pat
     assert result.exit_code == 0, result.output
     assert "primer: none (silence)" in result.output and "style: mozart" in result.output
     assert (tmp_path / f"{PRESET}-mozart-silence.mid").is_file()
-    sidecar = json.loads(next(tmp_path.glob("*.json")).read_text())
-    assert sidecar["settings"]["style"] == "mozart"
+    sidecar_path = next(tmp_path.glob("*.json"))
+    assert json.loads(sidecar_path.read_text())["settings"]["style"] == "mozart"
+    again = runner.invoke(app, ["generate", "--replay", str(sidecar_path), "--out",
+                                str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output
+    (first,), (second,) = tmp_path.glob("*.mid"), (tmp_path / "again").glob("*.mid")
+    assert first.read_bytes() == second.read_bytes()
 
 
 def test_list_styles(styled_run: Path) -> None:

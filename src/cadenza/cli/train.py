@@ -19,7 +19,7 @@ from cadenza.cli.options import (
     threads_option,
 )
 from cadenza.data.corpus import CorpusConfig
-from cadenza.data.styles import DEFAULT_MIN_PIECES, StyleChoice
+from cadenza.data.styles import DEFAULT_MIN_PIECES, style_choice
 from cadenza.midi import ReadOptions
 from cadenza.training import DEFAULT_LR, TrainConfig
 from cadenza.trainrun import TrainRequest, run_training
@@ -82,7 +82,7 @@ def train_command(
         precision=precision, max_seconds=minutes * 60.0, ema=ema)
     corpus = CorpusConfig(meters=ReadOptions.parse_meters(meters), transpose_range=parse_range(
         transpose, "--transpose") if transpose else (0, 0))
-    style = StyleChoice(style_from, style_level, min_style_pieces) if style_from else None
+    style = style_choice(style_from, style_level, min_style_pieces)
     summary = run_training(TrainRequest(
         model, data, out or Path("runs") / model, train, corpus, overrides, labels, resume, init,
         workers, progress=not no_progress and console.is_terminal, style=style), console.print)

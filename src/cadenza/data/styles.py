@@ -46,6 +46,7 @@ __all__ = [
     "StyleChoice",
     "StyleLabels",
     "label_pieces",
+    "style_choice",
 ]
 
 SOURCES = ("folder", "metadata")
@@ -89,6 +90,18 @@ class StyleChoice:
 
     def to_dict(self) -> dict[str, object]:
         return {"source": self.source, "level": self.level, "min_pieces": self.min_pieces}
+
+
+def style_choice(source: str | None, level: str = "composer",
+                 min_pieces: int = DEFAULT_MIN_PIECES) -> StyleChoice | None:
+    """The choice ``cadenza train`` asks for: ``None`` without a source, and then a level or
+    minimum other than the defaults is refused (it would be ignored)."""
+    if source is None:
+        if level != "composer" or min_pieces != DEFAULT_MIN_PIECES:
+            raise ConfigError("--style-level and --min-style-pieces need --style-from "
+                              "folder|metadata")
+        return None
+    return StyleChoice(source, level, min_pieces)
 
 
 @dataclass(frozen=True)
