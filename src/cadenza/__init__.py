@@ -8,9 +8,11 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """``cadenza.load``, ``cadenza.compose``, ``cadenza.compose_files``, ``cadenza.harmonise``
-    and ``cadenza.Piece`` (imported on first use, so that ``import cadenza`` stays light)."""
-    if name in ("load", "compose", "compose_files", "compose_request", "harmonise", "Piece"):
+    """``cadenza.load``, ``cadenza.compose``, ``cadenza.compose_files``, ``cadenza.harmonise``,
+    ``cadenza.styles`` and ``cadenza.Piece`` (imported on first use, so that ``import cadenza``
+    stays light)."""
+    if name in ("load", "compose", "compose_files", "compose_request", "harmonise", "Piece",
+                "styles"):
         from cadenza import api
 
         return getattr(api, name)
@@ -31,4 +33,5 @@ __all__ = [
     "compose_request",
     "harmonise",
     "load",
+    "styles",
 ]

@@ -28,13 +28,20 @@ from cadenza.midi import midi_bytes, parts_midi_bytes
 from cadenza.score import Score
 from cadenza.sidecar import replay_request, sidecar_record
 
-__all__ = ["Piece", "compose", "compose_files", "compose_request", "harmonise", "load"]
+__all__ = ["Piece", "compose", "compose_files", "compose_request", "harmonise", "load",
+           "styles"]
 
 
 def load(name_or_path: str | Path | None = None) -> LoadedCheckpoint:
     """A model: a shipped name (``"biaxial-piano"``), a run or checkpoint folder, or ``None``
     for the default shipped model. Loaded once and cached."""
     return composing.load(name_or_path)
+
+
+def styles(model: str | Path | LoadedCheckpoint | None = None) -> list[str]:
+    """The styles a model composes in (``compose(style=...)``); ``None``: the shipped
+    style-conditioned model (``biaxial-styles``). Empty for a model trained without styles."""
+    return composing.list_styles(model.path if isinstance(model, LoadedCheckpoint) else model)
 
 
 @dataclass
@@ -208,6 +215,7 @@ def compose(
     temperature: float | None = None,
     velocity: int | None = None,
     ensemble: str | None = None,
+    style: str | None = None,
     **options: Any,
 ) -> Piece:
     """Compose one piece.
@@ -228,6 +236,10 @@ def compose(
             its General MIDI program; ``piece.save`` writes a track each,
             ``piece.to_musicxml`` a part each). With no ``model``, SATB uses the shipped
             chorale model. See :mod:`cadenza.ensembles` and :mod:`cadenza.voicing`.
+        style: compose in this style (a model trained with ``--style-from``, see
+            :func:`styles`; with no ``model``, the shipped ``biaxial-styles``). Without a
+            ``primer`` or ``composer`` the piece starts from silence. An unknown style raises
+            :class:`ConfigError` naming the model's styles.
         options: any other field of :class:`cadenza.composing.ComposeRequest`
             (``threshold``, ``top_k``, ``max_hold_steps``, ``bpm``, ``ending``, ``form``,
             ``program``, ...).
@@ -235,7 +247,7 @@ def compose(
     request = compose_request(
         model, bars=bars, primer=primer, composer=composer, key=key, key_strength=key_strength,
         pitch_range=pitch_range, seed=seed, temperature=temperature, velocity=velocity,
-        ensemble=ensemble, write_files=False, **options)
+        ensemble=ensemble, style=style, write_files=False, **options)
     result = composing.compose(request)
     if result.seed is None:  # compose always draws one
         raise ConfigError("composing returned no seed")

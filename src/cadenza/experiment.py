@@ -23,6 +23,7 @@ from cadenza.data.batching.base import BatchMaker
 from cadenza.data.boulanger import default_steps_per_quarter, is_benchmark_file
 from cadenza.data.corpus import Corpus, CorpusConfig
 from cadenza.data.pipeline import build_corpus
+from cadenza.data.styles import StyleChoice, StyleLabels, label_pieces
 from cadenza.errors import ConfigError, DataError
 from cadenza.families import get_family
 from cadenza.models.base import ModelConfig, SequenceModel
@@ -48,6 +49,8 @@ class Experiment:
     train_batches: BatchMaker
     valid_batches: BatchMaker | None
     source: Path
+    styles: StyleLabels | None = None
+    style_choice: StyleChoice | None = None
 
     @cached_property
     def stats(self) -> dict[str, list[float]] | None:
@@ -86,10 +89,19 @@ class Experiment:
                 "splits": self.corpus.split_counts(),
                 "composers": sorted(self.corpus.composers()),
                 **({"stats": self.stats} if self.stats else {}),
+                **({"styles": self.style_info()} if self.styles is not None else {}),
             },
             "train": train_config,
             **({"generation": {"onset_profile": profile}} if profile else {}),
         }
+
+
+    def style_info(self) -> dict[str, Any]:
+        """How a styled run labelled its pieces: the choice, the training pieces per style and
+        what was merged or left out."""
+        assert self.styles is not None and self.style_choice is not None
+        return {**self.style_choice.to_dict(), "train_pieces": self.styles.train_counts,
+                "notes": list(self.styles.notes)}
 
 
 def make_representation(family: str, source: str | Path | None = None,
@@ -144,12 +156,24 @@ def fit_window(
     return replace(config, seq_len=new_len)
 
 
+def split_arrays(corpus: Corpus, split: str, labels: StyleLabels | None
+                 ) -> tuple[list[np.ndarray], list[int] | None]:
+    """A split's arrays and, in a styled run, their styles (unlabelled pieces left out)."""
+    parts = corpus.piece_arrays(split)
+    if labels is None:
+        return [array for _, array in parts], None
+    kept = [(labels.index(piece.path), array) for piece, array in parts]
+    return ([array for style, array in kept if style is not None],
+            [style for style, _ in kept if style is not None])
+
+
 def _batch_makers(
     config: ModelConfig, corpus: Corpus, representation: Representation,
-    transpose: tuple[int, int], max_eval_batches: int,
+    transpose: tuple[int, int], max_eval_batches: int, labels: StyleLabels | None = None,
 ) -> tuple[BatchMaker, BatchMaker | None]:
     """The batch makers of the training and validation splits (``None`` for a validation
-    split without one full window). ``transpose`` (0, 0): the model config's range."""
+    split without one full window). ``transpose`` (0, 0): the model config's range. In a
+    styled run (``labels``) every batch carries its windows' styles."""
     family = get_family(config.family)
     maker_class = family.batch_maker_class()
     if transpose == (0, 0):
@@ -158,13 +182,18 @@ def _batch_makers(
     batch_size = int(config.batch_size)
     seq_len = int(config.seq_len)
     extra = family.batch_maker_options(config)  # e.g. biaxial windows start on bar lines
+    train_arrays, train_styles = split_arrays(corpus, TRAIN_SPLIT, labels)
+    if labels is not None:
+        extra["styles"] = train_styles
     train = maker_class(
-        corpus.arrays(TRAIN_SPLIT), representation, batch_size, seq_len,
+        train_arrays, representation, batch_size, seq_len,
         transpose_range=transpose, max_eval_batches=max_eval_batches, **extra,
     )
-    valid_arrays = corpus.arrays(VALID_SPLIT)
+    valid_arrays, valid_styles = split_arrays(corpus, VALID_SPLIT, labels)
     valid: BatchMaker | None = None
     if valid_arrays:
+        if labels is not None:
+            extra["styles"] = valid_styles
         try:
             valid = maker_class(
                 valid_arrays, representation, batch_size, seq_len,
@@ -202,13 +231,16 @@ def prepare_experiment(
     seed: int | None = None,
     protocol: bool = False,
     labels: Mapping[str, str] | None = None,
+    style: StyleChoice | None = None,
 ) -> Experiment:
     """Build corpus, representation, model and batch makers for ``preset`` on ``source``.
 
     ``overrides`` replace fields of the preset's config (e.g. ``{"seq_len": 64}``); ``labels``
     say how the user gave some of them (``{"batch_size": "--batch-size 64"}``) for the
     messages. With ``seed`` the model's initial weights come from ``torch.manual_seed(seed)``,
-    so two fresh runs with one seed start from the same weights.
+    so two fresh runs with one seed start from the same weights. With ``style`` the model is
+    conditioned on the pieces' style labels (:mod:`cadenza.data.styles`), whose names become
+    the model config's ``styles``.
 
     Raises:
         ConfigError: an override is no settable field of the preset (see
@@ -217,6 +249,9 @@ def prepare_experiment(
             and again, with the data's sizes, before the model is built.
     """
     config = preset_settings(preset, overrides, labels)  # before reading any data
+    if style is not None and "style" not in get_family(config.family).controls:
+        raise ConfigError(f"--style-from: the {config.family} family cannot be conditioned on "
+                          "a style (biaxial models can)")
     source = Path(source)
     representation = make_representation(config.family, source, protocol, config)
     corpus_config = corpus_config or CorpusConfig()
@@ -230,7 +265,13 @@ def prepare_experiment(
         progress=progress,
         fit=True,
     )
-    train_arrays = corpus.arrays(TRAIN_SPLIT)
+    styles = None
+    if style is not None:
+        styles = label_pieces(style, corpus.root, [(p.path, p.split) for p in corpus.pieces])
+        for note in styles.notes:
+            log.warning("%s", note)
+        config = replace(config, styles=styles.styles)  # type: ignore[call-arg]
+    train_arrays = split_arrays(corpus, TRAIN_SPLIT, styles)[0]
     if not train_arrays:
         raise DataError(f"{source}: no piece landed in the training split")
     maker_class = get_family(config.family).batch_maker_class()
@@ -240,10 +281,11 @@ def prepare_experiment(
             config, train_arrays, pads_short_pieces=maker_class.pads_short_pieces
         )
     train, valid = _batch_makers(config, corpus, representation, corpus_config.transpose_range,
-                                 max_eval_batches)
+                                 max_eval_batches, styles)
     check_training_memory(config, preset=preset, preset_config=get_preset(preset),
                           overrides=overrides, labels=labels)  # the data's sizes now
     if seed is not None:
         torch.manual_seed(seed)
     model = build_model(config)
-    return Experiment(preset, model, representation, corpus, train, valid, source)
+    return Experiment(preset, model, representation, corpus, train, valid, source, styles,
+                      style)

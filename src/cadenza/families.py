@@ -60,7 +60,8 @@ class Family:
             biaxial ``velocity_bins``).
         stops_at_bars: the generator ends a piece after ``GenerationConfig.bars`` bars (its
             tokens count bars), so the generation length is only an upper bound.
-        controls: composing controls the family honours (refused otherwise); the biaxial
+        controls: composing controls the family honours (refused otherwise); ``style``: its
+            models can be trained on style labels (``--style-from``); the biaxial
             family's ``onset_guides`` (:mod:`cadenza.generation.guides`) also make a run
             record its corpus' onset profile.
         activations: ``"module:function"`` estimating the values one training step keeps for
@@ -152,7 +153,7 @@ FAMILIES: dict[str, Family] = {
             full_keyboard_benchmark=True,
             segment_step=True,
             shared_fields=("velocity_bins",),
-            controls=(GRID_CONTROLS - {"threshold"}) | {"onset_guides"},
+            controls=(GRID_CONTROLS - {"threshold"}) | {"onset_guides", "style"},
             fitted_fields=("num_notes",),
             stacked_layers=("time_sizes", "note_sizes"),
         ),

@@ -11,6 +11,7 @@ from typing import Any
 from cadenza.errors import CheckpointError
 
 DEFAULT_MODEL = "biaxial-piano"
+STYLE_MODEL = "biaxial-styles"  # what a style asked for without a checkpoint composes with
 # A shipped model's config.json names the step it was shipped at and, when recorded, its
 # validation loss there. A run's checkpoint records the run's best so far instead
 # (``best_step``, ``best_valid_loss``), which describes another checkpoint whenever the one
@@ -64,6 +65,21 @@ def default_model_path() -> Path:
         f"no checkpoint given and no shipped model in {models_dir()}; pass a run folder "
         "or checkpoint (train one with `cadenza train`)"
     )
+
+
+def style_model_path() -> Path:
+    """The shipped style-conditioned model's checkpoint folder (for ``--style`` without a
+    checkpoint).
+
+    Raises:
+        CheckpointError: this installation ships none.
+    """
+    models = shipped_models()
+    if STYLE_MODEL not in models:
+        raise CheckpointError(f"no checkpoint given and no shipped {STYLE_MODEL} model in "
+                              f"{models_dir()} to compose a style with; pass a checkpoint "
+                              "trained with --style-from")
+    return models[STYLE_MODEL]
 
 
 def model_card(name: str) -> dict[str, object]:

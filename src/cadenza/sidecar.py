@@ -25,7 +25,7 @@ REPLAYED = (
     "pitch_range", "max_polyphony", "form", "phrase_bars", "variation", "ending",
     "melody_file", "below_only", "voice", "infill", "infill_candidates", "ritardando", "humanise",
     "density", "program", "velocity_temperature", "velocity_memory", "metre_guide",
-    "rhythm_guide", "harmony_guide", "rhythm_copy", "ensemble",
+    "rhythm_guide", "harmony_guide", "rhythm_copy", "ensemble", "style",
 )
 
 

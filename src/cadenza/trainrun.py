@@ -19,6 +19,7 @@ from typing import Any
 from cadenza.checkpoint import init_from
 from cadenza.data.cache import default_cache_dir
 from cadenza.data.corpus import CorpusConfig
+from cadenza.data.styles import StyleChoice
 from cadenza.experiment import Experiment, prepare_experiment
 from cadenza.generation.primerbank import corpus_primers
 from cadenza.generation.trainsample import checkpoint_sampler
@@ -44,6 +45,7 @@ class TrainRequest:
         init: start from these weights (checkpoint, run or shipped model).
         workers: preprocessing processes.
         progress: show progress bars.
+        style: condition the model on the pieces' style labels (``--style-from``).
     """
 
     preset: str
@@ -57,6 +59,7 @@ class TrainRequest:
     init: str | None = None
     workers: int | None = None
     progress: bool = False
+    style: StyleChoice | None = None
 
 
 def is_main_process() -> bool:
@@ -70,6 +73,12 @@ def _print_start(request: TrainRequest, experiment: Experiment, info: dict[str, 
              f"splits {experiment.corpus.split_counts()}")
     print_fn(f"preprocessing cache: {default_cache_dir(None)} (cadenza cache info)",
              highlight=False)
+    if experiment.styles is not None:
+        counts = experiment.styles.train_counts
+        print_fn("styles (training pieces): " + ", ".join(f"{s} ({n})" for s, n in counts.items()),
+                 highlight=False)
+        for note in experiment.styles.notes:
+            print_fn(f"styles: {note}", highlight=False)
     if logging.getLogger().isEnabledFor(logging.INFO):  # `cadenza -v train`
         print_fn(json.dumps({"model": info["model"], "train": info["train"]}, indent=2),
                  markup=False)
@@ -97,7 +106,7 @@ def run_training(request: TrainRequest, print_fn: PrintFn) -> TrainSummary:
     experiment = prepare_experiment(
         request.preset, request.data, corpus_config=request.corpus,
         overrides=request.overrides, labels=request.labels, workers=request.workers,
-        progress=request.progress, seed=request.train.seed,
+        progress=request.progress, seed=request.train.seed, style=request.style,
     )
     resuming = request.resume and (request.run_dir / "run.json").is_file()
     if request.init is not None and not resuming:

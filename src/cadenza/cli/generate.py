@@ -21,11 +21,12 @@ from cadenza.composing import (
     arranged_line,
     compose,
     list_composers,
+    list_styles,
 )
 from cadenza.generation.plan import AUTO_FORM
 
 # Options that only choose what the command prints (not handed to the library).
-PRINT_OPTIONS = ("list_only", "verbose_stats")
+PRINT_OPTIONS = ("list_only", "verbose_stats", "list_style_names")
 
 
 def _guide(flag: str, does: str) -> Any:
@@ -139,6 +140,11 @@ Candidates = Annotated[int, typer.Option(
     "of the piece is kept.")]
 Replay = Annotated[Path | None, typer.Option(
     "--replay", help="Make a piece again from the .json saved beside it.")]
+Style = Annotated[str | None, typer.Option(
+    "--style", help="Compose in this style (a model trained with --style-from; without a "
+    "checkpoint the shipped biaxial-styles); starts from silence unless a primer is given.")]
+ListStyles = Annotated[bool, typer.Option(
+    "--list-styles", help="List the model's styles (default: the shipped biaxial-styles).")]
 Stats = Annotated[bool, typer.Option(
     "--stats", help="Print what the guards did (also with `cadenza -v`).")]
 
@@ -165,9 +171,15 @@ def generate_command(
     form: Form = AUTO_FORM, phrase_bars: PhraseBars = 4, variation: Variation = 0.0,
     ending: Ending = "auto", density: Density = None, ritardando: Ritardando = False,
     humanise: Humanise = 0.0, infill: Infill = None, candidates: Candidates = 4,
-    replay: Replay = None, verbose_stats: Stats = False,
+    replay: Replay = None, verbose_stats: Stats = False, style: Style = None,
+    list_style_names: ListStyles = False,
 ) -> None:
     """Generate music: primer from a held-out piece (or a file), then the model continues."""
+    if list_style_names:
+        styles = list_styles(checkpoint)
+        console.print("\n".join(styles) if styles else "no styles: this model was trained "
+                      "without --style-from")
+        return
     if list_only:
         names = list_composers(checkpoint)
         console.print("\n".join(names) if names else "no composers known")
@@ -181,6 +193,8 @@ def _print_result(result: ComposeResult, request: ComposeRequest, stats: bool) -
     """What ``cadenza generate`` made: the model, primer, seed, form, files and guards."""
     console.print(f"model: {result.checkpoint}", highlight=False)
     console.print(f"primer: {result.primer_used or result.primer_source}", highlight=False)
+    if request.style is not None:
+        console.print(f"style: {request.style}", highlight=False)
     console.print(f"seed: {result.seed} (the .json beside each piece replays it: "
                   f"cadenza generate --replay FILE.json)", highlight=False)
     if result.form is not None:

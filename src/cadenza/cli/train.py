@@ -19,6 +19,7 @@ from cadenza.cli.options import (
     threads_option,
 )
 from cadenza.data.corpus import CorpusConfig
+from cadenza.data.styles import DEFAULT_MIN_PIECES, style_choice
 from cadenza.midi import ReadOptions
 from cadenza.training import DEFAULT_LR, TrainConfig
 from cadenza.trainrun import TrainRequest, run_training
@@ -61,6 +62,14 @@ def train_command(
     threads: int = threads_option(),
     precision: str = precision_option(),
     ema: float = ema_option(),
+    style_from: str = typer.Option(None, "--style-from", help="Condition on a style label "
+                                   "(biaxial): 'folder' (each file's folder) or 'metadata' (the "
+                                   "composer in a metadata.csv beside the folder)."),
+    style_level: str = typer.Option("composer", "--style-level", help="composer|period "
+                                    "(Baroque, Classical, Romantic, Late-Romantic)."),
+    min_style_pieces: int = typer.Option(DEFAULT_MIN_PIECES, "--min-style-pieces", help="Fewer "
+                                         "training pieces: a period is merged, a composer left "
+                                         "out."),
 ) -> None:
     """Train a model; every --checkpoint-every steps save a checkpoint and a sample."""
     set_threads(threads)
@@ -73,9 +82,10 @@ def train_command(
         precision=precision, max_seconds=minutes * 60.0, ema=ema)
     corpus = CorpusConfig(meters=ReadOptions.parse_meters(meters), transpose_range=parse_range(
         transpose, "--transpose") if transpose else (0, 0))
+    style = style_choice(style_from, style_level, min_style_pieces)
     summary = run_training(TrainRequest(
         model, data, out or Path("runs") / model, train, corpus, overrides, labels, resume, init,
-        workers, progress=not no_progress and console.is_terminal), console.print)
+        workers, progress=not no_progress and console.is_terminal, style=style), console.print)
     _leave(130 if summary.interrupted else 0)
 
 

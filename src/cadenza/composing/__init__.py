@@ -32,7 +32,14 @@ from cadenza.composing.ensemble import (
     steer,
 )
 from cadenza.composing.infilling import compose_infill
-from cadenza.composing.loading import default_checkpoint, list_composers, load, primer_bank
+from cadenza.composing.loading import (
+    checkpoint_for,
+    default_checkpoint,
+    list_composers,
+    list_styles,
+    load,
+    primer_bank,
+)
 from cadenza.composing.names import base_name, model_name, replay_name
 from cadenza.composing.outputs import PIECE_FILES, unique_stem, write_pieces
 from cadenza.composing.pieces import SEED_MARKER, ComposedPiece, ComposeResult, finish_pieces
@@ -65,9 +72,10 @@ __all__ = [
     "BANK_BPM", "ENDINGS", "MAX_BARS", "NO_PIECE_SILENCE", "PIECE_FILES", "SEED_MARKER",
     "SILENCE", "TRAINING_PRIMER", "ComposeRequest", "ComposeResult", "ComposedPiece",
     "arranged_line",
-    "base_name", "check_controls", "check_meter", "compose", "default_checkpoint",
-    "describe_primer", "generate", "has_dynamics", "list_composers", "load", "model_name",
-    "played_primer", "primer_bank", "unique_stem", "with_rests",
+    "base_name", "check_controls", "check_meter", "checkpoint_for", "compose",
+    "default_checkpoint", "describe_primer", "generate", "has_dynamics", "list_composers",
+    "list_styles", "load", "model_name", "played_primer", "primer_bank", "unique_stem",
+    "with_rests",
 ]
 
 
@@ -78,7 +86,7 @@ def compose(request: ComposeRequest) -> ComposeResult:
     A single piece of a grid family is generated on one torch thread unless
     ``request.threads`` says otherwise (see :func:`compose_threads`).
     """
-    loaded = load(ensemble_checkpoint(request))
+    loaded = load(checkpoint_for(ensemble_checkpoint(request), request.style))
     request = steer(request, loaded)
     check_controls(request, loaded.model.family)
     request = with_seed(request)

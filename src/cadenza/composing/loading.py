@@ -21,6 +21,24 @@ def _load(path: str) -> LoadedCheckpoint:
     return load_checkpoint(path)
 
 
+def checkpoint_for(checkpoint: str | Path | None, style: str | None = None
+                   ) -> str | Path | None:
+    """The checkpoint a request composes with: its own, else for a style the shipped
+    style-conditioned model, else ``None`` (the default shipped model)."""
+    if checkpoint is None and style is not None:
+        from cadenza.shipped import style_model_path
+
+        return style_model_path()
+    return checkpoint
+
+
+def list_styles(checkpoint: str | Path | None) -> list[str]:
+    """The styles ``checkpoint`` composes in (default: the shipped style-conditioned model's);
+    empty for a model trained without styles."""
+    model = load(checkpoint_for(checkpoint, "")).model
+    return list(getattr(model.config, "styles", ()))
+
+
 def load(checkpoint: str | Path | None) -> LoadedCheckpoint:
     """Load (and cache) a checkpoint; ``None`` means the default shipped model."""
     path = resolve_checkpoint(checkpoint) if checkpoint is not None else default_checkpoint()

@@ -31,10 +31,10 @@ def model_name(loaded: LoadedCheckpoint) -> str:
 
 
 def base_name(loaded: LoadedCheckpoint, primer: Primer | None,
-              melody: Primer | None = None) -> str:
+              melody: Primer | None = None, style: str | None = None) -> str:
     """``MODEL-COMPOSER-PRIMER`` (``MODEL-silence`` without a primer, ``MELODY-harmonised-MODEL``
-    for a harmonised melody), safe as a file name."""
-    parts = [model_name(loaded)]
+    for a harmonised melody; ``MODEL-STYLE-...`` in a style), safe as a file name."""
+    parts = [model_name(loaded), *([style] if style else [])]
     if melody is not None:
         parts = [PurePath(melody.name).stem, "harmonised", *parts]
     elif primer is None:

@@ -62,7 +62,7 @@ def finish_pieces(result: GenerationResult, request: ComposeRequest, loaded: Loa
                   opening: Opening, melody: MelodyPlan | None, qpm: float
                   ) -> list[ComposedPiece]:
     """The batch's pieces as scores at ``qpm`` quarter notes a minute, named and checked."""
-    base = request.name or base_name(loaded, opening.primer, opening.melody)
+    base = request.name or base_name(loaded, opening.primer, opening.melody, request.style)
     pieces = []
     for index in range(request.count):
         piece = _finish_piece(result, index, loaded, request, qpm,

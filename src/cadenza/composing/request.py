@@ -95,6 +95,9 @@ class ComposeRequest:
     plot: bool = False
     marker_note: bool = False
     name: str | None = None
+    # a styled model's style (composer or period, see cadenza.data.styles); without a primer
+    # source of its own the piece then starts from silence (no_primer)
+    style: str | None = None
     pitch_weights: PitchWeights | None = field(default=None, init=False, repr=False,
                                                compare=False)  # from key and range
     # Called as progress(done, total) during generation; may raise to abort (see GenerationConfig).
@@ -114,6 +117,12 @@ class ComposeRequest:
                 self.primer_given is not None]) > 1:
             raise ConfigError("choose at most one of primer file, played primer, composer and "
                               "no primer")
+        if self.style is not None:
+            if not isinstance(self.style, str) or not self.style.strip():
+                raise ConfigError(f"style must be a style's name, got {self.style!r}")
+            if not (self.primer_file or self.composer or self.random_primer
+                    or self.melody_file or self.primer_given is not None):
+                self.no_primer = True  # a style is chosen without a primer
         if self.bpm is not None and not 10 <= self.bpm <= 400:
             raise ConfigError(f"bpm must be in 10..400, got {self.bpm}")
         if not 1 <= self.count <= 64:
@@ -189,7 +198,7 @@ def check_controls(request: ComposeRequest, family: str) -> None:
              # sampling settings: the piano-roll floor, the token families' truncation
              # (None / 0 / 1: not asked for; a model's calibrated default is not a request)
              "threshold": request.threshold is not None, "top_k": request.top_k > 0,
-             "top_p": request.top_p < 1.0}
+             "top_p": request.top_p < 1.0, "style": request.style is not None}
     record = get_family(family)
     refused = [name for name, on in asked.items() if on and name not in record.controls]
     if refused:

@@ -16,6 +16,7 @@ from cadenza.families import get_family
 from cadenza.generation import GenerationConfig
 from cadenza.generation.base import DEFAULT_THRESHOLD
 from cadenza.generation.guides import GUIDES
+from cadenza.models.styleinput import style_index
 from cadenza.sampling import parse_density
 
 
@@ -61,7 +62,22 @@ def sampling_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict
             **_guide_settings(request, loaded),
             "adaptive": request.adaptive, "seed": request.seed,
             "max_hold_steps": request.max_hold_steps, "pitch_weights": request.pitch_weights,
-            "max_polyphony": request.max_polyphony, "progress": request.progress}
+            "max_polyphony": request.max_polyphony, "progress": request.progress,
+            "style": style_of(request, loaded)}
+
+
+def style_of(request: ComposeRequest, loaded: LoadedCheckpoint) -> int | None:
+    """The index of the request's style among the model's (``None`` without one).
+
+    Raises:
+        ConfigError: the model has no styles, or none of that name (naming those it has).
+    """
+    if request.style is None:
+        return None
+    try:
+        return style_index(tuple(getattr(loaded.model.config, "styles", ())), request.style)
+    except ConfigError as exc:
+        raise ConfigError(f"{model_name(loaded)}: {exc}") from None
 
 
 def _guide_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict[str, Any]:

@@ -126,9 +126,14 @@ class Corpus:
         """The encoded pieces of one split, each cut where the metre filter removed music
         between two kept sections (:func:`cadenza.score.section_cuts`): what a model trains
         and is scored on never runs across such a cut."""
-        out: list[np.ndarray] = []
+        return [array for _, array in self.piece_arrays(split)]
+
+    def piece_arrays(self, split: str) -> list[tuple[Piece, np.ndarray]]:
+        """:meth:`arrays` with the piece each part comes from (for per-piece labels)."""
+        out: list[tuple[Piece, np.ndarray]] = []
         for piece in self.split(split):
-            out.extend(split_at_cuts(piece.array, section_cuts(piece.score), self.representation))
+            parts = split_at_cuts(piece.array, section_cuts(piece.score), self.representation)
+            out.extend((piece, part) for part in parts)
         return out
 
     def scores(self, split: str) -> list[Score]:

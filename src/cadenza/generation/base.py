@@ -89,6 +89,8 @@ class GenerationConfig:
         rhythm_copy: biaxial: the chance that a step starts a note where the same step a bar
             earlier did, chosen among several draws of the step (0 = off; see
             :mod:`cadenza.generation.rhythmcopy`).
+        style: biaxial models trained with styles: the index of the style every piece is
+            composed in (``None``: no style, see :mod:`cadenza.models.styleinput`).
         progress: called as ``progress(done, total)`` with the steps (or messages / tokens)
             of the generation loop done so far and their total; may raise to abort.
     """
@@ -117,6 +119,7 @@ class GenerationConfig:
     harmony_guide: float = 0.0
     harmony_half_life: float = 32.0
     rhythm_copy: float = 0.0
+    style: int | None = None
     ending: Any = field(default=None, repr=False, compare=False)  # TokenEnding
     plan: Any = field(default=None, repr=False, compare=False)  # generation.plan.Plan
     progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)

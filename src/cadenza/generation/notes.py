@@ -215,7 +215,8 @@ def generate_biaxial(
                                  (track.metre, track.rhythm, track.harmony), grid_step,
                                  (track.silence.conservativity * track.density.factor).numpy(),
                                  (allowed > 0).numpy(), sounding)
-        outputs, state = model.step(torch.from_numpy(feats).to(device), state, rule=rule)
+        outputs, state = model.step(torch.from_numpy(feats).to(device), state, rule=rule,
+                                    style=config.style)
         sounding_t = torch.from_numpy(sounding)
         notes = _chosen_notes(outputs, config, not forced, channels == 3, sounding_t, gen,
                               track.loudness)

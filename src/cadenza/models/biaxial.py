@@ -61,6 +61,7 @@ from cadenza.models.biaxialwalk import (
 from cadenza.models.chordcontext import CHORD_INPUTS
 from cadenza.models.chordplace import VOICING_FEATURES, voicing_features
 from cadenza.models.notewalk import NoteRule
+from cadenza.models.styleinput import check_styles, grow_for_styles, with_style
 from cadenza.representations.notestate import NUM_FEATURES
 
 __all__ = [
@@ -109,6 +110,11 @@ class BiaxialConfig(ModelConfig):
         input_noise: chance that a note start in the steps a training window reads is
             dropped or moved a step (:mod:`cadenza.data.batching.inputnoise`); targets and
             validation stay true. 0 (the original) is off.
+        styles: the style labels the model is conditioned on (composers or periods, see
+            :mod:`cadenza.data.styles`); empty: none. Each has a learned embedding of
+            ``style_size`` numbers read by the time axis at every step
+            (:mod:`cadenza.models.styleinput`).
+        style_size: numbers in each style's embedding.
     """
 
     family: ClassVar[str] = "biaxial"
@@ -128,6 +134,8 @@ class BiaxialConfig(ModelConfig):
     chord_inputs: bool = False
     input_noise: float = 0.0
     velocity_voicing: bool = False
+    styles: tuple[str, ...] = ()
+    style_size: int = 16
 
     def __post_init__(self) -> None:
         self.time_sizes = tuple(self.time_sizes)
@@ -147,6 +155,13 @@ class BiaxialConfig(ModelConfig):
             raise ConfigError("velocity_voicing needs a dynamics output: set velocity_bins too")
         if not 0.0 <= self.input_noise < 1.0:
             raise ConfigError(f"input_noise must be in [0, 1), got {self.input_noise!r}")
+        self.styles = tuple(self.styles)
+        check_styles(self.styles, self.style_size)
+
+    @property
+    def time_inputs(self) -> int:
+        """Inputs of the first time-axis layer: the note-state features and the style."""
+        return NUM_FEATURES + (self.style_size if self.styles else 0)
 
     @property
     def note_inputs(self) -> int:
@@ -201,7 +216,7 @@ class BiaxialLSTM(SequenceModel):
 
     def __init__(self, config: BiaxialConfig) -> None:
         super().__init__(config)
-        sizes = (NUM_FEATURES, *config.time_sizes)
+        sizes = (config.time_inputs, *config.time_sizes)
         self.time_layers = nn.ModuleList(
             nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(len(sizes) - 1)
         )
@@ -218,6 +233,9 @@ class BiaxialLSTM(SequenceModel):
                         if config.velocity_voicing else None)
         if self.voicing is not None:
             nn.init.zeros_(self.voicing.weight)
+        # Conditioning: one learned vector per style, read by the time axis at every step.
+        self.style_embedding = (nn.Embedding(len(config.styles), config.style_size)
+                                if config.styles else None)
 
     def velocity_logits(self, time_out: torch.Tensor, notes: torch.Tensor) -> torch.Tensor:
         """(..., N, bins) velocity logits of every note from the time axis' ``time_out``
@@ -229,8 +247,13 @@ class BiaxialLSTM(SequenceModel):
         return logits
 
     # -- teacher-forced forward (see cadenza.models.biaxialforward) ---------------------
-    def time_forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Time-axis stack: features (B, T, N, F) -> last-layer output (B, T, N, Ht)."""
+    def time_forward(self, features: torch.Tensor, style: torch.Tensor | int | None = None
+                     ) -> torch.Tensor:
+        """Time-axis stack: features (B, T, N, F) -> last-layer output (B, T, N, Ht).
+
+        ``style``: a styled model's (B,) style indices (or one for all); ``None`` reads as no
+        style (zeros, see :mod:`cadenza.models.styleinput`)."""
+        features = with_style(self.style_embedding, features, style)
         return time_stack(self.time_layers, features, self.config.dropout, self.training)
 
     def note_logits(self, time_out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -243,15 +266,18 @@ class BiaxialLSTM(SequenceModel):
                           dropout=self.config.dropout, training=self.training,
                           chord_inputs=self.config.chord_inputs)
 
-    def logits(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def logits(self, features: torch.Tensor, target: torch.Tensor,
+               style: torch.Tensor | int | None = None) -> torch.Tensor:
         """Teacher-forced logits (B, T, N, 2) of [play, articulate | play]."""
         check_batch(features, target, self.config.velocity_bins)
-        return self.note_logits(self.time_forward(features), target)
+        return self.note_logits(self.time_forward(features, style), target)
 
     @torch.no_grad()
     def predict_probs(self, batch: Batch) -> torch.Tensor:
-        """Teacher-forced probabilities (B, T, N, 2): [P(play), P(articulate | play)]."""
-        return torch.sigmoid(self.logits(batch["features"], batch["target"]))
+        """Teacher-forced probabilities (B, T, N, 2): [P(play), P(articulate | play)]
+        (a styled model reads ``batch["style"]`` when there is one)."""
+        return torch.sigmoid(self.logits(batch["features"], batch["target"],
+                                         batch.get("style")))
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Mean binary cross-entropy of play plus masked articulate, per (step, note)
@@ -293,6 +319,7 @@ class BiaxialLSTM(SequenceModel):
                 float 0/1 choosing each note (lowest first) from its probabilities.
             conservativity, generator: without ``rule`` or ``sample``, notes are drawn with
                 :func:`bernoulli_notes` using these (default 1 and torch's global generator).
+            style: a styled model's style index (or (B,) indices); ``None``: no style.
 
         Returns:
             ``({"probs": (B, N, 2), "notes": (B, N, 2)}, new_state)``: the probabilities the
@@ -303,6 +330,7 @@ class BiaxialLSTM(SequenceModel):
         sample: NoteSampler | None = kwargs.pop("sample", None)
         conservativity = kwargs.pop("conservativity", 1.0)
         generator = kwargs.pop("generator", None)
+        style = kwargs.pop("style", None)
         if kwargs:
             raise TypeError(f"biaxial step got unknown argument(s): {', '.join(sorted(kwargs))}")
         features = inputs
@@ -312,7 +340,8 @@ class BiaxialLSTM(SequenceModel):
                 f"biaxial step: features (B, N, {NUM_FEATURES}) must match the state's "
                 f"B * N = {state[0][0].shape[1]}, got {tuple(features.shape)}"
             )
-        x = features.to(self.output.weight.dtype).reshape(b * n, 1, f)  # (B*N, 1, F)
+        x = with_style(self.style_embedding, features.to(self.output.weight.dtype), style)
+        x = x.reshape(b * n, 1, -1)  # (B*N, 1, F + E)
         new_state: list[LSTMState] = []
         for lstm, layer_state in zip(self.time_layers, state, strict=True):
             x, (h, c) = lstm(x, layer_state)  # (B*N, 1, H)
@@ -407,10 +436,11 @@ class BiaxialLSTM(SequenceModel):
     def adapt_weights(
         self, saved_config: dict[str, Any], weights: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
-        """A model saved without ``chord_inputs`` initialises one with them: the new input
-        columns of the first note layer start at zero, so the model predicts exactly what the
-        saved one did until training teaches it to use them."""
+        """A model saved without ``chord_inputs`` (or without styles) initialises one with
+        them: the new input columns of the first note (time) layer start at zero, so the model
+        predicts exactly what the saved one did until training teaches it to use them."""
         weights = self._adapt_voicing(saved_config, weights)
+        weights = grow_for_styles(saved_config, weights, self.state_dict(), self.config.styles)
         saved = bool(saved_config.get("chord_inputs", False))
         if saved == self.config.chord_inputs:
             return weights
@@ -439,7 +469,7 @@ class BiaxialLSTM(SequenceModel):
         """Matmul FLOPs of forward + backward (3x forward) for ``batch``."""
         b, t, n = batch["features"].shape[:3]
         per_cell = 0
-        sizes = (NUM_FEATURES, *self.config.time_sizes)
+        sizes = (self.config.time_inputs, *self.config.time_sizes)
         for i in range(len(sizes) - 1):
             per_cell += 2 * 4 * sizes[i + 1] * (sizes[i] + sizes[i + 1])
         sizes = (self.config.time_sizes[-1] + self.config.note_inputs, *self.config.note_sizes)

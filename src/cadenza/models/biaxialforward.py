@@ -127,7 +127,7 @@ def teacher_forced_loss(model: BiaxialLSTM, batch: Batch) -> tuple[torch.Tensor,
     target = batch["target"]
     check_batch(batch["features"], target, model.config.velocity_bins)
     mask = step_mask(batch, target)  # (B, T)
-    time_out = model.time_forward(batch["features"])
+    time_out = model.time_forward(batch["features"], batch.get("style"))
     logits = model.note_logits(time_out, target)
     play_target = target[..., 0]
     cell_mask = mask[..., None].expand_as(play_target)

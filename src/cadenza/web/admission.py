@@ -47,6 +47,19 @@ def _composer(body: CompositionIn, entry: ModelEntry, services: Services) -> str
     return match
 
 
+def _style(body: CompositionIn, entry: ModelEntry) -> None:
+    """A 422 naming ``style`` unless the model knows the style asked for."""
+    if body.style is None:
+        return
+    styles = entry.styles()
+    if not styles:
+        raise Problem(422, f"style: {body.model} was trained without styles; choose a model "
+                           "trained on them (biaxial-styles)", "style")
+    if body.style.casefold() not in {s.casefold() for s in styles}:
+        raise Problem(422, f"style: {body.model} has no style {body.style!r}; known: "
+                           f"{', '.join(styles)}", "style")
+
+
 def _upload(body: CompositionIn, services: Services) -> tuple[Path, Upload] | None:
     if body.upload is None:
         return None
@@ -91,6 +104,7 @@ def admit(body: CompositionIn, services: Services) -> tuple[Job, dict[str, bytes
     """The job ``body`` asks for and its input files (by kind), or a 422 ``Problem``."""
     entry = _model(body, services)
     composer = _composer(body, entry, services)
+    _style(body, entry)
     problem = check_mode(body, entry.family)
     if problem is not None:
         raise Problem(422, problem[1], problem[0])

@@ -74,6 +74,12 @@ class ModelEntry:
         value = generation_default(self.info, "temperature", 1.0, self.checkpoint)
         return value if value > 0 else 1.0
 
+    def styles(self) -> list[str]:
+        """The styles a styled model composes in (``config.json`` ``model.styles``)."""
+        model = self.info.get("model")
+        styles = model.get("styles") if isinstance(model, dict) else None
+        return [str(s) for s in styles] if isinstance(styles, list) else []
+
     def corpus(self) -> dict[str, Any]:
         """Name of the training data, its split sizes and its composers (from the config)."""
         data = self.info.get("data") or {}
@@ -210,4 +216,5 @@ class ModelCatalog:
             "primers": primers.available,
             "description": str(entry.card.get("description", "")),
             "temperature": entry.temperature(),
+            "styles": entry.styles(),
         }

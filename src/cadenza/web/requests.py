@@ -65,6 +65,8 @@ class CompositionIn(BaseModel):
     voice: Literal["all", "top"] | None = None
     below_only: bool | None = None
     infill: str | None = Field(default=None, max_length=20)
+    # a styled model's style (GET /api/models lists each model's "styles")
+    style: str | None = Field(default=None, min_length=1, max_length=100)
 
     def options(self) -> dict[str, Any]:
         """The composing controls that were given, by ComposeRequest field name."""
@@ -75,7 +77,7 @@ class CompositionIn(BaseModel):
 CONTROL_FIELDS = ("bpm", "program", "ensemble", "key", "key_strength", "pitch_range",
                   "max_polyphony", "density", "form", "phrase_bars", "variation", "ending",
                   "ritardando", "humanise", "velocity", "threshold", "top_k", "top_p",
-                  "primer_bars", "voice", "below_only", "infill")
+                  "primer_bars", "voice", "below_only", "infill", "style")
 
 
 def modes_of(family: str) -> list[str]:

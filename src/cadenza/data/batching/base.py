@@ -55,6 +55,7 @@ class BatchMaker(ABC):
         *,
         transpose_range: tuple[int, int] = (0, 0),
         max_eval_batches: int = 50,
+        styles: Sequence[int] | None = None,
     ) -> None:
         if batch_size <= 0 or seq_len <= 0:
             raise DataError(f"batch_size and seq_len must be positive, got {batch_size}, {seq_len}")
@@ -74,6 +75,11 @@ class BatchMaker(ABC):
                 f"(got {len(arrays)} pieces, longest {max((len(a) for a in arrays), default=0)})"
             )
         self.arrays = [self.prepare(index, array) for index, array in kept]
+        if styles is not None and len(styles) != len(arrays):
+            raise DataError(f"{len(styles)} style labels for {len(arrays)} pieces")
+        # A styled run's label of every kept piece, handed on as each batch's ``style``.
+        self.styles = ([int(styles[index]) for index, _ in kept]
+                       if styles is not None else None)
         self.training_starts = [np.asarray(self.starts(a), dtype=np.int64) for a in self.arrays]
         counts = np.array([len(s) for s in self.training_starts], dtype=np.float64)
         if counts.sum() == 0:
@@ -186,7 +192,15 @@ class BatchMaker(ABC):
             if self.transposes:
                 window = self.transpose_window(window, rng)
             examples.append(self.training_example(window, start, rng))
-        return self.collate(examples)
+        return self.with_styles(self.collate(examples), [int(p) for p in pieces])
+
+    def with_styles(self, batch: Batch, pieces: list[int]) -> Batch:
+        """``batch`` with ``style``, (B,) int64 the style of each example's piece, in a
+        styled run; unchanged otherwise."""
+        if self.styles is None:
+            return batch
+        return {**batch, "style": torch.tensor([self.styles[p] for p in pieces],
+                                               dtype=torch.int64)}
 
     def training_example(self, window: np.ndarray, start: int, rng: np.random.Generator) -> Any:
         """One training example; :meth:`example` unless a family adds training-only noise."""
@@ -202,7 +216,8 @@ class BatchMaker(ABC):
         for first in range(0, len(chosen), self.batch_size):
             group = [(piece, int(starts[piece][i]))
                      for piece, i in chosen[first : first + self.batch_size]]
-            yield self.collate([self.example(self.window(p, start), start) for p, start in group])
+            batch = self.collate([self.example(self.window(p, start), start) for p, start in group])
+            yield self.with_styles(batch, [p for p, _ in group])
 
 
 def evenly_spaced_windows(counts: Sequence[int], limit: int) -> list[tuple[int, int]]:

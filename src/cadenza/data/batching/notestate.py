@@ -7,7 +7,8 @@ training example is a window of ``seq_len + 1`` steps starting on a multiple of
 * ``features``: (B, T, N, 80) float32, ``representation.input_features(window[:-1],
   first_step=start)`` so the beat features count from the piece's first step;
 * ``target``: (B, T, N, 2) float32, ``window[1:]``: the notes each step's features predict;
-* ``mask``: (B, T) float32, 1 where a step of the piece is predicted, 0 on padding.
+* ``mask``: (B, T) float32, 1 where a step of the piece is predicted, 0 on padding;
+* ``style``: (B,) int64 in a styled run, each window's piece's style (see the base class).
 
 A piece shorter than a window (most JSB chorales, at one step per quarter note) is not
 dropped: its one window starts at its first step and is padded with silence after its last,
@@ -61,6 +62,7 @@ class NoteStateBatchMaker(BatchMaker):
         max_eval_batches: int = 50,
         segment_step: int = 16,
         input_noise: float = 0.0,
+        styles: Sequence[int] | None = None,
     ) -> None:
         if segment_step <= 0:
             raise DataError(f"segment_step must be positive, got {segment_step}")
@@ -70,7 +72,8 @@ class NoteStateBatchMaker(BatchMaker):
         self.input_noise = input_noise
         self.notes = cast(_NoteStateLike, representation)
         super().__init__(arrays, representation, batch_size, seq_len,
-                         transpose_range=transpose_range, max_eval_batches=max_eval_batches)
+                         transpose_range=transpose_range, max_eval_batches=max_eval_batches,
+                         styles=styles)
 
     @property
     def min_length(self) -> int:

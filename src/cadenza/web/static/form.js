@@ -66,6 +66,10 @@ function onModelChange() {
   if (!model) return;
   for (const name of model.composers) composer.append(el("option", { value: name, text: name }));
   composer.disabled = model.composers.length === 0;
+  const style = $("style");  // a styled model's styles (composers or periods)
+  style.replaceChildren(el("option", { value: "", text: "No style" }));
+  for (const name of model.styles || []) style.append(el("option", { value: name, text: name }));
+  style.disabled = !(model.styles || []).length;
   $("temperature").value = String(model.temperature ?? 1);  // the model's calibrated one
   const corpus = model.corpus || {};
   const pieces = corpus.pieces ? `, ${corpus.pieces} pieces` : "";
@@ -153,6 +157,7 @@ function readForm() {
   };
   if (mode === "compose") body.composer = $("composer").value || null;
   else if (state.upload) body.upload = state.upload.id;
+  if ($("style").value && !$("style").disabled) body.style = $("style").value;
   // The other controls: sent only when filled in, enabled and meant for this mode.
   const wanted = (name) => !$(name).disabled && (!MODE_FIELDS[name] || MODE_FIELDS[name] === mode);
   const parsers = [[TEXT_FIELDS, (t) => t], [INT_FIELDS, (t) => Number.parseInt(t, 10)],
