@@ -113,16 +113,7 @@ class ComposeRequest:
             raise ConfigError(f"bars must be in 1..{MAX_BARS}, got {self.bars}")
         if self.length is not None and not 1 <= self.length <= 100_000:
             raise ConfigError(f"length must be in 1..100000, got {self.length}")
-        if sum([self.primer_file is not None, self.composer is not None, self.no_primer,
-                self.primer_given is not None]) > 1:
-            raise ConfigError("choose at most one of primer file, played primer, composer and "
-                              "no primer")
-        if self.style is not None:
-            if not isinstance(self.style, str) or not self.style.strip():
-                raise ConfigError(f"style must be a style's name, got {self.style!r}")
-            if not (self.primer_file or self.composer or self.random_primer
-                    or self.melody_file or self.primer_given is not None):
-                self.no_primer = True  # a style is chosen without a primer
+        self._check_opening()
         if self.bpm is not None and not 10 <= self.bpm <= 400:
             raise ConfigError(f"bpm must be in 10..400, got {self.bpm}")
         if not 1 <= self.count <= 64:
@@ -173,12 +164,7 @@ class ComposeRequest:
             if self.program:
                 raise ConfigError("an ensemble sets each part's own General MIDI program: "
                                   "give ensemble or program, not both")
-        if self.velocity is not None and not 1 <= self.velocity <= 127:
-            raise ConfigError(f"velocity must be in 1..127, got {self.velocity}")
-        if self.velocity_temperature is not None:
-            check_velocity_temperature(self.velocity_temperature)
-        if self.velocity_memory is not None:
-            check_velocity_memory(self.velocity_memory)
+        self._check_dynamics()
         for name in GUIDES:
             if getattr(self, name) is not None:
                 check_guide(name, getattr(self, name))
@@ -187,6 +173,28 @@ class ComposeRequest:
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise ConfigError(f"seed must be in 0..2**63-1, got {self.seed}")
 
+
+    def _check_opening(self) -> None:
+        """At most one way to open the piece; a style without one starts from silence."""
+        if sum([self.primer_file is not None, self.composer is not None, self.no_primer,
+                self.primer_given is not None]) > 1:
+            raise ConfigError("choose at most one of primer file, played primer, composer and "
+                              "no primer")
+        if self.style is not None:
+            if not isinstance(self.style, str) or not self.style.strip():
+                raise ConfigError(f"style must be a style's name, got {self.style!r}")
+            if not (self.primer_file or self.composer or self.random_primer
+                    or self.melody_file or self.primer_given is not None):
+                self.no_primer = True  # a style is chosen without a primer
+
+    def _check_dynamics(self) -> None:
+        """A fixed velocity, the dynamics' temperature and the loudness memory in range."""
+        if self.velocity is not None and not 1 <= self.velocity <= 127:
+            raise ConfigError(f"velocity must be in 1..127, got {self.velocity}")
+        if self.velocity_temperature is not None:
+            check_velocity_temperature(self.velocity_temperature)
+        if self.velocity_memory is not None:
+            check_velocity_memory(self.velocity_memory)
 
 def check_controls(request: ComposeRequest, family: str) -> None:
     """Refuse a composing control the model's family cannot honour (never ignore it)."""

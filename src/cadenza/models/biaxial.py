@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cadenza.errors import CheckpointError, ConfigError, DataError
+from cadenza.errors import ConfigError, DataError
 from cadenza.models.base import (
     Batch,
     LayerState,
@@ -58,8 +58,8 @@ from cadenza.models.biaxialwalk import (
     torch_sampler,
     torch_walk,
 )
-from cadenza.models.chordcontext import CHORD_INPUTS
-from cadenza.models.chordplace import VOICING_FEATURES, voicing_features
+from cadenza.models.chordcontext import CHORD_INPUTS, grow_for_chords
+from cadenza.models.chordplace import grow_for_voicing, voicing_features, voicing_layer
 from cadenza.models.notewalk import NoteRule
 from cadenza.models.styleinput import check_styles, grow_for_styles, with_style
 from cadenza.representations.notestate import NUM_FEATURES
@@ -229,10 +229,7 @@ class BiaxialLSTM(SequenceModel):
         self.velocity = (nn.Linear(config.time_sizes[-1], config.velocity_bins)
                          if config.velocity_bins else None)
         # ... and, with velocity_voicing, from the note's place in its step's chord
-        self.voicing = (nn.Linear(VOICING_FEATURES, config.velocity_bins, bias=False)
-                        if config.velocity_voicing else None)
-        if self.voicing is not None:
-            nn.init.zeros_(self.voicing.weight)
+        self.voicing = voicing_layer(config.velocity_bins) if config.velocity_voicing else None
         # Conditioning: one learned vector per style, read by the time axis at every step.
         self.style_embedding = (nn.Embedding(len(config.styles), config.style_size)
                                 if config.styles else None)
@@ -241,10 +238,9 @@ class BiaxialLSTM(SequenceModel):
         """(..., N, bins) velocity logits of every note from the time axis' ``time_out``
         (..., N, Ht) and, with ``velocity_voicing``, the step's ``notes`` (..., N, >=2)."""
         assert self.velocity is not None
-        logits = self.velocity(time_out)
-        if self.voicing is not None:
-            logits = logits + self.voicing(voicing_features(notes).to(logits.dtype))
-        return logits
+        logits: torch.Tensor = self.velocity(time_out)
+        return logits if self.voicing is None else logits + self.voicing(
+            voicing_features(notes).to(logits.dtype))
 
     # -- teacher-forced forward (see cadenza.models.biaxialforward) ---------------------
     def time_forward(self, features: torch.Tensor, style: torch.Tensor | int | None = None
@@ -436,47 +432,27 @@ class BiaxialLSTM(SequenceModel):
     def adapt_weights(
         self, saved_config: dict[str, Any], weights: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
-        """A model saved without ``chord_inputs`` (or without styles) initialises one with
-        them: the new input columns of the first note (time) layer start at zero, so the model
-        predicts exactly what the saved one did until training teaches it to use them."""
-        weights = self._adapt_voicing(saved_config, weights)
+        """A model saved without ``chord_inputs``, styles or ``velocity_voicing`` initialises
+        one with them: the new input columns of the first note (time) layer and the voicing
+        weights start at zero, so the model predicts exactly what the saved one did until
+        training teaches it to use them."""
+        weights = grow_for_voicing(saved_config, weights, self.voicing)
         weights = grow_for_styles(saved_config, weights, self.state_dict(), self.config.styles)
-        saved = bool(saved_config.get("chord_inputs", False))
-        if saved == self.config.chord_inputs:
-            return weights
-        if saved:
-            raise CheckpointError("the saved model reads chord_inputs and this one does not; "
-                                  "add --set chord_inputs=true")
-        name = "note_layers.0.weight_ih_l0"
-        old = weights[name]
-        grown = old.new_zeros(old.shape[0], old.shape[1] + CHORD_INPUTS)
-        grown[:, : old.shape[1]] = old
-        return {**weights, name: grown}
-
-    def _adapt_voicing(self, saved_config: dict[str, Any], weights: dict[str, torch.Tensor]
-                       ) -> dict[str, torch.Tensor]:
-        """A model saved without ``velocity_voicing`` initialises one with it at zero weight."""
-        saved = bool(saved_config.get("velocity_voicing", False))
-        if saved and not self.config.velocity_voicing:
-            raise CheckpointError("the saved model reads velocity_voicing and this one does "
-                                  "not; add --set velocity_voicing=true")
-        if self.voicing is None or saved:
-            return weights
-        return {**weights, "voicing.weight": torch.zeros_like(self.voicing.weight)}
+        return grow_for_chords(saved_config, weights, self.config.chord_inputs)
 
     # -- accounting ---------------------------------------------------------------------
     def flops_per_batch(self, batch: Batch) -> float:
         """Matmul FLOPs of forward + backward (3x forward) for ``batch``."""
         b, t, n = batch["features"].shape[:3]
-        per_cell = 0
-        sizes = (self.config.time_inputs, *self.config.time_sizes)
-        for i in range(len(sizes) - 1):
-            per_cell += 2 * 4 * sizes[i + 1] * (sizes[i] + sizes[i + 1])
-        sizes = (self.config.time_sizes[-1] + self.config.note_inputs, *self.config.note_sizes)
-        for i in range(len(sizes) - 1):
-            per_cell += 2 * 4 * sizes[i + 1] * (sizes[i] + sizes[i + 1])
-        per_cell += 2 * 2 * self.config.note_sizes[-1]
+        c = self.config
+        per_cell = _lstm_flops((c.time_inputs, *c.time_sizes)) + _lstm_flops(
+            (c.time_sizes[-1] + c.note_inputs, *c.note_sizes)) + 2 * 2 * c.note_sizes[-1]
         return 3.0 * b * t * n * per_cell
+
+
+def _lstm_flops(sizes: tuple[int, ...]) -> int:
+    """Matmul FLOPs of one step of a stack of LSTM layers ``sizes[0] -> sizes[1] -> ...``."""
+    return sum(2 * 4 * sizes[i + 1] * (sizes[i] + sizes[i + 1]) for i in range(len(sizes) - 1))
 
 
 def build(config: BiaxialConfig) -> BiaxialLSTM:

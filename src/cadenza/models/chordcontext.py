@@ -16,10 +16,14 @@ generation chooses them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
-__all__ = ["CHORD_INPUTS", "ChordWalk", "chord_counts", "interval_matrix"]
+from cadenza.errors import CheckpointError
+
+__all__ = ["CHORD_INPUTS", "ChordWalk", "chord_counts", "grow_for_chords", "interval_matrix"]
 
 CHORD_INPUTS = 12  # interval classes 0..11 semitones below the note, mod 12
 
@@ -71,3 +75,20 @@ class ChordWalk:
     def add(self, note: int, play: np.ndarray) -> None:
         """Count the (B,) 0/1 ``play`` choices of note ``note``."""
         self.counts[:, note % CHORD_INPUTS] += play
+
+
+def grow_for_chords(saved_config: dict[str, Any], weights: dict[str, torch.Tensor],
+                    chord_inputs: bool) -> dict[str, torch.Tensor]:
+    """The saved ``weights`` for a model with ``chord_inputs``: where the saved model had
+    none, the new input columns of the first note layer start at zero."""
+    saved = bool(saved_config.get("chord_inputs", False))
+    if saved == chord_inputs:
+        return weights
+    if saved:
+        raise CheckpointError("the saved model reads chord_inputs and this one does not; "
+                              "add --set chord_inputs=true")
+    name = "note_layers.0.weight_ih_l0"
+    old = weights[name]
+    grown = old.new_zeros(old.shape[0], old.shape[1] + CHORD_INPUTS)
+    grown[:, : old.shape[1]] = old
+    return {**weights, name: grown}

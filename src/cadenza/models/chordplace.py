@@ -15,9 +15,14 @@ zero, so a model initialised from one without them predicts exactly as before.
 
 from __future__ import annotations
 
-import torch
+from typing import Any
 
-__all__ = ["VOICING_FEATURES", "voicing_features"]
+import torch
+from torch import nn
+
+from cadenza.errors import CheckpointError
+
+__all__ = ["VOICING_FEATURES", "grow_for_voicing", "voicing_features", "voicing_layer"]
 
 VOICING_FEATURES = 5
 _SCALE = 4.0  # counts are divided by this, so a usual chord's numbers stay near 0..1
@@ -38,3 +43,23 @@ def voicing_features(notes: torch.Tensor) -> torch.Tensor:
     bottom = play * (below == 0).to(play.dtype)
     count = started.sum(-1, keepdim=True).expand_as(play)
     return torch.stack([top, bottom, above / _SCALE, below / _SCALE, count / _SCALE], dim=-1)
+
+
+def voicing_layer(bins: int) -> nn.Linear:
+    """The (5 -> ``bins``) layer from the voicing features to velocity logits, at zero."""
+    layer = nn.Linear(VOICING_FEATURES, bins, bias=False)
+    nn.init.zeros_(layer.weight)
+    return layer
+
+
+def grow_for_voicing(saved_config: dict[str, Any], weights: dict[str, torch.Tensor],
+                     voicing: nn.Linear | None) -> dict[str, torch.Tensor]:
+    """The saved ``weights`` for a model whose ``voicing`` layer (``None``: none) a model
+    saved without ``velocity_voicing`` lacks: that layer at zero weight."""
+    saved = bool(saved_config.get("velocity_voicing", False))
+    if saved and voicing is None:
+        raise CheckpointError("the saved model reads velocity_voicing and this one does not; "
+                              "add --set velocity_voicing=true")
+    if voicing is None or saved:
+        return weights
+    return {**weights, "voicing.weight": torch.zeros_like(voicing.weight)}
