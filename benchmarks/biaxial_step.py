@@ -60,7 +60,8 @@ def _old_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     return x * torch.bernoulli(keep) / (1.0 - p)
 
 
-def _old_time_forward(self: Any, features: torch.Tensor) -> torch.Tensor:
+def _old_time_forward(self: Any, features: torch.Tensor, style: Any = None) -> torch.Tensor:
+    assert style is None, "the old time axis had no styles"
     b, t, n, f = features.shape
     x = features.permute(0, 2, 1, 3).reshape(b * n, t, f)  # (B*N, T, F)
     for lstm in self.time_layers:
