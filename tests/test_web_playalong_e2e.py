@@ -81,6 +81,16 @@ async () => {
 """
 
 
+def _watch(page: Any) -> tuple[list[str], list[dict[str, Any]]]:
+    """The page's script errors and the bodies of its ``/api/answer`` requests, as they come."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    asked: list[dict[str, Any]] = []
+    page.on("request", lambda r: asked.append(json.loads(r.post_data or "{}"))
+            if r.url.endswith("/api/answer") else None)
+    return errors, asked
+
+
 def test_play_a_phrase_hear_the_answer_and_download_the_exchange(server: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as playwright:
@@ -89,11 +99,7 @@ def test_play_a_phrase_hear_the_answer_and_download_the_exchange(server: str) ->
             args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"])
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 1300})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            asked: list[dict[str, Any]] = []
-            page.on("request", lambda r: asked.append(json.loads(r.post_data or "{}"))
-                    if r.url.endswith("/api/answer") else None)
+            errors, asked = _watch(page)
             page.goto(server)
             assert page.is_hidden("#play-along-panel")
             page.click("#play-along")
@@ -183,11 +189,7 @@ def test_a_midi_keyboard_plays_and_the_answer_goes_to_a_midi_output(server: str)
         try:
             page = browser.new_page()
             page.add_init_script(FAKE_MIDI)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            asked: list[dict[str, Any]] = []
-            page.on("request", lambda r: asked.append(json.loads(r.post_data or "{}"))
-                    if r.url.endswith("/api/answer") else None)
+            errors, asked = _watch(page)
             page.goto(server)
             page.click("#play-along")
             page.wait_for_selector("#pa-model option[value='biaxial-piano']", state="attached")
