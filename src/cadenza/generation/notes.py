@@ -221,7 +221,7 @@ def generate_biaxial(
         notes = _chosen_notes(outputs, config, not forced, channels == 3, sounding_t, gen,
                               track.loudness)
         bins = (torch.from_numpy(batch[:, t + 1, :, 2]) if forced else notes[..., 2]
-                ) if channels == 3 else None  # a primer's step: its own velocities
+                ) if track.loudness is not None else None  # a primer's step: its own
         track.update(notes, sounding_t, grid_step, not forced, allowed, bins)
         current = notes.numpy()
         if not forced:
