@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="the model's calibrated temperature of its dynamics output")
     parser.add_argument("--velocity-memory", type=float, default=None,
                         help="the model's default loudness memory width in velocity bins")
+    parser.add_argument("--rhythm-returns", type=float, default=None,
+                        help="the model's default share of rhythm-only returning phrases")
+    parser.add_argument("--velocity-drift", type=float, default=None,
+                        help="the model's default bar-to-bar loudness drift (a tilt's sd)")
     parser.add_argument("--temperature", type=float, default=None,
                         help="the model's calibrated sampling temperature (its default)")
     parser.add_argument("--rhythm-copy", type=float, default=None,
@@ -82,13 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--card-only", action="store_true",
                         help="only replace the shipped model's card.json and CARD.md "
                         "(and its calibrated --threshold / --temperature / "
-                        "--velocity-temperature / --velocity-memory / --rhythm-copy / "
-                        "--metre-guide)")
+                        "--velocity-temperature / --velocity-memory / --velocity-drift / "
+                        "--rhythm-copy / --metre-guide)")
     args = parser.parse_args(argv)
     calibrated = {name: value for name, value in (
         ("threshold", args.threshold), ("temperature", args.temperature),
         ("velocity_temperature", args.velocity_temperature),
-        ("velocity_memory", args.velocity_memory), ("rhythm_copy", args.rhythm_copy),
+        ("velocity_memory", args.velocity_memory), ("velocity_drift", args.velocity_drift),
+        ("rhythm_copy", args.rhythm_copy), ("rhythm_returns", args.rhythm_returns),
         ("metre_guide", args.metre_guide))
         if value is not None}
     if args.card_only:

@@ -288,3 +288,53 @@ def test_the_velocity_memory_narrows_loudness_not_notes(tmp_path: Path) -> None:
                                velocity_memory=1.0))
     with pytest.raises(ConfigError, match="velocity_memory"):
         ComposeRequest(velocity_memory=-1.0)
+
+
+def test_the_loudness_drift_moves_the_level_at_bar_lines_only() -> None:
+    """The tilt holds within a bar and is drawn afresh at each bar line, as a first-order
+    autoregression of the asked spread; the same seed draws the same levels; a row copied
+    by rhythm copy takes its source's level."""
+    from cadenza.generation.loudness import DRIFT_CORRELATION, LoudnessDrift
+
+    drift = LoudnessDrift(1.0, rows=4000, bins=8, bar_steps=16, seed=3)
+    first = drift.weights(0)
+    assert first.shape == (4000, 8)
+    assert torch.equal(drift.weights(15), first)  # the same bar
+    loud = first[:, 7] > first[:, 0]  # a positive tilt favours the loud bins
+    assert torch.equal(loud, torch.from_numpy(drift.tilt > 0))
+    before = drift.tilt.copy()
+    drift.weights(16)
+    after = drift.tilt.copy()
+    assert not np.array_equal(before, after)
+    assert np.corrcoef(before, after)[0, 1] == pytest.approx(DRIFT_CORRELATION, abs=0.05)
+    assert after.std() == pytest.approx(1.0, abs=0.05)
+    again = LoudnessDrift(1.0, rows=4000, bins=8, bar_steps=16, seed=3)
+    assert torch.equal(again.weights(16), drift.weights(16))
+    drift.take_rows(np.zeros(4000, dtype=np.int64))
+    assert torch.equal(drift.weights(16)[1], drift.weights(16)[0])
+
+
+def _bar_change(notes: np.ndarray) -> float:
+    """Mean absolute change of the mean velocity from one 16-step bar to the next."""
+    bar = notes["start"] // 16
+    counts = np.bincount(bar)
+    means = np.bincount(bar, weights=notes["velocity"])[counts > 0] / counts[counts > 0]
+    return float(np.abs(np.diff(means)).mean())
+
+
+def test_the_velocity_drift_changes_bar_levels_not_notes(tmp_path: Path) -> None:
+    """The drift draws from its own stream: the notes are the same, the bars further apart in
+    loudness; an out-of-range drift and a model without dynamics are refused."""
+    from cadenza.composing import ComposeRequest, compose
+    from cadenza.errors import ConfigError
+
+    still = _bach_piece(tmp_path, 8, 7, velocity_drift=0.0)
+    moving = _bach_piece(tmp_path, 8, 7, velocity_drift=1.5)
+    for field in ("start", "pitch", "duration"):
+        assert np.array_equal(still[field], moving[field])
+    assert _bar_change(moving) > 1.3 * _bar_change(still)
+    with pytest.raises(ConfigError, match="no dynamics output"):
+        compose(ComposeRequest(checkpoint="pianoroll-piano", out_dir=tmp_path, bars=1,
+                               velocity_drift=1.0))
+    with pytest.raises(ConfigError, match="velocity_drift"):
+        ComposeRequest(velocity_drift=5.0)

@@ -22,9 +22,10 @@ REPLAYED = (
     "bars", "length", "primer_file", "composer", "random_primer", "no_primer",
     "primer_length", "primer_bars", "temperature", "threshold", "top_k", "top_p", "adaptive",
     "max_hold_steps", "max_repeats", "seed", "count", "bpm", "velocity", "key", "key_strength",
-    "pitch_range", "max_polyphony", "form", "phrase_bars", "variation", "ending",
+    "pitch_range", "max_polyphony", "form", "phrase_bars", "variation", "rhythm_returns", "ending",
     "melody_file", "below_only", "voice", "infill", "infill_candidates", "ritardando", "humanise",
-    "density", "program", "velocity_temperature", "velocity_memory", "metre_guide",
+    "density", "program", "velocity_temperature", "velocity_memory", "velocity_drift",
+    "metre_guide",
     "rhythm_guide", "harmony_guide", "rhythm_copy", "ensemble", "style",
 )
 

@@ -86,6 +86,10 @@ VelocityMemory = Annotated[float | None, typer.Option(
     "--velocity-memory",
     help="Models with dynamics: keep each new note within about this many velocity bins "
     "of the piece's recent level; 0: off (default: the model's own, else 0).")]
+VelocityDrift = Annotated[float | None, typer.Option(
+    "--velocity-drift",
+    help="Models with dynamics: how far each bar's loudness level strays (0..4), drawn "
+    "afresh at every bar line; 0: off (default: the model's own, else 0).")]
 MetreGuide = Annotated[float | None, _guide(
     "--metre-guide", "steer onsets per bar position toward the corpus' profile")]
 RhythmGuide = Annotated[float | None, _guide(
@@ -119,6 +123,9 @@ Form = Annotated[str, typer.Option(
 PhraseBars = Annotated[int, typer.Option("--phrase-bars", help="Bars per phrase of --form.")]
 Variation = Annotated[float, typer.Option(
     "--variation", help="0..1: the model's share in a repeat (0: exact).")]
+RhythmReturns = Annotated[float | None, typer.Option(
+    "--rhythm-returns", help="0..1: the share of --form's returning phrases that keep only "
+    "their rhythm, with new notes (default: the model's own, else 0).")]
 Ending = Annotated[str, typer.Option(
     "--ending", help="'cadence': V7 then the tonic (key from --key or the "
     "primer; grid models hold the tonic chord exactly, token models steer their last "
@@ -163,12 +170,13 @@ def generate_command(
     wav: Wav = False, plot: Plot = False, marker_note: MarkerNote = False,
     list_only: ListOnly = False, threads: Threads = None, velocity: Velocity = "model",
     velocity_temperature: VelocityTemperature = None, velocity_memory: VelocityMemory = None,
-    metre_guide: MetreGuide = None,
+    velocity_drift: VelocityDrift = None, metre_guide: MetreGuide = None,
     rhythm_guide: RhythmGuide = None, harmony_guide: HarmonyGuide = None,
     rhythm_copy: RhythmCopy = None, program: Program = 0, ensemble: Ensemble = None,
     key: Key = None, key_strength: KeyStrength = 1.0,
     pitch_range: PitchRange = None, max_polyphony: MaxPolyphony = 0,
     form: Form = AUTO_FORM, phrase_bars: PhraseBars = 4, variation: Variation = 0.0,
+    rhythm_returns: RhythmReturns = None,
     ending: Ending = "auto", density: Density = None, ritardando: Ritardando = False,
     humanise: Humanise = 0.0, infill: Infill = None, candidates: Candidates = 4,
     replay: Replay = None, verbose_stats: Stats = False, style: Style = None,

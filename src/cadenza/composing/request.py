@@ -20,8 +20,8 @@ from cadenza.generation.base import (
 )
 from cadenza.generation.guides import GUIDES, check_guide
 from cadenza.generation.infill import parse_bars
-from cadenza.generation.loudness import check_velocity_memory
-from cadenza.generation.plan import AUTO_FORM, NO_FORM, FormPlan
+from cadenza.generation.loudness import check_velocity_drift, check_velocity_memory
+from cadenza.generation.plan import AUTO_FORM, NO_FORM, FormPlan, check_rhythm_returns
 from cadenza.generation.primerbank import Primer
 from cadenza.sampling import parse_density
 
@@ -60,6 +60,8 @@ class ComposeRequest:
     velocity_temperature: float | None = None
     # dynamics: keep each new note within about this many velocity bins of the recent level
     velocity_memory: float | None = None
+    # dynamics: the spread of each piece's loudness level, drawn afresh at every bar line
+    velocity_drift: float | None = None
     # biaxial onset guides (cadenza.generation.guides); None: the model's calibrated strength
     metre_guide: float | None = None
     rhythm_guide: float | None = None
@@ -79,6 +81,8 @@ class ComposeRequest:
     form: str | None = AUTO_FORM
     phrase_bars: int = 4
     variation: float = 0.0  # the model's share in a repeat (0: an exact repeat)
+    # the share of returning phrases that keep only their rhythm (None: the model's default)
+    rhythm_returns: float | None = None
     # "cadence": dominant seventh, then the held tonic chord; "auto": a cadence for a grid
     # model composing a number of bars (not --length) when its keys hold the final chord
     ending: str = "auto"
@@ -154,6 +158,8 @@ class ComposeRequest:
             self.form = None
         if self.form is not None and self.form != AUTO_FORM:
             FormPlan(self.form, max(self.phrase_bars, 1), self.variation)  # checks them
+        if self.rhythm_returns is not None:
+            check_rhythm_returns(self.rhythm_returns)
         if not 1 <= self.phrase_bars <= MAX_BARS:
             raise ConfigError(f"phrase bars must be in 1..{MAX_BARS}, got {self.phrase_bars}")
         if not 0 <= self.program <= 127:
@@ -195,6 +201,8 @@ class ComposeRequest:
             check_velocity_temperature(self.velocity_temperature)
         if self.velocity_memory is not None:
             check_velocity_memory(self.velocity_memory)
+        if self.velocity_drift is not None:
+            check_velocity_drift(self.velocity_drift)
 
 def check_controls(request: ComposeRequest, family: str) -> None:
     """Refuse a composing control the model's family cannot honour (never ignore it)."""

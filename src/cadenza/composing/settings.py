@@ -44,7 +44,7 @@ def sampling_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict
     if threshold is None:
         threshold = loaded.generation_default("threshold", DEFAULT_THRESHOLD)
     for name, asked in (("temperature", request.velocity_temperature),
-                        ("memory", request.velocity_memory)):
+                        ("memory", request.velocity_memory), ("drift", request.velocity_drift)):
         if asked is not None and not has_dynamics(loaded):
             raise ConfigError(f"{model_name(loaded)} has no dynamics output for a velocity "
                               f"{name} to act on (a biaxial model trained with velocity_bins)")
@@ -54,11 +54,15 @@ def sampling_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict
     velocity_memory = request.velocity_memory
     if velocity_memory is None:
         velocity_memory = loaded.generation_default("velocity_memory", 0.0)
+    velocity_drift = request.velocity_drift
+    if velocity_drift is None:
+        velocity_drift = loaded.generation_default("velocity_drift", 0.0)
     temperature = request.temperature
     if temperature is None:
         temperature = loaded.generation_default("temperature", 1.0)
     return {"temperature": temperature, "threshold": threshold,
             "velocity_temperature": velocity_temperature, "velocity_memory": velocity_memory,
+            "velocity_drift": velocity_drift,
             **_guide_settings(request, loaded),
             "adaptive": request.adaptive, "seed": request.seed,
             "max_hold_steps": request.max_hold_steps, "pitch_weights": request.pitch_weights,

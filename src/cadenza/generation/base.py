@@ -18,7 +18,7 @@ import torch
 from cadenza.controls import PitchWeights
 from cadenza.errors import ConfigError
 from cadenza.generation.guides import check_guide
-from cadenza.generation.loudness import check_velocity_memory
+from cadenza.generation.loudness import check_velocity_drift, check_velocity_memory
 from cadenza.generation.rhythmcopy import check_rhythm_copy
 from cadenza.sampling import AdaptiveSilenceConfig
 
@@ -77,6 +77,9 @@ class GenerationConfig:
         velocity_memory: models with a dynamics output: each started note's velocity bin is
             kept within about this many bins of the piece's recent level (0 = off; see
             :mod:`cadenza.generation.loudness`).
+        velocity_drift: models with a dynamics output: the standard deviation of each piece's
+            loudness tilt, drawn afresh at every bar line so that bars differ in level as
+            phrases of real music do (0 = off; see :mod:`cadenza.generation.loudness`).
         metre_guide: biaxial: strength of the metre guide, which steers the share of onsets
             at each bar position toward ``onset_profile`` (0 = off; see
             :mod:`cadenza.generation.guides`).
@@ -113,6 +116,7 @@ class GenerationConfig:
     bars: int | None = None
     velocity_temperature: float = 1.0
     velocity_memory: float = 0.0
+    velocity_drift: float = 0.0
     metre_guide: float = 0.0
     onset_profile: tuple[float, ...] | None = None
     rhythm_guide: float = 0.0
@@ -140,6 +144,7 @@ class GenerationConfig:
             raise ConfigError(f"first_step must be >= 0, got {self.first_step}")
         check_velocity_temperature(self.velocity_temperature)
         check_velocity_memory(self.velocity_memory)
+        check_velocity_drift(self.velocity_drift)
         check_guide("metre_guide", self.metre_guide)
         check_guide("rhythm_guide", self.rhythm_guide)
         check_guide("harmony_guide", self.harmony_guide)

@@ -1,4 +1,4 @@
-"""Loudness memory: each new note's velocity stays near the piece's recent level.
+"""Loudness across a piece: a memory of the recent level, and a drift from bar to bar.
 
 A biaxial model with a dynamics output draws the velocity bin of every note it starts from
 what its time axis knows, and its time axis reads which notes sound, never how loud they
@@ -20,9 +20,12 @@ import torch
 
 from cadenza.errors import ConfigError
 
-__all__ = ["LoudnessMemory", "check_velocity_memory"]
+__all__ = ["LoudnessDrift", "LoudnessMemory", "check_velocity_drift", "check_velocity_memory"]
 
 MAX_WIDTH = 16.0
+MAX_DRIFT = 4.0
+DRIFT_CORRELATION = 0.6  # of the bar-to-bar level, as in the training split's pieces
+_DRIFT_STREAM = 0x10D  # the drift's own random stream next to the piece's seed
 
 
 def check_velocity_memory(width: float) -> float:
@@ -32,6 +35,14 @@ def check_velocity_memory(width: float) -> float:
         raise ConfigError(f"velocity_memory must be a number of velocity bins in "
                           f"0..{MAX_WIDTH:g}, got {width!r}")
     return float(width)
+
+
+def check_velocity_drift(sd: float) -> float:
+    """A loudness drift's standard deviation in [0, 4] (0: off), else ConfigError naming it."""
+    if not isinstance(sd, (int, float)) or isinstance(sd, bool) \
+            or not 0.0 <= float(sd) <= MAX_DRIFT:
+        raise ConfigError(f"velocity_drift must be a number in 0..{MAX_DRIFT:g}, got {sd!r}")
+    return float(sd)
 
 
 class LoudnessMemory:
@@ -62,3 +73,31 @@ class LoudnessMemory:
         """Row ``i`` continues from row ``index[i]`` (rhythm copy's choice of candidates)."""
         rows = torch.from_numpy(index)
         self.sums, self.counts = self.sums[rows], self.counts[rows]
+
+
+class LoudnessDrift:
+    """The loudness level of each of ``rows`` pieces, drawn afresh at every bar line."""
+
+    def __init__(self, sd: float, rows: int, bins: int, bar_steps: int,
+                 seed: int | None = None, correlation: float = DRIFT_CORRELATION) -> None:
+        self.sd = check_velocity_drift(sd)
+        self.correlation = correlation
+        self.bar_steps = bar_steps
+        self.rng = np.random.default_rng(None if seed is None else [seed, _DRIFT_STREAM])
+        self.tilt = self.rng.normal(0.0, self.sd, rows)  # the stationary spread from bar 0
+        self.bar = 0
+        self.centred = torch.arange(bins, dtype=torch.float64) - (bins - 1) / 2
+
+    def weights(self, step: int) -> torch.Tensor:
+        """(rows, bins) float32 weights of each bin at grid ``step`` (from a bar line)."""
+        innovation = self.sd * (1.0 - self.correlation ** 2) ** 0.5
+        while self.bar < step // self.bar_steps:
+            self.tilt = self.correlation * self.tilt + self.rng.normal(0.0, innovation,
+                                                                       len(self.tilt))
+            self.bar += 1
+        tilt = torch.from_numpy(self.tilt)[:, None]
+        return torch.exp(tilt * self.centred[None, :]).float()
+
+    def take_rows(self, index: np.ndarray) -> None:
+        """Row ``i`` continues from row ``index[i]`` (rhythm copy's choice of candidates)."""
+        self.tilt = self.tilt[index]

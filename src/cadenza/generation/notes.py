@@ -22,7 +22,7 @@ import torch
 from cadenza.errors import DataError
 from cadenza.generation.base import GenerationConfig, GenerationResult
 from cadenza.generation.guides import HarmonyGuide, MetreGuide, RhythmGuide
-from cadenza.generation.loudness import LoudnessMemory
+from cadenza.generation.loudness import LoudnessDrift, LoudnessMemory
 from cadenza.generation.rhythmcopy import RhythmCopy
 from cadenza.models.base import SequenceModel
 from cadenza.models.notewalk import NoteRule
@@ -121,7 +121,7 @@ class HoldGuard:
 @dataclass
 class _Trackers:
     """What the biaxial walk keeps per row besides the model's state: the anti-silence and
-    density rules, the hold guard, the onset guides and the loudness memory."""
+    density rules, the hold guard, the onset guides, the loudness memory and drift."""
 
     silence: AdaptiveSilence
     density: Density
@@ -130,6 +130,7 @@ class _Trackers:
     rhythm: RhythmGuide | None
     harmony: HarmonyGuide | None
     loudness: LoudnessMemory | None = None
+    drift: LoudnessDrift | None = None
 
     @classmethod
     def build(cls, config: GenerationConfig, rows: int, low: int, num_notes: int,
@@ -138,9 +139,22 @@ class _Trackers:
                                   enabled=config.adaptive and config.density is None)
         loudness = (LoudnessMemory(config.velocity_memory, rows, velocity_bins)
                     if config.velocity_memory > 0 and velocity_bins else None)
+        drift = (LoudnessDrift(config.velocity_drift, rows, velocity_bins, 4 * steps_per_quarter,
+                               seed=config.seed)
+                 if config.velocity_drift > 0 and velocity_bins else None)
         return cls(silence, Density(rows, config.density, steps_per_quarter),
                    HoldGuard((rows, num_notes), config.max_hold_steps),
-                   *_guides(config, rows, low, num_notes), loudness=loudness)
+                   *_guides(config, rows, low, num_notes), loudness=loudness, drift=drift)
+
+    def velocity_weights(self, grid_step: int) -> torch.Tensor | None:
+        """(B, bins) weights of the velocity bins at ``grid_step`` from the loudness memory
+        and drift; ``None`` without either."""
+        weights = [tracker.weights(grid_step) if isinstance(tracker, LoudnessDrift)
+                   else tracker.weights() for tracker in (self.loudness, self.drift)
+                   if tracker is not None]
+        if not weights:
+            return None
+        return weights[0] if len(weights) == 1 else weights[0] * weights[1]
 
     def update(self, notes: torch.Tensor, sounding: torch.Tensor, grid_step: int,
                sampled: bool, allowed: torch.Tensor, bins: torch.Tensor | None = None) -> None:
@@ -166,7 +180,7 @@ class _Trackers:
     def take_rows(self, index: np.ndarray) -> None:
         """Row ``i`` continues from row ``index[i]``."""
         for tracker in (self.silence, self.density, self.hold, self.metre, self.rhythm,
-                        self.harmony, self.loudness):
+                        self.harmony, self.loudness, self.drift):
             if tracker is not None:
                 tracker.take_rows(index)
 
@@ -219,7 +233,7 @@ def generate_biaxial(
                                     style=config.style)
         sounding_t = torch.from_numpy(sounding)
         notes = _chosen_notes(outputs, config, not forced, channels == 3, sounding_t, gen,
-                              track.loudness)
+                              track.velocity_weights(grid_step) if channels == 3 else None)
         bins = (torch.from_numpy(batch[:, t + 1, :, 2]) if forced else notes[..., 2]
                 ) if track.loudness is not None else None  # a primer's step: its own
         track.update(notes, sounding_t, grid_step, not forced, allowed, bins)
@@ -284,10 +298,11 @@ def _sampled_rule(config: GenerationConfig, gen: torch.Generator, change: Any,
 
 def _chosen_notes(outputs: dict[str, torch.Tensor], config: GenerationConfig, sampled: bool,
                   dynamics: bool, sounding_before: torch.Tensor, gen: torch.Generator,
-                  loudness: LoudnessMemory | None = None) -> torch.Tensor:
+                  velocity_weights: torch.Tensor | None = None) -> torch.Tensor:
     """(B, N, C) the notes the model chose at a step: on a ``sampled`` step (not the
     primer's) at most ``config.max_polyphony`` at once; with ``dynamics``, a velocity bin
-    for every note started here (kept near the recent level by a ``loudness`` memory)."""
+    for every note started here (weighted by the (B, bins) ``velocity_weights`` of a loudness
+    memory or drift)."""
     notes = outputs["notes"].cpu().float()  # (B, N, 2)
     if config.max_polyphony and sampled:
         kept = cap_polyphony(notes[..., 0], outputs["probs"][..., 0].cpu(),
@@ -295,7 +310,7 @@ def _chosen_notes(outputs: dict[str, torch.Tensor], config: GenerationConfig, sa
         notes = notes * kept[..., None]
     if dynamics:
         bins = _velocity_bins(outputs, notes, sounding_before, gen, config.velocity_temperature,
-                              loudness.weights() if loudness is not None else None)
+                              velocity_weights)
         notes = torch.cat([notes, bins[..., None]], dim=-1)
     return notes
 
@@ -336,7 +351,7 @@ def _velocity_bins(outputs: dict[str, torch.Tensor], notes: torch.Tensor,
                    temperature: float = 1.0, weights: torch.Tensor | None = None
                    ) -> torch.Tensor:
     """(B, N) bins 1..bins drawn from the model's velocity distribution (raised to
-    ``1 / temperature``, times the (B, bins) ``weights`` of a loudness memory) where a note
+    ``1 / temperature``, times the (B, bins) ``weights`` of a loudness memory or drift) where a note
     starts (struck, or sounding after silence), 0 elsewhere."""
     probs = outputs["velocity_probs"].cpu().float()  # (B, N, bins)
     if temperature != 1.0:  # in log space: a small probability to a large power underflows

@@ -9,8 +9,12 @@ so a repeated phrase can follow the phrase it repeats.
 
 * :class:`FormPlan`: ``form="AABA"``, ``phrase_steps``: the first phrase of each letter is
   free; a later phrase with the same letter takes the first one's notes as its prior, step
-  for step, with the model's share ``variation`` (0 = an exact repeat). Steps from
-  ``free_from`` on are never copied: the cadence of an ending takes them.
+  for step, with the model's share ``variation`` (0 = an exact repeat). With
+  ``rhythm_returns`` r, each returning phrase keeps, with chance r, only its first
+  statement's rhythm: where no note started at the source step none starts (sounding notes
+  may go on), and the notes that do start are the model's own. Real piano music repeats the
+  rhythm of its bars far more often than their notes (``docs/benchmarks.md``, "Realism").
+  Steps from ``free_from`` on are never copied: the cadence of an ending takes them.
 * :func:`auto_form`: the default form of a piece, drawn from its seed (see ``AUTO_FORMS``).
 * :class:`EndingPlan`: the bar before the last leans on the dominant seventh chord of the key
   (other pitch classes weighted ``1 - strength``); the last bar is the tonic triad, tonic in
@@ -20,7 +24,7 @@ so a repeated phrase can follow the phrase it repeats.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,7 +32,7 @@ from cadenza.controls import Key
 from cadenza.errors import ConfigError
 
 __all__ = ["AUTO_FORM", "AUTO_FORMS", "NO_FORM", "EndingPlan", "FormPlan", "Plan", "StepPrior",
-           "auto_form", "combine"]
+           "auto_form", "check_rhythm_returns", "combine", "rhythm_prior"]
 
 AUTO_FORM = "auto"  # the form value that draws one of AUTO_FORMS from the piece's seed
 NO_FORM = "none"  # the form value that asks for none (through-composed)
@@ -39,6 +43,7 @@ NO_FORM = "none"  # the form value that asks for none (through-composed)
 AUTO_FORMS: tuple[tuple[str | None, int], ...] = (
     (None, 3), ("AABA", 1), ("ABAC", 1), ("AABB", 1), ("ABAB", 1))
 _FORM_STREAM = 0x466F726D  # "Form": mixed into the seed so the draw has its own random stream
+_RETURN_STREAM = 0x52657475  # "Retu": whether a returning phrase keeps its rhythm only
 
 
 @dataclass
@@ -84,6 +89,9 @@ class FormPlan(Plan):
     phrase_steps: int
     variation: float = 0.0
     free_from: int | None = None  # generated steps from here on are left to other plans
+    rhythm_returns: float = 0.0
+    seed: int | None = None  # of the rhythm-returns draw (None: nondeterministic)
+    _rhythm_only: dict[int, bool] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.form or not self.form.isalpha() or not self.form.isupper():
@@ -92,6 +100,7 @@ class FormPlan(Plan):
             raise ConfigError(f"phrase length must be positive, got {self.phrase_steps}")
         if not 0.0 <= self.variation <= 1.0:
             raise ConfigError(f"variation must be in [0, 1], got {self.variation}")
+        check_rhythm_returns(self.rhythm_returns)
 
     def step(self, index: int, generated: Sequence[np.ndarray]) -> StepPrior | None:
         if self.free_from is not None and index >= self.free_from:
@@ -101,10 +110,59 @@ class FormPlan(Plan):
         first = next(j for j in range(phrase + 1) if self.form[j % len(self.form)] == letter)
         if first == phrase:
             return None
+        if self.rhythm_only(phrase):
+            return rhythm_prior(generated, first * self.phrase_steps + offset, index)
         source = np.asarray(generated[first * self.phrase_steps + offset], dtype=np.float32)
         # a piano-roll frame (B, K) has play only; note states (B, N, C) play and articulate
         prior = np.stack([source, source], axis=-1) if source.ndim == 2 else source[..., :2]
         return StepPrior(prior=np.ascontiguousarray(prior), prior_weight=self.variation)
+
+    def rhythm_only(self, phrase: int) -> bool:
+        """Whether returning phrase ``phrase`` keeps only its first statement's rhythm (drawn
+        once per phrase from the plan's seed)."""
+        if self.rhythm_returns <= 0.0:
+            return False
+        if phrase not in self._rhythm_only:
+            stream = np.random.default_rng(None if self.seed is None
+                                           else [self.seed, _RETURN_STREAM, phrase])
+            self._rhythm_only[phrase] = bool(stream.random() < self.rhythm_returns)
+        return self._rhythm_only[phrase]
+
+
+def check_rhythm_returns(share: float) -> float:
+    """A share of rhythm-only returns in [0, 1], else ConfigError naming it."""
+    if not isinstance(share, (int, float)) or isinstance(share, bool) \
+            or not 0.0 <= float(share) <= 1.0:
+        raise ConfigError(f"rhythm_returns must be a share in 0..1, got {share!r}")
+    return float(share)
+
+
+def rhythm_prior(generated: Sequence[np.ndarray], source: int, index: int) -> StepPrior:
+    """Generated step ``index`` keeps the rhythm of step ``source``: in every row where no
+    note started at ``source``, no note starts (a sounding note may go on, unstruck); where
+    notes started, the lowest of them starts again, none starts below it, and the notes above
+    are the model's choice.
+    The bass line returns under new upper parts, as in a variation; the walk up the keyboard
+    starts from the bass, so every note above it is chosen knowing it."""
+    def plays(step: int) -> np.ndarray:  # (B, N) of a note state, (B, K) of a piano roll
+        frame = np.asarray(generated[step])
+        return (frame[..., 0] if frame.ndim == 3 else frame) > 0
+
+    def struck(step: int) -> np.ndarray:
+        frame = np.asarray(generated[step])
+        return frame[..., 1] > 0 if frame.ndim == 3 else np.zeros(frame.shape, dtype=bool)
+
+    before = plays(source - 1) if source > 0 else np.zeros_like(plays(source))
+    started = plays(source) & (struck(source) | ~before)
+    lowest = np.where(started.any(-1), started.argmax(-1), started.shape[-1])  # (B,)
+    below = np.arange(started.shape[-1])[None, :] < lowest[:, None]  # (B, N): none starts
+    sounding = plays(index - 1)
+    prior = np.full((*sounding.shape, 2), np.nan, dtype=np.float32)
+    prior[..., 0] = np.where(below & ~sounding, 0.0, np.nan)
+    prior[..., 1] = np.where(below, 0.0, np.nan)
+    rows = np.flatnonzero(lowest < started.shape[-1])
+    prior[rows, lowest[rows]] = 1.0  # the lowest note started at the source starts again
+    return StepPrior(prior=prior, prior_weight=0.0)
 
 
 @dataclass

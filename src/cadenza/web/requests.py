@@ -54,6 +54,7 @@ class CompositionIn(BaseModel):
     form: str | None = Field(default=None, max_length=16)
     phrase_bars: int | None = Field(default=None, ge=1, le=MAX_BARS)
     variation: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    rhythm_returns: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     ending: str | None = Field(default=None, max_length=20)
     ritardando: bool | None = None
     humanise: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
@@ -75,9 +76,9 @@ class CompositionIn(BaseModel):
 
 
 CONTROL_FIELDS = ("bpm", "program", "ensemble", "key", "key_strength", "pitch_range",
-                  "max_polyphony", "density", "form", "phrase_bars", "variation", "ending",
-                  "ritardando", "humanise", "velocity", "threshold", "top_k", "top_p",
-                  "primer_bars", "voice", "below_only", "infill", "style")
+                  "max_polyphony", "density", "form", "phrase_bars", "variation",
+                  "rhythm_returns", "ending", "ritardando", "humanise", "velocity",
+                  "threshold", "top_k", "top_p", "primer_bars", "voice", "below_only", "infill", "style")
 
 
 def modes_of(family: str) -> list[str]:
