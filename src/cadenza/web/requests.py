@@ -78,7 +78,8 @@ class CompositionIn(BaseModel):
 CONTROL_FIELDS = ("bpm", "program", "ensemble", "key", "key_strength", "pitch_range",
                   "max_polyphony", "density", "form", "phrase_bars", "variation",
                   "rhythm_returns", "ending", "ritardando", "humanise", "velocity",
-                  "threshold", "top_k", "top_p", "primer_bars", "voice", "below_only", "infill", "style")
+                  "threshold", "top_k", "top_p", "primer_bars", "voice", "below_only",
+                  "infill", "style")
 
 
 def modes_of(family: str) -> list[str]:
