@@ -16,7 +16,9 @@ weigh as much as any other's (so the largest style is not favoured by its size).
   tell the styles apart at all.
 * For each style X and each seed block, the model composes ``--pieces`` pieces of ``--bars``
   bars with ``style=X`` from silence, with its default settings (seeds ``block ..``, one
-  batch). The same seeds compose every style, so the pieces differ only by the style asked.
+  batch); ``--style-strength S`` composes them at style strength S instead of the model's
+  own default (:mod:`cadenza.models.styleinput`). The same seeds compose every style, so
+  the pieces differ only by the style asked.
 * A second table: the model's loss on the valid split's windows (rows: their true style)
   when it is given each style (columns); the conditioning helps where the true style's
   loss is the lowest of its row.
@@ -28,7 +30,7 @@ Nothing was chosen on the test split: the model's checkpoint was chosen on the v
 validation loss; this script reads the training and valid splits only.
 
 Usage: ``python benchmarks/styles.py [--model biaxial-styles] [--blocks 4000,5000]
-[--pieces 16] [--bars 8] [--threads 1]``
+[--pieces 16] [--bars 8] [--style-strength S] [--threads 1]``
 """
 
 from __future__ import annotations
@@ -112,7 +114,8 @@ def composed_excerpts(model: str, style: str, block: int, args: argparse.Namespa
 
     steps = args.bars * realism.STEPS_PER_BAR
     request = ComposeRequest(checkpoint=model, bars=args.bars, count=args.pieces, seed=block,
-                             style=style, threads=args.threads, write_files=False)
+                             style=style, style_strength=args.style_strength,
+                             threads=args.threads, write_files=False)
     rows = []
     for piece in compose(request).pieces:
         score, start = piece.score, piece.generated_start_tick
@@ -207,6 +210,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pieces", type=int, default=16, help="pieces per style and block")
     parser.add_argument("--bars", type=int, default=8, help="bars of each excerpt and piece")
     parser.add_argument("--blocks", default="4000,5000", help="first seed of each block")
+    parser.add_argument("--style-strength", type=float, default=None,
+                        help="compose at this style strength (default: the model's own)")
     parser.add_argument("--l2", type=float, default=twosample.DEFAULT_L2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--loss-batches", type=int, default=20,

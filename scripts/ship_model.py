@@ -83,18 +83,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="biaxial: the model's default rhythm copy (a chance 0..1)")
     parser.add_argument("--metre-guide", type=float, default=None,
                         help="biaxial: the model's default metre guide strength (0..4)")
+    parser.add_argument("--style-strength", type=float, default=None,
+                        help="styled models: the model's default style strength (0..8)")
     parser.add_argument("--card-only", action="store_true",
                         help="only replace the shipped model's card.json and CARD.md "
                         "(and its calibrated --threshold / --temperature / "
                         "--velocity-temperature / --velocity-memory / --velocity-drift / "
-                        "--rhythm-copy / --metre-guide)")
+                        "--rhythm-copy / --rhythm-returns / --metre-guide / --style-strength)")
     args = parser.parse_args(argv)
     calibrated = {name: value for name, value in (
         ("threshold", args.threshold), ("temperature", args.temperature),
         ("velocity_temperature", args.velocity_temperature),
         ("velocity_memory", args.velocity_memory), ("velocity_drift", args.velocity_drift),
         ("rhythm_copy", args.rhythm_copy), ("rhythm_returns", args.rhythm_returns),
-        ("metre_guide", args.metre_guide))
+        ("metre_guide", args.metre_guide), ("style_strength", args.style_strength))
         if value is not None}
     if args.card_only:
         target = models_dir() / args.name

@@ -1,5 +1,6 @@
 """Style-conditioned models: labels from folders or metadata, training, ``--init`` from a
-style-free model, and composing in a style from the CLI, the Python API and the web API."""
+style-free model, composing in a style from the CLI, the Python API and the web API, and the
+style strength that pushes a style from the centre of the model's styles."""
 
 from __future__ import annotations
 
@@ -11,14 +12,19 @@ import numpy as np
 import pytest
 import torch
 from debug_run import write_smoke_corpus
+from torch import nn
 from typer.testing import CliRunner
 
 import cadenza.api as api
 from cadenza.checkpoint import init_from, load_checkpoint
 from cadenza.cli import app
+from cadenza.composing import ComposeRequest
+from cadenza.composing.settings import style_strength
 from cadenza.data.styles import StyleChoice, label_pieces
 from cadenza.errors import ConfigError, DataError
 from cadenza.experiment import prepare_experiment
+from cadenza.generation import GenerationConfig
+from cadenza.models.styleinput import style_vectors, with_style
 
 runner = CliRunner()
 PRESET = "biaxial-debug"
@@ -113,13 +119,13 @@ def test_other_families_refuse_styles(corpus: Path, tmp_path: Path) -> None:
     assert "the pianoroll family cannot be conditioned on a style" in refused.output
 
 
-def _probabilities(model: Any, style: int | None) -> torch.Tensor:
-    """P(play) of one step from silence, composed in ``style``."""
+def _probabilities(model: Any, style: int | None, **strength: float) -> torch.Tensor:
+    """P(play) of one step from silence, composed in ``style`` (at ``style_strength``)."""
     model.eval()
     features = torch.zeros(1, model.config.num_notes, 80)
     features[..., 78] = 1.0  # a beat input, so the step is not all zeros
     outputs, _ = model.step(features, model.init_state(1),
-                            sample=lambda p, note: (p > 2).to(p.dtype), style=style)
+                            sample=lambda p, note: (p > 2).to(p.dtype), style=style, **strength)
     return outputs["probs"]
 
 
@@ -248,3 +254,131 @@ def test_the_style_classifier_tells_styles_apart_and_attributes_pieces() -> None
     assert bench.style_of("Mozart", ["Baroque+Classical", "Romantic"]) == 0
     assert bench.style_of("Chopin", ["Chopin", "Liszt"]) == 0
     assert bench.style_of("Christmas", ["Baroque+Classical", "Romantic"]) is None
+
+
+# -- style strength ------------------------------------------------------------------------------
+def _appended(embedding: nn.Embedding, strength: float) -> torch.Tensor:
+    """The style columns the time axis reads for styles 0, 1, 2 at ``strength``: (3, E)."""
+    features = torch.randn(3, 4, 80)
+    out = with_style(embedding, features, torch.tensor([0, 1, 2]), strength).detach()
+    assert torch.equal(out[..., :80], features)
+    return out[:, 0, 80:]
+
+
+def test_style_strength_one_reads_each_style_s_own_embedding_bit_for_bit() -> None:
+    torch.manual_seed(0)
+    embedding = nn.Embedding(3, 16)
+    assert torch.equal(_appended(embedding, 1.0), embedding.weight.detach())
+    features = torch.randn(2, 5, 7, 80)
+    assert torch.equal(with_style(embedding, features, torch.tensor([2, 0]), 1.0),
+                       with_style(embedding, features, torch.tensor([2, 0])))
+
+
+def test_style_strength_moves_the_style_from_the_centre_of_the_styles() -> None:
+    torch.manual_seed(1)
+    embedding = nn.Embedding(3, 16)
+    weight = embedding.weight.detach()
+    centre = weight.mean(dim=0)
+    for strength in (0.0, 0.5, 2.0, 3.5, 8.0):
+        expected = centre + strength * (weight - centre)
+        torch.testing.assert_close(_appended(embedding, strength), expected)
+        torch.testing.assert_close(
+            style_vectors(embedding, torch.tensor([1]), strength).detach(), expected[1:2])
+    assert torch.equal(_appended(embedding, 0.0), centre.expand(3, -1))  # every style alike
+
+
+def test_style_strength_reaches_the_model_s_step(styled_run: Path) -> None:
+    model = load_checkpoint(styled_run).model
+    assert torch.equal(_probabilities(model, 0, style_strength=1.0), _probabilities(model, 0))
+    assert torch.equal(_probabilities(model, 0, style_strength=0.0),
+                       _probabilities(model, 1, style_strength=0.0))
+    assert not torch.allclose(_probabilities(model, 0, style_strength=3.0),
+                              _probabilities(model, 0), atol=1e-6)
+
+
+def test_strength_zero_composes_every_style_alike(styled_run: Path) -> None:
+    bach = api.compose(styled_run, bars=2, style="Bach", seed=5, style_strength=0.0)
+    mozart = api.compose(styled_run, bars=2, style="Mozart", seed=5, style_strength=0.0)
+    assert np.array_equal(bach.notes, mozart.notes)
+    assert bach.request.style_strength == 0.0
+    plain = api.compose(styled_run, bars=2, style="Bach", seed=5)
+    at_one = api.compose(styled_run, bars=2, style="Bach", seed=5, style_strength=1.0)
+    assert np.array_equal(plain.notes, at_one.notes)
+
+
+def test_bad_style_strengths_are_refused_in_one_line() -> None:
+    for bad in (-0.5, 8.5, float("nan"), True):
+        with pytest.raises(ConfigError, match=r"^style_strength must be in \[0, 8\], got"):
+            GenerationConfig(style_strength=bad)
+        with pytest.raises(ConfigError, match=r"^style_strength must be in \[0, 8\], got"):
+            ComposeRequest(style="Bach", style_strength=bad)
+    with pytest.raises(ConfigError, match=r"^style_strength must be in \[0, 8\], got -1"):
+        with_style(nn.Embedding(2, 3), torch.zeros(1, 2, 80), 0, -1.0)
+    with pytest.raises(ConfigError, match=r"^style strength 2\.0 needs a style"):
+        ComposeRequest(style_strength=2.0)
+    with pytest.raises(ConfigError, match="trained without styles"):
+        api.compose("biaxial-piano", bars=1, style="Romantic", style_strength=2.0)
+
+
+def test_the_model_s_calibrated_strength_is_the_default(styled_run: Path) -> None:
+    loaded = load_checkpoint(styled_run)
+    assert style_strength(ComposeRequest(style="Bach"), loaded) == 1.0
+    loaded.info["generation"] = {"style_strength": 3.0}
+    assert style_strength(ComposeRequest(style="Bach"), loaded) == 3.0
+    assert style_strength(ComposeRequest(style="Bach", style_strength=0.5), loaded) == 0.5
+    assert style_strength(ComposeRequest(), loaded) == 1.0  # no style: nothing to strengthen
+
+
+def test_generate_takes_a_style_strength_and_replays_it(styled_run: Path,
+                                                        tmp_path: Path) -> None:
+    def generate(*extra: str) -> Any:
+        return runner.invoke(app, ["generate", str(styled_run), "--bars", "1", "--seed", "3",
+                                   "--out", str(tmp_path), "--threads", "1", *extra])
+
+    result = generate("--style", "Bach", "--style-strength", "2.5")
+    assert result.exit_code == 0, result.output
+    assert "style: Bach (strength 2.5)" in result.output
+    sidecar_path = next(tmp_path.glob("*.json"))
+    assert json.loads(sidecar_path.read_text())["settings"]["style_strength"] == 2.5
+    again = runner.invoke(app, ["generate", "--replay", str(sidecar_path), "--out",
+                                str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output
+    (first,), (second,) = tmp_path.glob("*.mid"), (tmp_path / "again").glob("*.mid")
+    assert first.read_bytes() == second.read_bytes()
+    refused = generate("--style-strength", "2")
+    assert refused.exit_code == 2 and "style strength 2.0 needs a style" in refused.output
+    refused = generate("--style", "Bach", "--style-strength", "9")
+    assert refused.exit_code == 2 and "style_strength must be in [0, 8], got 9.0" in refused.output
+
+
+def test_the_web_request_takes_a_style_strength(styled_run: Path, tmp_path: Path) -> None:
+    web = pytest.importorskip("test_web_api", reason="the web extra is not installed")
+    asked: list[float | None] = []
+    client = web.make_client(styled_run.parent, tmp_path, compose_fn=web.fake_compose(
+        lambda request: asked.append(request.style_strength)))
+    with client:
+        model = client.get("/api/models").json()["models"][0]["id"]
+        for bad in ({"style": "Bach", "style_strength": 9.0}, {"style_strength": 2.0}):
+            refused = web.post(client, model=model, **bad)
+            assert refused.status_code == 422, refused.text
+            assert "style_strength" in refused.text
+        accepted = web.post(client, model=model, style="Bach", style_strength=2.5)
+        assert accepted.status_code == 202, accepted.text
+        assert web.wait_for(client, accepted.json()["id"])["status"] == "done"
+    assert asked == [2.5]
+
+
+def test_ship_model_writes_the_default_style_strength(styled_run: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import ship_model
+
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps({"data": {"corpus": "a corpus"}}))
+    monkeypatch.setattr(ship_model, "models_dir", lambda: tmp_path / "models")
+    assert ship_model.main([str(styled_run), "mine", "--card", str(card),
+                            "--style-strength", "2.0"]) == 0
+    shipped = load_checkpoint(tmp_path / "models" / "mine")
+    assert shipped.generation_default("style_strength", 1.0) == 2.0

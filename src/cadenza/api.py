@@ -216,6 +216,7 @@ def compose(
     velocity: int | None = None,
     ensemble: str | None = None,
     style: str | None = None,
+    style_strength: float | None = None,
     **options: Any,
 ) -> Piece:
     """Compose one piece.
@@ -240,6 +241,9 @@ def compose(
             :func:`styles`; with no ``model``, the shipped ``biaxial-styles``). Without a
             ``primer`` or ``composer`` the piece starts from silence. An unknown style raises
             :class:`ConfigError` naming the model's styles.
+        style_strength: with a ``style``, 0..8: how far the style is pushed from the centre
+            of the model's styles (1: as trained; > 1 exaggerates what sets it apart;
+            default: the model's calibrated strength, else 1).
         options: any other field of :class:`cadenza.composing.ComposeRequest`
             (``threshold``, ``top_k``, ``max_hold_steps``, ``bpm``, ``ending``, ``form``,
             ``program``, ...).
@@ -247,7 +251,8 @@ def compose(
     request = compose_request(
         model, bars=bars, primer=primer, composer=composer, key=key, key_strength=key_strength,
         pitch_range=pitch_range, seed=seed, temperature=temperature, velocity=velocity,
-        ensemble=ensemble, style=style, write_files=False, **options)
+        ensemble=ensemble, style=style, style_strength=style_strength, write_files=False,
+        **options)
     result = composing.compose(request)
     if result.seed is None:  # compose always draws one
         raise ConfigError("composing returned no seed")

@@ -27,6 +27,7 @@ REPLAYED = (
     "density", "program", "velocity_temperature", "velocity_memory", "velocity_drift",
     "metre_guide",
     "rhythm_guide", "harmony_guide", "rhythm_copy", "ensemble", "style",
+    "style_strength",
 )
 
 

@@ -150,6 +150,10 @@ Replay = Annotated[Path | None, typer.Option(
 Style = Annotated[str | None, typer.Option(
     "--style", help="Compose in this style (a model trained with --style-from; without a "
     "checkpoint the shipped biaxial-styles); starts from silence unless a primer is given.")]
+StyleStrength = Annotated[float | None, typer.Option(
+    "--style-strength", help="With --style, 0..8: how far the style is pushed from the "
+    "centre of the model's styles (1: as trained; > 1 exaggerates what sets it apart; "
+    "default: the model's own, else 1).")]
 ListStyles = Annotated[bool, typer.Option(
     "--list-styles", help="List the model's styles (default: the shipped biaxial-styles).")]
 Stats = Annotated[bool, typer.Option(
@@ -180,7 +184,7 @@ def generate_command(
     ending: Ending = "auto", density: Density = None, ritardando: Ritardando = False,
     humanise: Humanise = 0.0, infill: Infill = None, candidates: Candidates = 4,
     replay: Replay = None, verbose_stats: Stats = False, style: Style = None,
-    list_style_names: ListStyles = False,
+    style_strength: StyleStrength = None, list_style_names: ListStyles = False,
 ) -> None:
     """Generate music: primer from a held-out piece (or a file), then the model continues."""
     if list_style_names:
@@ -202,7 +206,9 @@ def _print_result(result: ComposeResult, request: ComposeRequest, stats: bool) -
     console.print(f"model: {result.checkpoint}", highlight=False)
     console.print(f"primer: {result.primer_used or result.primer_source}", highlight=False)
     if request.style is not None:
-        console.print(f"style: {request.style}", highlight=False)
+        strength = ("" if request.style_strength is None
+                    else f" (strength {request.style_strength:g})")
+        console.print(f"style: {request.style}{strength}", highlight=False)
     console.print(f"seed: {result.seed} (the .json beside each piece replays it: "
                   f"cadenza generate --replay FILE.json)", highlight=False)
     if result.form is not None:

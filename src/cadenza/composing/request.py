@@ -23,6 +23,7 @@ from cadenza.generation.infill import parse_bars
 from cadenza.generation.loudness import check_velocity_drift, check_velocity_memory
 from cadenza.generation.plan import AUTO_FORM, NO_FORM, FormPlan, check_rhythm_returns
 from cadenza.generation.primerbank import Primer
+from cadenza.models.styleinput import check_style_strength
 from cadenza.sampling import parse_density
 
 MAX_BARS = 256
@@ -102,6 +103,9 @@ class ComposeRequest:
     # a styled model's style (composer or period, see cadenza.data.styles); without a primer
     # source of its own the piece then starts from silence (no_primer)
     style: str | None = None
+    # how far the style is pushed from the centre of the model's styles (None: the model's
+    # calibrated default, else 1; see cadenza.models.styleinput); only with a style
+    style_strength: float | None = None
     pitch_weights: PitchWeights | None = field(default=None, init=False, repr=False,
                                                compare=False)  # from key and range
     # Called as progress(done, total) during generation; may raise to abort (see GenerationConfig).
@@ -192,6 +196,11 @@ class ComposeRequest:
             if not (self.primer_file or self.composer or self.random_primer
                     or self.melody_file or self.primer_given is not None):
                 self.no_primer = True  # a style is chosen without a primer
+        if self.style_strength is not None:
+            check_style_strength(self.style_strength)
+            if self.style is None:
+                raise ConfigError(f"style strength {self.style_strength} needs a style to "
+                                  "strengthen (give style as well)")
 
     def _check_dynamics(self) -> None:
         """A fixed velocity, the dynamics' temperature and the loudness memory in range."""

@@ -67,7 +67,7 @@ def sampling_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict
             "adaptive": request.adaptive, "seed": request.seed,
             "max_hold_steps": request.max_hold_steps, "pitch_weights": request.pitch_weights,
             "max_polyphony": request.max_polyphony, "progress": request.progress,
-            "style": style_of(request, loaded)}
+            "style": style_of(request, loaded), "style_strength": style_strength(request, loaded)}
 
 
 def style_of(request: ComposeRequest, loaded: LoadedCheckpoint) -> int | None:
@@ -82,6 +82,16 @@ def style_of(request: ComposeRequest, loaded: LoadedCheckpoint) -> int | None:
         return style_index(tuple(getattr(loaded.model.config, "styles", ())), request.style)
     except ConfigError as exc:
         raise ConfigError(f"{model_name(loaded)}: {exc}") from None
+
+
+def style_strength(request: ComposeRequest, loaded: LoadedCheckpoint) -> float:
+    """The style strength: the request's, else the model's calibrated one (``config.json``
+    ``"generation"``), else 1 (the style's own embedding); 1 without a style."""
+    if request.style is None:
+        return 1.0
+    if request.style_strength is not None:
+        return float(request.style_strength)
+    return float(loaded.generation_default("style_strength", 1.0))
 
 
 def _guide_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict[str, Any]:

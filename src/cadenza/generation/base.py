@@ -20,6 +20,7 @@ from cadenza.errors import ConfigError
 from cadenza.generation.guides import check_guide
 from cadenza.generation.loudness import check_velocity_drift, check_velocity_memory
 from cadenza.generation.rhythmcopy import check_rhythm_copy
+from cadenza.models.styleinput import check_style_strength
 from cadenza.sampling import AdaptiveSilenceConfig
 
 MAX_LENGTH = 100_000
@@ -94,6 +95,9 @@ class GenerationConfig:
             :mod:`cadenza.generation.rhythmcopy`).
         style: biaxial models trained with styles: the index of the style every piece is
             composed in (``None``: no style, see :mod:`cadenza.models.styleinput`).
+        style_strength: how far the style's vector is pushed from the centre of the model's
+            styles, ``c + s * (e - c)`` (1: the style's own embedding; 0: every style alike;
+            > 1: what sets the style apart, exaggerated).
         progress: called as ``progress(done, total)`` with the steps (or messages / tokens)
             of the generation loop done so far and their total; may raise to abort.
     """
@@ -124,6 +128,7 @@ class GenerationConfig:
     harmony_half_life: float = 32.0
     rhythm_copy: float = 0.0
     style: int | None = None
+    style_strength: float = 1.0
     ending: Any = field(default=None, repr=False, compare=False)  # TokenEnding
     plan: Any = field(default=None, repr=False, compare=False)  # generation.plan.Plan
     progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
@@ -149,6 +154,7 @@ class GenerationConfig:
         check_guide("rhythm_guide", self.rhythm_guide)
         check_guide("harmony_guide", self.harmony_guide)
         check_rhythm_copy(self.rhythm_copy)
+        check_style_strength(self.style_strength)
         if not self.harmony_half_life > 0:
             raise ConfigError(f"harmony_half_life must be positive, got {self.harmony_half_life}")
 

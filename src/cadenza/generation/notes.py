@@ -230,7 +230,7 @@ def generate_biaxial(
                                  (track.silence.conservativity * track.density.factor).numpy(),
                                  (allowed > 0).numpy(), sounding)
         outputs, state = model.step(torch.from_numpy(feats).to(device), state, rule=rule,
-                                    style=config.style)
+                                    style=config.style, style_strength=config.style_strength)
         sounding_t = torch.from_numpy(sounding)
         notes = _chosen_notes(outputs, config, not forced, channels == 3, sounding_t, gen,
                               track.velocity_weights(grid_step) if channels == 3 else None)

@@ -243,13 +243,13 @@ class BiaxialLSTM(SequenceModel):
             voicing_features(notes).to(logits.dtype))
 
     # -- teacher-forced forward (see cadenza.models.biaxialforward) ---------------------
-    def time_forward(self, features: torch.Tensor, style: torch.Tensor | int | None = None
-                     ) -> torch.Tensor:
+    def time_forward(self, features: torch.Tensor, style: torch.Tensor | int | None = None,
+                     style_strength: float = 1.0) -> torch.Tensor:
         """Time-axis stack: features (B, T, N, F) -> last-layer output (B, T, N, Ht).
 
-        ``style``: a styled model's (B,) style indices (or one for all); ``None`` reads as no
-        style (zeros, see :mod:`cadenza.models.styleinput`)."""
-        features = with_style(self.style_embedding, features, style)
+        ``style``: a styled model's (B,) style indices (or one for all; ``None``: zeros);
+        ``style_strength``: 1 in training (see :mod:`cadenza.models.styleinput`)."""
+        features = with_style(self.style_embedding, features, style, style_strength)
         return time_stack(self.time_layers, features, self.config.dropout, self.training)
 
     def note_logits(self, time_out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -316,6 +316,7 @@ class BiaxialLSTM(SequenceModel):
             conservativity, generator: without ``rule`` or ``sample``, notes are drawn with
                 :func:`bernoulli_notes` using these (default 1 and torch's global generator).
             style: a styled model's style index (or (B,) indices); ``None``: no style.
+            style_strength: the style's strength (1: as trained; :mod:`cadenza.models.styleinput`).
 
         Returns:
             ``({"probs": (B, N, 2), "notes": (B, N, 2)}, new_state)``: the probabilities the
@@ -327,6 +328,7 @@ class BiaxialLSTM(SequenceModel):
         conservativity = kwargs.pop("conservativity", 1.0)
         generator = kwargs.pop("generator", None)
         style = kwargs.pop("style", None)
+        strength = kwargs.pop("style_strength", 1.0)
         if kwargs:
             raise TypeError(f"biaxial step got unknown argument(s): {', '.join(sorted(kwargs))}")
         features = inputs
@@ -336,7 +338,8 @@ class BiaxialLSTM(SequenceModel):
                 f"biaxial step: features (B, N, {NUM_FEATURES}) must match the state's "
                 f"B * N = {state[0][0].shape[1]}, got {tuple(features.shape)}"
             )
-        x = with_style(self.style_embedding, features.to(self.output.weight.dtype), style)
+        x = with_style(self.style_embedding, features.to(self.output.weight.dtype), style,
+                       strength)
         x = x.reshape(b * n, 1, -1)  # (B*N, 1, F + E)
         new_state: list[LSTMState] = []
         for lstm, layer_state in zip(self.time_layers, state, strict=True):

@@ -8,10 +8,18 @@ head, reads the style at every step::
 
     features (B, T, N, 80) ++ embedding[style] (B, 1, 1, E) broadcast -> (B, T, N, 80 + E)
 
-No style (``None``) reads as a zero vector. A style-free checkpoint initialises a styled model
-(``cadenza train --init``) with the first layer's new input columns at zero
-(:func:`grow_for_styles`): the styled model then computes exactly what the style-free one did,
-whatever its style, until fine-tuning teaches it to use them.
+No style (``None``) reads as a zero vector.
+
+A *style strength* ``s`` (generation only; training always reads the plain embedding)
+extrapolates the style away from the centre ``c`` of all the model's style embeddings (their
+mean): the vector read is ``c + s * (e_X - c)`` (:func:`style_vectors`). ``s = 1`` is the
+style's own embedding (the very same numbers), ``s = 0`` the centre for every style (the
+style no longer matters), ``s > 1`` exaggerates what sets the style apart from the others.
+
+A style-free checkpoint initialises a styled model (``cadenza train --init``) with the first
+layer's new input columns at zero (:func:`grow_for_styles`): the styled model then computes
+exactly what the style-free one did, whatever its style, until fine-tuning teaches it to use
+them.
 """
 
 from __future__ import annotations
@@ -24,15 +32,27 @@ from torch import nn
 from cadenza.errors import CheckpointError, ConfigError, DataError
 
 __all__ = [
+    "MAX_STYLE_STRENGTH",
     "STYLE_EMBEDDING",
+    "check_style_strength",
     "check_styles",
     "grow_for_styles",
     "style_index",
+    "style_vectors",
     "with_style",
 ]
 
 STYLE_EMBEDDING = "style_embedding"  # the module name of the embedding
 FIRST_TIME_WEIGHTS = "time_layers.0.weight_ih_l0"
+MAX_STYLE_STRENGTH = 8.0  # far past where the styles the model learned are recognisable
+
+
+def check_style_strength(strength: float) -> None:
+    """Raise ``ConfigError`` unless ``strength`` is a number in [0, MAX_STYLE_STRENGTH]."""
+    if (isinstance(strength, bool) or not isinstance(strength, (int, float))
+            or not 0.0 <= strength <= MAX_STYLE_STRENGTH):
+        raise ConfigError(f"style_strength must be in [0, {MAX_STYLE_STRENGTH:g}], "
+                          f"got {strength!r}")
 
 
 def check_styles(styles: tuple[str, ...], style_size: int) -> None:
@@ -64,12 +84,26 @@ def style_index(styles: tuple[str, ...], name: str) -> int:
     raise ConfigError(f"unknown style {name!r}; this model knows {', '.join(styles)}")
 
 
+def style_vectors(embedding: nn.Embedding, style: torch.Tensor,
+                  strength: float = 1.0) -> torch.Tensor:
+    """The vectors (len(style), E) read for the style indices ``style`` at ``strength``:
+    ``c + strength * (e - c)``, ``c`` the mean of every style's embedding. Strength 1 gives
+    the embedding itself, untouched."""
+    vectors = embedding(style)
+    if strength == 1.0:
+        return vectors
+    check_style_strength(strength)
+    centre = embedding.weight.mean(dim=0)
+    return centre + strength * (vectors - centre)
+
+
 def with_style(embedding: nn.Embedding | None, features: torch.Tensor,
-               style: torch.Tensor | int | None) -> torch.Tensor:
+               style: torch.Tensor | int | None, strength: float = 1.0) -> torch.Tensor:
     """``features`` (..., F) with the style's embedding appended to every row: (..., F + E).
 
     ``style``: one index for every sequence, or a (B,) tensor for features (B, ...); ``None``
     appends zeros. A model without an embedding gets ``features`` back (and refuses a style).
+    ``strength``: the style strength (:func:`style_vectors`; 1: the embedding itself).
     """
     if embedding is None:
         if style is not None:
@@ -87,7 +121,7 @@ def with_style(embedding: nn.Embedding | None, features: torch.Tensor,
                         f"got {style.tolist()}")
     if len(style) not in (1, features.shape[0]):
         raise DataError(f"{len(style)} styles for a batch of {features.shape[0]}")
-    vectors = embedding(style).to(features.dtype)  # (B or 1, E)
+    vectors = style_vectors(embedding, style, strength).to(features.dtype)  # (B or 1, E)
     vectors = vectors.reshape(len(style), *([1] * (features.ndim - 2)), size)
     return torch.cat([features, vectors.expand(*features.shape[:-1], size)], dim=-1)
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cadenza.composing import MAX_BARS
 from cadenza.families import get_family
 from cadenza.generation.base import MAX_TEMPERATURE, MIN_TEMPERATURE
+from cadenza.models.styleinput import MAX_STYLE_STRENGTH
 
 MAX_SEED = 2**31 - 1
 MODES = ("compose", "continue", "harmonise", "infill")
@@ -68,6 +69,10 @@ class CompositionIn(BaseModel):
     infill: str | None = Field(default=None, max_length=20)
     # a styled model's style (GET /api/models lists each model's "styles")
     style: str | None = Field(default=None, min_length=1, max_length=100)
+    # with a style: how far it is pushed from the centre of the model's styles (None: the
+    # model's calibrated strength, see cadenza.models.styleinput)
+    style_strength: float | None = Field(default=None, ge=0, le=MAX_STYLE_STRENGTH,
+                                         allow_inf_nan=False)
 
     def options(self) -> dict[str, Any]:
         """The composing controls that were given, by ComposeRequest field name."""
@@ -79,7 +84,7 @@ CONTROL_FIELDS = ("bpm", "program", "ensemble", "key", "key_strength", "pitch_ra
                   "max_polyphony", "density", "form", "phrase_bars", "variation",
                   "rhythm_returns", "ending", "ritardando", "humanise", "velocity",
                   "threshold", "top_k", "top_p", "primer_bars", "voice", "below_only",
-                  "infill", "style")
+                  "infill", "style", "style_strength")
 
 
 def modes_of(family: str) -> list[str]:

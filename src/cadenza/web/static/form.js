@@ -70,6 +70,7 @@ function onModelChange() {
   style.replaceChildren(el("option", { value: "", text: "No style" }));
   for (const name of model.styles || []) style.append(el("option", { value: name, text: name }));
   style.disabled = !(model.styles || []).length;
+  $("style_strength").disabled = style.disabled;
   $("temperature").value = String(model.temperature ?? 1);  // the model's calibrated one
   const corpus = model.corpus || {};
   const pieces = corpus.pieces ? `, ${corpus.pieces} pieces` : "";
@@ -158,6 +159,8 @@ function readForm() {
   if (mode === "compose") body.composer = $("composer").value || null;
   else if (state.upload) body.upload = state.upload.id;
   if ($("style").value && !$("style").disabled) body.style = $("style").value;
+  const strength = $("style_strength").value.trim();  // only with a style
+  if (body.style && strength !== "") body.style_strength = Number.parseFloat(strength);
   // The other controls: sent only when filled in, enabled and meant for this mode.
   const wanted = (name) => !$(name).disabled && (!MODE_FIELDS[name] || MODE_FIELDS[name] === mode);
   const parsers = [[TEXT_FIELDS, (t) => t], [INT_FIELDS, (t) => Number.parseInt(t, 10)],
