@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     corpus = str(card.get("data", {}).get("corpus", "unknown corpus"))  # type: ignore[union-attr]
     info["data"]["source"] = corpus
     info["shipped_name"] = args.name
-    if calibrated:
-        info["generation"] = calibrated
+    if calibrated:  # beside what the run recorded (e.g. its corpus' onset profile)
+        info["generation"] = {**info.get("generation", {}), **calibrated}
     write_json_atomic(target / CONFIG_FILE, info)
     write_json_atomic(target / "card.json", card)
     write_bytes_atomic(target / "CARD.md", card_markdown(args.name, card).encode())

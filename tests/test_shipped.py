@@ -108,12 +108,16 @@ def test_a_shipped_config_names_its_own_step_not_the_runs_best(
     checkpoint = save_checkpoint(tmp_path / "run" / "step-000005",
                                  build_model(get_preset("pianoroll-debug")), PianoRoll(),
                                  {"preset": "pianoroll-debug", **later,
-                                  "data": {"source": "/home/me/midi"}})
+                                  "data": {"source": "/home/me/midi"},
+                                  "generation": {"onset_profile": [0.25] * 4}})
     card = tmp_path / "card.json"
     card.write_text(json.dumps({"data": {"corpus": "a corpus"}}))
     monkeypatch.setattr(ship_model, "models_dir", lambda: tmp_path / "models")
-    assert ship_model.main([str(checkpoint), "mine", "--card", str(card)]) == 0
+    assert ship_model.main([str(checkpoint), "mine", "--card", str(card),
+                            "--temperature", "0.9"]) == 0
     shipped = json.loads((tmp_path / "models" / "mine" / "config.json").read_text())
+    # the calibrated settings join what the run recorded
+    assert shipped["generation"] == {"onset_profile": [0.25] * 4, "temperature": 0.9}
     assert shipped["shipped_step"] == 5 and "valid_loss_at_shipped_step" not in shipped
     assert "best_step" not in shipped and "best_valid_loss" not in shipped
     assert load_checkpoint(tmp_path / "models" / "mine").step == 5
