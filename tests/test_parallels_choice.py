@@ -65,6 +65,15 @@ def test_clean_rows_keep_the_first_draw_and_the_previous_sonority_is_the_last_on
     assert choice.choose([*steps, _step([[2, 9, 14], [4, 10]])]).tolist() == [1, 1]
 
 
+def test_silence_is_kept_only_where_every_sounding_draw_moves_in_parallels() -> None:
+    rule = AvoidParallels(1.0, pieces=3, seed=0, candidates=3)
+    past = [_step([[]] * 9), _step([[0, 7]] * 9)]
+    step = _step([[2, 9], [], [2, 10],  # the first in fifths: a clean chord before silence
+                  [2, 9], [], [2, 9],  # every chord in fifths: silence
+                  [], [2, 9], [2, 10]])  # the first draw silent, so clean: kept
+    assert rule.costs([*past, step]).tolist() == [[1, 0.5, 0], [1, 0.5, 1], [0, 1, 0]]
+
+
 def test_with_rhythm_copy_one_choice_weighs_both_rules() -> None:
     copy = RhythmCopy(1.0, pieces=1, steps_per_bar=2, seed=0, candidates=3)
     rule = AvoidParallels(1.0, pieces=1, seed=0, candidates=3)
