@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/voice_leading.py [--model chorale-satb ...] [--blocks 3] [--pieces 4]
-        [--bars 8] [--jsb ../shared/data/boulanger2012/jsb_chorales.json]
+        [--bars 8] [--avoid-parallels P] [--threads 1]
+        [--jsb ../shared/data/boulanger2012/jsb_chorales.json]
 
 Rows of the table (counts per bar, mean ± standard deviation over the pieces):
 
@@ -11,7 +12,10 @@ Rows of the table (counts per bar, mean ± standard deviation over the pieces):
   ``--bars`` bars composed with ``--ensemble satb`` (seeds 1, 2, ...; each batch one seed),
   measured on the composed part only (the primer left out), after the parts were assigned
   by voice leading (:mod:`cadenza.voicing`). The notes the assignment dropped or moved
-  are counted beside.
+  are counted beside. ``--avoid-parallels P`` composes with that strength of avoiding
+  parallels (:mod:`cadenza.generation.parallels`; default: ``--ensemble satb``'s own, 1),
+  ``0`` without it; the seconds each piece took to compose (on ``--threads`` CPU threads)
+  are printed below the table.
 - **JSB test, Bach's parts**: the JSB Chorales test split (a split no cadenza choice was
   made on), each piece read with its real four parts from music21's score of the same
   chorale (matched by :func:`cadenza.data.chorales.same_piece`; a piece music21 lacks is
@@ -53,11 +57,13 @@ RANGES = [(part.low, part.high) for part in SATB.parts]
 COLUMNS = ("parallel_fifths", "parallel_octaves", "crossings", "range_violations")
 
 
-def composed(model: str, seed: int, pieces: int, bars: int
-             ) -> tuple[list[VoiceLeading], dict[str, int]]:
-    """One seed block of the model's SATB pieces, measured after their primer."""
+def composed(model: str, seed: int, pieces: int, bars: int, avoid_parallels: float | None,
+             threads: int = 1) -> tuple[list[VoiceLeading], dict[str, int]]:
+    """One seed block of the model's SATB pieces, measured after their primer
+    (``avoid_parallels``: ``None``, the ensemble's default)."""
+    options = {} if avoid_parallels is None else {"avoid_parallels": avoid_parallels}
     request = compose_request(model, ensemble="satb", bars=bars, count=pieces, seed=seed,
-                              threads=1, write_files=False)
+                              threads=threads, write_files=False, **options)
     result = compose(request)
     out = []
     for piece in result.pieces:
@@ -122,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blocks", type=int, default=3)
     parser.add_argument("--pieces", type=int, default=4)
     parser.add_argument("--bars", type=int, default=8)
+    parser.add_argument("--avoid-parallels", type=float, default=None,
+                        help="0..1 (default: --ensemble satb's own; 0: off)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for composing")
     parser.add_argument("--jsb", type=Path, default=JSB)
     args = parser.parse_args(argv)
     if not args.jsb.is_file():
@@ -133,22 +142,30 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| pieces | n | bars | notes / bar | parallel fifths / bar | parallel octaves / bar "
           "| crossings / bar | notes out of range | notes dropped, moved by octaves, cut |")
     print("|---|---|---|---|---|---|---|---|---|")
+    timings: dict[str, float] = {}
     for model in args.model:
         every: list[VoiceLeading] = []
+        composing = time.perf_counter()
         for block in range(1, args.blocks + 1):
-            results, counts = composed(model, block, args.pieces, args.bars)
+            results, counts = composed(model, block, args.pieces, args.bars,
+                                       args.avoid_parallels, args.threads)
             every += results
             note = f"{counts.get('dropped', 0)}, {counts.get('octave_shifted', 0)}, " \
                    f"{counts.get('cut_short', 0)}"
             print(row(f"cadenza {model}, seed {block}", results, note), flush=True)
         print(row(f"cadenza {model}, all blocks", every), flush=True)
+        timings[model] = (time.perf_counter() - composing) / len(every)
     real, missing = bach_parts(test)
     print(row("JSB test, Bach's parts (music21)", real, f"{missing} of {len(test)} not in "
               "music21's corpus"))
     voiced, counts = cadenza_parts(test)
     print(row("JSB test, parts by cadenza's voicing", voiced,
               f"{counts['dropped']}, {counts['octave_shifted']}, {counts['cut_short']}"))
-    print(f"\n{time.perf_counter() - began:.0f} s")
+    print()
+    for model, seconds in timings.items():
+        print(f"{model}: {seconds:.2f} s to compose a piece of {args.bars} bars (composed "
+              f"{args.pieces} at a time, measured included)")
+    print(f"{time.perf_counter() - began:.0f} s")
     return 0
 
 

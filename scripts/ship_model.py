@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the model's calibrated sampling temperature (its default)")
     parser.add_argument("--rhythm-copy", type=float, default=None,
                         help="biaxial: the model's default rhythm copy (a chance 0..1)")
+    parser.add_argument("--avoid-parallels", type=float, default=None,
+                        help="biaxial: the model's default avoiding of parallels (a chance "
+                        "0..1)")
     parser.add_argument("--metre-guide", type=float, default=None,
                         help="biaxial: the model's default metre guide strength (0..4)")
     parser.add_argument("--style-strength", type=float, default=None,
@@ -89,13 +92,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="only replace the shipped model's card.json and CARD.md "
                         "(and its calibrated --threshold / --temperature / "
                         "--velocity-temperature / --velocity-memory / --velocity-drift / "
-                        "--rhythm-copy / --rhythm-returns / --metre-guide / --style-strength)")
+                        "--rhythm-copy / --rhythm-returns / --avoid-parallels / --metre-guide / "
+                        "--style-strength)")
     args = parser.parse_args(argv)
     calibrated = {name: value for name, value in (
         ("threshold", args.threshold), ("temperature", args.temperature),
         ("velocity_temperature", args.velocity_temperature),
         ("velocity_memory", args.velocity_memory), ("velocity_drift", args.velocity_drift),
         ("rhythm_copy", args.rhythm_copy), ("rhythm_returns", args.rhythm_returns),
+        ("avoid_parallels", args.avoid_parallels),
         ("metre_guide", args.metre_guide), ("style_strength", args.style_strength))
         if value is not None}
     if args.card_only:

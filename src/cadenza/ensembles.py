@@ -75,6 +75,9 @@ class Ensemble:
             (``None``: the default shipped model).
         composer: the composer whose primers open its pieces when the request names no
             primer and the model has primers by them (``None``: any).
+        avoid_parallels: the chance that a biaxial model composing for it keeps a draw of
+            a step that moves in no parallel fifth or octave, when the request does not set
+            one (:mod:`cadenza.generation.parallels`; 0: the model's own default).
     """
 
     name: str
@@ -82,6 +85,7 @@ class Ensemble:
     monophonic: bool = True
     default_model: str | None = None
     composer: str | None = None
+    avoid_parallels: float = 0.0
 
     @property
     def low(self) -> int:
@@ -113,7 +117,7 @@ ENSEMBLES: dict[str, Ensemble] = {
         _part("Alto", CHOIR, "G3", "D5", "TrebleClef", "Alto"),
         _part("Tenor", CHOIR, "C3", "G4", "Treble8vbClef", "Tenor"),
         _part("Bass", CHOIR, "E2", "C4", "BassClef", "Bass"),
-    ), default_model="chorale-satb", composer="Bach"),
+    ), default_model="chorale-satb", composer="Bach", avoid_parallels=1.0),
     "quartet": Ensemble("quartet", (
         _part("Violin I", 40, "G3", "E7", "TrebleClef", "Violin"),
         _part("Violin II", 40, "G3", "E7", "TrebleClef", "Violin"),

@@ -26,7 +26,7 @@ REPLAYED = (
     "melody_file", "below_only", "voice", "infill", "infill_candidates", "ritardando", "humanise",
     "density", "program", "velocity_temperature", "velocity_memory", "velocity_drift",
     "metre_guide",
-    "rhythm_guide", "harmony_guide", "rhythm_copy", "ensemble", "style",
+    "rhythm_guide", "harmony_guide", "rhythm_copy", "avoid_parallels", "ensemble", "style",
     "style_strength",
 )
 

@@ -99,6 +99,10 @@ HarmonyGuide = Annotated[float | None, _guide(
 RhythmCopy = Annotated[float | None, typer.Option(
     "--rhythm-copy", help="Biaxial: 0..1, the chance a step starts a note where the step a "
     "bar earlier did, chosen among 4 draws (default: the model's own, else 0).")]
+AvoidParallels = Annotated[float | None, typer.Option(
+    "--avoid-parallels", help="Biaxial: 0..1, the chance a step moves in no parallel fifth "
+    "or octave from the chord before, chosen among 4 draws (default: 1 with --ensemble "
+    "satb, else the model's own, else 0).")]
 Program = Annotated[int, typer.Option(
     "--program", min=0, max=127,
     help="General MIDI instrument of the written track (0: piano, 40: violin, 73: flute).")]
@@ -176,7 +180,8 @@ def generate_command(
     velocity_temperature: VelocityTemperature = None, velocity_memory: VelocityMemory = None,
     velocity_drift: VelocityDrift = None, metre_guide: MetreGuide = None,
     rhythm_guide: RhythmGuide = None, harmony_guide: HarmonyGuide = None,
-    rhythm_copy: RhythmCopy = None, program: Program = 0, ensemble: Ensemble = None,
+    rhythm_copy: RhythmCopy = None, avoid_parallels: AvoidParallels = None,
+    program: Program = 0, ensemble: Ensemble = None,
     key: Key = None, key_strength: KeyStrength = 1.0,
     pitch_range: PitchRange = None, max_polyphony: MaxPolyphony = 0,
     form: Form = AUTO_FORM, phrase_bars: PhraseBars = 4, variation: Variation = 0.0,

@@ -8,7 +8,10 @@ controls that steer the composition toward it, and each finished piece shared am
    harmonising, where the cap could drop the melody's notes), unless the request sets them
    itself; a harmonised melody is the top part, so nothing is composed
    above it (``below_only``); with no primer asked for, SATB opens with a Bach chorale's
-   bars when the model has them as primers;
+   bars when the model has them as primers; a biaxial model composing for SATB keeps, among
+   4 draws of each step, one that moves in no parallel fifth or octave
+   (``avoid_parallels``, :mod:`cadenza.generation.parallels`; the ensemble's
+   ``avoid_parallels``, 1 for SATB), unless the request sets it itself;
 3. :func:`arrange_pieces`: each piece's notes go to the parts by voice leading
    (:mod:`cadenza.voicing`); what had to be dropped or moved by octaves is counted (the
    result's ``arranged``).
@@ -49,8 +52,9 @@ def ensemble_checkpoint(request: ComposeRequest) -> str | Path | None:
 
 
 def steer(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeRequest:
-    """The request with the ensemble's range and polyphony as controls, where the model's
-    family honours them and the request did not set them itself."""
+    """The request with the ensemble's range, polyphony and avoiding of parallels as
+    controls, where the model's family honours them and the request did not set them
+    itself."""
     ensemble = request_ensemble(request)
     if ensemble is None:
         return request
@@ -65,6 +69,9 @@ def steer(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeRequest:
         changes["max_polyphony"] = ensemble.max_polyphony
     if request.melody_file is not None and ensemble.monophonic:
         changes["below_only"] = True
+    if request.avoid_parallels is None and ensemble.avoid_parallels \
+            and "onset_guides" in controls:
+        changes["avoid_parallels"] = ensemble.avoid_parallels
     if ensemble.composer is not None and _no_primer_asked(request) \
             and ensemble.composer in primer_bank(loaded.path).composers():
         changes["composer"] = ensemble.composer

@@ -68,6 +68,9 @@ class ComposeRequest:
     rhythm_guide: float | None = None
     rhythm_copy: float | None = None
     harmony_guide: float | None = None
+    # biaxial: the chance a step moves in no parallel fifth or octave, chosen among draws
+    # (cadenza.generation.parallels); None: the model's own, on for --ensemble satb
+    avoid_parallels: float | None = None
     program: int = 0  # the General MIDI instrument the piece is written for (0: piano)
     # "satb", "quartet", "piano": a track and a score part per instrument (cadenza.ensembles)
     ensemble: str | None = None

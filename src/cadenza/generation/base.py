@@ -19,6 +19,7 @@ from cadenza.controls import PitchWeights
 from cadenza.errors import ConfigError
 from cadenza.generation.guides import check_guide
 from cadenza.generation.loudness import check_velocity_drift, check_velocity_memory
+from cadenza.generation.parallels import check_avoid_parallels
 from cadenza.generation.rhythmcopy import check_rhythm_copy
 from cadenza.models.styleinput import check_style_strength
 from cadenza.sampling import AdaptiveSilenceConfig
@@ -93,6 +94,9 @@ class GenerationConfig:
         rhythm_copy: biaxial: the chance that a step starts a note where the same step a bar
             earlier did, chosen among several draws of the step (0 = off; see
             :mod:`cadenza.generation.rhythmcopy`).
+        avoid_parallels: biaxial: the chance that a step is held to moving in no parallel
+            fifth or octave from the sonority before, chosen among several draws of the step
+            (0 = off; see :mod:`cadenza.generation.parallels`).
         style: biaxial models trained with styles: the index of the style every piece is
             composed in (``None``: no style, see :mod:`cadenza.models.styleinput`).
         style_strength: how far the style's vector is pushed from the centre of the model's
@@ -127,6 +131,7 @@ class GenerationConfig:
     harmony_guide: float = 0.0
     harmony_half_life: float = 32.0
     rhythm_copy: float = 0.0
+    avoid_parallels: float = 0.0
     style: int | None = None
     style_strength: float = 1.0
     ending: Any = field(default=None, repr=False, compare=False)  # TokenEnding
@@ -154,6 +159,7 @@ class GenerationConfig:
         check_guide("rhythm_guide", self.rhythm_guide)
         check_guide("harmony_guide", self.harmony_guide)
         check_rhythm_copy(self.rhythm_copy)
+        check_avoid_parallels(self.avoid_parallels)
         check_style_strength(self.style_strength)
         if not self.harmony_half_life > 0:
             raise ConfigError(f"harmony_half_life must be positive, got {self.harmony_half_life}")

@@ -35,23 +35,27 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cadenza.errors import ConfigError
+from cadenza.generation.parallels import check_avoid_parallels
 from cadenza.generation.rhythmcopy import check_rhythm_copy
 
 __all__ = ["GUIDES", "HarmonyGuide", "MetreGuide", "RhythmGuide", "check_guide",
            "onset_profile"]
 
-# their request and config names (rhythm copy: cadenza.generation.rhythmcopy, a probability)
-GUIDES = ("metre_guide", "rhythm_guide", "harmony_guide", "rhythm_copy")
+# their request and config names (rhythm copy: cadenza.generation.rhythmcopy, and avoiding
+# parallels: cadenza.generation.parallels, are probabilities, choices among draws)
+GUIDES = ("metre_guide", "rhythm_guide", "harmony_guide", "rhythm_copy", "avoid_parallels")
 
 MAX_WEIGHT = 4.0  # no guide multiplies an onset's chance by more than this (or less than 1/4)
 STEPS_PER_BAR = 16  # 4/4 in sixteenths: the grid the biaxial family composes on
 
 
 def check_guide(name: str, strength: float) -> float:
-    """A guide strength in [0, 4] (rhythm copy: a probability in [0, 1]), else ConfigError
-    naming it."""
+    """A guide strength in [0, 4] (rhythm copy, avoiding parallels: a probability in
+    [0, 1]), else ConfigError naming it."""
     if name == "rhythm_copy":
         return check_rhythm_copy(strength)
+    if name == "avoid_parallels":
+        return check_avoid_parallels(strength)
     if not isinstance(strength, (int, float)) or isinstance(strength, bool) \
             or not 0.0 <= float(strength) <= 4.0:
         raise ConfigError(f"{name} must be a number in 0..4, got {strength!r}")

@@ -21,8 +21,10 @@ import torch
 
 from cadenza.errors import DataError
 from cadenza.generation.base import GenerationConfig, GenerationResult
+from cadenza.generation.candidates import CandidateChoice, CandidateRule
 from cadenza.generation.guides import HarmonyGuide, MetreGuide, RhythmGuide
 from cadenza.generation.loudness import LoudnessDrift, LoudnessMemory
+from cadenza.generation.parallels import AvoidParallels
 from cadenza.generation.rhythmcopy import RhythmCopy
 from cadenza.models.base import SequenceModel
 from cadenza.models.notewalk import NoteRule
@@ -107,7 +109,7 @@ class HoldGuard:
         return (self.held < self.max_steps).float()
 
     def take_rows(self, index: np.ndarray) -> None:
-        """Row ``i`` continues from row ``index[i]`` (rhythm copy's choice of candidates)."""
+        """Row ``i`` continues from row ``index[i]`` (a choice among candidate draws)."""
         self.held = self.held[torch.from_numpy(index)]
 
     def update(self, play: torch.Tensor, articulate: torch.Tensor | None = None) -> None:
@@ -195,9 +197,8 @@ def generate_biaxial(
     """Continue a (T0, N, 2) note-state primer by ``config.length`` steps."""
     features_fn: Callable[..., np.ndarray] = representation.input_features  # type: ignore[attr-defined]
     num_notes, channels = representation.feature_shape[:2]  # channel 2: velocity bins
-    copy = (RhythmCopy(config.rhythm_copy, config.count, seed=config.seed)
-            if config.rhythm_copy > 0 else None)
-    rows = copy.rows if copy is not None else config.count
+    choice = candidate_choice(config)
+    rows = choice.rows if choice is not None else config.count
     batch = _primer_batch(primer, rows, (num_notes, channels))  # (B, T0, N, C)
     b, t0 = batch.shape[:2]
     gen = config.generator()
@@ -241,11 +242,11 @@ def generate_biaxial(
         if not forced:
             probs_seen.append(outputs["probs"][..., 0].cpu())
             out_steps.append(notes)
-            if copy is not None:
-                state, current = _keep_rows(copy.choose(out_steps), state, current, track,
+            if choice is not None:
+                state, current = _keep_rows(choice.choose(out_steps), state, current, track,
                                             (out_steps, probs_seen))
     config.report(total, total)
-    keep = slice(None, None, copy.candidates if copy is not None else 1)  # one row a piece
+    keep = slice(None, None, choice.candidates if choice is not None else 1)  # a row a piece
     arrays = torch.stack(out_steps, dim=1).to(torch.uint8).numpy()[keep]  # (B, T0 + L, N, 2)
     probs = torch.stack(probs_seen, dim=1).numpy()[keep]  # (B, L, N)
     return GenerationResult(
@@ -257,6 +258,17 @@ def generate_biaxial(
                "density_steps": track.density.adjusted_steps},
         first_step=config.first_step,
     )
+
+
+def candidate_choice(config: GenerationConfig) -> CandidateChoice | None:
+    """The choice among candidate draws of each step that ``config`` asks for: rhythm copy
+    and avoiding parallels, each where its strength is above 0 (``None``: neither)."""
+    rules: list[CandidateRule] = []
+    if config.rhythm_copy > 0:
+        rules.append(RhythmCopy(config.rhythm_copy, config.count, seed=config.seed))
+    if config.avoid_parallels > 0:
+        rules.append(AvoidParallels(config.avoid_parallels, config.count, seed=config.seed))
+    return CandidateChoice(rules, config.count) if rules else None
 
 
 def _keep_rows(index: np.ndarray, state: list[tuple[torch.Tensor, torch.Tensor]],

@@ -12,7 +12,9 @@ chance at once and thickens chords instead.
 model. Where a note started at the same step a bar earlier, with probability ``strength``
 the piece keeps the first row that starts a note too; otherwise, or when no row does, it
 keeps the first row, an ordinary draw. The kept row is then copied over the others
-(:meth:`take_rows` of the walk's trackers), so the rows share the past again. Within the
+(:meth:`take_rows` of the walk's trackers), so the rows share the past again. As a rule of
+:class:`cadenza.generation.candidates.CandidateChoice`, a held step costs 1 for every row
+that starts no note, when some row does. Within the
 kept draws the model's own distribution is untouched: how many notes start, which ones, and
 how loud, are still the model's.
 
@@ -30,10 +32,9 @@ import numpy as np
 import torch
 
 from cadenza.errors import ConfigError
+from cadenza.generation.candidates import CANDIDATES, kept_rows
 
 __all__ = ["CANDIDATES", "RhythmCopy", "check_rhythm_copy", "starts_any"]
-
-CANDIDATES = 4  # rows drawn for every step of a piece; one is kept
 
 
 def check_rhythm_copy(strength: float) -> float:
@@ -81,15 +82,22 @@ class RhythmCopy:
         """Rows composed along the batch: ``pieces * candidates``."""
         return self.pieces * self.candidates
 
-    def choose(self, steps: list[torch.Tensor]) -> np.ndarray:
-        """(rows,) the row each row continues from, after the step just appended to ``steps``
-        (every step so far, each (rows, N, C), the primer's included)."""
+    def costs(self, steps: list[torch.Tensor]) -> np.ndarray:
+        """(pieces, candidates): 1 for a row that starts no note at the step just appended to
+        ``steps`` (every step so far, each (rows, N, C), the primer's included) where the step
+        is held to the bar before and another row starts one; 0 elsewhere."""
         k = self.candidates
-        keep = np.zeros(self.pieces, dtype=np.int64)
+        costs = np.zeros((self.pieces, k))
         if len(steps) >= self.steps_per_bar + 2:
             now = starts_any(steps[-1], steps[-2]).reshape(self.pieces, k)
             then = starts_any(steps[-1 - self.steps_per_bar], steps[-2 - self.steps_per_bar])
             then = then.reshape(self.pieces, k)[:, 0]  # the rows share their past
             held = then & (self.rng.random(self.pieces) < self.strength)
-            keep = np.where(held & now.any(axis=1), now.argmax(axis=1), 0)
-        return np.repeat(keep + np.arange(self.pieces) * k, k)
+            costs[held & now.any(axis=1)] = 1.0
+            costs[now] = 0.0
+        return costs
+
+    def choose(self, steps: list[torch.Tensor]) -> np.ndarray:
+        """(rows,) the row each row continues from, by this rule alone: per piece, the first
+        row that starts a note where the step is held, else the first row."""
+        return kept_rows(self.costs(steps))

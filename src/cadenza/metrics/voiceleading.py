@@ -29,8 +29,8 @@ import numpy as np
 
 from cadenza.errors import DataError
 
-__all__ = ["FIFTH", "OCTAVE", "VoiceLeading", "parallel_interval", "sonorities",
-           "voice_leading"]
+__all__ = ["FIFTH", "OCTAVE", "VoiceLeading", "parallel_interval", "parallel_pairs",
+           "sonorities", "voice_leading"]
 
 FIFTH, OCTAVE = 7, 0  # interval classes (semitones modulo 12)
 
@@ -80,15 +80,22 @@ def parallel_interval(a: tuple[int, int], b: tuple[int, int]) -> int | None:
     return before if before == after and before in (FIFTH, OCTAVE) else None
 
 
+def parallel_pairs(a: Sequence[int], b: Sequence[int]) -> list[int]:
+    """The interval class (``FIFTH`` or ``OCTAVE``) of every pair of parts moving in parallel
+    from sonority ``a`` to sonority ``b`` (a pitch per part each, -1 where it rests; a part
+    resting at either sounds no parallel)."""
+    found = []
+    for p, q in itertools.combinations(range(len(a)), 2):
+        if min(a[p], a[q], b[p], b[q]) >= 0:
+            interval = parallel_interval((int(a[p]), int(b[p])), (int(a[q]), int(b[q])))
+            if interval is not None:
+                found.append(interval)
+    return found
+
+
 def _parallels(table: np.ndarray, interval_class: int) -> int:
     """Pairs of parts moving in parallel ``interval_class`` between consecutive sonorities."""
-    count = 0
-    for a, b in itertools.pairwise(table):
-        for p, q in itertools.combinations(range(table.shape[1]), 2):
-            if min(a[p], a[q], b[p], b[q]) >= 0 and parallel_interval(
-                    (int(a[p]), int(b[p])), (int(a[q]), int(b[q]))) == interval_class:
-                count += 1
-    return count
+    return sum(parallel_pairs(a, b).count(interval_class) for a, b in itertools.pairwise(table))
 
 
 def voice_leading(parts: Sequence[np.ndarray], ticks_per_bar: int,

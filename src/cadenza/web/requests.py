@@ -56,6 +56,8 @@ class CompositionIn(BaseModel):
     phrase_bars: int | None = Field(default=None, ge=1, le=MAX_BARS)
     variation: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     rhythm_returns: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    # biaxial: the chance a step moves in no parallel fifth or octave (None: the model's own)
+    avoid_parallels: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     ending: str | None = Field(default=None, max_length=20)
     ritardando: bool | None = None
     humanise: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
@@ -82,9 +84,9 @@ class CompositionIn(BaseModel):
 
 CONTROL_FIELDS = ("bpm", "program", "ensemble", "key", "key_strength", "pitch_range",
                   "max_polyphony", "density", "form", "phrase_bars", "variation",
-                  "rhythm_returns", "ending", "ritardando", "humanise", "velocity",
-                  "threshold", "top_k", "top_p", "primer_bars", "voice", "below_only",
-                  "infill", "style", "style_strength")
+                  "rhythm_returns", "avoid_parallels", "ending", "ritardando", "humanise",
+                  "velocity", "threshold", "top_k", "top_p", "primer_bars", "voice",
+                  "below_only", "infill", "style", "style_strength")
 
 
 def modes_of(family: str) -> list[str]:
