@@ -220,7 +220,7 @@ def test_every_model_composes_with_untouched_defaults(server: str) -> None:
     """Choose each model, touch nothing else, press Compose: a piece comes back. Every field
     must be valid with the values the page fills in (a calibrated temperature such as 1.07
     once fell between the field's steps, and Chromium refused to submit)."""
-    from cadenza.shipped import shipped_models
+    from cadenza.shipped import DEFAULT_MODEL, shipped_models
 
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -230,6 +230,8 @@ def test_every_model_composes_with_untouched_defaults(server: str) -> None:
             page.wait_for_selector("#model option[value='pianoroll-debug']", state="attached")
             offered = page.eval_on_selector_all("#model option", "o => o.map(x => x.value)")
             assert set(shipped_models()) <= set(offered)
+            # The page opens on the shipped default, not on the first model in id order.
+            assert page.input_value("#model") == DEFAULT_MODEL != offered[0]
             # Every model's own defaults make a valid form, runs included.
             for model in offered:
                 page.select_option("#model", model)

@@ -12,7 +12,7 @@ import pytest
 from test_web_api import MODEL, TestClient, checkpoints, make_client, tiny_piece  # noqa: F401
 
 from cadenza.errors import ConfigError
-from cadenza.shipped import models_dir
+from cadenza.shipped import DEFAULT_MODEL, models_dir
 from cadenza.web.app import STATIC_DIR, ServerSettings, create_app, download_name
 from cadenza.web.notes import notes_json
 from cadenza.web.store import Job
@@ -76,3 +76,6 @@ def test_shipped_models_are_described_by_their_card(tmp_path: Path) -> None:
     card = json.loads((models_dir() / "biaxial-piano" / "card.json").read_text())
     assert models["biaxial-piano"]["corpus"]["name"] == card["data"]["corpus"]
     assert models["biaxial-piano"]["corpus"]["name"].startswith("piano-midi.de")
+    # the page selects the shipped default (the first model in id order is another)
+    assert [name for name, m in models.items() if m["default"]] == [DEFAULT_MODEL]
+    assert next(iter(sorted(models))) != DEFAULT_MODEL

@@ -26,6 +26,8 @@ from test_web_e2e import (
     sync_api,
 )
 
+from cadenza.shipped import DEFAULT_MODEL
+
 ANSWER_TIMEOUT_MS = 60_000
 PHRASE = ("a", "d", "g", "k")  # C4 E4 G4 C5 from the home row
 
@@ -104,6 +106,7 @@ def test_play_a_phrase_hear_the_answer_and_download_the_exchange(server: str) ->
             assert page.is_hidden("#play-along-panel")
             page.click("#play-along")
             page.wait_for_selector("#pa-model option[value='biaxial-piano']", state="attached")
+            assert page.input_value("#pa-model") == DEFAULT_MODEL  # plays along with the default
             letters = page.eval_on_selector_all("#keyboard .letter",
                                                 "s => s.map(x => x.textContent)")
             assert [x for x in letters if x][:3] == ["A", "W", "S"]  # C4, C#4, D4

@@ -10,7 +10,7 @@ from typing import Any
 
 from cadenza.errors import CheckpointError
 
-DEFAULT_MODEL = "biaxial-piano"
+DEFAULT_MODEL = "biaxial-piano-wide"
 STYLE_MODEL = "biaxial-styles"  # what a style asked for without a checkpoint composes with
 # A shipped model's config.json names the step it was shipped at and, when recorded, its
 # validation loss there. A run's checkpoint records the run's best so far instead

@@ -20,6 +20,7 @@ from typing import Any
 
 from cadenza.checkpoint import discover_checkpoints, generation_default, read_info
 from cadenza.errors import CadenzaError, CheckpointError
+from cadenza.shipped import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -217,4 +218,5 @@ class ModelCatalog:
             "description": str(entry.card.get("description", "")),
             "temperature": entry.temperature(),
             "styles": entry.styles(),
+            "default": entry.origin == "shipped" and entry.id == DEFAULT_MODEL,
         }

@@ -48,6 +48,8 @@ export async function loadModels() {
     for (const model of models) {
       select.append(el("option", { value: model.id, text: `${model.id} (${model.family})` }));
     }
+    const preferred = models.find((m) => m.default);  // the shipped default, else the first
+    if (preferred) select.value = preferred.id;
     onModelChange();
   } catch (error) {
     select.replaceChildren(el("option", { value: "", text: "Models unavailable" }));

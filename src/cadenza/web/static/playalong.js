@@ -211,7 +211,7 @@ async function loadGridModels() {
     const grid = models.filter((m) => m.grid);
     select.replaceChildren(...grid.map((m) => el("option", { value: m.id,
       text: `${m.id} (${m.family})` })));
-    const preferred = grid.find((m) => m.id === "biaxial-piano") || grid[0];
+    const preferred = grid.find((m) => m.default) || grid[0];  // the shipped default
     if (preferred) select.value = preferred.id;
     if (!grid.length) setPhase("idle", "No grid model here to play along with.");
   } catch (error) {
