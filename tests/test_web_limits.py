@@ -130,6 +130,11 @@ def test_an_ensemble_composes_a_track_per_instrument(checkpoints: Path,  # noqa:
         job = wait_for(client, response.json()["id"])
         assert job["status"] == "done", job["error"]
         midi = client.get(job["urls"]["midi"])
+        xml = client.get(job["urls"]["musicxml"]).text
+        svg = client.get(job["urls"]["score"]).text
     tracks = symusic.Score.from_midi(midi.content).tracks
     assert [t.name for t in tracks] == ["Violin I", "Violin II", "Viola", "Cello"]
     assert [t.program for t in tracks] == [40, 40, 41, 42]
+    # the page's sheet music: a part per instrument, engraved, not a piano score
+    assert xml.count("<score-part ") == 4 and "<part-name>Viola</part-name>" in xml
+    assert svg.startswith("<svg") and "Cello" in svg

@@ -14,16 +14,20 @@ from typing import Any
 from cadenza.ensembles import Ensemble
 from cadenza.errors import ConfigError, NotationError
 from cadenza.notation import (
+    SCREEN_PAGE_WIDTH,
+    Engraving,
     check_notation_size,
+    join_pages,
     musicxml_bytes,
     notation_frame,
     stream_musicxml_bytes,
+    svg_pages,
     titled_score,
 )
 from cadenza.score import Score, quantise
 from cadenza.staves import finish_staff, hand_staff, music21_module
 
-__all__ = ["ensemble_musicxml_bytes", "ensemble_to_stream"]
+__all__ = ["engrave_ensemble", "ensemble_musicxml_bytes", "ensemble_to_stream"]
 
 
 def ensemble_to_stream(piece: Score, parts: Sequence[Score], ensemble: Ensemble,
@@ -67,3 +71,11 @@ def ensemble_musicxml_bytes(piece: Score, parts: Sequence[Score], ensemble: Ense
     if not ensemble.monophonic:
         return musicxml_bytes(piece)
     return stream_musicxml_bytes(ensemble_to_stream(piece, parts, ensemble))
+
+
+def engrave_ensemble(piece: Score, parts: Sequence[Score], ensemble: Ensemble,
+                     page_width: int = SCREEN_PAGE_WIDTH) -> Engraving:
+    """The ensemble's score as MusicXML (a part per instrument) and its pages engraved by
+    Verovio, as :func:`cadenza.notation.engrave` does for a piano score."""
+    xml = ensemble_musicxml_bytes(piece, parts, ensemble)
+    return Engraving(xml, join_pages(svg_pages(xml, page_width)))

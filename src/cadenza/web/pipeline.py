@@ -87,6 +87,14 @@ def _default_engrave(score: Score) -> Engraving:
     return engrave(score)
 
 
+def _engrave_parts(score: Score, parts: list[Score], ensemble: str) -> Engraving:
+    """An ensemble's sheet music: a staff per instrument, not a piano score."""
+    from cadenza.ensemblenotation import engrave_ensemble
+    from cadenza.ensembles import get_ensemble
+
+    return engrave_ensemble(score, parts, get_ensemble(ensemble))
+
+
 def _write(path: Path, data: bytes) -> None:
     guarded_write(path, lambda: write_bytes_atomic(path, data))
 
@@ -125,10 +133,10 @@ class JobPipeline:
     def run(self, job: Job, control: JobControl) -> None:
         """Compose ``job`` into its folder; raises what a step raises (or JobAborted)."""
         folder = self.store.folder(job.id)
-        score = self._compose(job, control, folder)
+        score, parts = self._compose(job, control, folder)
         if self.engrave:
             self._stage(job, "engraving")
-            self._engrave(job, score, folder)
+            self._engrave(job, score, folder, parts)
             control.check()
         if self.render_wav:
             self._stage(job, "rendering")
@@ -139,8 +147,10 @@ class JobPipeline:
         job.stage = stage
         self.store.save(job)
 
-    def _compose(self, job: Job, control: JobControl, folder: Path) -> Score:
-        """The MIDI file and the piano roll's notes; returns the score."""
+    def _compose(self, job: Job, control: JobControl, folder: Path
+                 ) -> tuple[Score, list[Score] | None]:
+        """The MIDI file and the piano roll's notes; returns the score and, for an ensemble,
+        its parts."""
         entry = self.catalog.get(job.model)
         if entry is None:
             raise ConfigError(f"model {job.model!r} is no longer available")
@@ -169,12 +179,16 @@ class JobPipeline:
         job.form = result.form
         job.warnings = list(piece.warnings)
         job.files = {**job.files, "midi": FILE_NAMES["midi"], "notes": FILE_NAMES["notes"]}
-        return piece.score
+        return piece.score, piece.parts
 
-    def _engrave(self, job: Job, score: Score, folder: Path) -> None:
-        """MusicXML and the SVG score; without music21 or Verovio, ``score_error`` says so."""
+    def _engrave(self, job: Job, score: Score, folder: Path,
+                 parts: list[Score] | None = None) -> None:
+        """MusicXML and the SVG score (an ensemble's: a staff per part); without music21 or
+        Verovio, ``score_error`` says so."""
+        ensemble = job.options.get("ensemble")
         try:
-            xml = self.engrave_fn(score)
+            xml = (_engrave_parts(score, parts, ensemble) if parts and ensemble
+                   else self.engrave_fn(score))
         except CadenzaError as exc:
             job.score_error = str(exc)
             log.warning("composition %s: no sheet music: %s", job.id, exc)
