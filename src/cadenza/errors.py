@@ -44,6 +44,15 @@ class ConfigError(CadenzaError):
     """A configuration value is out of range or inconsistent."""
 
 
+def check_number(name: str, value: object, low: float, high: float, expected: str) -> float:
+    """``value`` as a float when it is a number (a bool is not) in ``[low, high]``, else a
+    ConfigError: ``"{name} must be {expected}, got {value!r}"``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not low <= float(value) <= high:
+        raise ConfigError(f"{name} must be {expected}, got {value!r}")
+    return float(value)
+
+
 class CheckpointError(CadenzaError):
     """A checkpoint is missing, damaged or does not match the model asked for."""
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cadenza.errors import ConfigError
+from cadenza.errors import ConfigError, check_number
 from cadenza.generation.parallels import check_avoid_parallels
 from cadenza.generation.rhythmcopy import check_rhythm_copy
 
@@ -56,10 +56,7 @@ def check_guide(name: str, strength: float) -> float:
         return check_rhythm_copy(strength)
     if name == "avoid_parallels":
         return check_avoid_parallels(strength)
-    if not isinstance(strength, (int, float)) or isinstance(strength, bool) \
-            or not 0.0 <= float(strength) <= 4.0:
-        raise ConfigError(f"{name} must be a number in 0..4, got {strength!r}")
-    return float(strength)
+    return check_number(name, strength, 0.0, 4.0, "a number in 0..4")
 
 
 def onset_profile(arrays: list[np.ndarray], steps_per_bar: int = STEPS_PER_BAR) -> np.ndarray:

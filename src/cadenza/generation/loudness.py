@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cadenza.errors import ConfigError
+from cadenza.errors import check_number
 
 __all__ = ["LoudnessDrift", "LoudnessMemory", "check_velocity_drift", "check_velocity_memory"]
 
@@ -30,19 +30,13 @@ _DRIFT_STREAM = 0x10D  # the drift's own random stream next to the piece's seed
 
 def check_velocity_memory(width: float) -> float:
     """A loudness-memory width in bins, in [0, 16] (0: off), else ConfigError naming it."""
-    if not isinstance(width, (int, float)) or isinstance(width, bool) \
-            or not 0.0 <= float(width) <= MAX_WIDTH:
-        raise ConfigError(f"velocity_memory must be a number of velocity bins in "
-                          f"0..{MAX_WIDTH:g}, got {width!r}")
-    return float(width)
+    return check_number("velocity_memory", width, 0.0, MAX_WIDTH,
+                        f"a number of velocity bins in 0..{MAX_WIDTH:g}")
 
 
 def check_velocity_drift(sd: float) -> float:
     """A loudness drift's standard deviation in [0, 4] (0: off), else ConfigError naming it."""
-    if not isinstance(sd, (int, float)) or isinstance(sd, bool) \
-            or not 0.0 <= float(sd) <= MAX_DRIFT:
-        raise ConfigError(f"velocity_drift must be a number in 0..{MAX_DRIFT:g}, got {sd!r}")
-    return float(sd)
+    return check_number("velocity_drift", sd, 0.0, MAX_DRIFT, f"a number in 0..{MAX_DRIFT:g}")
 
 
 class LoudnessMemory:

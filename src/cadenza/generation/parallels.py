@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from cadenza.errors import ConfigError
+from cadenza.errors import ConfigError, check_number
 from cadenza.generation.candidates import CANDIDATES
 from cadenza.generation.rhythmcopy import starts_any
 from cadenza.metrics.voiceleading import parallel_pairs
@@ -45,10 +45,7 @@ SILENCE = 0.5  # a draw starting no note, where the first draw moves in parallel
 def check_avoid_parallels(strength: float) -> float:
     """A strength of avoiding parallels, a probability in [0, 1], else ConfigError naming
     it."""
-    if not isinstance(strength, (int, float)) or isinstance(strength, bool) \
-            or not 0.0 <= float(strength) <= 1.0:
-        raise ConfigError(f"avoid_parallels must be a probability in 0..1, got {strength!r}")
-    return float(strength)
+    return check_number("avoid_parallels", strength, 0.0, 1.0, "a probability in 0..1")
 
 
 def ranked_parts(before: np.ndarray, after: np.ndarray) -> tuple[list[int], list[int]]:

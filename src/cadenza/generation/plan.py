@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cadenza.controls import Key
-from cadenza.errors import ConfigError
+from cadenza.errors import ConfigError, check_number
 
 __all__ = ["AUTO_FORM", "AUTO_FORMS", "NO_FORM", "EndingPlan", "FormPlan", "Plan", "StepPrior",
            "auto_form", "check_rhythm_returns", "combine", "rhythm_prior"]
@@ -131,10 +131,7 @@ class FormPlan(Plan):
 
 def check_rhythm_returns(share: float) -> float:
     """A share of rhythm-only returns in [0, 1], else ConfigError naming it."""
-    if not isinstance(share, (int, float)) or isinstance(share, bool) \
-            or not 0.0 <= float(share) <= 1.0:
-        raise ConfigError(f"rhythm_returns must be a share in 0..1, got {share!r}")
-    return float(share)
+    return check_number("rhythm_returns", share, 0.0, 1.0, "a share in 0..1")
 
 
 def rhythm_prior(generated: Sequence[np.ndarray], source: int, index: int) -> StepPrior:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from cadenza.errors import ConfigError
+from cadenza.errors import ConfigError, check_number
 from cadenza.generation.candidates import CANDIDATES, kept_rows
 
 __all__ = ["CANDIDATES", "RhythmCopy", "check_rhythm_copy", "starts_any"]
@@ -39,10 +39,7 @@ __all__ = ["CANDIDATES", "RhythmCopy", "check_rhythm_copy", "starts_any"]
 
 def check_rhythm_copy(strength: float) -> float:
     """A rhythm-copy strength, a probability in [0, 1], else ConfigError naming it."""
-    if not isinstance(strength, (int, float)) or isinstance(strength, bool) \
-            or not 0.0 <= float(strength) <= 1.0:
-        raise ConfigError(f"rhythm_copy must be a probability in 0..1, got {strength!r}")
-    return float(strength)
+    return check_number("rhythm_copy", strength, 0.0, 1.0, "a probability in 0..1")
 
 
 def starts_any(step: torch.Tensor, before: torch.Tensor) -> np.ndarray:

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cadenza.errors import CheckpointError, ConfigError, DataError
+from cadenza.errors import CheckpointError, ConfigError, DataError, check_number
 
 __all__ = [
     "MAX_STYLE_STRENGTH",
@@ -49,10 +49,8 @@ MAX_STYLE_STRENGTH = 8.0  # far past where the styles the model learned are reco
 
 def check_style_strength(strength: float) -> None:
     """Raise ``ConfigError`` unless ``strength`` is a number in [0, MAX_STYLE_STRENGTH]."""
-    if (isinstance(strength, bool) or not isinstance(strength, (int, float))
-            or not 0.0 <= strength <= MAX_STYLE_STRENGTH):
-        raise ConfigError(f"style_strength must be in [0, {MAX_STYLE_STRENGTH:g}], "
-                          f"got {strength!r}")
+    check_number("style_strength", strength, 0.0, MAX_STYLE_STRENGTH,
+                 f"in [0, {MAX_STYLE_STRENGTH:g}]")
 
 
 def check_styles(styles: tuple[str, ...], style_size: int) -> None:
