@@ -104,6 +104,11 @@ class LoadedCheckpoint:
         e.g. a piano-roll model's threshold), else ``fallback``."""
         return generation_default(self.info, name, fallback, self.path)
 
+    def setting(self, name: str, asked: float | None, fallback: float) -> float:
+        """The sampling setting ``name``: ``asked`` where a request sets it, else the one
+        calibrated for this model (:meth:`generation_default`), else ``fallback``."""
+        return self.generation_default(name, fallback) if asked is None else float(asked)
+
 
 def generation_default(info: dict[str, Any], name: str, fallback: float,
                        source: str | Path) -> float:

@@ -143,9 +143,7 @@ def _plan(request: ComposeRequest, loaded: LoadedCheckpoint, key_source: Primer 
     """The form and ending of a grid piece as one plan (``None`` when neither is asked)."""
     spq = loaded.representation.config.steps_per_quarter
     bar = 4 * spq
-    returns = request.rhythm_returns
-    if returns is None:
-        returns = loaded.generation_default("rhythm_returns", 0.0)
+    returns = loaded.setting("rhythm_returns", request.rhythm_returns, 0.0)
     form = (FormPlan(request.form, request.phrase_bars * bar, request.variation,
                      rhythm_returns=returns, seed=request.seed)
             if request.form else None)

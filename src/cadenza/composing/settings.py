@@ -40,29 +40,17 @@ def sampling_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict
 
     The temperature, the piano-roll floor and the dynamics' temperature are the request's,
     else the ones calibrated for the model (``config.json`` ``"generation"``)."""
-    threshold = request.threshold
-    if threshold is None:
-        threshold = loaded.generation_default("threshold", DEFAULT_THRESHOLD)
     for name, asked in (("temperature", request.velocity_temperature),
                         ("memory", request.velocity_memory), ("drift", request.velocity_drift)):
         if asked is not None and not has_dynamics(loaded):
             raise ConfigError(f"{model_name(loaded)} has no dynamics output for a velocity "
                               f"{name} to act on (a biaxial model trained with velocity_bins)")
-    velocity_temperature = request.velocity_temperature
-    if velocity_temperature is None:
-        velocity_temperature = loaded.generation_default("velocity_temperature", 1.0)
-    velocity_memory = request.velocity_memory
-    if velocity_memory is None:
-        velocity_memory = loaded.generation_default("velocity_memory", 0.0)
-    velocity_drift = request.velocity_drift
-    if velocity_drift is None:
-        velocity_drift = loaded.generation_default("velocity_drift", 0.0)
-    temperature = request.temperature
-    if temperature is None:
-        temperature = loaded.generation_default("temperature", 1.0)
-    return {"temperature": temperature, "threshold": threshold,
-            "velocity_temperature": velocity_temperature, "velocity_memory": velocity_memory,
-            "velocity_drift": velocity_drift,
+    return {"temperature": loaded.setting("temperature", request.temperature, 1.0),
+            "threshold": loaded.setting("threshold", request.threshold, DEFAULT_THRESHOLD),
+            "velocity_temperature": loaded.setting("velocity_temperature",
+                                                   request.velocity_temperature, 1.0),
+            "velocity_memory": loaded.setting("velocity_memory", request.velocity_memory, 0.0),
+            "velocity_drift": loaded.setting("velocity_drift", request.velocity_drift, 0.0),
             **_guide_settings(request, loaded),
             "adaptive": request.adaptive, "seed": request.seed,
             "max_hold_steps": request.max_hold_steps, "pitch_weights": request.pitch_weights,
@@ -89,9 +77,7 @@ def style_strength(request: ComposeRequest, loaded: LoadedCheckpoint) -> float:
     ``"generation"``), else 1 (the style's own embedding); 1 without a style."""
     if request.style is None:
         return 1.0
-    if request.style_strength is not None:
-        return float(request.style_strength)
-    return float(loaded.generation_default("style_strength", 1.0))
+    return loaded.setting("style_strength", request.style_strength, 1.0)
 
 
 def _guide_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict[str, Any]:
@@ -106,8 +92,8 @@ def _guide_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict[s
             raise ConfigError(f"{used[0].replace('_', '-')}: the {loaded.model.family} family "
                               "cannot honour it (biaxial models only)")
         return {}
-    settings = {name: loaded.generation_default(name, 0.0) if value is None else value
-                for name, value in asked.items()}
+    settings: dict[str, Any] = {name: loaded.setting(name, value, 0.0)
+                                for name, value in asked.items()}
     if request.density is not None and asked["rhythm_copy"] is None:
         settings["rhythm_copy"] = 0.0  # an asked density band decides the onsets alone
     defaults = loaded.info.get("generation")

@@ -151,12 +151,11 @@ class _Trackers:
     def velocity_weights(self, grid_step: int) -> torch.Tensor | None:
         """(B, bins) weights of the velocity bins at ``grid_step`` from the loudness memory
         and drift; ``None`` without either."""
-        weights = [tracker.weights(grid_step) if isinstance(tracker, LoudnessDrift)
-                   else tracker.weights() for tracker in (self.loudness, self.drift)
-                   if tracker is not None]
-        if not weights:
-            return None
-        return weights[0] if len(weights) == 1 else weights[0] * weights[1]
+        weights = self.loudness.weights() if self.loudness is not None else None
+        if self.drift is not None:
+            drift = self.drift.weights(grid_step)
+            weights = drift if weights is None else weights * drift
+        return weights
 
     def update(self, notes: torch.Tensor, sounding: torch.Tensor, grid_step: int,
                sampled: bool, allowed: torch.Tensor, bins: torch.Tensor | None = None) -> None:
