@@ -15,6 +15,7 @@ from typing import Any
 # it they keep: those whose bars the grid families read whole in 4/4.
 PIANO_MIDI = Path(__file__).resolve().parents[2] / "shared" / "data" / "piano-midi.de" / "midis"
 JUDGED_METERS = ("4/4", "2/4", "2/2", "4/8", "8/8")
+WINDOW_MARK = ".window-"  # a window of a piece is written as PIECE.mid.window-START.mid
 
 
 def held_out_corpus(data: Path) -> Any:
@@ -25,6 +26,31 @@ def held_out_corpus(data: Path) -> Any:
 
     return build_corpus(data, PianoRoll(), CorpusConfig(meters=JUDGED_METERS), workers=1,
                         progress=False)
+
+
+def write_windows(pieces: list[Any], bars: int, folder: Path, min_sounding: float = 0.5
+                  ) -> int:
+    """Write every window that ``benchmarks/realism.py`` judges of ``pieces`` (non-overlapping
+    ``bars``-bar 4/4 windows on bar lines, sounding at least ``min_sounding`` of their steps)
+    as a MIDI file of ``folder``, with the tempo in force where it starts; how many."""
+    from cadenza.metrics import realism
+    from cadenza.midi import write_midi
+    from cadenza.score import Score, TimeSignature
+    from cadenza.tempomap import Tempo
+
+    folder.mkdir(parents=True, exist_ok=True)
+    steps = bars * realism.STEPS_PER_BAR
+    written = 0
+    for piece in pieces:
+        score = piece.score
+        for start in realism.window_starts(score, bars, min_sounding):
+            qpm = score.tempos.qpm_at(start)
+            window = Score(realism.excerpt_notes(score, start, steps), score.ticks_per_quarter,
+                           tempos=() if qpm is None else (Tempo(0, qpm),),
+                           time_signatures=(TimeSignature(0, 4, 4),), name=score.name)
+            write_midi(window, folder / f"{piece.path.replace('/', '-')}{WINDOW_MARK}{start}.mid")
+            written += 1
+    return written
 
 
 def compose_pieces(model: str, folder: Path, pieces: int, bars: int, seed: int,
@@ -57,8 +83,8 @@ def evaluate(folder: Path, reference: Path) -> dict[str, Any]:
 def primers_in_reference(model: str, reference: Path) -> list[str]:
     """The model's primers that are files of the reference folder (by file name): a run's
     checkpoint primes from its corpus' generation split, which a held-out reference may hold,
-    and a continuation is then scored against the piece it was primed from."""
+    and a continuation is then scored against the piece it was primed from (or its windows)."""
     from cadenza.composing import primer_bank
 
-    names = {path.name for path in reference.iterdir() if path.is_file()}
+    names = {path.name.split(WINDOW_MARK)[0] for path in reference.iterdir() if path.is_file()}
     return sorted({Path(p.name).name for p in primer_bank(model).primers} & names)

@@ -16,14 +16,23 @@ reference and checks the gates per block:
   16th grid) is left out and named.
 
 The reference is the **test split** of ``--data`` (default ``../shared/data/piano-midi.de/
-midis``; its files are copied once to ``OUT/reference-test``), which no checkpoint,
-temperature or setting was ever chosen on; ``--reference DIR`` names another folder.
+midis``), which no checkpoint, temperature or setting was ever chosen on, cut into the
+``--bars``-bar windows that ``benchmarks/realism.py`` judges (non-overlapping, on bar lines,
+sounding at least half their steps; written once under ``OUT/reference-test-16bars``), so
+that 16 generated bars are compared with 16 real ones: a metric that grows with a piece's
+length (the longest silence, the pitches used, the compression ratio) would otherwise set
+16 bars against whole pieces. ``--whole-pieces`` compares with the whole pieces instead (the
+reference before 2026-12-07); ``--split valid`` judges against the valid split, to choose
+settings on; ``--reference DIR`` names another folder. ``--composed DIR`` scores the pieces
+``benchmarks/realism.py --out DIR`` composed (``DIR/LABEL/block-SEED``) instead of composing
+them again.
 
 It prints one Markdown table per block (real value, each model's value and PASS/FAIL) and
 writes ``gates.json`` under ``--out``. Exit status 0 either way: the tables are the result.
 
 Usage: ``python benchmarks/gates.py --model biaxial-piano [--model pianoroll=pianoroll-piano
---set pianoroll:threshold=0.01] [--blocks 1000,2000,3000] [--pieces 32] [--bars 16]``
+--set pianoroll:threshold=0.01] [--blocks 1000,2000,3000] [--pieces 32] [--bars 16]
+[--split valid] [--whole-pieces] [--composed OUT_OF_REALISM]``
 """
 
 from __future__ import annotations
@@ -38,7 +47,14 @@ from pathlib import Path
 from typing import Any
 
 from _machine import cpu_model, usable_cores
-from _pieces import PIANO_MIDI, compose_pieces, evaluate, held_out_corpus, primers_in_reference
+from _pieces import (
+    PIANO_MIDI,
+    compose_pieces,
+    evaluate,
+    held_out_corpus,
+    primers_in_reference,
+    write_windows,
+)
 
 
 @dataclass(frozen=True)
@@ -120,14 +136,15 @@ def gate_rows(metrics: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 def judge(label: str, model: str, options: dict[str, Any], seed: int,
           args: argparse.Namespace) -> dict[str, Any]:
-    folder = args.out / f"{label}-{seed}"
+    folder = composed_folder(label, seed, args)
     started = time.perf_counter()
     shared = primers_in_reference(model, args.reference)
     if shared:
         print(f"warning: {label}: {len(shared)} of its primers are pieces of {args.reference} "
               f"({', '.join(shared[:3])}...): its pieces are scored against what primed them",
               file=sys.stderr)
-    seconds, notes = compose_pieces(model, folder, args.pieces, args.bars, seed, options)
+    seconds, notes = ([0.0], [0]) if args.composed else compose_pieces(
+        model, folder, args.pieces, args.bars, seed, options)
     rows, constant = gate_rows(evaluate(folder, args.reference)["comparison"]["metrics"])
     return {"model": model, "options": options, "seed": seed, "rows": rows,
             "passed": sum(r["pass"] for r in rows.values()), "gates": len(rows),
@@ -137,23 +154,38 @@ def judge(label: str, model: str, options: dict[str, Any], seed: int,
             "minutes": (time.perf_counter() - started) / 60}
 
 
-def test_reference(data: Path, out: Path) -> Path:
-    """The test split's files of ``data`` copied once into ``out`` (4/4-like metres, as the
-    biaxial and piano-roll families read them)."""
+def split_reference(data: Path, split: str, bars: int, out: Path) -> Path:
+    """One split's real music of ``data`` (4/4-like metres, as the biaxial and piano-roll
+    families read them) written once under ``out``: its ``bars``-bar windows as
+    ``benchmarks/realism.py`` takes them, or its whole pieces when ``bars`` is 0."""
     import shutil
-
-    from cadenza.data import TEST
 
     if out.is_dir() and any(out.iterdir()):
         return out
-    corpus = held_out_corpus(data)
+    pieces = held_out_corpus(data).split(split)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for piece in corpus.split(TEST):
-        shutil.copyfile(data / piece.path, tmp / piece.path.replace("/", "-"))
+    if bars:
+        write_windows(pieces, bars, tmp)
+    else:
+        for piece in pieces:
+            shutil.copyfile(data / piece.path, tmp / piece.path.replace("/", "-"))
     tmp.rename(out)
     return out
+
+
+def composed_folder(label: str, seed: int, args: argparse.Namespace) -> Path:
+    """Where the block's pieces are: composed now under ``--out``, or already by
+    ``benchmarks/realism.py`` under ``--composed`` (``LABEL/block-SEED``)."""
+    if args.composed is None:
+        return Path(args.out / f"{label}-{seed}")
+    folder = Path(args.composed / label / f"block-{seed}")
+    found = len(list(folder.glob("seed-*.mid")))
+    if found != args.pieces:
+        raise SystemExit(f"--composed {folder}: expected {args.pieces} pieces seed-*.mid, "
+                         f"found {found}")
+    return folder
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
@@ -179,7 +211,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="[LABEL=]shipped name or run folder (repeat)")
     parser.add_argument("--data", type=Path, default=PIANO_MIDI,
                         help="the MIDI folder whose test split is the reference")
+    parser.add_argument("--split", choices=("test", "valid"), default="test",
+                        help="the split of --data to judge against (valid: to choose settings)")
+    parser.add_argument("--whole-pieces", action="store_true",
+                        help="judge against the split's whole pieces, not its --bars windows")
     parser.add_argument("--reference", type=Path, help="another held-out MIDI folder")
+    parser.add_argument("--composed", type=Path,
+                        help="score the pieces benchmarks/realism.py composed under this --out "
+                             "(LABEL/block-SEED) instead of composing")
     parser.add_argument("--pieces", type=int, default=32)
     parser.add_argument("--bars", type=int, default=16)
     parser.add_argument("--blocks", default="1000,2000,3000", help="first seed of each block")
@@ -195,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.reference is None:
         if not args.data.is_dir():
             parser.error(f"--data {args.data}: no such folder (or give --reference)")
-        args.reference = test_reference(args.data, args.out / "reference-test")
+        windows = 0 if args.whole_pieces else args.bars
+        args.reference = split_reference(
+            args.data, args.split, windows,
+            args.out / f"reference-{args.split}{f'-{windows}bars' if windows else ''}")
     elif not args.reference.is_dir():
         parser.error(f"--reference {args.reference}: no such folder")
     import torch

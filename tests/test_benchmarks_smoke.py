@@ -250,7 +250,7 @@ def test_both_cache_stores_give_back_what_they_took(tmp_path: Path) -> None:
 
 def test_gates_see_primers_taken_from_the_reference(web_runs: Path, tmp_path: Path) -> None:
     """A run primes from its corpus' generation split; a reference folder holding those
-    pieces is reported, a folder of other files is not."""
+    pieces or windows of them is reported, a folder of other files is not."""
     import _pieces
 
     from cadenza.composing import primer_bank
@@ -265,6 +265,8 @@ def test_gates_see_primers_taken_from_the_reference(web_runs: Path, tmp_path: Pa
     assert _pieces.primers_in_reference(str(run), reference) == [names[0]]
     (reference / names[0]).unlink()
     assert _pieces.primers_in_reference(str(run), reference) == []
+    (reference / f"{names[0]}.window-256.mid").write_bytes(b"")  # a window of it
+    assert _pieces.primers_in_reference(str(run), reference) == [names[0]]
 
 
 def test_play_along_latency_times_every_round(tmp_path: Path,

@@ -63,3 +63,37 @@ def test_a_failing_gate_is_counted_as_failing() -> None:
     rows, _ = gates.gate_rows(_metrics(dissonance_rate=_entry(0.25, 0.15, 0.79)))
     assert rows["dissonance_rate"]["pass"] is False
     assert rows["notes_per_bar"]["pass"] is True
+
+
+def test_the_window_reference_holds_the_windows_realism_judges(tmp_path: Path) -> None:
+    """A piece of 48 bars silent from bar 18 to 29 gives the windows realism takes (bars 0-15,
+    then 22-37: a window from bar 16 would be mostly silent), each written from its bar line
+    with the piece's velocities and the tempo in force there."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    from _pieces import write_windows
+
+    from cadenza.metrics import realism
+    from cadenza.midi import read_midi
+    from cadenza.score import Score, make_notes
+    from cadenza.tempomap import Tempo
+
+    bar = realism.STEPS_PER_BAR
+    starts = [step for step in range(0, 48 * bar, 2) if not 18 * bar <= step < 30 * bar]
+    pitches = [60 + (step // 2) % 12 for step in starts]
+    velocities = [40 + (step // bar) for step in starts]
+    score = Score(make_notes(starts, [2] * len(starts), pitches, velocities), 4,
+                  tempos=(Tempo(0, 90.0), Tempo(20 * bar, 150.0)), name="p")
+    piece = SimpleNamespace(path="dir/p.mid", score=score)
+    assert realism.window_starts(score, 16) == [0, 22 * bar]
+    assert write_windows([piece], 16, tmp_path) == 2
+    files = sorted(tmp_path.glob("*.mid"))
+    assert [f.name for f in files] == ["dir-p.mid.window-0.mid", f"dir-p.mid.window-{22 * bar}.mid"]
+    for file, first_bar, qpm in zip(files, (0, 22), (90.0, 150.0), strict=True):
+        window = read_midi(file)
+        ticks = window.ticks_per_quarter // 4  # ticks per sixteenth
+        assert window.tempos.qpm_at(0) == pytest.approx(qpm)
+        steps = window.notes["start"] // ticks
+        assert int(steps.max()) < 16 * bar
+        assert np.array_equal(window.notes["velocity"], 40 + first_bar + steps // bar)
