@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,28 +29,37 @@ def held_out_corpus(data: Path) -> Any:
                         progress=False)
 
 
+def piece_windows(pieces: list[Any], bars: int, min_sounding: float = 0.5
+                  ) -> Iterator[tuple[Any, int, Any]]:
+    """The windows ``benchmarks/realism.py`` judges, in order: for each of ``pieces``, every
+    non-overlapping ``bars``-bar 4/4 window on a bar line sounding at least ``min_sounding``
+    of its steps, as ``(piece, start tick, its notes moved to start from 0)``."""
+    from cadenza.metrics import realism
+
+    steps = bars * realism.STEPS_PER_BAR
+    for piece in pieces:
+        for start in realism.window_starts(piece.score, bars, min_sounding):
+            yield piece, start, realism.excerpt_notes(piece.score, start, steps)
+
+
 def write_windows(pieces: list[Any], bars: int, folder: Path, min_sounding: float = 0.5
                   ) -> int:
-    """Write every window that ``benchmarks/realism.py`` judges of ``pieces`` (non-overlapping
-    ``bars``-bar 4/4 windows on bar lines, sounding at least ``min_sounding`` of their steps)
-    as a MIDI file of ``folder``, with the tempo in force where it starts; how many."""
-    from cadenza.metrics import realism
+    """Write each of :func:`piece_windows` as a MIDI file of ``folder``, with the tempo in
+    force where it starts; how many."""
     from cadenza.midi import write_midi
     from cadenza.score import Score, TimeSignature
     from cadenza.tempomap import Tempo
 
     folder.mkdir(parents=True, exist_ok=True)
-    steps = bars * realism.STEPS_PER_BAR
     written = 0
-    for piece in pieces:
+    for piece, start, notes in piece_windows(pieces, bars, min_sounding):
         score = piece.score
-        for start in realism.window_starts(score, bars, min_sounding):
-            qpm = score.tempos.qpm_at(start)
-            window = Score(realism.excerpt_notes(score, start, steps), score.ticks_per_quarter,
-                           tempos=() if qpm is None else (Tempo(0, qpm),),
-                           time_signatures=(TimeSignature(0, 4, 4),), name=score.name)
-            write_midi(window, folder / f"{piece.path.replace('/', '-')}{WINDOW_MARK}{start}.mid")
-            written += 1
+        qpm = score.tempos.qpm_at(start)
+        window = Score(notes, score.ticks_per_quarter,
+                       tempos=() if qpm is None else (Tempo(0, qpm),),
+                       time_signatures=(TimeSignature(0, 4, 4),), name=score.name)
+        write_midi(window, folder / f"{piece.path.replace('/', '-')}{WINDOW_MARK}{start}.mid")
+        written += 1
     return written
 
 

@@ -143,14 +143,15 @@ def judge(label: str, model: str, options: dict[str, Any], seed: int,
         print(f"warning: {label}: {len(shared)} of its primers are pieces of {args.reference} "
               f"({', '.join(shared[:3])}...): its pieces are scored against what primed them",
               file=sys.stderr)
-    seconds, notes = ([0.0], [0]) if args.composed else compose_pieces(
-        model, folder, args.pieces, args.bars, seed, options)
+    # pieces realism.py composed were not timed here: no seconds or note counts for them
+    timed = None if args.composed else compose_pieces(model, folder, args.pieces, args.bars,
+                                                      seed, options)
     rows, constant = gate_rows(evaluate(folder, args.reference)["comparison"]["metrics"])
     return {"model": model, "options": options, "seed": seed, "rows": rows,
             "passed": sum(r["pass"] for r in rows.values()), "gates": len(rows),
             "constant_metrics_left_out": constant, "primers_in_reference": shared,
-            "seconds_per_piece": statistics.median(seconds),
-            "notes_per_piece": statistics.mean(notes),
+            "seconds_per_piece": statistics.median(timed[0]) if timed else None,
+            "notes_per_piece": statistics.mean(timed[1]) if timed else None,
             "minutes": (time.perf_counter() - started) / 60}
 
 
@@ -179,8 +180,8 @@ def composed_folder(label: str, seed: int, args: argparse.Namespace) -> Path:
     """Where the block's pieces are: composed now under ``--out``, or already by
     ``benchmarks/realism.py`` under ``--composed`` (``LABEL/block-SEED``)."""
     if args.composed is None:
-        return Path(args.out / f"{label}-{seed}")
-    folder = Path(args.composed / label / f"block-{seed}")
+        return Path(args.out) / f"{label}-{seed}"
+    folder = Path(args.composed) / label / f"block-{seed}"
     found = len(list(folder.glob("seed-*.mid")))
     if found != args.pieces:
         raise SystemExit(f"--composed {folder}: expected {args.pieces} pieces seed-*.mid, "

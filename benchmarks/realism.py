@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 from _machine import describe_machine
-from _pieces import JUDGED_METERS, PIANO_MIDI, held_out_corpus
+from _pieces import JUDGED_METERS, PIANO_MIDI, held_out_corpus, piece_windows
 from gates import parse_option
 
 from cadenza.metrics import realism, twosample
@@ -88,11 +88,10 @@ def real_excerpts(data: Path, bars: int, min_sounding: float, split_name: str = 
     pieces = corpus.split(split_name)
     steps = bars * realism.STEPS_PER_BAR
     rows, groups, sources = [], [], []
-    for piece in pieces:
-        for start in realism.window_starts(piece.score, bars, min_sounding):
-            rows.append(realism.excerpt_notes(piece.score, start, steps))
-            groups.append(piece.path)
-            sources.append(f"{piece.path}@{start}")
+    for piece, start, notes in piece_windows(pieces, bars, min_sounding):
+        rows.append(notes)
+        groups.append(piece.path)
+        sources.append(f"{piece.path}@{start}")
     split = corpus.config.split
     about = {"folder": str(data), "split": split_name, "split_config": split.to_dict(),
              "meters": list(JUDGED_METERS), "pieces": len(pieces),
