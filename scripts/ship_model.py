@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                         "0..1)")
     parser.add_argument("--metre-guide", type=float, default=None,
                         help="biaxial: the model's default metre guide strength (0..4)")
+    parser.add_argument("--max-polyphony", type=int, default=None,
+                        help="grid models: the model's default cap on notes at once (0: none)")
     parser.add_argument("--style-strength", type=float, default=None,
                         help="styled models: the model's default style strength (0..8)")
     parser.add_argument("--card-only", action="store_true",
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                         "(and its calibrated --threshold / --temperature / "
                         "--velocity-temperature / --velocity-memory / --velocity-drift / "
                         "--rhythm-copy / --rhythm-returns / --avoid-parallels / --metre-guide / "
-                        "--style-strength)")
+                        "--max-polyphony / --style-strength)")
     args = parser.parse_args(argv)
     calibrated = {name: value for name, value in (
         ("threshold", args.threshold), ("temperature", args.temperature),
@@ -101,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         ("velocity_memory", args.velocity_memory), ("velocity_drift", args.velocity_drift),
         ("rhythm_copy", args.rhythm_copy), ("rhythm_returns", args.rhythm_returns),
         ("avoid_parallels", args.avoid_parallels),
-        ("metre_guide", args.metre_guide), ("style_strength", args.style_strength))
+        ("metre_guide", args.metre_guide), ("max_polyphony", args.max_polyphony),
+        ("style_strength", args.style_strength))
         if value is not None}
     if args.card_only:
         target = models_dir() / args.name

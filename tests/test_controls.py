@@ -167,6 +167,40 @@ def test_max_polyphony_caps_the_notes_sounding_at_once(tmp_path: Path, model: st
     assert most > 2  # without the cap the model does play more at once
 
 
+def _most_at_once(piece: Any) -> int:
+    notes = piece.score.notes
+    ends = notes["start"] + notes["duration"]
+    start = piece.generated_start_tick + 16  # primer notes may ring into the first bar
+    return max(int(((notes["start"] <= t) & (ends > t)).sum())
+               for t in range(start, int(ends.max())))
+
+
+def test_a_model_carries_its_own_polyphony_cap(tmp_path: Path) -> None:
+    """config.json "generation" max_polyphony caps the notes at once unless the request sets
+    its own (0: no limit); a cap that is not a whole number in 0..128 is refused by name."""
+    import shutil
+
+    from cadenza.shipped import models_dir
+
+    folder = tmp_path / "capped"
+    shutil.copytree(models_dir() / "biaxial-piano", folder)
+    info = json.loads((folder / "config.json").read_text())
+    info["generation"] = {**info.get("generation", {}), "max_polyphony": 2}
+    (folder / "config.json").write_text(json.dumps(info))
+    base = dict(checkpoint=str(folder), bars=4, seed=5, no_primer=True)
+    capped = compose(ComposeRequest(out_dir=tmp_path / "a", **base))  # type: ignore[arg-type]
+    assert _most_at_once(capped.pieces[0]) <= 2
+    free = compose(ComposeRequest(out_dir=tmp_path / "b", max_polyphony=0, **base))  # type: ignore[arg-type]
+    assert _most_at_once(free.pieces[0]) > 2
+    bad = tmp_path / "half"
+    shutil.copytree(folder, bad)
+    info["generation"]["max_polyphony"] = 2.5
+    (bad / "config.json").write_text(json.dumps(info))
+    with pytest.raises(ConfigError, match=r"half/config.json: generation.max_polyphony must "):
+        base["checkpoint"] = str(bad)
+        compose(ComposeRequest(out_dir=tmp_path / "c", **base))  # type: ignore[arg-type]
+
+
 def test_cap_polyphony_keeps_the_most_probable() -> None:
     import torch
 

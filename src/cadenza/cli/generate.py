@@ -118,8 +118,10 @@ KeyStrength = Annotated[float, typer.Option(
     "--key-strength", help="0..1: 1 never leaves the key, 0 ignores it.")]
 PitchRange = Annotated[str | None, typer.Option(
     "--range", help="Grid models: only pitches in this range, e.g. C2-C6.")]
-MaxPolyphony = Annotated[int, typer.Option(
-    "--max-polyphony", help="Grid models: at most N notes at once (0: no limit).")]
+MaxPolyphony = Annotated[int | None, typer.Option(
+    "--max-polyphony", min=0, max=128,
+    help="Grid models: at most N notes at once; 0: no limit (default: the model's own, "
+    "else no limit).")]
 Form = Annotated[str, typer.Option(
     "--form", help="Grid models: a form such as AABA; a repeated letter returns "
     "to its first phrase. 'auto' (default): drawn from the seed when composing --bars "
@@ -183,7 +185,7 @@ def generate_command(
     rhythm_copy: RhythmCopy = None, avoid_parallels: AvoidParallels = None,
     program: Program = 0, ensemble: Ensemble = None,
     key: Key = None, key_strength: KeyStrength = 1.0,
-    pitch_range: PitchRange = None, max_polyphony: MaxPolyphony = 0,
+    pitch_range: PitchRange = None, max_polyphony: MaxPolyphony = None,
     form: Form = AUTO_FORM, phrase_bars: PhraseBars = 4, variation: Variation = 0.0,
     rhythm_returns: RhythmReturns = None,
     ending: Ending = "auto", density: Density = None, ritardando: Ritardando = False,

@@ -64,7 +64,7 @@ def steer(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeRequest:
         changes["pitch_range"] = ensemble.range_text
     # Not for a melody: the polyphony cap keeps a step's likeliest notes and may drop the
     # melody's; the parts drop what is too much instead.
-    if request.max_polyphony == 0 and ensemble.max_polyphony and "max_polyphony" in controls \
+    if request.max_polyphony is None and ensemble.max_polyphony and "max_polyphony" in controls \
             and request.melody_file is None:
         changes["max_polyphony"] = ensemble.max_polyphony
     if request.melody_file is not None and ensemble.monophonic:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from cadenza.checkpoint import LoadedCheckpoint
+from cadenza.composing.polyphony import polyphony_limit
 from cadenza.composing.primer import Opening
 from cadenza.composing.request import ComposeRequest
 from cadenza.controls import AUTO_KEY, Key, detect_key, parse_key
@@ -158,7 +159,8 @@ def _plan(request: ComposeRequest, loaded: LoadedCheckpoint, key_source: Primer 
             allowed = (request.pitch_weights.weights > 0
                        if request.pitch_range is not None and request.pitch_weights else None)
             ending = EndingPlan(key, length, bar, low, loaded.representation.feature_shape[0],
-                                allowed=allowed, max_notes=request.max_polyphony)
+                                allowed=allowed,
+                                max_notes=polyphony_limit(request, loaded))
         except ConfigError:
             if not automatic:
                 raise

@@ -78,7 +78,8 @@ class ComposeRequest:
     key: str | None = None
     key_strength: float = 1.0
     pitch_range: str | None = None  # e.g. "C2-C6": no note outside it
-    max_polyphony: int = 0  # grid families: at most this many notes at once (0: no limit)
+    # grid families: at most this many notes at once (0: no limit; None: the model's own)
+    max_polyphony: int | None = None
     density: str | None = None  # "2..4": note onsets per beat kept in that band
     # e.g. "AABA": a repeated letter returns to its first phrase; "auto": a grid model
     # composing a number of bars draws a form from the seed (AUTO_FORMS); "none" or None: none
@@ -219,7 +220,7 @@ class ComposeRequest:
 def check_controls(request: ComposeRequest, family: str) -> None:
     """Refuse a composing control the model's family cannot honour (never ignore it)."""
     asked = {"key": request.key is not None, "range": request.pitch_range is not None,
-             "max_polyphony": request.max_polyphony > 0,
+             "max_polyphony": bool(request.max_polyphony),
              "form": request.form not in (None, AUTO_FORM),
              "ending": request.ending == "cadence", "melody": request.melody_file is not None,
              "infill": request.infill is not None, "density": request.density is not None,

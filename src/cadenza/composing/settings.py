@@ -9,6 +9,7 @@ from typing import Any
 from cadenza.checkpoint import LoadedCheckpoint
 from cadenza.composing.names import model_name
 from cadenza.composing.planning import PiecePlan
+from cadenza.composing.polyphony import polyphony_limit
 from cadenza.composing.primer import Opening
 from cadenza.composing.request import ComposeRequest
 from cadenza.errors import ConfigError
@@ -54,7 +55,7 @@ def sampling_settings(request: ComposeRequest, loaded: LoadedCheckpoint) -> dict
             **_guide_settings(request, loaded),
             "adaptive": request.adaptive, "seed": request.seed,
             "max_hold_steps": request.max_hold_steps, "pitch_weights": request.pitch_weights,
-            "max_polyphony": request.max_polyphony, "progress": request.progress,
+            "max_polyphony": polyphony_limit(request, loaded), "progress": request.progress,
             "style": style_of(request, loaded), "style_strength": style_strength(request, loaded)}
 
 
