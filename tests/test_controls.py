@@ -381,6 +381,26 @@ def test_a_harmonised_melody_comes_back_note_for_note(tmp_path: Path, model: str
         assert int(note["pitch"]) <= melody[min(tick // 4, len(melody) - 1)], note
 
 
+def test_a_polyphony_cap_never_drops_a_clamped_melody_note(tmp_path: Path) -> None:
+    """A model's own cap (here 1 note at once) lets the free notes go, never the melody's."""
+    import shutil
+
+    import cadenza
+    from cadenza.shipped import models_dir
+
+    folder = tmp_path / "one-at-once"
+    shutil.copytree(models_dir() / "biaxial-piano", folder)
+    info = json.loads((folder / "config.json").read_text())
+    info["generation"] = {**info.get("generation", {}), "max_polyphony": 1}
+    (folder / "config.json").write_text(json.dumps(info))
+    melody = _melody_file(tmp_path / "melody.mid")
+    wanted = {(i * 4, 4, p) for i, p in enumerate([74, 76, 77, 79, 81, 79, 77, 74])}
+    for seed in range(3):
+        piece = cadenza.harmonise(melody, str(folder), seed=seed, ending="none")
+        got = {(int(n["start"]), int(n["duration"]), int(n["pitch"])) for n in piece.notes}
+        assert wanted <= got, seed
+
+
 @pytest.mark.parametrize("model", ["biaxial-piano", "pianoroll-piano"])
 def test_below_only_keeps_the_final_chord_under_a_low_melody(tmp_path: Path, model: str) -> None:
     """A melody ending on D4: the automatic D minor cadence voices its chord up to A4, so its

@@ -62,8 +62,8 @@ def steer(request: ComposeRequest, loaded: LoadedCheckpoint) -> ComposeRequest:
     changes: dict[str, Any] = {}
     if request.pitch_range is None and "range" in controls:
         changes["pitch_range"] = ensemble.range_text
-    # Not for a melody: the polyphony cap keeps a step's likeliest notes and may drop the
-    # melody's; the parts drop what is too much instead.
+    # Not for a melody: the parts drop what is too much instead (a cap keeps the melody's
+    # notes, but chooses the rest by probability alone, not by part).
     if request.max_polyphony is None and ensemble.max_polyphony and "max_polyphony" in controls \
             and request.melody_file is None:
         changes["max_polyphony"] = ensemble.max_polyphony

@@ -76,6 +76,15 @@ def _times(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
     return a * b
 
 
+def _clamped(change: Any, shape: tuple[int, int]) -> torch.Tensor | None:
+    """(B, N) bool: the notes a plan's prior turns on exactly at this step (a clamped melody
+    note, a cadence chord), which no polyphony cap may let go; ``None`` where none is."""
+    if change is None or change.prior is None or change.prior_weight > 0:
+        return None
+    on = np.nan_to_num(change.prior[..., 0], nan=0.0) >= 1.0
+    return torch.from_numpy(np.broadcast_to(on, shape).copy()) if on.any() else None
+
+
 def cap_polyphony(play: torch.Tensor, probs: torch.Tensor, limit: int) -> torch.Tensor:
     """``play`` (B, N) 0/1 with at most ``limit`` ones per row: the most probable sounding
     notes are kept (``limit`` 0 keeps everything)."""
@@ -221,6 +230,7 @@ def generate_biaxial(
         allowed = track.hold.mask()
         grid_step = config.first_step + t + 1  # the step being chosen, from a bar line
         sounding = np.ascontiguousarray(current[..., 0]) > 0  # (B, N) before this step
+        change = None
         if forced:
             rule = NoteRule.teacher(batch[:, t + 1, :, :2], probabilities=False)
         else:
@@ -233,7 +243,8 @@ def generate_biaxial(
                                     style=config.style, style_strength=config.style_strength)
         sounding_t = torch.from_numpy(sounding)
         notes = _chosen_notes(outputs, config, not forced, channels == 3, sounding_t, gen,
-                              track.velocity_weights(grid_step) if channels == 3 else None)
+                              track.velocity_weights(grid_step) if channels == 3 else None,
+                              _clamped(change, sounding.shape))
         bins = (torch.from_numpy(batch[:, t + 1, :, 2]) if forced else notes[..., 2]
                 ) if track.loudness is not None else None  # a primer's step: its own
         track.update(notes, sounding_t, grid_step, not forced, allowed, bins)
@@ -309,15 +320,18 @@ def _sampled_rule(config: GenerationConfig, gen: torch.Generator, change: Any,
 
 def _chosen_notes(outputs: dict[str, torch.Tensor], config: GenerationConfig, sampled: bool,
                   dynamics: bool, sounding_before: torch.Tensor, gen: torch.Generator,
-                  velocity_weights: torch.Tensor | None = None) -> torch.Tensor:
+                  velocity_weights: torch.Tensor | None = None,
+                  clamped: torch.Tensor | None = None) -> torch.Tensor:
     """(B, N, C) the notes the model chose at a step: on a ``sampled`` step (not the
-    primer's) at most ``config.max_polyphony`` at once; with ``dynamics``, a velocity bin
-    for every note started here (weighted by the (B, bins) ``velocity_weights`` of a loudness
-    memory or drift)."""
+    primer's) at most ``config.max_polyphony`` at once, the (B, N) ``clamped`` ones kept
+    first; with ``dynamics``, a velocity bin for every note started here (weighted by the
+    (B, bins) ``velocity_weights`` of a loudness memory or drift)."""
     notes = outputs["notes"].cpu().float()  # (B, N, 2)
     if config.max_polyphony and sampled:
-        kept = cap_polyphony(notes[..., 0], outputs["probs"][..., 0].cpu(),
-                             config.max_polyphony)
+        rank = outputs["probs"][..., 0].cpu().float()
+        if clamped is not None:
+            rank = rank + 2.0 * clamped.float()  # above every free note's probability
+        kept = cap_polyphony(notes[..., 0], rank, config.max_polyphony)
         notes = notes * kept[..., None]
     if dynamics:
         bins = _velocity_bins(outputs, notes, sounding_before, gen, config.velocity_temperature,
