@@ -144,6 +144,14 @@ def test_a_family_that_uses_a_sampling_setting_takes_it(tmp_path: Path) -> None:
     assert len(compose(default).pieces) == 1
 
 
+def _most_at_once(piece: Any) -> int:
+    notes = piece.score.notes
+    ends = notes["start"] + notes["duration"]
+    start = piece.generated_start_tick + 16  # primer notes may ring into the first bar
+    return max(int(((notes["start"] <= t) & (ends > t)).sum())
+               for t in range(start, int(ends.max())))
+
+
 @pytest.mark.parametrize("model", ["biaxial-piano", "pianoroll-piano"])
 def test_max_polyphony_caps_the_notes_sounding_at_once(tmp_path: Path, model: str) -> None:
     request = ComposeRequest(checkpoint=model, out_dir=tmp_path, bars=4, seed=5,
@@ -160,44 +168,35 @@ def test_max_polyphony_caps_the_notes_sounding_at_once(tmp_path: Path, model: st
     if model != "biaxial-piano":  # the piano-roll model is too sparse to need a cap
         return
     free = compose(ComposeRequest(checkpoint=model, out_dir=tmp_path / "f", bars=4, seed=5,
-                                  composer="Bach")).pieces[0].score.notes
-    free_ends = free["start"] + free["duration"]
-    most = max(int(((free["start"] <= t) & (free_ends > t)).sum())
-               for t in range(start + 16, int(free_ends.max())))
-    assert most > 2  # without the cap the model does play more at once
+                                  composer="Bach")).pieces[0]
+    assert _most_at_once(free) > 2  # without the cap the model does play more at once
 
 
-def _most_at_once(piece: Any) -> int:
-    notes = piece.score.notes
-    ends = notes["start"] + notes["duration"]
-    start = piece.generated_start_tick + 16  # primer notes may ring into the first bar
-    return max(int(((notes["start"] <= t) & (ends > t)).sum())
-               for t in range(start, int(ends.max())))
+def _capped_copy(tmp_path: Path, name: str, cap: float) -> Path:
+    """A copy of biaxial-piano under ``tmp_path / name`` whose config carries its own cap."""
+    import shutil
+
+    from cadenza.shipped import models_dir
+
+    folder = tmp_path / name
+    shutil.copytree(models_dir() / "biaxial-piano", folder)
+    info = json.loads((folder / "config.json").read_text())
+    info["generation"] = {**info.get("generation", {}), "max_polyphony": cap}
+    (folder / "config.json").write_text(json.dumps(info))
+    return folder
 
 
 def test_a_model_carries_its_own_polyphony_cap(tmp_path: Path) -> None:
     """config.json "generation" max_polyphony caps the notes at once unless the request sets
     its own (0: no limit); a cap that is not a whole number in 0..128 is refused by name."""
-    import shutil
-
-    from cadenza.shipped import models_dir
-
-    folder = tmp_path / "capped"
-    shutil.copytree(models_dir() / "biaxial-piano", folder)
-    info = json.loads((folder / "config.json").read_text())
-    info["generation"] = {**info.get("generation", {}), "max_polyphony": 2}
-    (folder / "config.json").write_text(json.dumps(info))
-    base = dict(checkpoint=str(folder), bars=4, seed=5, no_primer=True)
+    base = dict(checkpoint=str(_capped_copy(tmp_path, "capped", 2)), bars=4, seed=5,
+                no_primer=True)
     capped = compose(ComposeRequest(out_dir=tmp_path / "a", **base))  # type: ignore[arg-type]
     assert _most_at_once(capped.pieces[0]) <= 2
     free = compose(ComposeRequest(out_dir=tmp_path / "b", max_polyphony=0, **base))  # type: ignore[arg-type]
     assert _most_at_once(free.pieces[0]) > 2
-    bad = tmp_path / "half"
-    shutil.copytree(folder, bad)
-    info["generation"]["max_polyphony"] = 2.5
-    (bad / "config.json").write_text(json.dumps(info))
+    base["checkpoint"] = str(_capped_copy(tmp_path, "half", 2.5))
     with pytest.raises(ConfigError, match=r"half/config.json: generation.max_polyphony must "):
-        base["checkpoint"] = str(bad)
         compose(ComposeRequest(out_dir=tmp_path / "c", **base))  # type: ignore[arg-type]
 
 
@@ -383,16 +382,9 @@ def test_a_harmonised_melody_comes_back_note_for_note(tmp_path: Path, model: str
 
 def test_a_polyphony_cap_never_drops_a_clamped_melody_note(tmp_path: Path) -> None:
     """A model's own cap (here 1 note at once) lets the free notes go, never the melody's."""
-    import shutil
-
     import cadenza
-    from cadenza.shipped import models_dir
 
-    folder = tmp_path / "one-at-once"
-    shutil.copytree(models_dir() / "biaxial-piano", folder)
-    info = json.loads((folder / "config.json").read_text())
-    info["generation"] = {**info.get("generation", {}), "max_polyphony": 1}
-    (folder / "config.json").write_text(json.dumps(info))
+    folder = _capped_copy(tmp_path, "one-at-once", 1)
     melody = _melody_file(tmp_path / "melody.mid")
     wanted = {(i * 4, 4, p) for i, p in enumerate([74, 76, 77, 79, 81, 79, 77, 74])}
     for seed in range(3):

@@ -76,13 +76,13 @@ def _times(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
     return a * b
 
 
-def _clamped(change: Any, shape: tuple[int, int]) -> torch.Tensor | None:
+def _clamped(change: Any) -> torch.Tensor | None:
     """(B, N) bool: the notes a plan's prior turns on exactly at this step (a clamped melody
-    note, a cadence chord), which no polyphony cap may let go; ``None`` where none is."""
+    note, a cadence chord), which no polyphony cap may let go; ``None`` without a prior
+    that decides alone."""
     if change is None or change.prior is None or change.prior_weight > 0:
         return None
-    on = np.nan_to_num(change.prior[..., 0], nan=0.0) >= 1.0
-    return torch.from_numpy(np.broadcast_to(on, shape).copy()) if on.any() else None
+    return torch.from_numpy(np.nan_to_num(change.prior[..., 0], nan=0.0) >= 1.0)
 
 
 def cap_polyphony(play: torch.Tensor, probs: torch.Tensor, limit: int) -> torch.Tensor:
@@ -244,7 +244,7 @@ def generate_biaxial(
         sounding_t = torch.from_numpy(sounding)
         notes = _chosen_notes(outputs, config, not forced, channels == 3, sounding_t, gen,
                               track.velocity_weights(grid_step) if channels == 3 else None,
-                              _clamped(change, sounding.shape))
+                              change)
         bins = (torch.from_numpy(batch[:, t + 1, :, 2]) if forced else notes[..., 2]
                 ) if track.loudness is not None else None  # a primer's step: its own
         track.update(notes, sounding_t, grid_step, not forced, allowed, bins)
@@ -321,14 +321,15 @@ def _sampled_rule(config: GenerationConfig, gen: torch.Generator, change: Any,
 def _chosen_notes(outputs: dict[str, torch.Tensor], config: GenerationConfig, sampled: bool,
                   dynamics: bool, sounding_before: torch.Tensor, gen: torch.Generator,
                   velocity_weights: torch.Tensor | None = None,
-                  clamped: torch.Tensor | None = None) -> torch.Tensor:
+                  change: Any = None) -> torch.Tensor:
     """(B, N, C) the notes the model chose at a step: on a ``sampled`` step (not the
-    primer's) at most ``config.max_polyphony`` at once, the (B, N) ``clamped`` ones kept
-    first; with ``dynamics``, a velocity bin for every note started here (weighted by the
-    (B, bins) ``velocity_weights`` of a loudness memory or drift)."""
+    primer's) at most ``config.max_polyphony`` at once, the notes the plan's ``change``
+    clamps kept first; with ``dynamics``, a velocity bin for every note started here
+    (weighted by the (B, bins) ``velocity_weights`` of a loudness memory or drift)."""
     notes = outputs["notes"].cpu().float()  # (B, N, 2)
     if config.max_polyphony and sampled:
         rank = outputs["probs"][..., 0].cpu().float()
+        clamped = _clamped(change)
         if clamped is not None:
             rank = rank + 2.0 * clamped.float()  # above every free note's probability
         kept = cap_polyphony(notes[..., 0], rank, config.max_polyphony)
