@@ -480,7 +480,8 @@ def test_composing_controls_through_the_api(checkpoints: Path, tmp_path: Path) -
     seen: list[ComposeRequest] = []
     with make_client(checkpoints, tmp_path, compose_fn=fake_compose(seen.append)) as client:
         response = post(client, bpm=60, key="D minor", pitch_range="C3-C6", form="AABA",
-                        phrase_bars=1, ending="cadence", max_polyphony=4, velocity=70)
+                        phrase_bars=1, ending="cadence", ending_hold=2, max_polyphony=4,
+                        velocity=70)
         assert response.status_code == 202, response.text
         job = wait_for(client, response.json()["id"])
         assert job["status"] == "done" and job["options"]["bpm"] == 60
@@ -488,6 +489,9 @@ def test_composing_controls_through_the_api(checkpoints: Path, tmp_path: Path) -
         assert (request.bpm, request.key, request.pitch_range, request.form) == (
             60, "D minor", "C3-C6", "AABA")
         assert request.ending == "cadence" and request.max_polyphony == 4
+        assert request.ending_hold == 2
+        long_hold = post(client, ending_hold=5)
+        assert long_hold.status_code == 422 and long_hold.json()["field"] == "ending_hold"
         bad_key = post(client, key="H dorian")
         assert bad_key.status_code == 422 and bad_key.json()["field"] == "key"
         bad_form = post(client, form="aaba")

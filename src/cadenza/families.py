@@ -135,8 +135,8 @@ class Family:
 
 
 GRID_CONTROLS = frozenset({"temperature", "threshold", "adaptive", "max_hold_steps", "key",
-                           "range", "max_polyphony", "form", "ending", "melody",
-                           "infill", "density"})
+                           "range", "max_polyphony", "form", "ending", "ending_hold",
+                           "melody", "infill", "density"})
 TOKEN_CONTROLS = frozenset({"temperature", "top_k", "top_p", "max_repeats", "key", "range",
                             "ending"})
 

@@ -137,6 +137,10 @@ Ending = Annotated[str, typer.Option(
     "primer; grid models hold the tonic chord exactly, token models steer their last "
     "elements to it); 'none'; 'auto' (default): a cadence when a grid model composes "
     "--bars, none otherwise.")]
+EndingHold = Annotated[float | None, typer.Option(
+    "--ending-hold", help="Grid models: a cadence's final chord sounds this many beats "
+    "(above 0, at most 4), the rest of its bar silent (default: the model's own, else the "
+    "whole bar).")]
 Density = Annotated[str | None, typer.Option(
     "--density", help="Grid, events and note-token models: keep note onsets "
     "per beat in LOW..HIGH.")]
@@ -188,7 +192,8 @@ def generate_command(
     pitch_range: PitchRange = None, max_polyphony: MaxPolyphony = None,
     form: Form = AUTO_FORM, phrase_bars: PhraseBars = 4, variation: Variation = 0.0,
     rhythm_returns: RhythmReturns = None,
-    ending: Ending = "auto", density: Density = None, ritardando: Ritardando = False,
+    ending: Ending = "auto", ending_hold: EndingHold = None, density: Density = None,
+    ritardando: Ritardando = False,
     humanise: Humanise = 0.0, infill: Infill = None, candidates: Candidates = 4,
     replay: Replay = None, verbose_stats: Stats = False, style: Style = None,
     style_strength: StyleStrength = None, list_style_names: ListStyles = False,

@@ -17,7 +17,16 @@ from cadenza.controls import AUTO_KEY, Key, detect_key, parse_key
 from cadenza.errors import ConfigError
 from cadenza.families import get_family
 from cadenza.generation.melody import MelodyPlan, melody_of
-from cadenza.generation.plan import AUTO_FORM, EndingPlan, FormPlan, Plan, auto_form, combine
+from cadenza.generation.plan import (
+    AUTO_FORM,
+    BEATS_PER_BAR,
+    EndingPlan,
+    FormPlan,
+    Plan,
+    auto_form,
+    check_ending_hold,
+    combine,
+)
 from cadenza.generation.primerbank import Primer
 from cadenza.generation.token_ending import TokenEnding
 
@@ -139,6 +148,18 @@ def _melody_plan(request: ComposeRequest, loaded: LoadedCheckpoint,
     return MelodyPlan(notes, low, loaded.representation.feature_shape[0], request.below_only)
 
 
+def _hold_steps(request: ComposeRequest, loaded: LoadedCheckpoint, steps_per_quarter: int
+                ) -> int:
+    """Steps a cadence's final chord sounds: the request's beats, else the model's own
+    (``config.json`` ``"generation"`` ``ending_hold``), else the whole bar; at least one."""
+    beats = loaded.setting("ending_hold", request.ending_hold, BEATS_PER_BAR)
+    try:
+        check_ending_hold(beats)
+    except ConfigError as error:
+        raise ConfigError(f"{loaded.path / 'config.json'}: generation.{error}") from None
+    return min(max(round(beats * steps_per_quarter), 1), BEATS_PER_BAR * steps_per_quarter)
+
+
 def _plan(request: ComposeRequest, loaded: LoadedCheckpoint, key_source: Primer | None,
           length: int) -> Plan | None:
     """The form and ending of a grid piece as one plan (``None`` when neither is asked)."""
@@ -160,7 +181,8 @@ def _plan(request: ComposeRequest, loaded: LoadedCheckpoint, key_source: Primer 
                        if request.pitch_range is not None and request.pitch_weights else None)
             ending = EndingPlan(key, length, bar, low, loaded.representation.feature_shape[0],
                                 allowed=allowed,
-                                max_notes=polyphony_limit(request, loaded))
+                                max_notes=polyphony_limit(request, loaded),
+                                hold_steps=_hold_steps(request, loaded, spq))
         except ConfigError:
             if not automatic:
                 raise

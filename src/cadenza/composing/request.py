@@ -21,7 +21,13 @@ from cadenza.generation.base import (
 from cadenza.generation.guides import GUIDES, check_guide
 from cadenza.generation.infill import parse_bars
 from cadenza.generation.loudness import check_velocity_drift, check_velocity_memory
-from cadenza.generation.plan import AUTO_FORM, NO_FORM, FormPlan, check_rhythm_returns
+from cadenza.generation.plan import (
+    AUTO_FORM,
+    NO_FORM,
+    FormPlan,
+    check_ending_hold,
+    check_rhythm_returns,
+)
 from cadenza.generation.primerbank import Primer
 from cadenza.models.styleinput import check_style_strength
 from cadenza.sampling import parse_density
@@ -91,6 +97,9 @@ class ComposeRequest:
     # "cadence": dominant seventh, then the held tonic chord; "auto": a cadence for a grid
     # model composing a number of bars (not --length) when its keys hold the final chord
     ending: str = "auto"
+    # a cadence's final chord sounds this many beats, the rest of its bar silent (None: the
+    # model's own, else the whole bar)
+    ending_hold: float | None = None
     melody_file: Path | None = None  # harmonise: its notes are clamped, the rest generated
     below_only: bool = False  # harmonise: no note above the melody
     voice: str = "all"  # harmonise: "all" (the file is the melody) or "top" (its top voice)
@@ -162,6 +171,11 @@ class ComposeRequest:
             raise ConfigError(f"voice must be 'all' or 'top', got {self.voice!r}")
         if self.ending not in ENDINGS:
             raise ConfigError(f"ending must be one of {', '.join(ENDINGS)}, got {self.ending!r}")
+        if self.ending_hold is not None:
+            check_ending_hold(self.ending_hold)
+            if self.ending == "none":
+                raise ConfigError("ending_hold is the final chord's length: it needs an ending "
+                                  "('cadence' or 'auto'), not 'none'")
         if self.form == NO_FORM:
             self.form = None
         if self.form is not None and self.form != AUTO_FORM:
@@ -222,7 +236,9 @@ def check_controls(request: ComposeRequest, family: str) -> None:
     asked = {"key": request.key is not None, "range": request.pitch_range is not None,
              "max_polyphony": bool(request.max_polyphony),
              "form": request.form not in (None, AUTO_FORM),
-             "ending": request.ending == "cadence", "melody": request.melody_file is not None,
+             "ending": request.ending == "cadence",
+             "ending_hold": request.ending_hold is not None,
+             "melody": request.melody_file is not None,
              "infill": request.infill is not None, "density": request.density is not None,
              # sampling settings: the piano-roll floor, the token families' truncation
              # (None / 0 / 1: not asked for; a model's calibrated default is not a request)

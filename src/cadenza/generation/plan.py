@@ -18,7 +18,8 @@ so a repeated phrase can follow the phrase it repeats.
 * :func:`auto_form`: the default form of a piece, drawn from its seed (see ``AUTO_FORMS``).
 * :class:`EndingPlan`: the bar before the last leans on the dominant seventh chord of the key
   (other pitch classes weighted ``1 - strength``); the last bar is the tonic triad, tonic in
-  the bass, struck on its first step and held to the end, and nothing else sounds.
+  the bass, struck on its first step and held for ``hold_steps`` (the whole bar by default),
+  and nothing else sounds: the rest of the bar is silent.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from cadenza.controls import Key
 from cadenza.errors import ConfigError, check_number
 
 __all__ = ["AUTO_FORM", "AUTO_FORMS", "NO_FORM", "EndingPlan", "FormPlan", "Plan", "StepPrior",
-           "auto_form", "check_rhythm_returns", "combine", "rhythm_prior"]
+           "auto_form", "check_ending_hold", "check_rhythm_returns", "combine", "rhythm_prior"]
 
 AUTO_FORM = "auto"  # the form value that draws one of AUTO_FORMS from the piece's seed
 NO_FORM = "none"  # the form value that asks for none (through-composed)
@@ -42,8 +43,20 @@ NO_FORM = "none"  # the form value that asks for none (through-composed)
 # bar after bar repeats none (docs/benchmarks.md, "Music gates").
 AUTO_FORMS: tuple[tuple[str | None, int], ...] = (
     (None, 3), ("AABA", 1), ("ABAC", 1), ("AABB", 1), ("ABAB", 1))
+BEATS_PER_BAR = 4  # the grid families compose 4/4 bars
 _FORM_STREAM = 0x466F726D  # "Form": mixed into the seed so the draw has its own random stream
 _RETURN_STREAM = 0x52657475  # "Retu": whether a returning phrase keeps its rhythm only
+
+
+def check_ending_hold(beats: float) -> float:
+    """How long a cadence's final chord sounds, in beats: above 0 and at most a 4/4 bar, else
+    ConfigError naming it."""
+    value = check_number("ending_hold", beats, 0.0, float(BEATS_PER_BAR),
+                         f"a number of beats above 0 and at most {BEATS_PER_BAR}")
+    if value <= 0.0:
+        raise ConfigError(f"ending_hold must be a number of beats above 0 and at most "
+                          f"{BEATS_PER_BAR}, got {beats!r}")
+    return value
 
 
 @dataclass
@@ -174,10 +187,14 @@ class EndingPlan(Plan):
     strength: float = 0.95
     allowed: np.ndarray | None = None  # (128,) bool: pitches the chord may use (a --range)
     max_notes: int = 0  # at most this many notes in the final chord (0: four)
+    hold_steps: int = 0  # steps the final chord sounds, then silence to the bar's end (0: all)
 
     def __post_init__(self) -> None:
         if self.total_steps < 2 * self.steps_per_bar:
             raise ConfigError("an ending needs at least two bars")
+        if not 0 <= self.hold_steps <= self.steps_per_bar:
+            raise ConfigError(f"the final chord's hold must be 0..{self.steps_per_bar} steps, "
+                              f"got {self.hold_steps}")
         tonic = self.key.tonic
         self.final_chord = self._voicing(tonic, 3 if self.key.mode == "minor" else 4)
         dominant = (tonic + 7) % 12
@@ -210,8 +227,10 @@ class EndingPlan(Plan):
         pitches = self.low + np.arange(self.num_notes)
         if index >= self.total_steps - bar:  # the held tonic chord, nothing else
             prior = np.zeros((self.num_notes, 2), dtype=np.float32)
-            for pitch in self.final_chord:
-                prior[pitch - self.low] = (1.0, 1.0 if index == self.total_steps - bar else 0.0)
+            into = index - (self.total_steps - bar)  # steps into the last bar
+            if into < (self.hold_steps or bar):
+                for pitch in self.final_chord:
+                    prior[pitch - self.low] = (1.0, 1.0 if into == 0 else 0.0)
             return StepPrior(prior=for_batch(prior, generated))
         if index >= self.total_steps - 2 * bar:  # the dominant seventh
             inside = np.isin(pitches % 12, sorted(self.dominant_classes))

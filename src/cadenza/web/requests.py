@@ -59,6 +59,8 @@ class CompositionIn(BaseModel):
     # biaxial: the chance a step moves in no parallel fifth or octave (None: the model's own)
     avoid_parallels: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     ending: str | None = Field(default=None, max_length=20)
+    # a cadence's final chord sounds this many beats, then rests (None: the model's own)
+    ending_hold: float | None = Field(default=None, gt=0, le=4, allow_inf_nan=False)
     ritardando: bool | None = None
     humanise: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     velocity: int | None = Field(default=None, ge=1, le=127)
@@ -84,7 +86,8 @@ class CompositionIn(BaseModel):
 
 CONTROL_FIELDS = ("bpm", "program", "ensemble", "key", "key_strength", "pitch_range",
                   "max_polyphony", "density", "form", "phrase_bars", "variation",
-                  "rhythm_returns", "avoid_parallels", "ending", "ritardando", "humanise",
+                  "rhythm_returns", "avoid_parallels", "ending", "ending_hold", "ritardando",
+                  "humanise",
                   "velocity", "threshold", "top_k", "top_p", "primer_bars", "voice",
                   "below_only", "infill", "style", "style_strength")
 
