@@ -18,7 +18,10 @@ The variants run in turn (A, B, C, then C, B, A, ...) for ``--rounds`` rounds so
 the same load; every run uses the same seed, so the same weights, batches and dropout masks.
 Printed: the machine line; a Markdown table of median step times, the speed-up, peak resident
 memory and the first losses of each variant; where the time of a step goes (batch, forward,
-backward, optimizer); and whether every loss of every run agrees bit for bit.
+backward, optimizer); and how far apart the loss curves are. Since 2026-12-08 the first time
+layer trains through PyTorch's own LSTM (no gradient for the input features), which agrees
+with oneDNN's to float32 rounding, not bit for bit: the runs pass when every loss of every
+run is within ``--tolerance`` (relative) of the first run's.
 
 Usage: ``python benchmarks/biaxial_step.py [--configs small wide] [--rounds 3] [--steps 6]
 [--warmup 2] [--threads 1] [--json OUT] [--quick]``.
@@ -108,12 +111,22 @@ def _old_input_features(state: np.ndarray, first_step: int = 0, low: int = 24) -
     return out
 
 
+def _old_velocity_logits(self: Any, time_out: torch.Tensor, notes: torch.Tensor,
+                         where: torch.Tensor | None = None) -> torch.Tensor:
+    """The dynamics output as it was: logits of every (step, note), then those asked for."""
+    from cadenza.models.chordplace import velocity_logits
+
+    logits = velocity_logits(self.velocity, self.voicing, time_out, notes)
+    return logits if where is None else logits[where]
+
+
 def use_old_code(model: Any) -> None:
     """Put the pre-change methods on ``model`` and the old feature loop in the module."""
     from cadenza.representations import notestate
 
     model.time_forward = types.MethodType(_old_time_forward, model)
     model.note_logits = types.MethodType(_old_note_logits, model)
+    model.velocity_logits = types.MethodType(_old_velocity_logits, model)
     notestate.input_features = _old_input_features  # type: ignore[assignment]
 
 
@@ -189,20 +202,24 @@ def median_ms(runs: list[dict[str, Any]], phase: str = "step") -> float:
     return 1e3 * statistics.median(s for r in runs for s in r["seconds"][phase])
 
 
-def report(results: dict[str, dict[str, list[dict[str, Any]]]]) -> tuple[list[str], bool]:
-    """Markdown lines of the tables, and whether every loss agrees bit for bit."""
+def report(results: dict[str, dict[str, list[dict[str, Any]]]], tolerance: float
+           ) -> tuple[list[str], float]:
+    """Markdown lines of the tables, and the largest relative gap between two runs' losses
+    at the same step (0.0: every loss agrees bit for bit)."""
     lines = [
         "| configuration | old step ms | new step ms | speed-up | new code, default malloc "
-        "ms | peak RSS old / new MB | first losses, old | first losses, new | losses equal |",
+        "ms | peak RSS old / new MB | first losses, old | first losses, new | same losses |",
         "|---|---:|---:|---:|---:|---:|---|---|---|",
     ]
-    all_equal = True
+    largest = 0.0
     for name, by_variant in results.items():
         old, new, code = by_variant["old"], by_variant["new"], by_variant["new code"]
         curves = [r["losses"] for runs in by_variant.values() for r in runs]
         equal = all(c == curves[0] for c in curves)
-        all_equal &= equal
         gap = max(abs(a - b) / abs(a) for c in curves for a, b in zip(curves[0], c, strict=True))
+        largest = max(largest, gap)
+        verdict = ("yes, bit for bit" if equal else f"within {tolerance:.0e} (max rel. gap "
+                   f"{gap:.1e})" if gap <= tolerance else f"NO (max rel. gap {gap:.1e})")
         shown = [" ".join(f"{v:.6f}" for v in runs[0]["losses"][:SHOWN_LOSSES])
                  for runs in (old, new)]
         sizes = CONFIGS[name]
@@ -213,7 +230,7 @@ def report(results: dict[str, dict[str, list[dict[str, Any]]]]) -> tuple[list[st
             f"{median_ms(old) / median_ms(new):.2f}x | {median_ms(code):.0f} | "
             f"{max(r['peak_rss_mb'] for r in old):.0f} / {max(r['peak_rss_mb'] for r in new):.0f}"
             f" | {shown[0]} | {shown[1]} | "
-            f"{'yes, bit for bit' if equal else f'no (max rel. gap {gap:.1e})'} |"
+            f"{verdict} |"
         )
     lines += ["", "| configuration | variant | batch ms | forward ms | backward ms | "
               "optimizer ms | step ms |", "|---|---|---:|---:|---:|---:|---:|"]
@@ -222,7 +239,7 @@ def report(results: dict[str, dict[str, list[dict[str, Any]]]]) -> tuple[list[st
             cells = " | ".join(f"{median_ms(runs, p):.1f}" for p in
                                ("batch", "forward", "backward", "optimizer", "step"))
             lines.append(f"| {name} | {variant} | {cells} |")
-    return lines, all_equal
+    return lines, largest
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -233,6 +250,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tolerance", type=float, default=1e-5,
+                        help="largest relative gap between runs' losses that is the same curve")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT")
     parser.add_argument("--quick", action="store_true",
                         help="the debug configuration, one round of 2 steps: a check that it runs")
@@ -265,20 +284,23 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {round_index + 1}/{args.rounds}: {name}, {variant} ...",
                       file=sys.stderr, flush=True)
                 results[name][variant].append(child(name, variant, args))
-    lines, equal = report(results)
+    lines, gap = report(results, args.tolerance)
+    same = gap <= args.tolerance
     print(machine.line())
     print(f"{format_load(load_before)} before; {format_load(load_average())} after")
     print(f"{args.rounds} run(s) per variant, each {args.warmup} untimed + {args.steps} timed "
           f"steps; medians over all timed steps; {args.threads} torch thread(s), float32\n")
     print("\n".join(lines))
     print(f"\nevery loss of every run (all {args.warmup + args.steps} steps, every variant "
-          f"and round) equal bit for bit: {'yes' if equal else 'NO'}")
+          f"and round) within {args.tolerance:.0e} of the first run's: "
+          f"{'yes' if same else 'NO'} (largest relative gap {gap:.1e})")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"benchmark": "biaxial_step", "machine":
                                          machine.to_dict(), "results": results,
-                                         "losses_equal": equal}, indent=2) + "\n")
-    return 0 if equal else 1
+                                         "largest_loss_gap": gap, "same_curve": same},
+                                        indent=2) + "\n")
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

@@ -213,8 +213,9 @@ def test_train_precision_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_biaxial_step_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Old and new code give bit-equal losses in separate processes; its copy of the old
-    feature loop still computes today's features; the table comes from the recorded runs."""
+    """Old and new code give the same losses (to float32 rounding) in separate processes;
+    its copy of the old feature loop still computes today's features; the table comes from
+    the recorded runs."""
     import numpy as np
     from biaxial_step import _old_input_features
 
@@ -227,15 +228,17 @@ def test_biaxial_step_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert biaxial_step.main(["--quick", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     printed = capsys.readouterr().out
-    assert data["losses_equal"] is True
+    assert data["same_curve"] is True and data["largest_loss_gap"] <= 1e-5
     runs = data["results"]["debug"]
     assert set(runs) == {"old", "new code", "new"}
     curves = [r["losses"] for variant in runs.values() for r in variant]
-    assert len(curves) == 3 and all(c == curves[0] and len(c) == 2 for c in curves)
+    assert len(curves) == 3 and all(len(c) == 2 for c in curves)
+    assert runs["new"][0]["losses"] == runs["new code"][0]["losses"]  # the allocator alone
+    np.testing.assert_allclose(runs["new"][0]["losses"], runs["old"][0]["losses"], rtol=1e-5)
     old = statistics.median(s for r in runs["old"] for s in r["seconds"]["step"])
     new = statistics.median(s for r in runs["new"] for s in r["seconds"]["step"])
     assert f"| {1e3 * old:.0f} | {1e3 * new:.0f} | {old / new:.2f}x |" in printed
-    assert "equal bit for bit: yes" in printed and "torch.mm" in printed
+    assert "of the first run's: yes" in printed and "torch.mm" in printed
 
 
 def test_both_cache_stores_give_back_what_they_took(tmp_path: Path) -> None:

@@ -59,7 +59,11 @@ from cadenza.models.biaxialwalk import (
     torch_walk,
 )
 from cadenza.models.chordcontext import CHORD_INPUTS, grow_for_chords
-from cadenza.models.chordplace import grow_for_voicing, voicing_features, voicing_layer
+from cadenza.models.chordplace import (
+    grow_for_voicing,
+    velocity_logits,
+    voicing_layer,
+)
 from cadenza.models.notewalk import NoteRule
 from cadenza.models.styleinput import check_styles, grow_for_styles, with_style
 from cadenza.representations.notestate import NUM_FEATURES
@@ -234,13 +238,12 @@ class BiaxialLSTM(SequenceModel):
         self.style_embedding = (nn.Embedding(len(config.styles), config.style_size)
                                 if config.styles else None)
 
-    def velocity_logits(self, time_out: torch.Tensor, notes: torch.Tensor) -> torch.Tensor:
-        """(..., N, bins) velocity logits of every note from the time axis' ``time_out``
-        (..., N, Ht) and, with ``velocity_voicing``, the step's ``notes`` (..., N, >=2)."""
+    def velocity_logits(self, time_out: torch.Tensor, notes: torch.Tensor,
+                        where: torch.Tensor | None = None) -> torch.Tensor:
+        """Velocity logits from ``time_out`` and the step's ``notes`` (``where``: of those
+        notes only), see :func:`cadenza.models.chordplace.velocity_logits`."""
         assert self.velocity is not None
-        logits: torch.Tensor = self.velocity(time_out)
-        return logits if self.voicing is None else logits + self.voicing(
-            voicing_features(notes).to(logits.dtype))
+        return velocity_logits(self.velocity, self.voicing, time_out, notes, where)
 
     # -- teacher-forced forward (see cadenza.models.biaxialforward) ---------------------
     def time_forward(self, features: torch.Tensor, style: torch.Tensor | int | None = None,

@@ -66,14 +66,17 @@ def step_mask(batch: Batch, target: torch.Tensor) -> torch.Tensor:
     return mask.to(target.dtype)
 
 
-def variational_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Dropout on x (S, L, H) with one mask per sequence S, shared along the L axis."""
+def variational_dropout(x: torch.Tensor, p: float, training: bool, inplace: bool = False
+                        ) -> torch.Tensor:
+    """Dropout on x (S, L, H) with one mask per sequence S, shared along the L axis
+    (``inplace``: into ``x`` itself, which no backward may need)."""
     if not training or p == 0.0:
         return x
     keep = torch.full((x.shape[0], 1, x.shape[2]), 1.0 - p, device=x.device, dtype=x.dtype)
     # Scaling the (S, 1, H) mask first makes one pass over x, not two; the result equals
     # x * mask / (1 - p) bit for bit where 1 / (1 - p) is a power of two (p = 0.5).
-    return x * (torch.bernoulli(keep) / (1.0 - p))
+    mask = torch.bernoulli(keep) / (1.0 - p)
+    return x.mul_(mask) if inplace else x * mask
 
 
 def time_stack(layers: Iterable[nn.Module], features: torch.Tensor, dropout: float,
@@ -86,9 +89,38 @@ def time_stack(layers: Iterable[nn.Module], features: torch.Tensor, dropout: flo
     b, t, n, f = features.shape
     x = features.permute(1, 0, 2, 3).reshape(t, b * n, f).transpose(0, 1)  # (B*N, T, F)
     for lstm in layers:
+        if torch.is_grad_enabled() and not x.requires_grad and _native_lstm_serves(x):
+            x = _lstm_without_input_gradient(lstm, x)  # (B*N, T, H), not needed backward
+            x = variational_dropout(x, dropout, training, inplace=True)
+            continue
         x, _ = lstm(x)  # (B*N, T, H)
         x = variational_dropout(x, dropout, training)
     return x.reshape(b, n, t, -1).permute(0, 2, 1, 3)  # (B, T, N, Ht), a view
+
+
+def _native_lstm_serves(x: torch.Tensor) -> bool:
+    """Whether PyTorch's own LSTM is the faster way to a layer whose input ``x`` needs no
+    gradient: on CPU in float32, not under bfloat16 autocast (oneDNN's bfloat16 kernels)."""
+    return x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
+
+
+def _lstm_without_input_gradient(lstm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``lstm(x)``'s output where ``x`` needs no gradient (the input features of the first
+    time layer in training), through PyTorch's own CPU LSTM instead of oneDNN's.
+
+    oneDNN's backward always works out the gradient of its input, an (S*L, F) x (F, 4H)
+    product as large as the input projection itself; PyTorch's own layer, differentiated
+    op by op, skips it, and its backward does not read its output (so dropout may scale it
+    in place). The two agree to float32 rounding (docs/benchmarks.md, "Training speed").
+    """
+    # The switch behind torch.backends.mkldnn.enabled alone: the flags() context also sets
+    # TF32, which warns on a CPU build.
+    enabled = torch._C._get_mkldnn_enabled()
+    torch._C._set_mkldnn_enabled(False)
+    try:
+        return lstm(x)[0]
+    finally:
+        torch._C._set_mkldnn_enabled(enabled)
 
 
 def note_stack(layers: Iterable[nn.Module], output: nn.Module, time_out: torch.Tensor,
@@ -146,7 +178,7 @@ def teacher_forced_loss(model: BiaxialLSTM, batch: Batch) -> tuple[torch.Tensor,
     }
     if model.velocity is not None:  # cross-entropy of the bin of every note started
         started = (target[..., 1] * play_target > 0) & (target[..., 2] > 0)
-        chosen = model.velocity_logits(time_out, target)[started]  # (started notes, bins)
+        chosen = model.velocity_logits(time_out, target, where=started)  # (started, bins)
         velocity = F.cross_entropy(chosen, target[..., 2][started].long() - 1,
                                    reduction="sum")
         total = total + velocity

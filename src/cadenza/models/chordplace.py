@@ -22,7 +22,8 @@ from torch import nn
 
 from cadenza.errors import CheckpointError
 
-__all__ = ["VOICING_FEATURES", "grow_for_voicing", "voicing_features", "voicing_layer"]
+__all__ = ["VOICING_FEATURES", "grow_for_voicing", "velocity_logits", "voicing_features",
+           "voicing_layer"]
 
 VOICING_FEATURES = 5
 _SCALE = 4.0  # counts are divided by this, so a usual chord's numbers stay near 0..1
@@ -50,6 +51,23 @@ def voicing_layer(bins: int) -> nn.Linear:
     layer = nn.Linear(VOICING_FEATURES, bins, bias=False)
     nn.init.zeros_(layer.weight)
     return layer
+
+
+def velocity_logits(velocity: nn.Module, voicing: nn.Module | None, time_out: torch.Tensor,
+                    notes: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
+    """(..., N, bins) velocity logits of every note: the ``velocity`` layer on the time
+    axis' ``time_out`` (..., N, Ht), plus, with a ``voicing`` layer, its reading of each
+    note's place among the step's ``notes`` (..., N, >=2). With a bool mask ``where``
+    (..., N), the (K, bins) logits of its K notes only (training scores the started notes
+    alone, so the layers read only theirs)."""
+    features = None if voicing is None else voicing_features(notes)
+    if where is not None:
+        time_out = time_out[where]
+        features = None if features is None else features[where]
+    logits: torch.Tensor = velocity(time_out)
+    if voicing is None or features is None:
+        return logits
+    return logits + voicing(features.to(logits.dtype))
 
 
 def grow_for_voicing(saved_config: dict[str, Any], weights: dict[str, torch.Tensor],
