@@ -90,12 +90,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="grid models: the model's default cap on notes at once (0: none)")
     parser.add_argument("--style-strength", type=float, default=None,
                         help="styled models: the model's default style strength (0..8)")
+    parser.add_argument("--ending-hold", type=float, default=None,
+                        help="grid models: the model's default beats a cadence's final chord "
+                        "sounds above its bass (0..4]")
     parser.add_argument("--card-only", action="store_true",
                         help="only replace the shipped model's card.json and CARD.md "
                         "(and its calibrated --threshold / --temperature / "
                         "--velocity-temperature / --velocity-memory / --velocity-drift / "
                         "--rhythm-copy / --rhythm-returns / --avoid-parallels / --metre-guide / "
-                        "--max-polyphony / --style-strength)")
+                        "--max-polyphony / --style-strength / --ending-hold)")
     args = parser.parse_args(argv)
     calibrated = {name: value for name, value in (
         ("threshold", args.threshold), ("temperature", args.temperature),
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         ("rhythm_copy", args.rhythm_copy), ("rhythm_returns", args.rhythm_returns),
         ("avoid_parallels", args.avoid_parallels),
         ("metre_guide", args.metre_guide), ("max_polyphony", args.max_polyphony),
-        ("style_strength", args.style_strength))
+        ("style_strength", args.style_strength), ("ending_hold", args.ending_hold))
         if value is not None}
     if args.card_only:
         target = models_dir() / args.name

@@ -1,5 +1,6 @@
-"""How long a cadence's final chord sounds (``ending_hold``): the request's beats, else the
-model's own (``config.json`` ``generation.ending_hold``), else the whole bar."""
+"""How long a cadence's final chord sounds above its held bass (``ending_hold``): the
+request's beats, else the model's own (``config.json`` ``generation.ending_hold``), else the
+whole bar."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from cadenza.errors import ConfigError
 from cadenza.shipped import models_dir
 
 STEPS_PER_BAR = 16
-BASE = dict(checkpoint="biaxial-piano", bars=4, seed=2, composer="Bach", key="D minor", ending="cadence",
-            write_files=False)
+BASE = dict(checkpoint="biaxial-piano", bars=4, seed=2, composer="Bach", key="D minor",
+            ending="cadence", write_files=False)
 
 
 def _last_bar(piece: ComposedPiece, bars: int = 4) -> tuple[np.ndarray, int]:
@@ -30,21 +31,25 @@ def _last_bar(piece: ComposedPiece, bars: int = 4) -> tuple[np.ndarray, int]:
     return notes[notes["start"] + notes["duration"] > last_bar], last_bar
 
 
-def _held_for(tmp_path: Path, **options: object) -> set[int]:
-    """The lengths (steps) of the notes of the last bar; each is struck on its first step."""
+def _held_for(tmp_path: Path, **options: object) -> tuple[int, set[int]]:
+    """The length (steps) of the last bar's bass, and of the notes above it; each is struck
+    on the bar's first step, and nothing else sounds in the bar."""
     request = ComposeRequest(out_dir=tmp_path, **{**BASE, **options})  # type: ignore[arg-type]
     last, start = _last_bar(compose(request).pieces[0])
     assert len(last) >= 3 and (last["start"] == start).all()  # the chord, struck together
     assert {int(p) % 12 for p in last["pitch"]} == {2, 5, 9}  # D minor's triad
-    return {int(d) for d in last["duration"]}
+    bass = int(np.argmin(last["pitch"]))
+    assert int(last["pitch"][bass]) % 12 == 2  # D in the bass
+    upper = {int(d) for i, d in enumerate(last["duration"]) if i != bass}
+    return int(last["duration"][bass]), upper
 
 
-def test_the_final_chord_sounds_as_many_beats_as_asked_then_the_bar_rests(
+def test_the_final_chord_sounds_as_many_beats_as_asked_over_its_held_bass(
         tmp_path: Path) -> None:
-    assert _held_for(tmp_path) == {STEPS_PER_BAR}  # the whole bar by default
-    assert _held_for(tmp_path, ending_hold=2) == {8}  # a half note, then a half-bar rest
-    assert _held_for(tmp_path, ending_hold=0.25) == {1}
-    assert _held_for(tmp_path, ending_hold=0.1) == {1}  # at least one step
+    assert _held_for(tmp_path) == (STEPS_PER_BAR, {STEPS_PER_BAR})  # the whole bar by default
+    assert _held_for(tmp_path, ending_hold=2) == (STEPS_PER_BAR, {8})  # a half note
+    assert _held_for(tmp_path, ending_hold=0.25) == (STEPS_PER_BAR, {1})
+    assert _held_for(tmp_path, ending_hold=0.1) == (STEPS_PER_BAR, {1})  # at least one step
     said = CliRunner().invoke(app, ["generate", "biaxial-piano", "--bars", "4", "--seed", "2",
                                     "--composer", "Bach", "--key", "D minor", "--ending",
                                     "cadence", "--ending-hold", "1", "--out",
@@ -67,8 +72,8 @@ def _model_with_hold(tmp_path: Path, name: str, beats: object) -> dict[str, obje
 
 def test_a_model_carries_its_own_final_chord_length(tmp_path: Path) -> None:
     own = _model_with_hold(tmp_path, "three", 3)
-    assert _held_for(tmp_path, **own) == {12}
-    assert _held_for(tmp_path, **own, ending_hold=4) == {16}  # the request's wins
+    assert _held_for(tmp_path, **own) == (STEPS_PER_BAR, {12})
+    assert _held_for(tmp_path, **own, ending_hold=4) == (STEPS_PER_BAR, {16})  # the request's
     with pytest.raises(ConfigError, match=r"config\.json: generation\.ending_hold must be"):
         _held_for(tmp_path, **_model_with_hold(tmp_path, "six", 6))
 

@@ -138,9 +138,9 @@ Ending = Annotated[str, typer.Option(
     "elements to it); 'none'; 'auto' (default): a cadence when a grid model composes "
     "--bars, none otherwise.")]
 EndingHold = Annotated[float | None, typer.Option(
-    "--ending-hold", help="Grid models: a cadence's final chord sounds this many beats "
-    "(above 0, at most 4), the rest of its bar silent (default: the model's own, else the "
-    "whole bar).")]
+    "--ending-hold", help="Grid models: the notes of a cadence's final chord above its "
+    "bass sound this many beats (above 0, at most 4); the bass holds to the bar's end "
+    "(default: the model's own, else the whole bar).")]
 Density = Annotated[str | None, typer.Option(
     "--density", help="Grid, events and note-token models: keep note onsets "
     "per beat in LOW..HIGH.")]

@@ -150,8 +150,9 @@ def _melody_plan(request: ComposeRequest, loaded: LoadedCheckpoint,
 
 def _hold_steps(request: ComposeRequest, loaded: LoadedCheckpoint, steps_per_quarter: int
                 ) -> int:
-    """Steps a cadence's final chord sounds: the request's beats, else the model's own
-    (``config.json`` ``"generation"`` ``ending_hold``), else the whole bar; at least one."""
+    """Steps a cadence's final chord sounds above its bass: the request's beats, else the
+    model's own (``config.json`` ``"generation"`` ``ending_hold``), else the whole bar; at
+    least one."""
     beats = loaded.setting("ending_hold", request.ending_hold, BEATS_PER_BAR)
     try:
         check_ending_hold(beats)

@@ -97,8 +97,8 @@ class ComposeRequest:
     # "cadence": dominant seventh, then the held tonic chord; "auto": a cadence for a grid
     # model composing a number of bars (not --length) when its keys hold the final chord
     ending: str = "auto"
-    # a cadence's final chord sounds this many beats, the rest of its bar silent (None: the
-    # model's own, else the whole bar)
+    # beats the notes of a cadence's final chord above its bass sound; the bass holds to the
+    # bar's end (None: the model's own, else the whole bar)
     ending_hold: float | None = None
     melody_file: Path | None = None  # harmonise: its notes are clamped, the rest generated
     below_only: bool = False  # harmonise: no note above the melody

@@ -18,8 +18,9 @@ so a repeated phrase can follow the phrase it repeats.
 * :func:`auto_form`: the default form of a piece, drawn from its seed (see ``AUTO_FORMS``).
 * :class:`EndingPlan`: the bar before the last leans on the dominant seventh chord of the key
   (other pitch classes weighted ``1 - strength``); the last bar is the tonic triad, tonic in
-  the bass, struck on its first step and held for ``hold_steps`` (the whole bar by default),
-  and nothing else sounds: the rest of the bar is silent.
+  the bass, struck on its first step, and nothing else sounds. The bass holds to the bar's
+  end; the notes above it are released after ``hold_steps`` (by default they hold too), as a
+  pianist's right hand lets go of a final chord over a held bass.
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ class EndingPlan(Plan):
     strength: float = 0.95
     allowed: np.ndarray | None = None  # (128,) bool: pitches the chord may use (a --range)
     max_notes: int = 0  # at most this many notes in the final chord (0: four)
-    hold_steps: int = 0  # steps the final chord sounds, then silence to the bar's end (0: all)
+    hold_steps: int = 0  # steps the final chord's upper notes sound (0: all the bar, as the bass)
 
     def __post_init__(self) -> None:
         if self.total_steps < 2 * self.steps_per_bar:
@@ -228,8 +229,9 @@ class EndingPlan(Plan):
         if index >= self.total_steps - bar:  # the held tonic chord, nothing else
             prior = np.zeros((self.num_notes, 2), dtype=np.float32)
             into = index - (self.total_steps - bar)  # steps into the last bar
-            if into < (self.hold_steps or bar):
-                for pitch in self.final_chord:
+            bass = min(self.final_chord)
+            for pitch in self.final_chord:
+                if pitch == bass or into < (self.hold_steps or bar):
                     prior[pitch - self.low] = (1.0, 1.0 if into == 0 else 0.0)
             return StepPrior(prior=for_batch(prior, generated))
         if index >= self.total_steps - 2 * bar:  # the dominant seventh

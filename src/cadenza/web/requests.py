@@ -59,7 +59,7 @@ class CompositionIn(BaseModel):
     # biaxial: the chance a step moves in no parallel fifth or octave (None: the model's own)
     avoid_parallels: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     ending: str | None = Field(default=None, max_length=20)
-    # a cadence's final chord sounds this many beats, then rests (None: the model's own)
+    # beats a cadence's final chord sounds above its held bass (None: the model's own)
     ending_hold: float | None = Field(default=None, gt=0, le=4, allow_inf_nan=False)
     ritardando: bool | None = None
     humanise: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
