@@ -18,7 +18,7 @@ The variants run in turn (A, B, C, then C, B, A, ...) for ``--rounds`` rounds so
 the same load; every run uses the same seed, so the same weights, batches and dropout masks.
 Printed: the machine line; a Markdown table of median step times, the speed-up, peak resident
 memory and the first losses of each variant; where the time of a step goes (batch, forward,
-backward, optimizer); and how far apart the loss curves are. Since 2026-12-08 the first time
+backward, optimizer); and how far apart the loss curves are. Since 2026-12-07 the first time
 layer trains through PyTorch's own LSTM (no gradient for the input features), which agrees
 with oneDNN's to float32 rounding, not bit for bit: the runs pass when every loss of every
 run is within ``--tolerance`` (relative) of the first run's.
