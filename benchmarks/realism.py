@@ -11,7 +11,9 @@ valid split's pieces, which already choose checkpoints.
 For each ``--model`` (a shipped name or a run folder; ``LABEL=MODEL`` names it) the script
 composes ``--pieces`` (32) pieces of ``--bars`` (16) bars in each seed block of ``--blocks``
 (seeds ``block .. block + pieces - 1``) with the model's default settings (``--set
-[LABEL:]key=value`` changes a composing option) and keeps only the generated part of each.
+[LABEL:]key=value`` changes a composing option) and keeps only the generated part of each:
+its first ``--bars`` bars from its first bar line (a token model, whose primer may end inside
+a bar, composes one bar more for it).
 Each excerpt becomes key-invariant features (:mod:`cadenza.metrics.realism`: harmony, metre,
 density, durations, register, top-voice intervals, repetition, dynamics). Per block, as many
 real excerpts (at most ``--per-piece`` of one piece, drawn by a block-seeded generator) as
@@ -117,30 +119,39 @@ def split_warning(label: str, info: dict[str, Any]) -> str | None:
             f"test is not held out for it")
 
 
+def bar_line_at_or_after(step: int) -> int:
+    """The first 4/4 bar line (of 16 sixteenths) at or after ``step``."""
+    return -(-step // realism.STEPS_PER_BAR) * realism.STEPS_PER_BAR
+
+
 def compose_block(loaded: Any, label: str, block: int, args: argparse.Namespace,
                   options: dict[str, Any]) -> tuple[Excerpts, list[float]]:
     """The generated parts of ``args.pieces`` pieces, seeds ``block ..``; seconds per piece."""
     from cadenza.api import compose
+    from cadenza.families import get_family
     from cadenza.score import quantise
 
     steps = args.bars * realism.STEPS_PER_BAR
     folder = args.out / label / f"block-{block}"
     folder.mkdir(parents=True, exist_ok=True)
+    # A token model's generated part may start inside a bar (its primer is cut by tokens):
+    # it composes one bar more and is judged from its first bar line on.
+    grid = get_family(loaded.model.family).grid
     rows, groups, seconds = [], [], []
     for index in range(args.pieces):
         seed = block + index
         started = time.perf_counter()
-        piece = compose(loaded, bars=args.bars, seed=seed, **options)
+        piece = compose(loaded, bars=args.bars + (0 if grid else 1), seed=seed, **options)
         seconds.append(time.perf_counter() - started)
         piece.save(folder / f"seed-{seed}.mid", overwrite=True)
         score, start = piece.score, piece.generated_start_tick
         if score.ticks_per_quarter != realism.STEPS_PER_QUARTER:
             start = round(start * realism.STEPS_PER_QUARTER / score.ticks_per_quarter)
             score = quantise(score, realism.STEPS_PER_QUARTER)
-        if start % realism.STEPS_PER_BAR:
+        if start % realism.STEPS_PER_BAR and grid:
             print(f"warning: {label} seed {seed}: the generated part starts at step {start}, "
                   f"not on a bar line", file=sys.stderr)
-        rows.append(realism.excerpt_notes(score, start, steps))
+        rows.append(realism.excerpt_notes(score, bar_line_at_or_after(start), steps))
         groups.append(f"seed-{seed}")
         if (index + 1) % 8 == 0 or index + 1 == args.pieces:
             print(f"{label} block {block}: {index + 1}/{args.pieces} pieces, "

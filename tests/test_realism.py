@@ -194,3 +194,15 @@ def test_benchmark_warns_when_the_test_split_was_trained_on() -> None:
     assert script.split_warning("m", new) is None
     with pytest.raises(SystemExit):
         script.parse_args(["--model", "x", "--blocks", "90", "--pieces", "32"])  # tuned seeds
+
+
+def test_a_generated_part_is_judged_from_its_first_bar_line() -> None:
+    """A token model's generated part may start inside a bar: the excerpt starts at the next
+    bar line, so that its positions are bar positions; one on a bar line stays."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import realism as script
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    assert [script.bar_line_at_or_after(s) for s in (0, 1, 15, 16, 20, 32)] == [
+        0, 16, 16, 16, 32, 32]
