@@ -74,8 +74,10 @@ def test_a_model_carries_its_own_final_chord_length(tmp_path: Path) -> None:
     own = _model_with_hold(tmp_path, "three", 3)
     assert _held_for(tmp_path, **own) == (STEPS_PER_BAR, {12})
     assert _held_for(tmp_path, **own, ending_hold=4) == (STEPS_PER_BAR, {16})  # the request's
-    with pytest.raises(ConfigError, match=r"config\.json: generation\.ending_hold must be"):
-        _held_for(tmp_path, **_model_with_hold(tmp_path, "six", 6))
+    six = _model_with_hold(tmp_path, "six", 6)
+    for ending in ("cadence", "auto"):  # the default ending too: refused, not left out
+        with pytest.raises(ConfigError, match=r"config\.json: generation\.ending_hold must"):
+            _held_for(tmp_path, **six, ending=ending)
 
 
 @pytest.mark.parametrize("options, message", [

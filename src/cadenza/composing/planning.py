@@ -177,13 +177,14 @@ def _plan(request: ComposeRequest, loaded: LoadedCheckpoint, key_source: Primer 
     if grid and (request.ending == "cadence" or automatic):
         key = _cadence_key(request, key_source)
         low = int(getattr(loaded.representation.config, "low", 21))
+        # The model's own settings are read outside the try: a bad one is refused, never
+        # taken for a piece the cadence does not fit.
+        max_notes, hold_steps = polyphony_limit(request, loaded), _hold_steps(request, loaded, spq)
         try:
             allowed = (request.pitch_weights.weights > 0
                        if request.pitch_range is not None and request.pitch_weights else None)
             ending = EndingPlan(key, length, bar, low, loaded.representation.feature_shape[0],
-                                allowed=allowed,
-                                max_notes=polyphony_limit(request, loaded),
-                                hold_steps=_hold_steps(request, loaded, spq))
+                                allowed=allowed, max_notes=max_notes, hold_steps=hold_steps)
         except ConfigError:
             if not automatic:
                 raise

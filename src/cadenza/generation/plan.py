@@ -52,11 +52,10 @@ _RETURN_STREAM = 0x52657475  # "Retu": whether a returning phrase keeps its rhyt
 def check_ending_hold(beats: float) -> float:
     """How long a cadence's final chord sounds, in beats: above 0 and at most a 4/4 bar, else
     ConfigError naming it."""
-    value = check_number("ending_hold", beats, 0.0, float(BEATS_PER_BAR),
-                         f"a number of beats above 0 and at most {BEATS_PER_BAR}")
+    expected = f"a number of beats above 0 and at most {BEATS_PER_BAR}"
+    value = check_number("ending_hold", beats, 0.0, float(BEATS_PER_BAR), expected)
     if value <= 0.0:
-        raise ConfigError(f"ending_hold must be a number of beats above 0 and at most "
-                          f"{BEATS_PER_BAR}, got {beats!r}")
+        raise ConfigError(f"ending_hold must be {expected}, got {beats!r}")
     return value
 
 
